@@ -1,0 +1,55 @@
+"""PromptTune Lab: home page. Run with `streamlit run app.py` (the README's first command does)."""
+
+import streamlit as st
+
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="PromptTune Lab", page_icon="🧪", layout="wide")
+engine = render_sidebar()
+
+st.title("🧪 PromptTune Lab")
+st.markdown(
+    "**Prompt it, fine-tune it, or feed it your documents?** This lab answers that question for "
+    "*your* task with measurements on a real model, running on your own machine: the same "
+    "examples through each approach, with quality, latency, tokens and cost side by side."
+)
+
+left, middle, right = st.columns(3)
+with left:
+    st.subheader("Prompting")
+    st.markdown(
+        "Change only the **text the model reads**: an instruction, a few worked examples "
+        "(few-shot), a request to reason step by step. Nothing to train, results in seconds, "
+        "and you can change your mind at once. You pay for it on every query: examples and "
+        "instructions make every prompt longer, and a small model only follows so far.")
+with middle:
+    st.subheader("Retrieval (RAG)")
+    st.markdown(
+        "Look up passages from **your documents** and put them in the prompt. The model can "
+        "then answer about facts it never saw in training, and you update knowledge by editing "
+        "documents, not weights. Costs: an index to build, longer prompts, and answers only as "
+        "good as what the retriever finds.")
+with right:
+    st.subheader("Fine-tuning")
+    st.markdown(
+        "Change the **weights**: train on your labelled examples (LoRA and friends train a "
+        "small add-on, full fine-tuning trains everything). The behaviour is built in, so "
+        "prompts get short and the model follows your format. Costs: data to collect, a "
+        "training run up front, and a model to keep up to date.")
+
+st.divider()
+st.subheader("Where to start")
+st.page_link("pages/1_Playground.py", label="**Playground**: write a prompt, see the exact text "
+             "the model reads, stream its answer with tokens, time and speed", icon="💬")
+st.page_link("pages/2_History.py", label="**History**: every answer the lab has given, with its "
+             "prompt and settings; reload, delete, export", icon="🗂️")
+st.caption(
+    "Still to come, each as its own page: the few-shot builder, the fine-tuning launcher, "
+    "the knowledge base for retrieval, and the side-by-side comparison with its stakeholder "
+    "report.")
+
+if engine is not None:
+    info = engine.info
+    st.info(f"Loaded **{info.title}** on **{info.device}** ({info.dtype}) in "
+            f"{info.load_seconds:.1f} s. Pick another model in the sidebar: an embedded one, a "
+            "Hugging Face id, or a local folder.", icon="✅")

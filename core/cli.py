@@ -1,0 +1,177 @@
+"""``python -m core``: the lab without a browser.
+
+    python -m core prepare                 # assemble and convert the embedded models once
+    python -m core models                  # what is embedded, and whether it is converted
+    python -m core generate "Once upon a time" --max-new-tokens 40
+    python -m core generate --system "Answer briefly." "What is LoRA?" --stream
+    python -m core score "Review: great film. Sentiment:" " positive" " negative"
+    python -m core history --limit 5 --export csv
+
+Errors meant for people (a bad parameter, a missing model) print the problem
+and its fix and exit with status 2; nothing prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.config import DEFAULT_MODEL, DEVICES, DTYPES, GenerationParams, ModelSpec
+from core.errors import LabError
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="embedded:<name>, a local folder, or a Hugging Face id "
+                             f"(default {DEFAULT_MODEL})")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--dtype", default="auto", choices=DTYPES)
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run code from the model's repository (read it first)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="PromptTune Lab, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    prepare = sub.add_parser("prepare", help="assemble and convert the embedded models once")
+    prepare.add_argument("names", nargs="*", help="embedded model names (default: all)")
+
+    sub.add_parser("models", help="list the embedded models")
+
+    gen = sub.add_parser("generate", help="complete a prompt and print the figures")
+    gen.add_argument("prompt", help="the prompt text, or - to read it from standard input")
+    gen.add_argument("--system", default=None,
+                     help="treat the prompt as a user turn after this system text "
+                          "(chat template, or the lab's plain format)")
+    gen.add_argument("--max-new-tokens", type=int, default=64)
+    gen.add_argument("--temperature", type=float, default=0.0, help="0 means greedy")
+    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--top-k", type=int, default=0, help="0 turns it off")
+    gen.add_argument("--repetition-penalty", type=float, default=1.0)
+    gen.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--stream", action="store_true", help="print tokens as they come")
+    gen.add_argument("--json", action="store_true", help="print one JSON object")
+    gen.add_argument("--no-history", action="store_true", help="do not save to the history")
+    _model_args(gen)
+
+    score = sub.add_parser("score", help="log-likelihood of candidate answers after a prompt")
+    score.add_argument("prompt")
+    score.add_argument("candidates", nargs="+", help="e.g. ' positive' ' negative'")
+    _model_args(score)
+
+    hist = sub.add_parser("history", help="show or export saved generations")
+    hist.add_argument("--limit", type=int, default=20)
+    hist.add_argument("--export", choices=("json", "csv"), default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except LabError as exc:
+        print(f"error: {exc.problem}", file=sys.stderr)
+        if exc.fix:
+            print(f"fix: {exc.fix}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _spec(args: argparse.Namespace) -> ModelSpec:
+    return ModelSpec(source=args.model, device=args.device, dtype=args.dtype,
+                     trust_remote_code=args.trust_remote_code)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from core.embedded import EMBEDDED_MODELS, ensure_converted, is_converted
+
+    for name in args.names or list(EMBEDDED_MODELS):
+        if is_converted(name):
+            print(f"{name}: ready")
+        else:
+            ensure_converted(name)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from core.embedded import EMBEDDED_MODELS, is_converted
+
+    for name, model in EMBEDDED_MODELS.items():
+        state = "converted" if is_converted(name) else "not converted yet (python -m core prepare)"
+        print(f"embedded:{name:24s} {model.title:28s} {model.licence:32s} {state}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from core.chat import Message, chat_stops
+    from core.hf_engine import TransformersEngine
+    from core.history import record_generation
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                              top_p=args.top_p, top_k=args.top_k,
+                              repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
+                              seed=args.seed)
+    engine = TransformersEngine.load(_spec(args), threads=args.threads)
+    if args.system is not None:
+        prompt = engine.chat_prompt([Message("system", args.system), Message("user", prompt)])
+        params = GenerationParams.from_dict({**params.to_dict(),
+                                             "stop": list(params.stop) + list(chat_stops(engine.tokenizer))})
+    if args.stream and not args.json:
+        stream = engine.stream(prompt, params)
+        for chunk in stream:
+            print(chunk, end="", flush=True)
+        print()
+        completion = stream.completion
+    else:
+        completion = engine.generate(prompt, params)
+    if not args.no_history:
+        record_generation(prompt, params, completion, source="cli")
+    if args.json:
+        print(json.dumps({"prompt": prompt, "completion": completion.text,
+                          "params": params.to_dict(), **completion.figures()}, indent=2))
+    else:
+        if not args.stream:
+            print(completion.text)
+        print(format_figures(completion.figures()), file=sys.stderr)
+    return 0
+
+
+def format_figures(fig: dict) -> str:
+    """One line of figures, as the CLI and the app both show them."""
+    ttft = fig.get("time_to_first_token_s")
+    first = f" · first token {ttft:.2f} s" if ttft else ""
+    return (f"[{fig['engine']} · {fig['model']} · {fig['prompt_tokens']} prompt + "
+            f"{fig['completion_tokens']} completion tokens · {fig['latency_s']:.2f} s{first} · "
+            f"{fig['tokens_per_s']:.1f} tok/s · finish: {fig['finish_reason']}]")
+
+
+def _score(args: argparse.Namespace) -> int:
+    from core.hf_engine import TransformersEngine
+
+    engine = TransformersEngine.load(_spec(args), threads=args.threads)
+    for score in engine.score_candidates(args.prompt, args.candidates):
+        print(f"{score.candidate!r:24s} logprob {score.logprob:9.4f}  p {score.probability:.4f}")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from core.history import export_history, list_generations
+
+    entries = list_generations(limit=args.limit)
+    if args.export:
+        print(export_history(entries, args.export))
+        return 0
+    for entry in entries:
+        print(f"#{entry.id} {entry.created_at} {entry.model} [{entry.source}] "
+              f"{entry.completion_tokens} tok, {entry.latency_s:.2f} s: {entry.output[:60]!r}")
+    return 0
+
+
+COMMANDS = {"prepare": _prepare, "models": _models, "generate": _generate, "score": _score,
+            "history": _history}

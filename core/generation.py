@@ -1,0 +1,131 @@
+"""What every engine returns: completions with their figures, label scores, streams.
+
+These types know nothing of the engine that filled them, so a page can show a
+``Completion`` from transformers and, later, from llama.cpp the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FINISH_REASONS = ("stop", "length", "cancelled")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer and the figures a user sees beside it."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    finish_reason: str
+    engine: str
+    model: str
+    time_to_first_token_s: float | None = None
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Generated tokens per second of wall time, prompt processing included."""
+        return self.completion_tokens / self.latency_s if self.latency_s > 0 else 0.0
+
+    def figures(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("text")
+        data["tokens_per_s"] = round(self.tokens_per_s, 2)
+        return data
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """How likely the model finds one candidate answer after the prompt."""
+
+    candidate: str
+    logprob: float        # sum of the candidate's token log-probabilities
+    n_tokens: int
+    probability: float    # normalised over the candidates given
+
+
+def normalise(candidates: list[str], logprobs: list[float], n_tokens: list[int]) -> list[CandidateScore]:
+    """Attach probabilities that sum to one over the candidates (softmax of log-probs)."""
+    top = max(logprobs)
+    weights = [math.exp(lp - top) for lp in logprobs]
+    total = sum(weights)
+    return [CandidateScore(c, lp, n, w / total)
+            for c, lp, n, w in zip(candidates, logprobs, n_tokens, weights)]
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest stop sequence; say whether one was found."""
+    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return (text[:min(hits)], True) if hits else (text, False)
+
+
+class StopFilter:
+    """Streams text while holding back what might be the start of a stop sequence."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = stops
+        self.pending = ""
+        self.stopped = False
+
+    def feed(self, chunk: str) -> str:
+        """Add a chunk; return the part that is safe to show now."""
+        if self.stopped:
+            return ""
+        self.pending += chunk
+        text, found = cut_at_stop(self.pending, self.stops)
+        if found:
+            self.stopped = True
+            self.pending = ""
+            return text
+        hold = max((k for s in self.stops for k in range(1, len(s))
+                    if self.pending.endswith(s[:k])), default=0)
+        ready, self.pending = self.pending[:len(self.pending) - hold], self.pending[len(self.pending) - hold:]
+        return ready
+
+    def flush(self) -> str:
+        rest, self.pending = self.pending, ""
+        return "" if self.stopped else rest
+
+
+class TokenStream:
+    """An iterator of text chunks; ``completion`` holds the figures once it is exhausted.
+
+    ``close()`` (also called when the consumer stops iterating early) asks the
+    engine to stop generating, so an abandoned stream frees the cores.
+    """
+
+    def __init__(self, chunks: Iterator[str], cancel: threading.Event,
+                 finish: Callable[[str, float | None, bool], Completion]) -> None:
+        self._chunks = chunks
+        self._cancel = cancel
+        self._finish = finish
+        self.completion: Completion | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        import time
+
+        first_at: float | None = None
+        parts: list[str] = []
+        try:
+            for chunk in self._chunks:
+                if chunk:
+                    first_at = first_at or time.perf_counter()
+                    parts.append(chunk)
+                    yield chunk
+        finally:
+            cancelled = self._cancel.is_set()
+            self._cancel.set()
+            self.completion = self._finish("".join(parts), first_at, cancelled)
+
+    def close(self) -> None:
+        self._cancel.set()
+
+    @property
+    def text(self) -> str:
+        return self.completion.text if self.completion else ""

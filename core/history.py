@@ -1,0 +1,137 @@
+"""Every generation the lab makes, kept in SQLite under the lab's data folder.
+
+One row per answer: the exact prompt, the settings, the text, the figures and
+the time. The database lives at ``$PROMPTTUNE_HOME/lab.db``, so a restart of
+the app loses nothing and tests use a folder of their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core.config import GenerationParams
+from core.generation import Completion
+from core.paths import history_db_path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    model TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT 'ui',
+    prompt TEXT NOT NULL,
+    params TEXT NOT NULL,
+    output TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    tokens_per_s REAL NOT NULL,
+    finish_reason TEXT NOT NULL
+);
+"""
+COLUMNS = ("id", "created_at", "model", "engine", "source", "prompt", "params", "output",
+           "prompt_tokens", "completion_tokens", "latency_s", "tokens_per_s", "finish_reason")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One saved generation."""
+
+    id: int
+    created_at: str
+    model: str
+    engine: str
+    source: str
+    prompt: str
+    params: dict[str, Any]
+    output: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    tokens_per_s: float
+    finish_reason: str
+
+    @property
+    def generation_params(self) -> GenerationParams:
+        return GenerationParams.from_dict(self.params)
+
+
+def _connect(path: Path | None = None) -> sqlite3.Connection:
+    conn = sqlite3.connect(path or history_db_path(), timeout=10)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def record_generation(prompt: str, params: GenerationParams, completion: Completion,
+                      source: str = "ui") -> int:
+    """Save one generation; return its id."""
+    row = (datetime.now(timezone.utc).isoformat(timespec="seconds"), completion.model,
+           completion.engine, source, prompt, json.dumps(params.to_dict()), completion.text,
+           completion.prompt_tokens, completion.completion_tokens, completion.latency_s,
+           completion.tokens_per_s, completion.finish_reason)
+    with closing(_connect()) as conn, conn:
+        cursor = conn.execute(
+            f"INSERT INTO generations ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * 12)})", row)
+        return int(cursor.lastrowid)
+
+
+def list_generations(limit: int = 200, search: str = "") -> list[HistoryEntry]:
+    """Newest first; ``search`` filters on prompt or output text."""
+    query = f"SELECT {', '.join(COLUMNS)} FROM generations"
+    args: tuple = ()
+    if search:
+        query += " WHERE prompt LIKE ? OR output LIKE ?"
+        args = (f"%{search}%", f"%{search}%")
+    query += " ORDER BY id DESC LIMIT ?"
+    with closing(_connect()) as conn:
+        rows = conn.execute(query, (*args, limit)).fetchall()
+    return [_entry(row) for row in rows]
+
+
+def get_generation(entry_id: int) -> HistoryEntry | None:
+    with closing(_connect()) as conn:
+        row = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM generations WHERE id = ?",
+                           (entry_id,)).fetchone()
+    return _entry(row) if row else None
+
+
+def delete_generation(entry_id: int) -> bool:
+    """Delete one entry; say whether it existed."""
+    with closing(_connect()) as conn, conn:
+        return conn.execute("DELETE FROM generations WHERE id = ?", (entry_id,)).rowcount > 0
+
+
+def count_generations() -> int:
+    with closing(_connect()) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+
+
+def export_history(entries: list[HistoryEntry], fmt: str) -> str:
+    """The entries as JSON (a list of objects) or CSV (params as a JSON column)."""
+    records = [entry.__dict__ for entry in entries]
+    if fmt == "json":
+        return json.dumps(records, indent=2, ensure_ascii=False)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+        writer.writeheader()
+        for record in records:
+            writer.writerow({**record, "params": json.dumps(record["params"])})
+        return buffer.getvalue()
+    raise ValueError(f"Unknown export format {fmt!r}; use 'json' or 'csv'.")
+
+
+def _entry(row: tuple) -> HistoryEntry:
+    data = dict(zip(COLUMNS, row))
+    data["params"] = json.loads(data["params"])
+    return HistoryEntry(**data)

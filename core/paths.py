@@ -1,0 +1,36 @@
+"""Where the lab keeps its data and its model cache.
+
+Two folders, both set by environment variables so that tests (and users with
+several labs) can point them elsewhere:
+
+- ``PROMPTTUNE_HOME``: the lab's data (history database, runs, few-shot sets).
+  Default ``~/.prompttune-lab``.
+- ``PROMPTTUNE_CACHE``: rebuildable files (assembled GGUF, converted
+  safetensors copies of the embedded models). Default
+  ``~/.cache/prompttune-lab``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    """The lab's data folder, created if missing."""
+    path = Path(os.environ.get("PROMPTTUNE_HOME") or Path.home() / ".prompttune-lab")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    """The folder of rebuildable model files, created if missing."""
+    default = Path.home() / ".cache" / "prompttune-lab"
+    path = Path(os.environ.get("PROMPTTUNE_CACHE") or default)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def history_db_path() -> Path:
+    """The SQLite database that records every generation."""
+    return data_dir() / "lab.db"

@@ -1,0 +1,74 @@
+"""The sidebar every page shows first: model picker and the loaded model's status."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+import streamlit as st
+
+from core.config import DEVICES, DTYPES, ModelSpec
+from core.embedded import EMBEDDED_MODELS
+from core.errors import LabError
+from core.hf_engine import TransformersEngine
+from core.models import ModelInfo
+from ui.engine import SPEC_KEY, current_spec, get_engine, show_error
+
+OTHER = "Other: Hugging Face id or local folder"
+
+
+def _label(option: str) -> str:
+    if option == OTHER:
+        return option
+    return f"{EMBEDDED_MODELS[option.removeprefix('embedded:')].title} (embedded)"
+
+
+def render_sidebar() -> TransformersEngine | None:
+    """Draw the model picker, load the chosen model, show its status; return its engine.
+
+    Returns None (with the reason shown) when the chosen model cannot be loaded;
+    the page stays usable and the user can pick another model.
+    """
+    spec = current_spec()
+    options = [f"embedded:{name}" for name in EMBEDDED_MODELS] + [OTHER]
+    with st.sidebar:
+        st.markdown("### Model")
+        choice = st.selectbox("Model", options, index=options.index(spec.source)
+                              if spec.source in options else len(options) - 1,
+                              format_func=_label, key="sidebar_model_choice",
+                              label_visibility="collapsed")
+        source = choice
+        if choice == OTHER:
+            source = st.text_input("Hub id or folder", value="" if spec.is_embedded else spec.source,
+                                   placeholder="HuggingFaceTB/SmolLM2-135M or /path/to/model",
+                                   key="sidebar_model_source").strip()
+        with st.expander("Device and precision"):
+            device = st.selectbox("Device", DEVICES, index=DEVICES.index(spec.device.split(":")[0]),
+                                  key="sidebar_device")
+            dtype = st.selectbox("Weights dtype", DTYPES, index=DTYPES.index(spec.dtype),
+                                 key="sidebar_dtype")
+            trust = st.checkbox("Trust remote code", value=spec.trust_remote_code,
+                                key="sidebar_trust",
+                                help="Runs Python code from the model's repository. Read it first.")
+        if source:
+            try:
+                st.session_state[SPEC_KEY] = ModelSpec(source=source, device=device, dtype=dtype,
+                                                       trust_remote_code=trust)
+            except LabError as exc:
+                show_error(exc)
+        engine = get_engine()
+        if engine is not None:
+            _render_status(engine.info)
+        return engine
+
+
+def _render_status(info: ModelInfo) -> None:
+    rss = psutil.Process(os.getpid()).memory_info().rss
+    st.caption(
+        f"**{info.title}** · transformers engine  \n"
+        f"device **{info.device}** · dtype **{info.dtype}** · {info.threads} CPU threads  \n"
+        f"{info.parameters / 1e6:.0f}M parameters · weights {info.weights_bytes / 2**30:.2f} GiB · "
+        f"process {rss / 2**30:.2f} GiB  \n"
+        f"context {info.context_window:,} tokens · loaded in {info.load_seconds:.1f} s  \n"
+        f"chat template: {'yes' if info.has_chat_template else 'no (plain turn format)'}")
+
