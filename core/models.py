@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from core.config import ModelSpec
 from core.embedded import embedded_model, ensure_converted
@@ -127,18 +129,19 @@ def check_model_folder(path: Path) -> Path:
 def load_transformers(spec: ModelSpec, threads: int | None = None):
     """Load model and tokenizer for ``spec``; return (model, tokenizer, ModelInfo)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.perf_counter()
     location, title = resolve_source(spec)
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     n_threads = configure_threads(threads)
-    options = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
+    options = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code,
+               "dtype": getattr(torch, dtype)}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, **options)
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, dtype),
-                                                     use_safetensors=True, **options)
+        if Path(location).is_dir():
+            tokenizer, model = _from_pretrained(location, **options)
+        else:
+            tokenizer, model = _from_hub(spec, location, options)
     except ModelError:
         raise
     except (OSError, ValueError, KeyError, ImportError) as exc:
@@ -163,6 +166,47 @@ def load_transformers(spec: ModelSpec, threads: int | None = None):
     return model, tokenizer, info
 
 
+def _from_pretrained(location: str, dtype, **options):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(location, **options)
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, use_safetensors=True,
+                                                 **options)
+    return tokenizer, model
+
+
+def _from_hub(spec: ModelSpec, hub_id: str, options: dict):
+    """Load from the local Hub cache first; go online only where the Hub answers.
+
+    Without this, an unreachable Hub costs ~50 s of retries before any message.
+    """
+    try:
+        return _from_pretrained(hub_id, local_files_only=True, **options)
+    except (OSError, ValueError):
+        if not hub_reachable():
+            raise ModelError(
+                f"Could not load {spec.source!r}: it is not in the local Hugging Face cache and "
+                "the Hub cannot be reached from here"
+                + (" (HF_HUB_OFFLINE=1)." if os.environ.get("HF_HUB_OFFLINE") == "1" else "."),
+                "Connect to the network once to download it, copy the model into a local "
+                "folder and give its path, or pick an embedded model.") from None
+    return _from_pretrained(hub_id, **options)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP check that the Hugging Face endpoint answers (proxies: assume yes)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def context_window(model, tokenizer) -> int:
     """The number of tokens (prompt plus answer) the model can attend to."""
     window = getattr(model.config, "max_position_embeddings", None)
@@ -173,7 +217,6 @@ def context_window(model, tokenizer) -> int:
 
 def _explain_load_error(spec: ModelSpec, exc: Exception) -> ModelError:
     text = str(exc)
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     if "trust_remote_code" in text:
         return ModelError(f"{spec.source} needs custom code from its repository to load.",
                           "Read that code first; if you trust it, turn on 'trust remote code'.")
@@ -181,11 +224,9 @@ def _explain_load_error(spec: ModelSpec, exc: Exception) -> ModelError:
         return ModelError(f"{spec.source} has no safetensors weights; the lab refuses pickle "
                           "weights since they can run code when read.",
                           "Pick a model published with *.safetensors files.")
-    if isinstance(exc, OSError) or "connect" in text.lower() or "offline" in text.lower():
-        reason = "the Hub is switched off (HF_HUB_OFFLINE=1)" if offline else \
-            "it is not in the local Hugging Face cache and the Hub cannot be reached"
-        return ModelError(f"Could not load {spec.source!r}: {reason}, or the id is misspelt.",
-                          "Check the id on huggingface.co, connect to the network once to "
-                          "download it, or pick an embedded model or a local folder.")
+    if isinstance(exc, OSError):
+        return ModelError(f"Could not load {spec.source!r}: {text.splitlines()[0] if text else exc!r}",
+                          "Check the id on huggingface.co (spelling; gated or private models "
+                          "need `hf auth login`), or give a local folder.")
     return ModelError(f"Could not load {spec.source!r}: {text.splitlines()[0] if text else exc!r}",
                       "Check that it is a causal language model supported by transformers.")
