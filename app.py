@@ -4,10 +4,10 @@ import streamlit as st
 
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="PromptTune Lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="PromptTune Lab", page_icon=":material/science:", layout="wide")
 engine = render_sidebar()
 
-st.title("🧪 PromptTune Lab")
+st.title("PromptTune Lab")
 st.markdown(
     "**Prompt it, fine-tune it, or feed it your documents?** This lab answers that question for "
     "*your* task with measurements on a real model, running on your own machine: the same "
@@ -40,9 +40,9 @@ with right:
 st.divider()
 st.subheader("Where to start")
 st.page_link("pages/1_Playground.py", label="**Playground**: write a prompt, see the exact text "
-             "the model reads, stream its answer with tokens, time and speed", icon="💬")
+             "the model reads, stream its answer with tokens, time and speed", icon=":material/chat:")
 st.page_link("pages/2_History.py", label="**History**: every answer the lab has given, with its "
-             "prompt and settings; reload, delete, export", icon="🗂️")
+             "prompt and settings; reload, delete, export", icon=":material/history:")
 st.caption(
     "Still to come, each as its own page: the few-shot builder, the fine-tuning launcher, "
     "the knowledge base for retrieval, and the side-by-side comparison with its stakeholder "
@@ -52,4 +52,4 @@ if engine is not None:
     info = engine.info
     st.info(f"Loaded **{info.title}** on **{info.device}** ({info.dtype}) in "
             f"{info.load_seconds:.1f} s. Pick another model in the sidebar: an embedded one, a "
-            "Hugging Face id, or a local folder.", icon="✅")
+            "Hugging Face id, or a local folder.", icon=":material/check_circle:")

@@ -10,9 +10,9 @@ from ui.controls import figures_row, generation_controls, init_state
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="Playground · PromptTune Lab", page_icon="💬", layout="wide")
+st.set_page_config(page_title="Playground · PromptTune Lab", page_icon=":material/chat:", layout="wide")
 engine = render_sidebar()
-st.title("💬 Playground")
+st.title(":material/chat: Playground")
 if engine is None:
     st.warning("No model is loaded: pick a working model in the sidebar.")
     st.stop()

@@ -7,9 +7,9 @@ from core.history import delete_generation, export_history, get_generation, list
 from ui.controls import preset_generation
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="History · PromptTune Lab", page_icon="🗂️", layout="wide")
+st.set_page_config(page_title="History · PromptTune Lab", page_icon=":material/history:", layout="wide")
 render_sidebar()
-st.title("🗂️ History")
+st.title(":material/history: History")
 
 search = st.text_input("Search prompts and answers", key="hist_search")
 entries = list_generations(limit=500, search=search)

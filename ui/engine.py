@@ -36,4 +36,4 @@ def get_engine() -> TransformersEngine | None:
 
 def show_error(exc: LabError) -> None:
     """A LabError as a person reads it: the problem, then the fix."""
-    st.error(f"**{exc.problem}**" + (f"\n\n**Fix:** {exc.fix}" if exc.fix else ""), icon="⚠️")
+    st.error(f"**{exc.problem}**" + (f"\n\n**Fix:** {exc.fix}" if exc.fix else ""), icon=":material/error:")

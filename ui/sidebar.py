@@ -15,6 +15,9 @@ from core.models import ModelInfo
 from ui.engine import SPEC_KEY, current_spec, get_engine, show_error
 
 OTHER = "Other: Hugging Face id or local folder"
+PAGES = [("app.py", "Home", ":material/science:"),
+         ("pages/1_Playground.py", "Playground", ":material/chat:"),
+         ("pages/2_History.py", "History", ":material/history:")]
 
 
 def _label(option: str) -> str:
@@ -32,6 +35,9 @@ def render_sidebar() -> TransformersEngine | None:
     spec = current_spec()
     options = [f"embedded:{name}" for name in EMBEDDED_MODELS] + [OTHER]
     with st.sidebar:
+        for path, label, icon in PAGES:
+            st.page_link(path, label=label, icon=icon)
+        st.divider()
         st.markdown("### Model")
         choice = st.selectbox("Model", options, index=options.index(spec.source)
                               if spec.source in options else len(options) - 1,

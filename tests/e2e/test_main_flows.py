@@ -1,0 +1,53 @@
+"""The main flows in a real browser, on the real embedded model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import screenshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+LOAD = 180_000  # ms: the first load may convert the embedded model
+
+
+def test_home_shows_the_lab_and_the_loaded_model(lab_server, page):
+    page.goto(lab_server)
+    page.get_by_text("Gemma 3 270M (base) · transformers engine").wait_for(timeout=LOAD)
+    assert page.get_by_role("heading", name="PromptTune Lab").is_visible()
+    sidebar = page.locator("[data-testid=stSidebar]")
+    for label in ("Home", "Playground", "History"):
+        assert sidebar.get_by_role("link", name=label).is_visible()
+    assert "device cpu" in sidebar.inner_text()
+    screenshot(page, "home")
+
+
+def test_playground_streams_an_answer_then_history_has_it(lab_server, page):
+    page.goto(f"{lab_server}/Playground")
+    prompt = page.get_by_label("Prompt")
+    prompt.wait_for(timeout=LOAD)
+    prompt.fill("Here is a list of ten fruits: apple, banana,")
+    page.get_by_label("Max new tokens").fill("48")
+    page.get_by_label("Max new tokens").press("Tab")
+    page.get_by_role("button", name="Generate").click()
+
+    # watch the answer grow while it streams
+    main = page.locator("[data-testid=stMain]")
+    lengths: list[int] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and not main.get_by_text("Tokens/s").count():
+        text = main.inner_text()
+        if "Answer" in text:
+            lengths.append(len(text.split("Answer", 1)[1]))
+        time.sleep(0.1)
+    page.get_by_text("Tokens/s").wait_for(timeout=10_000)
+    assert len(set(lengths)) >= 3, f"the answer did not grow in steps: {lengths}"
+    text = main.inner_text()
+    assert "Prompt tokens" in text and "Answer tokens" in text and "First token" in text
+    assert "engine: transformers · model: embedded:gemma-3-270m" in text
+    screenshot(page, "playground-answer")
+
+    page.locator("[data-testid=stSidebar]").get_by_role("link", name="History").click()
+    page.get_by_text("Here is a list of ten fruits").first.wait_for(timeout=30_000)
+    screenshot(page, "history")

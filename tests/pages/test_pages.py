@@ -1,0 +1,129 @@
+"""Every page renders, uses the model, and handles bad input, under Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.config import GenerationParams, ModelSpec
+from core.generation import Completion
+from core.history import list_generations, record_generation
+from ui.engine import SPEC_KEY
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """st.cache_resource is process-global: start each page test from an empty cache."""
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def _page(path: str, spec: ModelSpec | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    if spec is not None:
+        at.session_state[SPEC_KEY] = spec
+    return at.run()
+
+
+def _text(at: AppTest) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.caption]
+    parts += [e.value for e in at.code] + [str(e.value) for e in at.error]
+    parts += [str(e.value) for e in at.info] + [str(e.value) for e in at.warning]
+    return "\n".join(parts)
+
+
+@pytest.mark.integration
+def test_home_page_shows_the_embedded_model_in_the_sidebar():
+    at = _page("app.py")
+    assert not at.exception
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert "Gemma 3 270M (base)" in sidebar and "device **cpu**" in sidebar
+    assert "loaded in" in sidebar and "plain turn format" in sidebar
+    assert "Prompting" in [h.value for h in at.subheader]
+    assert "Fine-tuning" in [h.value for h in at.subheader]
+
+
+def test_home_page_with_a_missing_model_explains_and_stays_usable(tmp_path):
+    at = _page("app.py", ModelSpec(source=str(tmp_path / "gone")))
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.sidebar.error)
+    assert at.sidebar.selectbox[0].value.startswith("Other")
+
+
+def test_playground_streams_an_answer_with_figures_and_saves_it(tiny_model_dir):
+    at = _page("pages/1_Playground.py", ModelSpec(source=str(tiny_model_dir), dtype="float32"))
+    assert not at.exception
+    at.text_area(key="play_prompt").set_value("The quick brown")
+    at.number_input(key="play_max_new").set_value(8)
+    at.button(key="play_run").click().run()
+    assert not at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Prompt tokens"] == "4" and int(labels["Answer tokens"]) <= 8
+    assert labels["Finish"] in ("length", "stop") and "Tokens/s" in labels
+    saved = list_generations()
+    assert len(saved) == 1 and saved[0].prompt == "The quick brown"
+    assert saved[0].output in _text(at)
+
+
+def test_playground_shows_the_exact_chat_text(tiny_model_dir):
+    at = _page("pages/1_Playground.py", ModelSpec(source=str(tiny_model_dir)))
+    at.radio(key="play_mode").set_value("Chat").run()
+    at.text_area(key="play_system").set_value("Be brief.")
+    at.text_area(key="play_user").set_value("Hi").run()
+    assert "Be brief.\n\nUser: Hi\nAssistant:" in [c.value for c in at.code]
+    assert any("The exact text the model sees" in e.label for e in at.expander)
+
+
+def test_playground_too_long_prompt_is_explained_and_the_prompt_kept(tiny_model_dir):
+    at = _page("pages/1_Playground.py", ModelSpec(source=str(tiny_model_dir)))
+    long_prompt = "The quick brown fox " * 80
+    at.text_area(key="play_prompt").set_value(long_prompt)
+    at.button(key="play_run").click().run()
+    assert not at.exception
+    assert any("Shorten the prompt" in e.value for e in at.error)
+    assert at.text_area(key="play_prompt").value == long_prompt
+    assert list_generations() == []
+
+
+def test_playground_without_a_model_says_what_to_do(tmp_path):
+    at = _page("pages/1_Playground.py", ModelSpec(source=str(tmp_path / "gone")))
+    assert not at.exception
+    assert any("pick a working model" in w.value for w in at.warning)
+
+
+def test_history_lists_deletes_and_reloads(tiny_model_dir):
+    params = GenerationParams(max_new_tokens=7, temperature=0.3, stop=("\n",))
+    done = Completion("an answer", 3, 2, 0.2, "stop", "transformers", "tiny")
+    first = record_generation("first prompt", params, done)
+    record_generation("second prompt", params, done)
+    at = _page("pages/2_History.py", ModelSpec(source=str(tiny_model_dir)))
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 2
+    at.selectbox(key="hist_pick").set_value(first).run()
+    assert "first prompt" in [c.value for c in at.code]
+    at.button(key="hist_reload").click().run()
+    assert at.session_state["play_prompt"] == "first prompt"
+    assert at.session_state["play_max_new"] == 7 and at.session_state["play_stops"] == "\\n"
+
+
+def test_history_delete(tiny_model_dir):
+    done = Completion("an answer", 3, 2, 0.2, "stop", "transformers", "tiny")
+    keep = record_generation("keep me", GenerationParams(), done)
+    drop = record_generation("drop me", GenerationParams(), done)
+    at = _page("pages/2_History.py", ModelSpec(source=str(tiny_model_dir)))
+    at.selectbox(key="hist_pick").set_value(drop).run()
+    at.button(key="hist_delete").click().run()
+    assert not at.exception
+    assert [e.id for e in list_generations()] == [keep]
+
+
+def test_empty_history_says_where_answers_come_from(tiny_model_dir):
+    at = _page("pages/2_History.py", ModelSpec(source=str(tiny_model_dir)))
+    assert any("Nothing here yet" in i.value for i in at.info)
