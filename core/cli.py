@@ -6,6 +6,7 @@
     python -m core generate --system "Answer briefly." "What is LoRA?" --stream
     python -m core score "Review: great film. Sentiment:" " positive" " negative"
     python -m core history --limit 5 --export csv
+    python -m core bench --rounds 3            # the benchmarks of bench/
 
 Errors meant for people (a bad parameter, a missing model) print the problem
 and its fix and exit with status 2; nothing prints a traceback for them.
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("candidates", nargs="+", help="e.g. ' positive' ' negative'")
     _model_args(score)
 
+    sub.add_parser("bench", help="run the benchmarks (python -m bench; options after --)",
+                   add_help=False)
+
     hist = sub.add_parser("history", help="show or export saved generations")
     hist.add_argument("--limit", type=int, default=20)
     hist.add_argument("--export", choices=("json", "csv"), default=None)
@@ -70,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # the benchmarks live in bench/, beside core; same entry point
+        from bench.__main__ import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

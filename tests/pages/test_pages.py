@@ -26,9 +26,12 @@ def fresh_caches():
 
 
 def _page(path: str, spec: ModelSpec | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    """Open a page the way the app does: the main script is app.py, pages are switched to."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     if spec is not None:
         at.session_state[SPEC_KEY] = spec
+    if path != "app.py":
+        at.switch_page(path)
     return at.run()
 
 
