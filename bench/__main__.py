@@ -1,4 +1,4 @@
-"""``python -m bench`` (or ``./lab.sh bench``): the lab's speed goals, as ratios.
+"""``python -m core bench`` (or ``./lab.sh bench``): the lab's speed goals, as ratios.
 
 1. Generation: tokens/s of the lab's ``generate`` against a bare ``model.generate``
    on the same model, prompt and settings, interleaved so that both see the same
