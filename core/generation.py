@@ -59,6 +59,21 @@ def normalise(candidates: list[str], logprobs: list[float], n_tokens: list[int])
             for c, lp, n, w in zip(candidates, logprobs, n_tokens, weights)]
 
 
+def check_prompt(prompt: str, n_tokens: int, params, info) -> None:
+    """Refuse an empty prompt, or one that with its answer would overflow the window."""
+    from core.errors import ConfigError, PromptTooLongError
+
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConfigError("The prompt is empty.", "Type a prompt for the model to continue.")
+    window = info.context_window
+    if n_tokens + params.max_new_tokens > window:
+        over = n_tokens + params.max_new_tokens - window
+        raise PromptTooLongError(
+            f"The prompt is {n_tokens} tokens and asks for {params.max_new_tokens} new ones, "
+            f"but {info.title} reads at most {window} tokens in all ({over} too many).",
+            f"Shorten the prompt by {over} tokens or lower max new tokens.")
+
+
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
     """Cut ``text`` before the earliest stop sequence; say whether one was found."""
     hits = [i for i in (text.find(s) for s in stops) if i >= 0]
@@ -121,6 +136,9 @@ class TokenStream:
         finally:
             cancelled = self._cancel.is_set()
             self._cancel.set()
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()  # let the engine release its model at once
             self.completion = self._finish("".join(parts), first_at, cancelled)
 
     def close(self) -> None:

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-from core.chat import Message, chat_prompt
+from core.chat import Message, chat_prompt, chat_stops
 from core.config import GenerationParams, ModelSpec
-from core.errors import ConfigError, PromptTooLongError
-from core.generation import (CandidateScore, Completion, StopFilter, TokenStream, cut_at_stop,
-                             normalise)
+from core.errors import ConfigError
+from core.generation import (CandidateScore, Completion, StopFilter, TokenStream, check_prompt,
+                             cut_at_stop, normalise)
 from core.models import ModelInfo, load_transformers
 
 
@@ -73,7 +73,12 @@ class TransformersEngine:
         return len(self.tokenizer(text)["input_ids"])
 
     def chat_prompt(self, messages: list[Message]) -> str:
+        """The conversation as text: the model's chat template, or the plain turn format."""
         return chat_prompt(self.tokenizer, messages)
+
+    def chat_stops(self) -> tuple[str, ...]:
+        """Stop sequences that end an answer in the format of ``chat_prompt``."""
+        return chat_stops(self.tokenizer)
 
     # -- generation -------------------------------------------------------
 
@@ -90,7 +95,7 @@ class TransformersEngine:
                                padding_side="left").to(self.device)
         lengths = batch["attention_mask"].sum(dim=1).tolist()
         for prompt, length in zip(prompts, lengths):
-            self._check_prompt(prompt, int(length), params)
+            check_prompt(prompt, int(length), params, self.info)
         started = time.perf_counter()
         output = self._generate(batch, params)
         latency = time.perf_counter() - started
@@ -102,7 +107,7 @@ class TransformersEngine:
         """Complete one prompt, yielding text as it is generated."""
         batch = self.tokenizer([prompt], return_tensors="pt").to(self.device)
         prompt_tokens = int(batch["input_ids"].shape[1])
-        self._check_prompt(prompt, prompt_tokens, params)
+        check_prompt(prompt, prompt_tokens, params, self.info)
         cancel = threading.Event()
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         state: dict = {}
@@ -186,17 +191,6 @@ class TransformersEngine:
             eos = self.tokenizer.eos_token_id
         return set(eos if isinstance(eos, list) else [eos])
 
-    def _check_prompt(self, prompt: str, n_tokens: int, params: GenerationParams) -> None:
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ConfigError("The prompt is empty.", "Type a prompt for the model to continue.")
-        window = self.info.context_window
-        if n_tokens + params.max_new_tokens > window:
-            over = n_tokens + params.max_new_tokens - window
-            raise PromptTooLongError(
-                f"The prompt is {n_tokens} tokens and asks for {params.max_new_tokens} new ones, "
-                f"but {self.info.title} reads at most {window} tokens in all ({over} too many).",
-                f"Shorten the prompt by {over} tokens or lower max new tokens.")
-
     # -- scoring ----------------------------------------------------------
 
     def score_candidates(self, prompt: str, candidates: list[str]) -> list[CandidateScore]:
@@ -216,7 +210,8 @@ class TransformersEngine:
         cand_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in candidates]
         prompt_ids = [self.tokenizer(p)["input_ids"] for p in prompts]
         for prompt, ids in zip(prompts, prompt_ids):
-            self._check_prompt(prompt, len(ids), GenerationParams(max_new_tokens=max(map(len, cand_ids))))
+            check_prompt(prompt, len(ids), GenerationParams(max_new_tokens=max(map(len, cand_ids))),
+                         self.info)
         results = []
         for start in range(0, len(prompts), batch_size):
             chunk = prompt_ids[start:start + batch_size]

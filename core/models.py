@@ -77,12 +77,13 @@ def resolve_dtype(requested: str, device: str) -> str:
 
 
 def configure_threads(threads: int | None = None) -> int:
-    """Set torch's CPU thread count: the argument, else ``PROMPTTUNE_THREADS``, else all cores."""
+    """Set torch's CPU thread count: the argument if given and positive, else the
+    measured default (``core.threads``); return the count."""
     import torch
 
-    if threads is None:
-        env = os.environ.get("PROMPTTUNE_THREADS", "").strip()
-        threads = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    from core.threads import default_threads
+
+    threads = threads if threads and threads > 0 else default_threads()
     torch.set_num_threads(threads)
     return threads
 
@@ -110,6 +111,9 @@ def check_model_folder(path: Path) -> Path:
         raise ModelError(f"The folder {path} does not exist.",
                          "Check the path, or give a Hugging Face Hub id instead.")
     if not path.is_dir():
+        if path.suffix.lower() == ".gguf":
+            raise ModelError(f"{path} is a GGUF file, which the transformers engine does not load.",
+                             "Choose the llama.cpp engine (or auto) for GGUF files.")
         raise ModelError(f"{path} is a file, not a model folder.",
                          "Give the folder that holds config.json and the *.safetensors weights.")
     if not (path / "config.json").exists():
@@ -134,7 +138,7 @@ def load_transformers(spec: ModelSpec, threads: int | None = None):
     location, title = resolve_source(spec)
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
-    n_threads = configure_threads(threads)
+    n_threads = configure_threads(threads or spec.threads)
     options = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code,
                "dtype": getattr(torch, dtype)}
     try:

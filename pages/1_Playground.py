@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.chat import Message, chat_stops
+from core.chat import Message
 from core.config import GenerationParams
 from core.errors import LabError
 from core.history import record_generation
@@ -39,7 +39,7 @@ with editor:
         except LabError as exc:
             show_error(exc)
             st.stop()
-        extra_stops = chat_stops(engine.tokenizer)
+        extra_stops = engine.chat_stops()
 
     n_tokens = engine.count_tokens(prompt) if prompt else 0
     with st.expander(f"The exact text the model sees · {n_tokens} tokens of "

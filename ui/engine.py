@@ -6,15 +6,15 @@ import streamlit as st
 
 from core.config import ModelSpec
 from core.errors import LabError
-from core.hf_engine import TransformersEngine
+from core.engines import Engine, load_engine as core_load_engine
 
 SPEC_KEY = "lab_model_spec"
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def load_engine(spec: ModelSpec) -> TransformersEngine:
+def load_engine(spec: ModelSpec) -> Engine:
     """Load once per process and spec; never mutate what this returns."""
-    return TransformersEngine.load(spec)
+    return core_load_engine(spec)
 
 
 def current_spec() -> ModelSpec:
@@ -22,7 +22,7 @@ def current_spec() -> ModelSpec:
     return st.session_state.get(SPEC_KEY) or ModelSpec()
 
 
-def get_engine() -> TransformersEngine | None:
+def get_engine() -> Engine | None:
     """Load (or fetch from cache) the picked model, showing progress and errors in the page."""
     spec = current_spec()
     try:

@@ -7,10 +7,10 @@ import os
 import psutil
 import streamlit as st
 
-from core.config import DEVICES, DTYPES, ModelSpec
+from core.config import DEVICES, DTYPES, ENGINES, ModelSpec
 from core.embedded import EMBEDDED_MODELS
 from core.errors import LabError
-from core.hf_engine import TransformersEngine
+from core.engines import Engine
 from core.models import ModelInfo
 from ui.engine import SPEC_KEY, current_spec, get_engine, show_error
 
@@ -26,7 +26,7 @@ def _label(option: str) -> str:
     return f"{EMBEDDED_MODELS[option.removeprefix('embedded:')].title} (embedded)"
 
 
-def render_sidebar() -> TransformersEngine | None:
+def render_sidebar() -> Engine | None:
     """Draw the model picker, load the chosen model, show its status; return its engine.
 
     Returns None (with the reason shown) when the chosen model cannot be loaded;
@@ -48,30 +48,39 @@ def render_sidebar() -> TransformersEngine | None:
             source = st.text_input("Hub id or folder", value="" if spec.is_embedded else spec.source,
                                    placeholder="HuggingFaceTB/SmolLM2-135M or /path/to/model",
                                    key="sidebar_model_source").strip()
-        with st.expander("Device and precision"):
+        engine_name = st.selectbox(
+            "Engine", ENGINES, index=ENGINES.index(spec.engine), key="sidebar_engine",
+            help="auto: llama.cpp for the embedded GGUF models on a CPU (3-7x faster), "
+                 "transformers for Hugging Face models and GPUs.")
+        with st.expander("Device, precision, threads"):
             device = st.selectbox("Device", DEVICES, index=DEVICES.index(spec.device.split(":")[0]),
                                   key="sidebar_device")
             dtype = st.selectbox("Weights dtype", DTYPES, index=DTYPES.index(spec.dtype),
                                  key="sidebar_dtype")
+            threads = st.number_input(
+                "CPU threads (0 = measured at first start)", 0, 256, value=spec.threads,
+                key="sidebar_threads",
+                help="On 2 shared cores, 1 thread beats 2 whenever another process is busy.")
             trust = st.checkbox("Trust remote code", value=spec.trust_remote_code,
                                 key="sidebar_trust",
                                 help="Runs Python code from the model's repository. Read it first.")
         if source:
             try:
-                st.session_state[SPEC_KEY] = ModelSpec(source=source, device=device, dtype=dtype,
-                                                       trust_remote_code=trust)
+                st.session_state[SPEC_KEY] = ModelSpec(
+                    source=source, engine=engine_name, device=device, dtype=dtype,
+                    threads=int(threads), trust_remote_code=trust)
             except LabError as exc:
                 show_error(exc)
         engine = get_engine()
         if engine is not None:
-            _render_status(engine.info)
+            _render_status(engine.name, engine.info)
         return engine
 
 
-def _render_status(info: ModelInfo) -> None:
+def _render_status(engine_name: str, info: ModelInfo) -> None:
     rss = psutil.Process(os.getpid()).memory_info().rss
     st.caption(
-        f"**{info.title}** · transformers engine  \n"
+        f"**{info.title}** · {engine_name} engine  \n"
         f"device **{info.device}** · dtype **{info.dtype}** · {info.threads} CPU threads  \n"
         f"{info.parameters / 1e6:.0f}M parameters · weights {info.weights_bytes / 2**30:.2f} GiB · "
         f"process {rss / 2**30:.2f} GiB  \n"

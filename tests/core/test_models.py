@@ -20,9 +20,13 @@ def test_folder_without_a_model(tmp_path):
 
 
 def test_a_file_is_not_a_model_folder(tmp_path):
-    (tmp_path / "weights.gguf").write_bytes(b"GGUF")
+    (tmp_path / "weights.bin").write_bytes(b"\x80")
     with pytest.raises(ModelError, match="is a file, not a model folder"):
+        check_model_folder(tmp_path / "weights.bin")
+    (tmp_path / "weights.gguf").write_bytes(b"GGUF")
+    with pytest.raises(ModelError, match="GGUF file") as info:
         check_model_folder(tmp_path / "weights.gguf")
+    assert "llama.cpp engine" in info.value.fix
 
 
 def test_pickle_weights_are_refused(tmp_path):

@@ -14,7 +14,7 @@ LOAD = 180_000  # ms: the first load may convert the embedded model
 
 def test_home_shows_the_lab_and_the_loaded_model(lab_server, page):
     page.goto(lab_server)
-    page.get_by_text("Gemma 3 270M (base) · transformers engine").wait_for(timeout=LOAD)
+    page.get_by_text("Gemma 3 270M (base) · llama.cpp engine").wait_for(timeout=LOAD)
     assert page.get_by_role("heading", name="PromptTune Lab").is_visible()
     sidebar = page.locator("[data-testid=stSidebar]")
     for label in ("Home", "Playground", "History"):
@@ -45,7 +45,7 @@ def test_playground_streams_an_answer_then_history_has_it(lab_server, page):
     assert len(set(lengths)) >= 3, f"the answer did not grow in steps: {lengths}"
     text = main.inner_text()
     assert "Prompt tokens" in text and "Answer tokens" in text and "First token" in text
-    assert "engine: transformers · model: embedded:gemma-3-270m" in text
+    assert "engine: llama.cpp · model: embedded:gemma-3-270m" in text
     screenshot(page, "playground-answer")
 
     page.locator("[data-testid=stSidebar]").get_by_role("link", name="History").click()

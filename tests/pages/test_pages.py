@@ -47,7 +47,7 @@ def test_home_page_shows_the_embedded_model_in_the_sidebar():
     at = _page("app.py")
     assert not at.exception
     sidebar = " ".join(c.value for c in at.sidebar.caption)
-    assert "Gemma 3 270M (base)" in sidebar and "device **cpu**" in sidebar
+    assert "Gemma 3 270M (base)** · llama.cpp engine" in sidebar and "device **cpu**" in sidebar
     assert "loaded in" in sidebar and "plain turn format" in sidebar
     assert "Prompting" in [h.value for h in at.subheader]
     assert "Fine-tuning" in [h.value for h in at.subheader]

@@ -1,0 +1,64 @@
+"""Which engine serves a model: llama.cpp or transformers, behind one interface.
+
+Two concrete classes, no registry: ``LlamaCppEngine`` for GGUF models on the
+CPU (three to seven times faster here), ``TransformersEngine`` for any Hugging
+Face model, for GPUs and for training. ``engine="auto"`` picks llama.cpp for the
+embedded models and .gguf files on the CPU where llama-cpp-python is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Protocol
+
+from core.chat import Message
+from core.config import GenerationParams, ModelSpec
+from core.errors import ModelError
+from core.generation import CandidateScore, Completion, TokenStream
+from core.models import ModelInfo, resolve_device
+
+
+class Engine(Protocol):
+    """What every page and the CLI may ask of an engine."""
+
+    name: str
+    info: ModelInfo
+
+    def count_tokens(self, text: str) -> int: ...
+    def chat_prompt(self, messages: list[Message]) -> str: ...
+    def chat_stops(self) -> tuple[str, ...]: ...
+    def generate(self, prompt: str, params: GenerationParams = ...) -> Completion: ...
+    def generate_batch(self, prompts: list[str], params: GenerationParams = ...) -> list[Completion]: ...
+    def stream(self, prompt: str, params: GenerationParams = ...) -> TokenStream: ...
+    def score_candidates(self, prompt: str, candidates: list[str]) -> list[CandidateScore]: ...
+    def score_batch(self, prompts: list[str], candidates: list[str],
+                    batch_size: int = 16) -> list[list[CandidateScore]]: ...
+
+
+def llama_cpp_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def choose_engine(spec: ModelSpec) -> str:
+    """The engine ``spec`` will run on: its own choice, or for ``auto`` the fast one where it can."""
+    if spec.engine != "auto":
+        return spec.engine
+    on_cpu = spec.device == "cpu" or (spec.device == "auto" and resolve_device("auto") == "cpu")
+    if spec.is_gguf and on_cpu and llama_cpp_available():
+        return "llama.cpp"
+    return "transformers"
+
+
+def load_engine(spec: ModelSpec, threads: int | None = None) -> Engine:
+    """Load the model of ``spec`` on the engine ``choose_engine`` names."""
+    name = choose_engine(spec)
+    if name == "llama.cpp":
+        from core.llama_engine import LlamaCppEngine
+
+        return LlamaCppEngine.load(spec, threads)
+    if spec.source.lower().endswith(".gguf"):
+        raise ModelError("The transformers engine in the lab loads safetensors folders, not "
+                         "single GGUF files.", "Choose the llama.cpp engine for this file.")
+    from core.hf_engine import TransformersEngine
+
+    return TransformersEngine.load(spec, threads)
