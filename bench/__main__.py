@@ -7,6 +7,12 @@
    lab's converted copy, against loading the embedded GGUF directly with
    transformers (what every start would cost without the conversion). Goal:
    under 10 s on 2 cores.
+3. Engines: tokens/s of the lab's llama.cpp engine against bare llama-cpp-python
+   on the same file and settings (goal >= 0.9) and against the lab's transformers
+   engine (goal >= 2.5x).
+4. Evaluation throughput on 50 shipped reviews: label scoring (few-shot prompt,
+   log-likelihood of " positive" / " negative") and chain-of-thought generation,
+   each engine and batching choice side by side, in examples/s.
 
 These machines are shared and noisy: the numbers are medians of repeated runs,
 and only the ratios carry across machines.
@@ -32,7 +38,7 @@ def bench_generation(rounds: int, new_tokens: int) -> dict:
     from core.config import GenerationParams, ModelSpec
     from core.hf_engine import TransformersEngine
 
-    engine = TransformersEngine.load(ModelSpec())
+    engine = TransformersEngine.load(ModelSpec(engine="transformers"))
     params = GenerationParams(max_new_tokens=new_tokens)
     batch = engine.tokenizer([PROMPT], return_tensors="pt")
 
@@ -63,7 +69,7 @@ import time, json
 started = time.perf_counter()
 from core.config import ModelSpec
 from core.hf_engine import TransformersEngine
-engine = TransformersEngine.load(ModelSpec())
+engine = TransformersEngine.load(ModelSpec(engine="transformers"))
 print(json.dumps({"total_s": time.perf_counter() - started, "load_s": engine.info.load_seconds}))
 """
 
@@ -101,16 +107,96 @@ def bench_second_start(rounds: int, with_gguf: bool) -> dict:
     return result
 
 
+def bench_engines(rounds: int, new_tokens: int) -> dict:
+    from llama_cpp import Llama
+
+    from core.config import GenerationParams, ModelSpec
+    from core.engines import load_engine
+    from core.llama_engine import LlamaCppEngine
+
+    fast = load_engine(ModelSpec(engine="llama.cpp"))
+    slow = load_engine(ModelSpec(engine="transformers"))
+    assert isinstance(fast, LlamaCppEngine)
+    bare = Llama(fast.info.path, n_ctx=fast.info.context_window, n_threads=fast.info.threads,
+                 n_threads_batch=fast.info.threads, verbose=False)
+    params = GenerationParams(max_new_tokens=new_tokens)
+
+    def bare_run() -> float:
+        started = time.perf_counter()
+        out = bare.create_completion(PROMPT, max_tokens=new_tokens, temperature=0.0)
+        return out["usage"]["completion_tokens"] / (time.perf_counter() - started)
+
+    runs: dict[str, list[float]] = {"lab_llama_cpp": [], "bare_llama_cpp": [], "lab_transformers": []}
+    fast.generate(PROMPT, params), bare_run(), slow.generate(PROMPT, params)  # warm up
+    for _ in range(rounds):
+        runs["lab_llama_cpp"].append(fast.generate(PROMPT, params).tokens_per_s)
+        runs["bare_llama_cpp"].append(bare_run())
+        runs["lab_transformers"].append(slow.generate(PROMPT, params).tokens_per_s)
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    bare.close()
+    return {"threads": fast.info.threads, "new_tokens": new_tokens,
+            **{f"{k}_tokens_per_s": round(v, 2) for k, v in med.items()},
+            "ratio_to_bare_llama_cpp": round(med["lab_llama_cpp"] / med["bare_llama_cpp"], 3),
+            "goal_bare": ">= 0.9",
+            "speedup_over_transformers": round(med["lab_llama_cpp"] / med["lab_transformers"], 2),
+            "goal_transformers": ">= 2.5"}
+
+
+SHOTS = ("Review: An absolute delight from start to finish.\nSentiment: positive\n\n"
+         "Review: Boring, long and badly acted.\nSentiment: negative\n\n"
+         "Review: The staff were kind and the food was superb.\nSentiment: positive\n\n"
+         "Review: It broke on the first day.\nSentiment: negative\n\n")
+
+
+def bench_evaluation(cot_examples: int, cot_tokens: int) -> dict:
+    from core.config import GenerationParams, ModelSpec
+    from core.engines import load_engine
+
+    rows = [json.loads(line) for line in (ROOT / "assets/tasks/reviews-50.jsonl").read_text().splitlines()]
+    prompts = [f"{SHOTS}Review: {r['text']}\nSentiment:" for r in rows]
+    labels = [" positive", " negative"]
+    cot = [f"Review: {r['text']}\nQuestion: is this review positive or negative? Let's think "
+           "step by step.\nAnswer:" for r in rows[:cot_examples]]
+    params = GenerationParams(max_new_tokens=cot_tokens)
+    out: dict = {"examples": len(rows), "cot_examples": len(cot), "cot_new_tokens": cot_tokens}
+    for name in ("llama.cpp", "transformers"):
+        engine = load_engine(ModelSpec(engine=name))
+        for batch in ((1,) if name == "llama.cpp" else (1, 16)):
+            started = time.perf_counter()
+            scores = engine.score_batch(prompts, labels, batch_size=batch)
+            seconds = time.perf_counter() - started
+            right = sum(max(s, key=lambda c: c.probability).candidate.strip() == r["label"]
+                        for s, r in zip(scores, rows))
+            key = f"scoring_{name}_batch{batch}"
+            out[f"{key}_examples_per_s"] = round(len(rows) / seconds, 2)
+            out[f"{key}_accuracy"] = round(right / len(rows), 3)
+        for batch in ((1,) if name == "llama.cpp" else (1, 8)):
+            started = time.perf_counter()
+            for i in range(0, len(cot), batch):
+                engine.generate_batch(cot[i:i + batch], params)
+            out[f"cot_{name}_batch{batch}_examples_per_s"] = round(
+                len(cot) / (time.perf_counter() - started), 3)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--skip-gguf-baseline", action="store_true",
                         help="skip loading the GGUF directly (about a minute)")
+    parser.add_argument("--cot-examples", type=int, default=50,
+                        help="examples for the chain-of-thought throughput (0 skips it)")
+    parser.add_argument("--cot-tokens", type=int, default=48)
+    parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation"),
+                        action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
-    results = {"generation": bench_generation(args.rounds, args.new_tokens),
-               "second_start": bench_second_start(3, not args.skip_gguf_baseline)}
+    parts = {"generation": lambda: bench_generation(args.rounds, args.new_tokens),
+             "second_start": lambda: bench_second_start(3, not args.skip_gguf_baseline),
+             "engines": lambda: bench_engines(args.rounds, args.new_tokens),
+             "evaluation": lambda: bench_evaluation(args.cot_examples, args.cot_tokens)}
+    results = {name: run() for name, run in parts.items() if not args.only or name in args.only}
     for name, figures in results.items():
         print(f"== {name}")
         for key, value in figures.items():

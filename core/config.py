@@ -31,6 +31,31 @@ def _check_range(name: str, value: Any, low: float, high: float, kind: type) -> 
                           f"Choose a value in [{low}, {high}].")
 
 
+def check_json_schema(schema: str | dict) -> str:
+    """Return the schema as compact JSON text; raise ConfigError naming what is wrong."""
+    import json
+
+    import jsonschema
+
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"The JSON Schema is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                              f"column {exc.colno}.", "Fix the JSON syntax of the schema.") from None
+    if not isinstance(schema, dict):
+        raise ConfigError(f"A JSON Schema must be a JSON object, got {type(schema).__name__}.",
+                          'Wrap it in an object, e.g. {"type": "object", "properties": {...}}.')
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "the top level"
+        raise ConfigError(f"The schema is not a valid JSON Schema at {where}: {exc.message}.",
+                          f"Correct the schema at {where} (reference: "
+                          "https://json-schema.org/understanding-json-schema/).") from None
+    return json.dumps(schema, separators=(",", ":"), sort_keys=True)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Which model to load and how.
@@ -94,6 +119,7 @@ class GenerationParams:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int | None = 0
+    json_schema: str | None = None  # constrain the answer to JSON valid under this schema
 
     def __post_init__(self) -> None:
         _check_range("max_new_tokens", self.max_new_tokens, 1, 32768, int)
@@ -114,6 +140,8 @@ class GenerationParams:
         object.__setattr__(self, "stop", stop)
         if self.seed is not None:
             _check_range("seed", self.seed, 0, 2**32 - 1, int)
+        if self.json_schema is not None:
+            object.__setattr__(self, "json_schema", check_json_schema(self.json_schema))
 
     @property
     def greedy(self) -> bool:

@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterator
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import (LogitsProcessorList, StoppingCriteria, StoppingCriteriaList,
+                          TextIteratorStreamer)
 
 from core.chat import Message, chat_prompt, chat_stops
 from core.config import GenerationParams, ModelSpec
@@ -58,6 +59,7 @@ class TransformersEngine:
         # one generation at a time per model: two at once on 2 CPU cores each ask for
         # every core and both run several times slower (see MEASURED.md)
         self._lock = threading.Lock()
+        self._grammars: dict[str, object] = {}  # compiled JSON Schemas, by schema text
 
     @classmethod
     def load(cls, spec: ModelSpec, threads: int | None = None) -> TransformersEngine:
@@ -160,11 +162,25 @@ class TransformersEngine:
         else:
             options.update(do_sample=True, temperature=params.temperature, top_p=params.top_p,
                            top_k=params.top_k)
+        if params.json_schema:
+            options["logits_processor"] = LogitsProcessorList([self._json_processor(params.json_schema)])
         if params.stop or cancel is not None:
             criteria = _StopCriteria(self.tokenizer, batch["input_ids"].shape[1], params.stop, cancel)
             options["stopping_criteria"] = StoppingCriteriaList([criteria])
         with self._lock, torch.inference_mode():
             return self.model.generate(**batch, streamer=streamer, **options)
+
+    def _json_processor(self, schema: str):
+        """A fresh xgrammar logits processor that only lets JSON valid under ``schema`` through."""
+        import xgrammar
+
+        if schema not in self._grammars:
+            if "tokenizer_info" not in self._grammars:
+                self._grammars["tokenizer_info"] = xgrammar.TokenizerInfo.from_huggingface(
+                    self.tokenizer, vocab_size=self.model.config.vocab_size)
+            compiler = xgrammar.GrammarCompiler(self._grammars["tokenizer_info"])
+            self._grammars[schema] = compiler.compile_json_schema(schema)
+        return xgrammar.contrib.hf.LogitsProcessor(self._grammars[schema])
 
     def _completion(self, new_ids: torch.Tensor, prompt_tokens: int, params: GenerationParams,
                     latency: float) -> Completion:

@@ -56,6 +56,7 @@ class LlamaCppEngine:
         self._tokenizer_folder = tokenizer_folder
         self._hf_tokenizer = None
         self._lock = threading.Lock()  # a llama.cpp context serves one request at a time
+        self._grammars: dict[str, object] = {}  # GBNF grammars of JSON Schemas, by schema text
 
     @classmethod
     def load(cls, spec: ModelSpec, threads: int | None = None) -> LlamaCppEngine:
@@ -150,7 +151,8 @@ class LlamaCppEngine:
             with self._lock:
                 if params.seed is not None:
                     self.llm.set_seed(params.seed)
-                sampler = self.llm.generate(tokens, **_sampling(params))
+                sampler = self.llm.generate(tokens, grammar=self._grammar(params.json_schema),
+                                            **_sampling(params))
                 try:
                     for token in sampler:
                         if self._is_end(token):
@@ -181,6 +183,16 @@ class LlamaCppEngine:
                               first_at - started if first_at else None)
 
         return TokenStream(chunks(), cancel, finish)
+
+    def _grammar(self, schema: str | None):
+        """llama.cpp's grammar for a JSON Schema (converted to GBNF by llama-cpp-python)."""
+        if not schema:
+            return None
+        if schema not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
+        return self._grammars[schema]
 
     def _is_end(self, token: int) -> bool:
         import llama_cpp

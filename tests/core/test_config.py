@@ -55,3 +55,22 @@ def test_model_spec_kinds():
     assert not ModelSpec(source="org/name").is_embedded
     assert ModelSpec(device="cuda:1").device == "cuda:1"
     assert hash(ModelSpec()) == hash(ModelSpec())  # usable as a cache key
+
+
+@pytest.mark.parametrize("schema,words", [
+    ('{"type": "objec"}', "not a valid JSON Schema at type"),
+    ("{bad", "not valid JSON: Expecting property name"),
+    ("[1, 2]", "must be a JSON object, got list"),
+    ('{"properties": {"age": {"type": "integer", "minimum": "x"}}}',
+     "at properties/age/minimum: 'x' is not of type 'number'"),
+])
+def test_bad_json_schemas_are_explained(schema, words):
+    with pytest.raises(ConfigError, match=words.replace("[", "\\[")) as info:
+        GenerationParams(json_schema=schema)
+    assert info.value.fix
+
+
+def test_a_valid_schema_is_kept_as_compact_json():
+    params = GenerationParams(json_schema='{"type": "object",\n "required": ["a"]}')
+    assert params.json_schema == '{"required":["a"],"type":"object"}'
+    assert GenerationParams.from_dict(params.to_dict()) == params
