@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from core.config import DEFAULT_MODEL, DEVICES, DTYPES, ENGINES, GenerationParams, ModelSpec
-from core.errors import LabError
+from core.errors import ConfigError, LabError
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,8 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
                         help="auto: llama.cpp for GGUF models on a CPU, else transformers")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
+    parser.add_argument("--adapter", default=None,
+                        help="a PEFT adapter folder to apply (LoRA runs on llama.cpp too)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run code from the model's repository (read it first)")
     parser.add_argument("--threads", type=int, default=0,
@@ -57,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--repetition-penalty", type=float, default=1.0)
     gen.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--json-schema", default=None, metavar="FILE",
+                     help="constrain the answer to JSON valid under the JSON Schema in FILE")
     gen.add_argument("--stream", action="store_true", help="print tokens as they come")
     gen.add_argument("--json", action="store_true", help="print one JSON object")
     gen.add_argument("--no-history", action="store_true", help="do not save to the history")
@@ -96,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _spec(args: argparse.Namespace) -> ModelSpec:
     return ModelSpec(source=args.model, engine=args.engine, device=args.device, dtype=args.dtype,
-                     threads=args.threads, trust_remote_code=args.trust_remote_code)
+                     threads=args.threads, adapter=args.adapter,
+                     trust_remote_code=args.trust_remote_code)
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -128,7 +134,7 @@ def _generate(args: argparse.Namespace) -> int:
     params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                               top_p=args.top_p, top_k=args.top_k,
                               repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
-                              seed=args.seed)
+                              seed=args.seed, json_schema=_read_schema(args.json_schema))
     engine = load_engine(_spec(args))
     if args.system is not None:
         prompt = engine.chat_prompt([Message("system", args.system), Message("user", prompt)])
@@ -154,10 +160,20 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_schema(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Could not read the JSON Schema file {path}: {exc}",
+                          "Give the path of a UTF-8 text file holding a JSON Schema.") from exc
+
+
 def format_figures(fig: dict) -> str:
     """One line of figures, as the CLI and the app both show them."""
     ttft = fig.get("time_to_first_token_s")
-    first = f" · first token {ttft:.2f} s" if ttft else ""
+    first = f" · first token {ttft:.2f} s" if ttft is not None else ""
     return (f"[{fig['engine']} · {fig['model']} · {fig['prompt_tokens']} prompt + "
             f"{fig['completion_tokens']} completion tokens · {fig['latency_s']:.2f} s{first} · "
             f"{fig['tokens_per_s']:.1f} tok/s · finish: {fig['finish_reason']}]")

@@ -73,6 +73,7 @@ class ModelSpec:
     device: str = "auto"
     dtype: str = "auto"
     threads: int = 0
+    adapter: str | None = None  # a PEFT adapter folder to apply on top of the model
     revision: str | None = None
     trust_remote_code: bool = False
 

@@ -41,12 +41,27 @@ def llama_cpp_available() -> bool:
 
 def choose_engine(spec: ModelSpec) -> str:
     """The engine ``spec`` will run on: its own choice, or for ``auto`` the fast one where it can."""
+    return engine_choice(spec)[0]
+
+
+def engine_choice(spec: ModelSpec) -> tuple[str, str]:
+    """(engine, the reason in the user's words) for ``spec``."""
     if spec.engine != "auto":
-        return spec.engine
+        return spec.engine, "chosen by you"
     on_cpu = spec.device == "cpu" or (spec.device == "auto" and resolve_device("auto") == "cpu")
-    if spec.is_gguf and on_cpu and llama_cpp_available():
-        return "llama.cpp"
-    return "transformers"
+    if not spec.is_gguf:
+        return "transformers", "Hugging Face models run on transformers"
+    if not on_cpu:
+        return "transformers", "the GPU runs on transformers"
+    if not llama_cpp_available():
+        return "transformers", "llama-cpp-python is not installed"
+    if spec.adapter:
+        from core.adapters import llama_cpp_support
+
+        exportable, why = llama_cpp_support(spec.adapter)
+        if not exportable:
+            return "transformers", why
+    return "llama.cpp", "GGUF model on a CPU: llama.cpp is 3-7x faster here"
 
 
 def load_engine(spec: ModelSpec, threads: int | None = None) -> Engine:

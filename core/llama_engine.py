@@ -73,10 +73,15 @@ class LlamaCppEngine:
         started = time.perf_counter()
         path, title, folder = resolve_gguf(spec)
         n_threads = configure_threads(threads or spec.threads)
+        lora = None
+        if spec.adapter:
+            from core.adapters import lora_gguf_for
+
+            lora = lora_gguf_for(spec.adapter, path)
         try:
-            llm = _open(path, DEFAULT_CONTEXT, n_threads)
+            llm = _open(path, DEFAULT_CONTEXT, n_threads, lora)
             if llm._model.n_ctx_train() < DEFAULT_CONTEXT:  # never claim more than it was trained on
-                llm = _open(path, llm._model.n_ctx_train(), n_threads)
+                llm = _open(path, llm._model.n_ctx_train(), n_threads, lora)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"llama.cpp could not load {path}: {exc}",
                              "Check that the file is a complete GGUF model.") from exc
@@ -88,7 +93,8 @@ class LlamaCppEngine:
                          context_window=llm.n_ctx(),
                          has_chat_template="tokenizer.chat_template" in llm.metadata,
                          load_seconds=time.perf_counter() - started,
-                         weights_bytes=int(llm._model.size()), threads=n_threads)
+                         weights_bytes=int(llm._model.size()), threads=n_threads,
+                         adapter=spec.adapter)
         return cls(llm, info, folder)
 
     # -- text and tokens --------------------------------------------------
@@ -250,12 +256,12 @@ class LlamaCppEngine:
         return logits - top - np.log(np.exp(logits - top).sum())
 
 
-def _open(path: Path, n_ctx: int, threads: int):
+def _open(path: Path, n_ctx: int, threads: int, lora: Path | None = None):
     from llama_cpp import Llama
 
     # the repetition penalty looks back over the whole window, as transformers' does
     return Llama(str(path), n_ctx=n_ctx, n_batch=512, n_threads=threads, n_threads_batch=threads,
-                 last_n_tokens_size=n_ctx, verbose=False)
+                 last_n_tokens_size=n_ctx, lora_path=str(lora) if lora else None, verbose=False)
 
 
 def _sampling(params: GenerationParams) -> dict:

@@ -38,6 +38,7 @@ class ModelInfo:
     load_seconds: float
     weights_bytes: int
     threads: int
+    adapter: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,6 +151,8 @@ def load_transformers(spec: ModelSpec, threads: int | None = None):
         raise
     except (OSError, ValueError, KeyError, ImportError) as exc:
         raise _explain_load_error(spec, exc) from exc
+    if spec.adapter:
+        model = _with_adapter(model, spec.adapter)
     model.to(device)
     model.eval()
     if tokenizer.pad_token is None:
@@ -166,8 +169,25 @@ def load_transformers(spec: ModelSpec, threads: int | None = None):
         load_seconds=time.perf_counter() - started,
         weights_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
         threads=n_threads,
+        adapter=spec.adapter,
     )
     return model, tokenizer, info
+
+
+def _with_adapter(model, adapter: str):
+    """Wrap ``model`` with the PEFT adapter in ``adapter`` (kept separate, not merged)."""
+    from peft import PeftModel
+
+    from core.adapters import read_adapter_config
+
+    config = read_adapter_config(adapter)
+    try:
+        return PeftModel.from_pretrained(model, adapter)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        base = config.get("base_model_name_or_path") or "its base model"
+        raise ModelError(f"The adapter in {adapter} does not fit this model: "
+                         f"{str(exc).splitlines()[0]}",
+                         f"Load it on the base model it was trained on ({base}).") from exc
 
 
 def _from_pretrained(location: str, dtype, **options):

@@ -61,6 +61,10 @@ def render_sidebar() -> Engine | None:
                 "CPU threads (0 = measured at first start)", 0, 256, value=spec.threads,
                 key="sidebar_threads",
                 help="On 2 shared cores, 1 thread beats 2 whenever another process is busy.")
+            adapter = st.text_input(
+                "Adapter folder (optional)", value=spec.adapter or "", key="sidebar_adapter",
+                help="A PEFT adapter saved by a training run. LoRA runs on llama.cpp too "
+                     "(exported to GGUF once); other methods run on transformers.").strip()
             trust = st.checkbox("Trust remote code", value=spec.trust_remote_code,
                                 key="sidebar_trust",
                                 help="Runs Python code from the model's repository. Read it first.")
@@ -68,7 +72,7 @@ def render_sidebar() -> Engine | None:
             try:
                 st.session_state[SPEC_KEY] = ModelSpec(
                     source=source, engine=engine_name, device=device, dtype=dtype,
-                    threads=int(threads), trust_remote_code=trust)
+                    threads=int(threads), adapter=adapter or None, trust_remote_code=trust)
             except LabError as exc:
                 show_error(exc)
         engine = get_engine()
@@ -85,5 +89,6 @@ def _render_status(engine_name: str, info: ModelInfo) -> None:
         f"{info.parameters / 1e6:.0f}M parameters · weights {info.weights_bytes / 2**30:.2f} GiB · "
         f"process {rss / 2**30:.2f} GiB  \n"
         f"context {info.context_window:,} tokens · loaded in {info.load_seconds:.1f} s  \n"
-        f"chat template: {'yes' if info.has_chat_template else 'no (plain turn format)'}")
+        f"chat template: {'yes' if info.has_chat_template else 'no (plain turn format)'}"
+        + (f"  \nadapter: `{info.adapter}`" if info.adapter else ""))
 

@@ -72,3 +72,23 @@ def test_module_entry_point_runs_without_traceback(tmp_path):
                              str(tmp_path / "missing")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "error:" in result.stderr
+
+
+def test_json_schema_file_errors_are_explained(tiny_model_dir, tmp_path, capsys):
+    bad = tmp_path / "schema.json"
+    bad.write_text('{"type": "objec"}')
+    code = main(["generate", "x", "--model", str(tiny_model_dir), "--json-schema", str(bad)])
+    assert code == 2 and "not a valid JSON Schema at type" in capsys.readouterr().err
+    code = main(["generate", "x", "--model", str(tiny_model_dir), "--json-schema",
+                 str(tmp_path / "missing.json")])
+    assert code == 2 and "Could not read the JSON Schema file" in capsys.readouterr().err
+
+
+def test_constrained_generation_from_the_cli(tiny_model_dir, tmp_path, capsys):
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"type": "object", "properties": {"ok": {"type": "boolean"}}, '
+                      '"required": ["ok"], "additionalProperties": false}')
+    code = main(["generate", "Answer:", "--model", str(tiny_model_dir), "--max-new-tokens", "40",
+                 "--json-schema", str(schema), "--json"])
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0 and json.loads(record["completion"]) in ({"ok": True}, {"ok": False})
