@@ -151,6 +151,7 @@ SHOTS = ("Review: An absolute delight from start to finish.\nSentiment: positive
 def bench_evaluation(cot_examples: int, cot_tokens: int) -> dict:
     from core.config import GenerationParams, ModelSpec
     from core.engines import load_engine
+    from core.throughput import fastest
 
     rows = [json.loads(line) for line in (ROOT / "assets/tasks/reviews-50.jsonl").read_text().splitlines()]
     prompts = [f"{SHOTS}Review: {r['text']}\nSentiment:" for r in rows]
@@ -159,8 +160,12 @@ def bench_evaluation(cot_examples: int, cot_tokens: int) -> dict:
            "step by step.\nAnswer:" for r in rows[:cot_examples]]
     params = GenerationParams(max_new_tokens=cot_tokens)
     out: dict = {"examples": len(rows), "cot_examples": len(cot), "cot_new_tokens": cot_tokens}
-    for name in ("llama.cpp", "transformers"):
-        engine = load_engine(ModelSpec(engine=name))
+    engines = {name: load_engine(ModelSpec(engine=name)) for name in ("llama.cpp", "transformers")}
+    choice = fastest({"llama.cpp": lambda b: engines["llama.cpp"].score_batch(b, labels),
+                      "transformers batch 16": lambda b: engines["transformers"].score_batch(
+                          b, labels, batch_size=16)}, prompts[:16])
+    out["scoring_setup_chosen_on_16_examples"] = f"{choice.name} {choice.examples_per_s}"
+    for name, engine in engines.items():
         for batch in ((1,) if name == "llama.cpp" else (1, 16)):
             started = time.perf_counter()
             scores = engine.score_batch(prompts, labels, batch_size=batch)
@@ -176,6 +181,12 @@ def bench_evaluation(cot_examples: int, cot_tokens: int) -> dict:
                 engine.generate_batch(cot[i:i + batch], params)
             out[f"cot_{name}_batch{batch}_examples_per_s"] = round(
                 len(cot) / (time.perf_counter() - started), 3)
+    # on CPUs without native bf16 (AVX2 only), prompt processing is faster in fp32
+    fp32 = load_engine(ModelSpec(engine="transformers", dtype="float32"))
+    started = time.perf_counter()
+    fp32.score_batch(prompts, labels, batch_size=16)
+    out["scoring_transformers_float32_batch16_examples_per_s"] = round(
+        len(rows) / (time.perf_counter() - started), 2)
     return out
 
 

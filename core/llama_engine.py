@@ -14,6 +14,7 @@ import codecs
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,15 @@ from core.models import ModelInfo, configure_threads
 
 # KV cache for the whole 32k window of Gemma would take ~600 MB; 8k covers the lab's tasks.
 DEFAULT_CONTEXT = int(os.environ.get("PROMPTTUNE_LLAMA_CONTEXT", "8192"))
+# Reusing a cached prompt prefix changes where llama.cpp splits the prompt into batches, and
+# so the last bits of its floats: enough to flip a near-tie between two tokens. Generation
+# therefore evaluates prompts in blocks aligned at multiples of BLOCK tokens and reuses the
+# cache only whole blocks at a time, so that a prompt is computed the same way whatever came
+# before it and greedy answers never depend on earlier requests. Scoring starts each call
+# from an empty cache and then reuses every shared prefix within the call (each llama.cpp
+# call costs a full pass over the weights, so fewer, longer calls are 2-3x faster): a
+# call's scores depend only on its prompts and their order.
+BLOCK = 64
 
 
 def resolve_gguf(spec: ModelSpec) -> tuple[Path, str, Path | None]:
@@ -86,8 +96,9 @@ class LlamaCppEngine:
             raise ModelError(f"llama.cpp could not load {path}: {exc}",
                              "Check that the file is a complete GGUF model.") from exc
         # free llama.cpp's memory before the interpreter tears its bindings down, which
-        # otherwise prints a TypeError from Llama.__del__ at every exit
-        atexit.register(llm.close)
+        # otherwise prints a TypeError from Llama.__del__ at every exit; a weak reference,
+        # so that an engine dropped from the app's cache is still freed at once
+        atexit.register(_close_at_exit, weakref.ref(llm))
         info = ModelInfo(source=spec.source, title=title, path=str(path), device="cpu",
                          dtype=_quant_name(llm), parameters=int(llm._model.n_params()),
                          context_window=llm.n_ctx(),
@@ -157,6 +168,7 @@ class LlamaCppEngine:
             with self._lock:
                 if params.seed is not None:
                     self.llm.set_seed(params.seed)
+                self._prefill(tokens, BLOCK)
                 sampler = self.llm.generate(tokens, grammar=self._grammar(params.json_schema),
                                             **_sampling(params))
                 try:
@@ -222,6 +234,7 @@ class LlamaCppEngine:
         longest = max(map(len, cand_ids))
         results = []
         with self._lock:
+            self.llm.reset()
             for prompt in prompts:
                 ids = self.tokenize(prompt)
                 check_prompt(prompt, len(ids), GenerationParams(max_new_tokens=longest), self.info)
@@ -238,22 +251,40 @@ class LlamaCppEngine:
                 logp = self._eval_to(prompt_ids + cand[:j + 1])
         return total
 
-    def _eval_to(self, ids: list[int]) -> np.ndarray:
-        """Log-softmax of the next-token logits after ``ids``, reusing the cached prefix."""
+    def _common_prefix(self, ids: list[int]) -> int:
         llm = self.llm
-        cached = llm.input_ids[:llm.n_tokens].tolist()
         same = 0
-        for a, b in zip(cached, ids):
+        for a, b in zip(llm.input_ids[:llm.n_tokens].tolist(), ids):
             if a != b:
                 break
             same += 1
-        same = min(same, len(ids) - 1)  # evaluate at least one token to get fresh logits
-        llm.n_tokens = same
-        llm.eval(ids[same:])
+        return same
+
+    def _prefill(self, ids: list[int], block: int) -> None:
+        """Bring the KV cache to ``ids[:-1]``, reusing whole cached blocks of ``block`` tokens
+        and evaluating the rest in blocks aligned the same way (see BLOCK)."""
+        llm = self.llm
+        llm.n_tokens = min(self._common_prefix(ids), len(ids) - 1) // block * block
+        while llm.n_tokens < len(ids) - 1:
+            end = min((llm.n_tokens // block + 1) * block, len(ids) - 1)
+            llm.eval(ids[llm.n_tokens:end])  # eval() first drops the cache beyond n_tokens
+
+    def _eval_to(self, ids: list[int]) -> np.ndarray:
+        """Log-softmax of the next-token logits after ``ids``, reusing any cached prefix and
+        evaluating the rest in one llama.cpp call."""
+        llm = self.llm
+        llm.n_tokens = min(self._common_prefix(ids), len(ids) - 1)  # at least one fresh token
+        llm.eval(ids[llm.n_tokens:])
         logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
         logits = logits.astype(np.float64)
         top = logits.max()
         return logits - top - np.log(np.exp(logits - top).sum())
+
+
+def _close_at_exit(ref: weakref.ref) -> None:
+    llm = ref()
+    if llm is not None:
+        llm.close()
 
 
 def _open(path: Path, n_ctx: int, threads: int, lora: Path | None = None):

@@ -36,10 +36,14 @@ def test_greedy_generation_is_deterministic(gemma_engine):
     assert first.completion_tokens == 24 and first.finish_reason == "length"
 
 
-def test_first_tokens_match_llama_cpp_on_the_same_gguf(gemma_engine):
+def test_first_32_greedy_tokens_match_llama_cpp_on_the_same_gguf(gemma_engine):
     from llama_cpp import Llama
 
+    from core.config import ModelSpec
+    from core.engines import load_engine
+
     llm = Llama(str(gguf_path("gemma-3-270m")), n_ctx=512, n_threads=2, verbose=False)
+    lab_llama = load_engine(ModelSpec(engine="llama.cpp"))
     exact, total = 0, 0
     for prompt in PROMPTS:
         ids = gemma_engine.tokenizer(prompt)["input_ids"]
@@ -50,6 +54,9 @@ def test_first_tokens_match_llama_cpp_on_the_same_gguf(gemma_engine):
             if len(reference) == 32:
                 break
         llm.reset()
+        # the lab's llama.cpp engine walks exactly llama.cpp's greedy path
+        ours_fast = lab_llama.generate(prompt, GenerationParams(max_new_tokens=32))
+        assert ours_fast.text == llm.detokenize(reference).decode("utf-8", "replace")
         # follow llama.cpp's path and ask transformers for its greedy choice at every step
         with torch.no_grad():
             logits = gemma_engine.model(torch.tensor([ids + reference])).logits[0].float()

@@ -138,3 +138,21 @@ def test_label_log_likelihoods_agree_across_engines(both):
         assert abs(a.logprob - b.logprob) < 0.35 * a.n_tokens, (a, b)
         assert abs(a.probability - b.probability) < 0.1
     assert [s.n_tokens for s in hf] == [s.n_tokens for s in cpp]
+
+
+def test_answers_do_not_depend_on_earlier_requests(engine):
+    params = GenerationParams(max_new_tokens=24)
+    prompt = "Once upon a time, in a small village,"
+    first = engine.generate(prompt, params).text
+    engine.generate("Once upon a time there was a dragon who", params)  # shares a prefix
+    engine.score_candidates("Once upon a time, in a big city,", [" a", " the"])
+    assert engine.generate(prompt, params).text == first
+
+
+def test_label_scoring_is_reproducible(engine):
+    prompts = [f"Review: {text}\nSentiment:" for text in
+               ("Great fun.", "Dull and slow.", "I loved it.", "A waste of time.")]
+    first = engine.score_batch(prompts, [" positive", " negative"])
+    engine.generate("Something else entirely", GenerationParams(max_new_tokens=4))
+    again = engine.score_batch(prompts, [" positive", " negative"])
+    assert [[s.logprob for s in row] for row in first] == [[s.logprob for s in row] for row in again]
