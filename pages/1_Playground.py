@@ -6,7 +6,7 @@ from core.chat import Message
 from core.config import GenerationParams
 from core.errors import LabError
 from core.history import record_generation
-from ui.controls import figures_row, generation_controls, init_state
+from ui.controls import figures_row, generation_controls, init_state, stream_answer
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
 
@@ -53,9 +53,9 @@ if run:
         stream = engine.stream(prompt, params)
         with editor:
             st.markdown("**Answer**")
-            st.write_stream(stream)
-        record_generation(prompt, params, stream.completion)
-        st.session_state["play_last"] = stream.completion
+            completion = stream_answer(stream)
+        record_generation(prompt, params, completion)
+        st.session_state["play_last"] = completion
     except LabError as exc:
         with editor:
             show_error(exc)
@@ -65,5 +65,5 @@ if last is not None:
     with editor:
         if not run:
             st.markdown("**Answer**")
-            st.markdown(last.text or "*(empty answer)*")
+            st.code(last.text or " ", language=None, wrap_lines=True)
         figures_row(last)

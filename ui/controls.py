@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from core.config import GenerationParams
-from core.generation import Completion
+from core.generation import Completion, TokenStream
 
 DEFAULTS = GenerationParams()
 
@@ -46,6 +46,18 @@ def generation_controls(prefix: str) -> dict[str, Any]:
                          key=f"{prefix}_stops", height=68)
     values["stop"] = [line.replace("\\n", "\n") for line in stops.splitlines() if line]
     return values
+
+
+def stream_answer(stream: TokenStream) -> Completion:
+    """Show the answer as it streams, as plain text: exactly what the model wrote, with its
+    spaces and newlines (markdown would swallow some of them). Returns its figures."""
+    box = st.empty()
+    text = ""
+    for chunk in stream:
+        text += chunk
+        box.code(text + "▌", language=None, wrap_lines=True)
+    box.code(text or " ", language=None, wrap_lines=True)
+    return stream.completion
 
 
 def figures_row(completion: Completion) -> None:
