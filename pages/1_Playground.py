@@ -14,8 +14,9 @@ st.set_page_config(page_title="Playground · PromptTune Lab", page_icon=":materi
 engine = render_sidebar()
 st.title(":material/chat: Playground")
 if engine is None:
-    st.warning("No model is loaded: pick a working model in the sidebar.")
-    st.stop()
+    # keep drawing the editor below, so that nothing the user typed is lost
+    st.warning("No model is loaded: pick a working model in the sidebar. Your prompt and "
+               "settings stay as they are.")
 
 init_state({"play_mode": "Completion", "play_prompt": "The three primary colours are",
             "play_system": "You are a helpful assistant. Answer in one sentence.",
@@ -34,18 +35,20 @@ with editor:
     else:
         system = st.text_area("System", key="play_system", height=80)
         user = st.text_area("User", key="play_user", height=100)
-        try:
-            prompt = engine.chat_prompt([Message("system", system), Message("user", user)])
-        except LabError as exc:
-            show_error(exc)
-            st.stop()
-        extra_stops = engine.chat_stops()
+        prompt, extra_stops = "", ()
+        if engine is not None:
+            try:
+                prompt = engine.chat_prompt([Message("system", system), Message("user", user)])
+                extra_stops = engine.chat_stops()
+            except LabError as exc:
+                show_error(exc)
 
-    n_tokens = engine.count_tokens(prompt) if prompt else 0
-    with st.expander(f"The exact text the model sees · {n_tokens} tokens of "
-                     f"{engine.info.context_window:,}", expanded=mode == "Chat"):
-        st.code(prompt or " ", language=None, wrap_lines=True)
-    run = st.button("Generate", type="primary", key="play_run")
+    if engine is not None:
+        n_tokens = engine.count_tokens(prompt) if prompt else 0
+        with st.expander(f"The exact text the model sees · {n_tokens} tokens of "
+                         f"{engine.info.context_window:,}", expanded=mode == "Chat"):
+            st.code(prompt or " ", language=None, wrap_lines=True)
+    run = st.button("Generate", type="primary", key="play_run", disabled=engine is None)
 
 if run:
     try:

@@ -95,10 +95,18 @@ def test_playground_too_long_prompt_is_explained_and_the_prompt_kept(tiny_model_
     assert list_generations() == []
 
 
-def test_playground_without_a_model_says_what_to_do(tmp_path):
-    at = _page("pages/1_Playground.py", ModelSpec(source=str(tmp_path / "gone")))
+def test_playground_without_a_model_says_what_to_do_and_keeps_the_prompt(tmp_path, tiny_model_dir):
+    at = _page("pages/1_Playground.py", ModelSpec(source=str(tiny_model_dir)))
+    at.text_area(key="play_prompt").set_value("my careful prompt").run()
+    at.session_state[SPEC_KEY] = ModelSpec(source=str(tmp_path / "gone"))
+    at.text_input(key="sidebar_model_source").set_value(str(tmp_path / "gone")).run()
     assert not at.exception
     assert any("pick a working model" in w.value for w in at.warning)
+    assert at.button(key="play_run").disabled
+    assert at.text_area(key="play_prompt").value == "my careful prompt"
+    at.text_input(key="sidebar_model_source").set_value(str(tiny_model_dir)).run()
+    assert at.text_area(key="play_prompt").value == "my careful prompt"
+    assert not at.button(key="play_run").disabled
 
 
 def test_history_lists_deletes_and_reloads(tiny_model_dir):
