@@ -67,6 +67,7 @@ class LlamaCppEngine:
         self._hf_tokenizer = None
         self._lock = threading.Lock()  # a llama.cpp context serves one request at a time
         self._grammars: dict[str, object] = {}  # GBNF grammars of JSON Schemas, by schema text
+        self._blocked_cache = False  # True while the KV cache holds only aligned blocks
 
     @classmethod
     def load(cls, spec: ModelSpec, threads: int | None = None) -> LlamaCppEngine:
@@ -235,6 +236,7 @@ class LlamaCppEngine:
         results = []
         with self._lock:
             self.llm.reset()
+            self._blocked_cache = False  # scoring fills the cache in arbitrary splits
             for prompt in prompts:
                 ids = self.tokenize(prompt)
                 check_prompt(prompt, len(ids), GenerationParams(max_new_tokens=longest), self.info)
@@ -264,7 +266,10 @@ class LlamaCppEngine:
         """Bring the KV cache to ``ids[:-1]``, reusing whole cached blocks of ``block`` tokens
         and evaluating the rest in blocks aligned the same way (see BLOCK)."""
         llm = self.llm
+        if not self._blocked_cache:
+            llm.n_tokens = 0  # what scoring left behind was not computed block by block
         llm.n_tokens = min(self._common_prefix(ids), len(ids) - 1) // block * block
+        self._blocked_cache = True
         while llm.n_tokens < len(ids) - 1:
             end = min((llm.n_tokens // block + 1) * block, len(ids) - 1)
             llm.eval(ids[llm.n_tokens:end])  # eval() first drops the cache beyond n_tokens
