@@ -11,13 +11,15 @@ import csv
 import io
 import json
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from core.config import GenerationParams
+from core.errors import LabError
 from core.generation import Completion
 from core.paths import history_db_path
 
@@ -72,6 +74,43 @@ def _connect(path: Path | None = None) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def _database(action: str, write: bool = False) -> Iterator[sqlite3.Connection]:
+    """A connection for one action; a failing database (disk full, read-only, locked by
+    another process) becomes a LabError that names the file and what to do, never a raw
+    sqlite3 traceback. ``write`` wraps the action in a transaction."""
+    try:
+        with closing(_connect()) as conn:
+            if write:
+                with conn:
+                    yield conn
+            else:
+                yield conn
+    except (sqlite3.Error, OSError) as exc:
+        raise _history_error(action, exc) from exc
+
+
+def _history_error(action: str, exc: Exception) -> LabError:
+    """The LabError for a database that failed ``action``, with the fix its cause calls for."""
+    try:
+        where = str(history_db_path())
+    except OSError:  # the data folder itself cannot be created
+        where = "the lab's data folder (PROMPTTUNE_HOME)"
+    text = str(exc).lower()
+    if "full" in text or getattr(exc, "errno", None) == 28:
+        fix = f"Free some disk space on the drive that holds {where}, then try again."
+    elif "locked" in text or "busy" in text:
+        fix = ("Another program (a second lab, the CLI, an SQLite browser) holds the database: "
+               "close it or wait until it finishes, then try again.")
+    elif "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        fix = (f"Make {where} and its folder writable, or set PROMPTTUNE_HOME to a writable "
+               "folder and restart the lab.")
+    else:
+        fix = (f"Check that {where} is a readable, writable SQLite file (move it aside to start "
+               "a fresh history), or set PROMPTTUNE_HOME to another folder.")
+    return LabError(f"Could not {action} the history database: {exc}", fix)
+
+
 def record_generation(prompt: str, params: GenerationParams, completion: Completion,
                       source: str = "ui") -> int:
     """Save one generation; return its id."""
@@ -79,27 +118,34 @@ def record_generation(prompt: str, params: GenerationParams, completion: Complet
            completion.engine, source, prompt, json.dumps(params.to_dict()), completion.text,
            completion.prompt_tokens, completion.completion_tokens, completion.latency_s,
            completion.tokens_per_s, completion.finish_reason)
-    with closing(_connect()) as conn, conn:
+    with _database("save the answer in", write=True) as conn:
         cursor = conn.execute(
             f"INSERT INTO generations ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * 12)})", row)
         return int(cursor.lastrowid)
 
 
 def list_generations(limit: int = 200, search: str = "") -> list[HistoryEntry]:
-    """Newest first; ``search`` filters on prompt or output text."""
+    """Newest first; ``search`` filters on prompt or output text (as typed, any case)."""
     query = f"SELECT {', '.join(COLUMNS)} FROM generations"
     args: tuple = ()
     if search:
-        query += " WHERE prompt LIKE ? OR output LIKE ?"
-        args = (f"%{search}%", f"%{search}%")
+        # escaped, so that "100%" or "snake_case" match themselves and not every row
+        query += r" WHERE prompt LIKE ? ESCAPE '\' OR output LIKE ? ESCAPE '\'"
+        pattern = f"%{_escape_like(search)}%"
+        args = (pattern, pattern)
     query += " ORDER BY id DESC LIMIT ?"
-    with closing(_connect()) as conn:
+    with _database("read") as conn:
         rows = conn.execute(query, (*args, limit)).fetchall()
     return [_entry(row) for row in rows]
 
 
+def _escape_like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern that uses ``ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def get_generation(entry_id: int) -> HistoryEntry | None:
-    with closing(_connect()) as conn:
+    with _database("read") as conn:
         row = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM generations WHERE id = ?",
                            (entry_id,)).fetchone()
     return _entry(row) if row else None
@@ -107,12 +153,12 @@ def get_generation(entry_id: int) -> HistoryEntry | None:
 
 def delete_generation(entry_id: int) -> bool:
     """Delete one entry; say whether it existed."""
-    with closing(_connect()) as conn, conn:
+    with _database("delete an entry from", write=True) as conn:
         return conn.execute("DELETE FROM generations WHERE id = ?", (entry_id,)).rowcount > 0
 
 
 def count_generations() -> int:
-    with closing(_connect()) as conn:
+    with _database("read") as conn:
         return int(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
 
 

@@ -4,6 +4,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from core.config import GenerationParams
 from core.generation import Completion
 from core.history import (count_generations, delete_generation, export_history, get_generation,
@@ -52,3 +54,46 @@ def test_export_json_and_csv():
     assert records[0]["prompt"] == "p, with comma" and records[0]["params"]["stop"] == ["END"]
     rows = list(csv.DictReader(io.StringIO(export_history(entries, "csv"))))
     assert rows[0]["output"] == 'say "hi"' and json.loads(rows[0]["params"])["stop"] == ["END"]
+
+
+def test_search_takes_percent_and_underscore_literally():
+    ids = [record_generation(p, GenerationParams(), _completion(o)) for p, o in
+           [("100% sure", "yes"), ("100 sure", "no"), ("snake_case name", "a"),
+            ("snakeXcase name", "b"), ("back\\slash", "c")]]
+    assert [e.id for e in list_generations(search="100%")] == [ids[0]]
+    assert [e.id for e in list_generations(search="snake_case")] == [ids[2]]
+    assert [e.id for e in list_generations(search="back\\s")] == [ids[4]]
+    assert [e.id for e in list_generations(search="SNAKE_")] == [ids[2]]  # any case, as before
+
+
+def _full_disk_connect(real_connect):
+    """A connection to the real database that may not grow by a single page, as on a full disk."""
+    def connect(path=None):
+        conn = real_connect(path)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count={pages}")
+        return conn
+    return connect
+
+
+def test_a_full_disk_gives_a_lab_error_with_a_fix(monkeypatch):
+    import core.history
+    from core.errors import LabError
+
+    record_generation("p", GenerationParams(), _completion())  # creates the tables
+    monkeypatch.setattr(core.history, "_connect", _full_disk_connect(core.history._connect))
+    with pytest.raises(LabError) as info:
+        record_generation("p", GenerationParams(), _completion("x" * 100_000))
+    assert "Could not save the answer in the history database" in info.value.problem
+    assert "Free some disk space" in info.value.fix
+
+
+def test_an_unopenable_database_gives_a_lab_error(lab_home):
+    from core.errors import LabError
+
+    (lab_home / "lab.db").mkdir(parents=True)  # a folder where the database file should be
+    with pytest.raises(LabError) as info:
+        record_generation("p", GenerationParams(), _completion())
+    assert "history database" in info.value.problem and str(lab_home / "lab.db") in info.value.fix
+    with pytest.raises(LabError, match="Could not read"):
+        list_generations()
