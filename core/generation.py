@@ -6,11 +6,16 @@ These types know nothing of the engine that filled them, so a page can show a
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from core.errors import ConfigError
 
 FINISH_REASONS = ("stop", "length", "cancelled")
 
@@ -27,6 +32,7 @@ class Completion:
     engine: str
     model: str
     time_to_first_token_s: float | None = None
+    seed: int | None = None  # what sampling used: given, or drawn for this call; None if greedy
 
     @property
     def tokens_per_s(self) -> float:
@@ -74,6 +80,52 @@ def check_prompt(prompt: str, n_tokens: int, params, info) -> None:
             f"Shorten the prompt by {over} tokens or lower max new tokens.")
 
 
+def call_seed(params) -> int | None:
+    """The seed one call samples with: the one asked for, or without one a fresh random
+    seed per call (so two calls differ, and the answer reports it so it can be redone).
+    Greedy decoding needs none."""
+    if params.seed is not None:
+        return params.seed
+    return None if params.greedy else secrets.randbelow(2**32)
+
+
+# keywords that grammar compilers (llama.cpp's GBNF converter, xgrammar) support only in
+# part: a schema that uses them is valid, but may not become a grammar
+PARTLY_SUPPORTED = ("pattern", "patternProperties", "format", "not", "if", "then", "else",
+                    "dependentSchemas", "dependentRequired", "unevaluatedProperties",
+                    "unevaluatedItems", "contains", "uniqueItems", "multipleOf", "$dynamicRef")
+
+
+def grammar_error(schema: str, exc: Exception, engine: str) -> ConfigError:
+    """The ConfigError for a valid JSON Schema that ``engine`` could not compile to a grammar,
+    naming the schema features that are the likely cause."""
+    found = sorted(_schema_features(json.loads(schema), ""))
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    detail = re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", detail)  # xgrammar's "[time] file.cc:83: "
+    detail = detail.rstrip(".")
+    uses = f" It uses {', '.join(found)}, which grammar compilers support only in part." if found else ""
+    return ConfigError(
+        f"The {engine} engine cannot turn this JSON Schema into a grammar for constrained "
+        f"decoding ({type(exc).__name__}: {detail}).{uses}",
+        "Simplify the schema (e.g. anchor a `pattern` as ^...$ and drop lookahead or lookbehind "
+        "from it, or leave the feature out), or turn constrained decoding off: answers are "
+        "still checked against the schema afterwards.")
+
+
+def _schema_features(node, path: str) -> set[str]:
+    """``keyword at path`` for every partly supported keyword in a schema."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in PARTLY_SUPPORTED and not path.endswith("properties"):
+                found.add(f"`{key}` at {path or 'the top level'}")
+            found |= _schema_features(value, f"{path}/{key}".lstrip("/"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found |= _schema_features(value, f"{path}/{i}")
+    return found
+
+
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
     """Cut ``text`` before the earliest stop sequence; say whether one was found."""
     hits = [i for i in (text.find(s) for s in stops) if i >= 0]
@@ -111,8 +163,10 @@ class StopFilter:
 class TokenStream:
     """An iterator of text chunks; ``completion`` holds the figures once it is exhausted.
 
-    ``close()`` (also called when the consumer stops iterating early) asks the
-    engine to stop generating, so an abandoned stream frees the cores.
+    ``close()``, or a consumer that stops iterating early, asks the engine to
+    stop generating and closes the engine's own generator, so an abandoned
+    stream frees the cores and the model's lock at once (a llama.cpp stream
+    holds its engine's lock for as long as its generator is open).
     """
 
     def __init__(self, chunks: Iterator[str], cancel: threading.Event,
@@ -120,21 +174,29 @@ class TokenStream:
         self._chunks = chunks
         self._cancel = cancel
         self._finish = finish
+        self._running: Iterator[str] | None = None
         self.completion: Completion | None = None
 
     def __iter__(self) -> Iterator[str]:
+        self._running = self._run()
+        return self._running
+
+    def _run(self) -> Iterator[str]:
         import time
 
         first_at: float | None = None
         parts: list[str] = []
+        exhausted = False
         try:
             for chunk in self._chunks:
                 if chunk:
                     first_at = first_at or time.perf_counter()
                     parts.append(chunk)
                     yield chunk
+            exhausted = True
         finally:
-            cancelled = self._cancel.is_set()
+            # the consumer stopped it: close() was called, or it stopped iterating
+            cancelled = self._cancel.is_set() or not exhausted
             self._cancel.set()
             close = getattr(self._chunks, "close", None)
             if close is not None:
@@ -142,7 +204,18 @@ class TokenStream:
             self.completion = self._finish("".join(parts), first_at, cancelled)
 
     def close(self) -> None:
+        """Stop the stream now: the engine stops generating and releases its model."""
         self._cancel.set()
+        try:
+            if self._running is not None:
+                self._running.close()  # runs the finally blocks that release the engine
+        except ValueError:
+            return  # it is being iterated in another thread, which the cancel flag stops
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        if self.completion is None:  # closed before the first chunk was asked for
+            self.completion = self._finish("", None, True)
 
     @property
     def text(self) -> str:

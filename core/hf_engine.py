@@ -7,6 +7,7 @@ be shared by every page and session of the app.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -18,13 +19,18 @@ from transformers import (LogitsProcessorList, StoppingCriteria, StoppingCriteri
 from core.chat import Message, chat_prompt, chat_stops
 from core.config import GenerationParams, ModelSpec
 from core.errors import ConfigError
-from core.generation import (CandidateScore, Completion, StopFilter, TokenStream, check_prompt,
-                             cut_at_stop, normalise)
+from core.generation import (CandidateScore, Completion, StopFilter, TokenStream, call_seed,
+                             check_prompt, cut_at_stop, grammar_error, normalise)
 from core.models import ModelInfo, load_transformers
 
 
 class _StopCriteria(StoppingCriteria):
-    """Ends a sequence at a stop string, or every sequence when the run is cancelled."""
+    """Ends a sequence at a stop string, or every sequence when the run is cancelled.
+
+    ``stopped_at`` keeps, per row, how many tokens it had generated when its stop
+    string appeared: after that the batch pads the row, and the padding must not
+    count as generated.
+    """
 
     def __init__(self, tokenizer, prompt_len: int, stops: tuple[str, ...],
                  cancel: threading.Event | None) -> None:
@@ -32,18 +38,23 @@ class _StopCriteria(StoppingCriteria):
         self.prompt_len = prompt_len
         self.stops = stops
         self.cancel = cancel
-        # a stop string of n characters spans at most n tokens (plus one partial)
-        self.window = max((len(s) for s in stops), default=0) + 2
+        # every token holds at least one byte of text, so a stop string of n UTF-8 bytes spans
+        # at most n tokens (plus a partial one at each end); counting characters would miss
+        # "→→", two characters but six byte-level tokens
+        self.window = max((len(s.encode("utf-8")) for s in stops), default=0) + 2
+        self.stopped_at: dict[int, int] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         if self.cancel is not None and self.cancel.is_set():
             return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        done = [False] * input_ids.shape[0]
-        if self.stops:
-            for row, ids in enumerate(input_ids):
+        done = [row in self.stopped_at for row in range(input_ids.shape[0])]
+        for row, ids in enumerate(input_ids):
+            if self.stops and not done[row]:
                 tail = self.tokenizer.decode(ids[self.prompt_len:][-self.window:],
                                              skip_special_tokens=True)
-                done[row] = any(s in tail for s in self.stops)
+                if any(s in tail for s in self.stops):
+                    done[row] = True
+                    self.stopped_at[row] = len(ids) - self.prompt_len
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -98,25 +109,30 @@ class TransformersEngine:
         lengths = batch["attention_mask"].sum(dim=1).tolist()
         for prompt, length in zip(prompts, lengths):
             check_prompt(prompt, int(length), params, self.info)
+        self._grammar(params.json_schema)  # a schema that cannot compile fails before any work
+        seed = call_seed(params)
         started = time.perf_counter()
-        output = self._generate(batch, params)
+        output, stopped_at = self._generate(batch, params, seed)
         latency = time.perf_counter() - started
         new = output[:, batch["input_ids"].shape[1]:]
-        return [self._completion(row, int(length), params, latency)
-                for row, length in zip(new, lengths)]
+        return [self._completion(ids, int(length), params, latency, stopped_at.get(row), seed=seed)
+                for row, (ids, length) in enumerate(zip(new, lengths))]
 
     def stream(self, prompt: str, params: GenerationParams = GenerationParams()) -> TokenStream:
         """Complete one prompt, yielding text as it is generated."""
         batch = self.tokenizer([prompt], return_tensors="pt").to(self.device)
         prompt_tokens = int(batch["input_ids"].shape[1])
         check_prompt(prompt, prompt_tokens, params, self.info)
+        self._grammar(params.json_schema)  # fails here, not later in the worker thread
+        seed = call_seed(params)
         cancel = threading.Event()
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         state: dict = {}
 
         def work() -> None:
             try:
-                state["output"] = self._generate(batch, params, streamer=streamer, cancel=cancel)
+                state["output"] = self._generate(batch, params, seed, streamer=streamer,
+                                                 cancel=cancel)
             except BaseException as exc:  # re-raised in the consumer by finish()
                 state["error"] = exc
                 streamer.end()
@@ -135,25 +151,24 @@ class TransformersEngine:
 
         def finish(text: str, first_at: float | None, cancelled: bool) -> Completion:
             if "thread" not in state:  # never iterated
-                return Completion("", prompt_tokens, 0, 0.0, "cancelled", self.name, self.info.source)
+                return Completion("", prompt_tokens, 0, 0.0, "cancelled", self.name,
+                                  self.info.source, seed=seed)
             cancel.set()
             state["thread"].join()
             if "error" in state:
                 raise state["error"]
-            new = state["output"][0, prompt_tokens:]
+            output, stopped_at = state["output"]
             latency = time.perf_counter() - state["started"]
-            done = self._completion(new, prompt_tokens, params, latency)
-            reason = "cancelled" if cancelled and done.finish_reason == "length" else done.finish_reason
+            done = self._completion(output[0, prompt_tokens:], prompt_tokens, params, latency,
+                                    stopped_at.get(0), cancelled, seed)
             ttft = first_at - state["started"] if first_at else None
-            return Completion(text, prompt_tokens, done.completion_tokens, latency, reason,
-                              self.name, self.info.source, ttft)
+            return dataclasses.replace(done, text=text, time_to_first_token_s=ttft)
 
         return TokenStream(chunks(), cancel, finish)
 
-    def _generate(self, batch, params: GenerationParams, streamer=None,
-                  cancel: threading.Event | None = None) -> torch.Tensor:
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
+    def _generate(self, batch, params: GenerationParams, seed: int | None, streamer=None,
+                  cancel: threading.Event | None = None) -> tuple[torch.Tensor, dict[int, int]]:
+        """The output ids, and for each row that a stop string ended, its generated length."""
         options = dict(max_new_tokens=params.max_new_tokens,
                        repetition_penalty=params.repetition_penalty,
                        pad_token_id=self.tokenizer.pad_token_id)
@@ -164,42 +179,72 @@ class TransformersEngine:
                            top_k=params.top_k)
         if params.json_schema:
             options["logits_processor"] = LogitsProcessorList([self._json_processor(params.json_schema)])
+        criteria = _StopCriteria(self.tokenizer, batch["input_ids"].shape[1], params.stop, cancel)
         if params.stop or cancel is not None:
-            criteria = _StopCriteria(self.tokenizer, batch["input_ids"].shape[1], params.stop, cancel)
             options["stopping_criteria"] = StoppingCriteriaList([criteria])
         with self._lock, torch.inference_mode():
-            return self.model.generate(**batch, streamer=streamer, **options)
+            # seeded under the lock: torch's generator is global, and a request waiting for the
+            # lock must not re-seed it under the one that holds it
+            if seed is not None:
+                torch.manual_seed(seed)
+            output = self.model.generate(**batch, streamer=streamer, **options)
+        return output, criteria.stopped_at
+
+    def _grammar(self, schema: str | None):
+        """xgrammar's compiled grammar for ``schema`` (cached); ConfigError where a valid
+        schema uses what xgrammar cannot compile (a lookbehind in a pattern, for one)."""
+        if not schema:
+            return None
+        if schema not in self._grammars:
+            import xgrammar
+
+            if "tokenizer_info" not in self._grammars:
+                self._grammars["tokenizer_info"] = xgrammar.TokenizerInfo.from_huggingface(
+                    self.tokenizer, vocab_size=self.model.config.vocab_size)
+            compiler = xgrammar.GrammarCompiler(self._grammars["tokenizer_info"])
+            try:
+                self._grammars[schema] = compiler.compile_json_schema(schema)
+            except (RuntimeError, ValueError, TypeError) as exc:
+                raise grammar_error(schema, exc, self.name) from exc
+        return self._grammars[schema]
 
     def _json_processor(self, schema: str):
         """A fresh xgrammar logits processor that only lets JSON valid under ``schema`` through."""
         import xgrammar
 
-        if schema not in self._grammars:
-            if "tokenizer_info" not in self._grammars:
-                self._grammars["tokenizer_info"] = xgrammar.TokenizerInfo.from_huggingface(
-                    self.tokenizer, vocab_size=self.model.config.vocab_size)
-            compiler = xgrammar.GrammarCompiler(self._grammars["tokenizer_info"])
-            self._grammars[schema] = compiler.compile_json_schema(schema)
-        return xgrammar.contrib.hf.LogitsProcessor(self._grammars[schema])
+        return xgrammar.contrib.hf.LogitsProcessor(self._grammar(schema))
 
     def _completion(self, new_ids: torch.Tensor, prompt_tokens: int, params: GenerationParams,
-                    latency: float) -> Completion:
-        ids = new_ids.tolist()
-        specials = {self.tokenizer.pad_token_id, *self._eos_ids()}
-        ended_by_eos = any(t in self._eos_ids() for t in ids)
-        while ids and ids[-1] in specials:  # padding after a sequence ended early
-            ids.pop()
-        if ended_by_eos:
-            ids_counted = len(ids) + 1
-        else:
-            ids_counted = len(ids)
+                    latency: float, stopped_at: int | None = None, cancelled: bool = False,
+                    seed: int | None = None) -> Completion:
+        """One row's answer and figures. ``stopped_at``: where a stop string ended the row;
+        ``cancelled``: the consumer stopped the stream."""
+        ids, ended_by_eos = self._answer_ids(new_ids.tolist(), stopped_at)
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         text, hit_stop = cut_at_stop(text, params.stop)
-        reason = "stop" if hit_stop or ended_by_eos else "length"
-        if reason == "length" and ids_counted < params.max_new_tokens:
-            reason = "stop"  # the batch stopped this row early on a stop string
-        return Completion(text, prompt_tokens, ids_counted, latency, reason, self.name,
-                          self.info.source)
+        if hit_stop or ended_by_eos or stopped_at is not None:
+            reason = "stop"
+        elif cancelled:
+            reason = "cancelled"
+        else:
+            reason = "length"
+        return Completion(text, prompt_tokens, len(ids), latency, reason, self.name,
+                          self.info.source, seed=seed)
+
+    def _answer_ids(self, ids: list[int], stopped_at: int | None) -> tuple[list[int], bool]:
+        """The tokens a row generated, its end token included, without the padding that follows
+        where the row ended before the batch did; and whether an end token ended it.
+
+        Where pad == eos (models without a pad token) padding looks like end tokens, so the
+        row ends at its first end token or where its stop string appeared, whichever is first.
+        """
+        eos = self._eos_ids()
+        end = next((i + 1 for i, token in enumerate(ids) if token in eos), None)
+        if stopped_at is not None and (end is None or stopped_at < end):
+            return ids[:stopped_at], False
+        if end is not None:
+            return ids[:end], True
+        return ids, False
 
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id

@@ -1,10 +1,12 @@
 """The plain turn format, chat templates, stop handling in streams."""
 
+import threading
+
 import pytest
 
 from core.chat import PLAIN_STOP, Message, chat_prompt, chat_stops, plain_chat_prompt
 from core.errors import ConfigError
-from core.generation import StopFilter, cut_at_stop, normalise
+from core.generation import Completion, StopFilter, TokenStream, cut_at_stop, normalise
 
 
 def test_plain_format_is_the_documented_one():
@@ -62,3 +64,40 @@ def test_normalised_probabilities_sum_to_one():
     scores = normalise(["a", "b"], [-1.0, -2.0], [1, 1])
     assert abs(sum(s.probability for s in scores) - 1) < 1e-9
     assert scores[0].probability > scores[1].probability
+
+
+def test_stop_filter_holds_and_cuts_a_non_ascii_stop():
+    flt = StopFilter(("→→",))
+    shown = [flt.feed(c) for c in ["a → b ", "→", "→ c"]]
+    assert "".join(shown) + flt.flush() == "a → b " and flt.stopped
+
+
+def _locked_stream():
+    """A stream whose generator holds a lock while open, as the llama.cpp engine's does."""
+    lock = threading.Lock()
+
+    def chunks():
+        with lock:
+            for i in range(100):
+                yield f"t{i} "
+
+    def finish(text, first_at, cancelled):
+        return Completion(text, 1, len(text.split()), 0.1, "cancelled" if cancelled else "length",
+                          "fake", "fake")
+
+    return TokenStream(chunks(), threading.Event(), finish), lock
+
+
+def test_closing_a_stream_releases_what_its_generator_holds():
+    stream, lock = _locked_stream()
+    iterator = iter(stream)
+    next(iterator), next(iterator)
+    stream.close()
+    assert lock.acquire(timeout=1)
+    assert stream.completion.text == "t0 t1 " and stream.completion.finish_reason == "cancelled"
+
+
+def test_a_stream_closed_before_reading_has_a_cancelled_completion():
+    stream, lock = _locked_stream()
+    stream.close()
+    assert stream.completion.finish_reason == "cancelled" and lock.acquire(timeout=1)

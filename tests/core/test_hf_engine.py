@@ -1,6 +1,10 @@
 """Generation, streaming, batches and scoring on a tiny local model."""
 
+import dataclasses
+import json
 import math
+import threading
+import time
 
 import pytest
 import torch
@@ -129,3 +133,94 @@ def test_batched_scoring_matches_one_at_a_time(tiny_engine):
 def test_scoring_needs_two_labels(tiny_engine):
     with pytest.raises(ConfigError, match="at least two non-empty candidate"):
         tiny_engine.score_candidates("x", [" only"])
+
+
+def test_a_stream_the_consumer_stops_reports_cancelled(tiny_engine):
+    params = GenerationParams(max_new_tokens=200)
+    assert tiny_engine.generate("The quick brown", params).finish_reason == "length"  # no early end
+    for stop_it in (lambda stream, iterator: iterator.close(), lambda stream, iterator: stream.close()):
+        stream = tiny_engine.stream("The quick brown", params)
+        iterator = iter(stream)
+        next(iterator)
+        stop_it(stream, iterator)
+        assert stream.completion.finish_reason == "cancelled"
+        assert stream.completion.completion_tokens < 200
+
+
+def test_a_stream_read_to_its_end_is_not_cancelled(tiny_engine):
+    stream = tiny_engine.stream("The quick brown", GREEDY)
+    list(stream)
+    assert stream.completion.finish_reason == "length"
+
+
+def test_a_seed_holds_while_the_request_waits_for_the_model(tiny_engine):
+    params = GenerationParams(max_new_tokens=16, temperature=1.5, seed=5)
+    expected = tiny_engine.generate("The quick brown", params).text
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        text=tiny_engine.generate("The quick brown", params).text))
+    with tiny_engine._lock:  # another request is generating
+        worker.start()
+        time.sleep(0.3)  # this one now waits for the model
+        torch.manual_seed(999)  # what the other request's own seeding does meanwhile
+    worker.join(30)
+    assert result["text"] == expected
+
+
+def test_unseeded_sampling_draws_a_fresh_seed_and_reports_it(tiny_engine):
+    params = GenerationParams(max_new_tokens=16, temperature=1.5, seed=None)
+    first, second = (tiny_engine.generate("The quick brown", params) for _ in range(2))
+    assert first.seed is not None and first.seed != second.seed and first.text != second.text
+    redo = tiny_engine.generate("The quick brown", dataclasses.replace(params, seed=first.seed))
+    assert redo.text == first.text
+
+
+@pytest.mark.parametrize("stop", ["→→", "ééé", "→"])
+def test_a_non_ascii_stop_string_ends_generation(tiny_engine, stop):
+    from core.hf_engine import _StopCriteria
+
+    tok = tiny_engine.tokenizer
+    prompt = tok("Review:")["input_ids"]
+    answer = tok(f" so {stop}", add_special_tokens=False)["input_ids"]
+    assert len(answer) > len(stop) + 2  # byte-level tokens: more tokens than characters
+    criteria = _StopCriteria(tok, len(prompt), (stop,), None)
+    assert criteria(torch.tensor([prompt + answer]), None).tolist() == [True]
+    assert criteria.stopped_at == {0: len(answer)}
+
+
+@pytest.fixture(scope="module")
+def pad_is_eos_engine(tiny_model_dir, tiny_engine):
+    """The tiny model with a tokenizer that pads with its end token, as models without a pad
+    token are loaded (``core.models.load_transformers``)."""
+    from transformers import AutoTokenizer
+
+    from core.hf_engine import TransformersEngine
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.pad_token = tokenizer.eos_token
+    return TransformersEngine(tiny_engine.model, tokenizer, tiny_engine.info)
+
+
+def test_batch_counts_generated_tokens_when_pad_is_eos(pad_is_eos_engine):
+    engine = pad_is_eos_engine
+    prompts = ["Review: I loved", "The quick brown"]
+    full = engine.generate(prompts[0], GenerationParams(max_new_tokens=24)).text
+    params = GenerationParams(max_new_tokens=24, stop=(full[len(full) // 2: len(full) // 2 + 2],))
+    alone = [engine.generate(p, params) for p in prompts]
+    assert alone[0].completion_tokens < alone[1].completion_tokens  # the batch pads row 0
+    batch = engine.generate_batch(prompts, params)
+    assert [c.completion_tokens for c in batch] == [c.completion_tokens for c in alone]
+    assert [c.text for c in batch] == [c.text for c in alone]
+    assert [c.finish_reason for c in batch] == [c.finish_reason for c in alone]
+
+
+def test_a_schema_xgrammar_cannot_compile_is_a_config_error(tiny_engine):
+    schema = json.dumps({"type": "object", "required": ["code"],
+                         "properties": {"code": {"type": "string", "pattern": "^(?<=x)y$"}}})
+    params = GenerationParams(max_new_tokens=4, json_schema=schema)
+    for run in (tiny_engine.generate, tiny_engine.stream):  # a stream fails before its thread
+        with pytest.raises(ConfigError) as info:
+            run("The quick brown", params)
+        assert "`pattern` at properties/code" in info.value.problem
+        assert "Lookbehind" in info.value.problem
+        assert "turn constrained decoding off" in info.value.fix
