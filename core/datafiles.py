@@ -1,0 +1,138 @@
+"""Reading the user's example files (CSV, JSONL, JSON) with messages a person can act on.
+
+Uploads arrive as bytes with a file name. Everything that can be wrong with
+them (empty, binary, not UTF-8, a broken JSONL line, no header, too big) is a
+``DataFileError`` naming the file, the line and the fix. ``map_columns`` then
+picks the input and label columns the user chose.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from core.errors import LabError
+
+MAX_BYTES = 50 * 2**20
+MAX_ROWS = 100_000
+FORMATS = (".csv", ".jsonl", ".json", ".tsv")
+
+
+class DataFileError(LabError):
+    """An example file the lab cannot read."""
+
+
+def _decode(data: bytes, name: str) -> str:
+    if not data.strip():
+        raise DataFileError(f"{name} is empty.", "Choose a file that holds examples.")
+    if len(data) > MAX_BYTES:
+        raise DataFileError(f"{name} is {len(data) / 2**20:.0f} MB; the lab reads up to "
+                            f"{MAX_BYTES // 2**20} MB of examples.",
+                            "Split the file or keep a sample of it.")
+    if b"\x00" in data[:8192]:
+        raise DataFileError(f"{name} looks binary (it contains NUL bytes), not text.",
+                            "Export the examples as CSV or JSON Lines (UTF-8 text).")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataFileError(f"{name} is not UTF-8 text (byte {exc.start}, line {line}).",
+                            "Save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8').") from None
+
+
+def _rows_from_jsonl(text: str, name: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{name}, line {number} is not valid JSON: {exc.msg} "
+                                f"(column {exc.colno}).",
+                                "Each line of a .jsonl file must be one JSON object; fix or "
+                                "remove that line.") from None
+        if not isinstance(row, dict):
+            raise DataFileError(f"{name}, line {number} is a JSON {type(row).__name__}, not "
+                                "an object.", 'Write each example as {"column": value, ...}.')
+        rows.append(row)
+    return rows
+
+
+def _rows_from_json(text: str, name: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if "\n{" in text:
+            return _rows_from_jsonl(text, name)
+        raise DataFileError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}.",
+                            "Fix the JSON, or save one object per line as .jsonl.") from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataFileError(f"{name} must hold a JSON list of objects.",
+                            'Write [{"text": ..., "label": ...}, ...] or use JSON Lines.')
+    return data
+
+
+def _rows_from_csv(text: str, name: str, delimiter: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    if not reader.fieldnames or any(not (h or "").strip() for h in reader.fieldnames):
+        raise DataFileError(f"{name} has no header row, or a column without a name.",
+                            "Put the column names on the first line, e.g. text,label.")
+    rows = []
+    for row in reader:
+        if None in row:
+            raise DataFileError(f"{name}, line {reader.line_num} has more fields than the "
+                                "header.", "Quote fields that contain the delimiter.")
+        rows.append({k.strip(): v for k, v in row.items()})
+    return rows
+
+
+def read_examples(data: bytes, name: str) -> list[dict[str, Any]]:
+    """Rows of an uploaded CSV/TSV/JSONL/JSON file as dicts; DataFileError says what is wrong."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix not in FORMATS:
+        raise DataFileError(f"{name}: the lab reads {', '.join(FORMATS)} files.",
+                            "Export the examples in one of those formats.")
+    text = _decode(data, name)
+    if suffix == ".jsonl":
+        rows = _rows_from_jsonl(text, name)
+    elif suffix == ".json":
+        rows = _rows_from_json(text, name)
+    else:
+        rows = _rows_from_csv(text, name, "\t" if suffix == ".tsv" else ",")
+    if not rows:
+        raise DataFileError(f"{name} holds a header but no examples.", "Add example rows.")
+    if len(rows) > MAX_ROWS:
+        raise DataFileError(f"{name} has {len(rows):,} rows; the lab reads up to {MAX_ROWS:,}.",
+                            "Keep a sample of the file.")
+    return rows
+
+
+def columns_of(rows: list[dict[str, Any]]) -> list[str]:
+    """Every column name that occurs, in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def map_columns(rows: list[dict[str, Any]], input_column: str, label_column: str,
+                name: str = "the file") -> list[dict[str, str]]:
+    """``{"input", "label"}`` pairs from the chosen columns; rows missing either are an error."""
+    available = columns_of(rows)
+    for role, column in (("input", input_column), ("label", label_column)):
+        if column not in available:
+            raise DataFileError(f"{name} has no column {column!r} for the {role}.",
+                                f"Its columns are: {', '.join(available)}. Map the {role} to "
+                                "one of them.")
+    pairs = []
+    for number, row in enumerate(rows, 1):
+        text, label = row.get(input_column), row.get(label_column)
+        if text in (None, "") or label in (None, ""):
+            raise DataFileError(f"{name}, example {number} has an empty {input_column!r} or "
+                                f"{label_column!r}.", "Fill in or remove that example.")
+        as_text = (lambda v: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+        pairs.append({"input": as_text(text), "label": as_text(label)})
+    return pairs
