@@ -1,0 +1,227 @@
+"""Few-shot sets: pick, order and budget in-context examples; measure how many are worth it.
+
+A ``FewShotSet`` is a named, saved recipe (instruction, template, labels and
+the ordered examples) in ``$PROMPTTUNE_HOME/fewshot/<name>.json``; the
+Playground and the comparison read the same files. ``select_examples`` holds
+the strategies (manual, random, balanced per label, most similar to the
+query), ``prompt_budget`` says how much of the context window the examples
+take, and ``shots_curve`` measures accuracy for k = 0, 1, 2, 4, 8.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+from core.knowledge import check_name
+from core.paths import data_dir
+from core.prompting import (DEFAULT_TEMPLATE, EXAMPLE_SEPARATOR, Example, PromptRecipe,
+                            build_prompt, check_template, render)
+
+STRATEGIES = ("manual", "random", "balanced", "similar")
+DEFAULT_KS = (0, 1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class FewShotSet:
+    """A saved, named set of worked examples with the prompt they go in."""
+
+    name: str
+    examples: tuple[Example, ...]
+    instruction: str = ""
+    template: str = DEFAULT_TEMPLATE
+    labels: tuple[str, ...] = field(default_factory=tuple)
+    task: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", check_name(self.name, "few-shot set"))
+        check_template(self.template)
+        object.__setattr__(self, "examples", tuple(
+            e if isinstance(e, Example) else Example(**e) for e in self.examples))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if not self.examples:
+            raise ConfigError("The few-shot set has no examples.",
+                              "Add at least one example before saving it.")
+
+    def recipe(self, technique: str = "few-shot", k: int | None = None) -> PromptRecipe:
+        """The set as a prompt recipe (its first ``k`` examples, all by default)."""
+        return PromptRecipe(technique=technique, instruction=self.instruction,
+                            template=self.template, labels=self.labels,
+                            examples=self.examples[:k] if k is not None else self.examples)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "instruction": self.instruction, "template": self.template,
+                "labels": list(self.labels), "task": self.task,
+                "examples": [e.__dict__ for e in self.examples]}
+
+
+def _sets_dir() -> Path:
+    path = data_dir() / "fewshot"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_set(fewshot: FewShotSet) -> Path:
+    """Write the set (atomically: a failed write leaves the old one)."""
+    path = _sets_dir() / f"{fewshot.name}.json"
+    staging = path.with_suffix(".json.tmp")
+    staging.write_text(json.dumps(fewshot.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    staging.replace(path)
+    return path
+
+
+def list_sets() -> list[str]:
+    return sorted(p.stem for p in _sets_dir().glob("*.json"))
+
+
+def load_set(name: str) -> FewShotSet:
+    path = _sets_dir() / f"{check_name(name, 'few-shot set')}.json"
+    if not path.is_file():
+        raise ConfigError(f"There is no saved few-shot set named {name!r}.",
+                          "Save one in the Few-shot builder, or pick another.")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return FewShotSet(**{**data, "examples": tuple(Example(**e) for e in data["examples"])})
+
+
+def delete_set(name: str) -> None:
+    (_sets_dir() / f"{check_name(name, 'few-shot set')}.json").unlink(missing_ok=True)
+
+
+def select_examples(pool: list[Example], strategy: str, k: int, seed: int = 0,
+                    query: str | None = None) -> list[Example]:
+    """``k`` examples of ``pool`` by ``strategy``; for ``similar`` the most similar comes last,
+    nearest the query."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"Unknown selection strategy {strategy!r}.",
+                          f"Use one of {', '.join(STRATEGIES)}.")
+    if not pool:
+        raise ConfigError("There are no examples to choose from.",
+                          "Add examples, load a sample task or upload a file.")
+    k = max(0, min(k, len(pool)))
+    if strategy == "manual":
+        return list(pool[:k])
+    rng = random.Random(seed)
+    if strategy == "random":
+        return rng.sample(pool, k)
+    if strategy == "balanced":
+        by_label: dict[str, list[Example]] = defaultdict(list)
+        for example in pool:
+            by_label[example.label].append(example)
+        for group in by_label.values():
+            rng.shuffle(group)
+        labels = sorted(by_label)
+        rng.shuffle(labels)
+        picked = [group[i] for i in range(max(map(len, by_label.values())))
+                  for group in (by_label[label] for label in labels) if i < len(group)]
+        return picked[:k]
+    if not query or not query.strip():
+        raise ConfigError("'Most similar' needs a query to compare the examples with.",
+                          "Type the input you want to ask about.")
+    from core.embeddings import similarity
+
+    scores, _ = similarity(query, [e.input for e in pool])
+    order = sorted(range(len(pool)), key=lambda i: scores[i])
+    return [pool[i] for i in order[len(pool) - k:]] if k else []
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    """How the prompt's tokens are spent, against the model's context window."""
+
+    instruction_tokens: int
+    example_tokens: tuple[int, ...]
+    query_tokens: int
+    answer_tokens: int
+    window: int
+
+    @property
+    def total(self) -> int:
+        return self.instruction_tokens + sum(self.example_tokens) + self.query_tokens + self.answer_tokens
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.window
+
+    def fitting_examples(self) -> int:
+        """How many of the examples fit, in order, with the rest of the prompt."""
+        room = self.window - self.instruction_tokens - self.query_tokens - self.answer_tokens
+        used = 0
+        for n, tokens in enumerate(self.example_tokens):
+            used += tokens
+            if used > room:
+                return n
+        return len(self.example_tokens)
+
+
+def prompt_budget(count_tokens: Callable[[str], int], recipe: PromptRecipe, query: str,
+                  window: int, answer_tokens: int = 16) -> PromptBudget:
+    """Token counts of each part of the few-shot prompt for ``query``."""
+    instruction = count_tokens(recipe.instruction.strip() + EXAMPLE_SEPARATOR) \
+        if recipe.instruction.strip() else 0
+    examples = tuple(count_tokens(f"{render(recipe.template, e.input)} {e.label}{EXAMPLE_SEPARATOR}")
+                     for e in recipe.examples)
+    return PromptBudget(instruction, examples, count_tokens(render(recipe.template, query or " ")),
+                        answer_tokens, window)
+
+
+def check_fits(budget: PromptBudget) -> None:
+    """Refuse a few-shot prompt that overflows the context window, saying how many fit."""
+    if not budget.fits:
+        raise ConfigError(
+            f"The few-shot prompt needs {budget.total:,} tokens but the model reads "
+            f"{budget.window:,}.",
+            f"Use at most {budget.fitting_examples()} of the {len(budget.example_tokens)} examples, "
+            "shorten them, or pick a model with a longer context.")
+
+
+@dataclass(frozen=True)
+class ShotPoint:
+    """Accuracy with ``k`` examples on the validation slice, and what it cost."""
+
+    k: int
+    accuracy: float
+    correct: int
+    n: int
+    mean_prompt_tokens: float
+    seconds: float
+
+
+def shots_curve(engine, pool: list[Example], validation: list[Example], labels: tuple[str, ...],
+                instruction: str, template: str, ks: tuple[int, ...] = DEFAULT_KS,
+                strategy: str = "balanced", seed: int = 0,
+                progress: Callable[[int, int], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> list[ShotPoint]:
+    """Accuracy on ``validation`` for each k, by label log-likelihood (the same examples for
+    every query, drawn once per k by ``strategy``)."""
+    if len(labels) < 2:
+        raise ConfigError("'How many shots?' needs a classification task with at least two labels.",
+                          "Set the labels (e.g. POSITIVE, NEGATIVE, MIXED).")
+    if not validation:
+        raise ConfigError("The validation slice is empty.", "Use at least a few examples.")
+    points = []
+    candidates = [f" {label}" for label in labels]
+    for step, k in enumerate(ks):
+        if should_stop is not None and should_stop():
+            break
+        shots = select_examples(pool, strategy if strategy != "similar" else "balanced", k, seed) \
+            if k else []
+        recipe = PromptRecipe("few-shot" if shots else "zero-shot", instruction, template,
+                              tuple(shots), labels=labels)
+        prompts = [build_prompt(recipe, ex.input).text for ex in validation]
+        started = time.perf_counter()
+        scores = engine.score_batch(prompts, candidates)
+        seconds = time.perf_counter() - started
+        predicted = [max(row, key=lambda s: s.logprob).candidate.strip() for row in scores]
+        correct = sum(p == ex.label for p, ex in zip(predicted, validation))
+        tokens = sum(engine.count_tokens(p) for p in prompts) / len(prompts)
+        points.append(ShotPoint(k, correct / len(validation), correct, len(validation), tokens, seconds))
+        if progress is not None:
+            progress(step + 1, len(ks))
+    return points

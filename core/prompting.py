@@ -1,0 +1,281 @@
+"""Prompting techniques as strategies: each turns a question into the exact text the model reads.
+
+A ``PromptRecipe`` (validated, shared by the Playground, the few-shot builder,
+the comparison and the CLI) names the technique and its settings;
+``build_prompt`` renders it into a ``BuiltPrompt``: the text, the stop
+sequences, the label candidates or schema, and how to read the answer.
+Nothing here calls a model, so every prompt can be shown (and counted) before
+it runs.
+
+Techniques:
+
+- ``zero-shot``: instruction and the query, nothing else.
+- ``few-shot``: instruction, worked examples rendered by the same template, the query.
+- ``system``: a system text and the instruction through the model's chat template
+  (the lab's plain turn format for models without one).
+- ``chain-of-thought``: asks for step-by-step reasoning that ends in ``Answer: ...``;
+  ``extract_answer`` reads the final answer out of the reasoning.
+- ``structured``: asks for JSON under a JSON Schema; ``check_structured`` parses and
+  validates the answer with ``jsonschema``; the engine can constrain decoding.
+- ``react``: see ``core.react`` (a loop, not one prompt).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.chat import Message
+from core.config import check_json_schema
+from core.errors import ConfigError
+
+TECHNIQUES = ("zero-shot", "few-shot", "system", "chain-of-thought", "structured", "react")
+DEFAULT_TEMPLATE = "Input: {input}\nAnswer:"
+COT_TRIGGER = " Let's think step by step."
+COT_INSTRUCTION = ("Think step by step, then give the final answer on its own line as "
+                   "'Answer: <answer>'.")
+EXAMPLE_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One worked example: the input and the answer the model should give."""
+
+    input: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.input, str) or not self.input.strip():
+            raise ConfigError("An example has an empty input.", "Fill in its input or delete it.")
+        if not isinstance(self.label, str) or not self.label.strip():
+            raise ConfigError(f"The example {self.input[:40]!r} has no answer.",
+                              "Fill in its answer (label) or delete it.")
+
+
+def template_fields(template: str) -> list[str]:
+    """The variables a template uses, e.g. ``['input']`` for ``'Review: {input}'``."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ConfigError(f"The template is malformed: {exc}.",
+                          "Write variables as {input}; to show a literal brace, double it: "
+                          "{{ or }}.") from None
+
+
+def check_template(template: str, allowed: tuple[str, ...] = ("input",)) -> str:
+    """Refuse a template with unknown or missing variables; return it unchanged."""
+    if not isinstance(template, str) or not template.strip():
+        raise ConfigError("The template is empty.", f"Use e.g. {DEFAULT_TEMPLATE!r}.")
+    names = template_fields(template)
+    unknown = sorted({n for n in names if n not in allowed})
+    if unknown:
+        raise ConfigError(f"The template uses unknown variable(s): "
+                          f"{', '.join('{' + n + '}' for n in unknown)}.",
+                          f"Available: {', '.join('{' + a + '}' for a in allowed)}. Rename the "
+                          "variable, or double its braces to keep it as text.")
+    if "input" not in names:
+        raise ConfigError("The template has no {input}: every prompt would be the same.",
+                          "Put {input} where the example's text goes.")
+    return template
+
+
+def render(template: str, text: str) -> str:
+    """The template with ``{input}`` filled in."""
+    return check_template(template).format(input=text)
+
+
+@dataclass(frozen=True)
+class PromptRecipe:
+    """A technique and its settings: everything ``build_prompt`` needs besides the query."""
+
+    technique: str = "zero-shot"
+    instruction: str = ""
+    template: str = DEFAULT_TEMPLATE
+    examples: tuple[Example, ...] = field(default_factory=tuple)
+    system: str = ""
+    labels: tuple[str, ...] = field(default_factory=tuple)
+    json_schema: str | None = None
+    constrained: bool = True   # structured: constrain decoding to the schema
+
+    def __post_init__(self) -> None:
+        if self.technique not in TECHNIQUES:
+            raise ConfigError(f"Unknown technique {self.technique!r}.",
+                              f"Use one of {', '.join(TECHNIQUES)}.")
+        check_template(self.template)
+        object.__setattr__(self, "examples", tuple(
+            e if isinstance(e, Example) else Example(**e) for e in self.examples))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if self.technique == "few-shot" and not self.examples:
+            raise ConfigError("Few-shot needs at least one example, and the set is empty.",
+                              "Pick a saved few-shot set, or add examples in the Few-shot builder.")
+        if self.technique == "structured":
+            if not self.json_schema:
+                raise ConfigError("Structured output needs a JSON Schema.",
+                                  "Pick a sample schema or paste one.")
+            object.__setattr__(self, "json_schema", check_json_schema(self.json_schema))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"technique": self.technique, "instruction": self.instruction,
+                "template": self.template, "system": self.system, "labels": list(self.labels),
+                "examples": [e.__dict__ for e in self.examples],
+                "json_schema": self.json_schema, "constrained": self.constrained}
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    """The exact text for the model and how to read what comes back."""
+
+    text: str
+    stops: tuple[str, ...]
+    technique: str
+    labels: tuple[str, ...] = ()
+    json_schema: str | None = None   # set when decoding is to be constrained
+
+
+def few_shot_block(template: str, examples: tuple[Example, ...] | list[Example]) -> str:
+    """The worked examples, each rendered by the template and followed by its answer."""
+    return EXAMPLE_SEPARATOR.join(f"{render(template, e.input)} {e.label}" for e in examples)
+
+
+def _with_instruction(instruction: str, body: str) -> str:
+    return f"{instruction.strip()}{EXAMPLE_SEPARATOR}{body}" if instruction.strip() else body
+
+
+def build_prompt(recipe: PromptRecipe, query: str, chat_prompt=None) -> BuiltPrompt:
+    """Render ``recipe`` for ``query``. ``chat_prompt`` is the engine's (for ``system``)."""
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigError("The input is empty.", "Type the text the model should work on.")
+    query_text = render(recipe.template, query)
+    # one answer per line: the model's next example is where its answer ends
+    stops = ("\n\n", "\nInput:") if recipe.technique != "chain-of-thought" else ("\n\n\n",)
+    if recipe.technique == "zero-shot":
+        text = _with_instruction(recipe.instruction, query_text)
+    elif recipe.technique == "few-shot":
+        body = few_shot_block(recipe.template, recipe.examples) + EXAMPLE_SEPARATOR + query_text
+        text = _with_instruction(recipe.instruction, body)
+    elif recipe.technique == "system":
+        if chat_prompt is None:
+            raise ConfigError("The system technique needs a loaded model (for its chat template).",
+                              "Pick a model in the sidebar.")
+        user = _with_instruction(recipe.instruction, query_text)
+        text = chat_prompt([Message("system", recipe.system), Message("user", user)])
+        stops = ()
+    elif recipe.technique == "chain-of-thought":
+        instruction = f"{recipe.instruction.strip()} {COT_INSTRUCTION}".strip()
+        text = _with_instruction(instruction, query_text) + COT_TRIGGER
+    elif recipe.technique == "structured":
+        schema = json.dumps(json.loads(recipe.json_schema), indent=None)
+        instruction = (f"{recipe.instruction.strip()}\nAnswer with one JSON object that follows "
+                       f"this JSON Schema:\n{schema}").strip()
+        examples = few_shot_block(recipe.template, recipe.examples) + EXAMPLE_SEPARATOR \
+            if recipe.examples else ""
+        text = _with_instruction(instruction, examples + query_text)
+        return BuiltPrompt(text, ("\n\n",), recipe.technique, recipe.labels,
+                           recipe.json_schema if recipe.constrained else None)
+    else:
+        raise ConfigError("ReAct is a loop of prompts, not one prompt.",
+                          "Use core.react.run_react for it.")
+    return BuiltPrompt(text, stops, recipe.technique, recipe.labels)
+
+
+ANSWER_LINE = re.compile(r"answer\s*(?:is|:)\s*[:\-]?\s*(.+)", re.IGNORECASE)
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def extract_answer(text: str, labels: tuple[str, ...] = (), numeric: bool = False) -> str | None:
+    """The final answer in a model's reasoning: the last 'Answer: ...' line, else the last
+    label (or number) mentioned. None when there is none."""
+    lines = [m.group(1).strip() for m in ANSWER_LINE.finditer(text)]
+    candidates = [lines[-1]] if lines else []
+    candidates.append(text)
+    for chunk in candidates:
+        if labels:
+            found = _last_label(chunk, labels)
+            if found:
+                return found
+        elif numeric:
+            numbers = NUMBER.findall(chunk)
+            if numbers:
+                return normalise_number(numbers[0] if chunk is not text else numbers[-1])
+        elif chunk is not text:
+            return chunk.strip().rstrip(".")
+    return None
+
+
+def _last_label(text: str, labels: tuple[str, ...]) -> str | None:
+    best, where = None, -1
+    for label in labels:
+        for match in re.finditer(rf"\b{re.escape(label)}\b", text, re.IGNORECASE):
+            if match.start() > where:
+                best, where = label, match.start()
+    return best
+
+
+def normalise_number(text: str) -> str:
+    """'1,234.50' -> '1234.5'; integers without a decimal point."""
+    value = float(text.replace(",", ""))
+    return str(int(value)) if value == int(value) else f"{value:.6g}"
+
+
+def first_label(text: str, labels: tuple[str, ...]) -> str | None:
+    """The label a direct answer starts with (case-insensitive), None if it names none."""
+    head = text.strip().split("\n", 1)[0]
+    matches = [(m.start(), label) for label in labels
+               for m in [re.search(rf"\b{re.escape(label)}\b", head, re.IGNORECASE)] if m]
+    return min(matches)[1] if matches else None
+
+
+@dataclass(frozen=True)
+class StructuredCheck:
+    """Whether an answer parsed as JSON and passed the schema, and why not."""
+
+    parsed: bool
+    valid: bool
+    value: Any = None
+    errors: tuple[str, ...] = ()
+
+
+def _json_span(text: str) -> str | None:
+    start = text.find("{")
+    if start < 0:
+        return None
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text[start:], start):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:i + 1]
+    return None
+
+
+def check_structured(text: str, schema: str | dict) -> StructuredCheck:
+    """Parse the first JSON object in ``text`` and validate it against ``schema``."""
+    import jsonschema
+
+    span = _json_span(text)
+    if span is None:
+        return StructuredCheck(False, False, None, ("no complete JSON object in the answer",))
+    try:
+        value = json.loads(span)
+    except json.JSONDecodeError as exc:
+        return StructuredCheck(False, False, None, (f"not valid JSON: {exc.msg}",))
+    schema_obj = json.loads(schema) if isinstance(schema, str) else schema
+    validator = jsonschema.validators.validator_for(schema_obj)(schema_obj)
+    errors = tuple(f"{'/'.join(map(str, e.path)) or '(top level)'}: {e.message}"
+                   for e in validator.iter_errors(value))
+    return StructuredCheck(True, not errors, value, errors)
