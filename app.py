@@ -41,10 +41,13 @@ st.divider()
 st.subheader("Where to start")
 st.page_link("pages/1_Playground.py", label="**Playground**: write a prompt, see the exact text "
              "the model reads, stream its answer with tokens, time and speed", icon=":material/chat:")
+st.page_link("pages/3_Few-shot_builder.py", label="**Few-shot builder**: pick, edit, order and "
+             "budget worked examples, save them as a set, and measure how many are worth it",
+             icon=":material/format_list_numbered:")
 st.page_link("pages/2_History.py", label="**History**: every answer the lab has given, with its "
              "prompt and settings; reload, delete, export", icon=":material/history:")
 st.caption(
-    "Still to come, each as its own page: the few-shot builder, the fine-tuning launcher, "
+    "Still to come, each as its own page: the fine-tuning launcher, "
     "the knowledge base for retrieval, and the side-by-side comparison with its stakeholder "
     "report.")
 

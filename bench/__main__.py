@@ -10,6 +10,9 @@
 3. Engines: tokens/s of the lab's llama.cpp engine against bare llama-cpp-python
    on the same file and settings (goal >= 0.9) and against the lab's transformers
    engine (goal >= 2.5x).
+5. Prompting (``bench/prompting.py``): label scoring against generate-and-parse
+   on the three-label sentiment test split, and structured output with
+   constrained decoding on and off on the event-extraction test split.
 4. Evaluation throughput on 50 shipped reviews: label scoring (few-shot prompt,
    log-likelihood of " positive" / " negative") and chain-of-thought generation,
    each engine and batching choice side by side, in examples/s.
@@ -29,6 +32,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.prompting import bench_label_scoring, bench_structured  # noqa: E402
 PROMPT = "Write a short story about a robot who learns to paint. Once upon a time,"
 
 
@@ -199,14 +205,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cot-examples", type=int, default=50,
                         help="examples for the chain-of-thought throughput (0 skips it)")
     parser.add_argument("--cot-tokens", type=int, default=48)
-    parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation"),
+    parser.add_argument("--sentiment-examples", type=int, default=150,
+                        help="test reviews for label scoring vs generate-and-parse")
+    parser.add_argument("--structured-examples", type=int, default=30,
+                        help="test messages for constrained vs free JSON")
+    parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
+                                           "scoring", "structured"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     parts = {"generation": lambda: bench_generation(args.rounds, args.new_tokens),
              "second_start": lambda: bench_second_start(3, not args.skip_gguf_baseline),
              "engines": lambda: bench_engines(args.rounds, args.new_tokens),
-             "evaluation": lambda: bench_evaluation(args.cot_examples, args.cot_tokens)}
+             "evaluation": lambda: bench_evaluation(args.cot_examples, args.cot_tokens),
+             "scoring": lambda: bench_label_scoring(args.sentiment_examples),
+             "structured": lambda: bench_structured(args.structured_examples)}
     results = {name: run() for name, run in parts.items() if not args.only or name in args.only}
     for name, figures in results.items():
         print(f"== {name}")

@@ -1,72 +1,176 @@
-"""Playground: a prompt in, a streamed answer out, with the exact text and its figures."""
+"""Playground: pick a technique and a task, see the exact prompt, stream the answer and its figures."""
 
 import streamlit as st
 
-from core.chat import Message
 from core.config import GenerationParams
 from core.errors import LabError
+from core.fewshot import list_sets, load_set
 from core.history import record_generation
+from core.prompting import PromptRecipe, build_prompt, check_structured, extract_answer
+from core.react import ReActConfig, react_prompt
+from core.tasks import list_tasks, load_task
 from ui.controls import figures_row, generation_controls, init_state, stream_answer
 from ui.engine import show_error
+from ui.playground import (TECHNIQUES, apply_task, label_scores, run_react_steps, show_check,
+                           show_react_step)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Playground · PromptTune Lab", page_icon=":material/chat:", layout="wide")
 engine = render_sidebar()
 st.title(":material/chat: Playground")
+if st.session_state.get("play_notice"):
+    st.warning(st.session_state.pop("play_notice"))
 if engine is None:
     # keep drawing the editor below, so that nothing the user typed is lost
     st.warning("No model is loaded: pick a working model in the sidebar. Your prompt and "
                "settings stay as they are.")
 
-init_state({"play_mode": "Completion", "play_prompt": "The three primary colours are",
-            "play_system": "You are a helpful assistant. Answer in one sentence.",
-            "play_user": "What is the capital of France?"})
-mode = st.radio("Mode", ["Completion", "Chat"], horizontal=True, key="play_mode",
-                help="Completion: the model continues your text as is. Chat: a system text and a "
-                     "user turn, put in the model's chat template (or the lab's plain turn "
-                     "format for models without one).")
+init_state({"play_mode": "Free text", "play_prompt": "The three primary colours are",
+            "play_system": "You are a helpful assistant. Answer in one word.",
+            "play_user": "What is the capital of France?", "play_task": "review-sentiment",
+            "play_instruction": "", "play_template": "Input: {input}\nAnswer:", "play_input": "",
+            "play_set": None, "play_k": 4, "play_schema": "", "play_constrained": True,
+            "play_steps": 5, "play_question": "What is 17 * 23 + 348 / 12?"})
+if not st.session_state["play_instruction"] and st.session_state["play_task"] in list_tasks():
+    apply_task()
+
+mode = st.radio("Technique", list(TECHNIQUES), horizontal=True, key="play_mode",
+                format_func=lambda m: TECHNIQUES[m][0], help="\n\n".join(
+                    f"**{label}**: {why}" for label, why in TECHNIQUES.values()))
+st.caption(TECHNIQUES[mode][1])
 editor, settings = st.columns([3, 1])
 with settings:
     raw_params = generation_controls("play")
-with editor:
-    if mode == "Completion":
-        prompt = st.text_area("Prompt", key="play_prompt", height=180)
-        extra_stops: tuple[str, ...] = ()
-    else:
-        system = st.text_area("System", key="play_system", height=80)
-        user = st.text_area("User", key="play_user", height=100)
-        prompt, extra_stops = "", ()
-        if engine is not None:
-            try:
-                prompt = engine.chat_prompt([Message("system", system), Message("user", user)])
-                extra_stops = engine.chat_stops()
-            except LabError as exc:
-                show_error(exc)
 
-    if engine is not None:
-        n_tokens = engine.count_tokens(prompt) if prompt else 0
-        with st.expander(f"The exact text the model sees · {n_tokens} tokens of "
-                         f"{engine.info.context_window:,}", expanded=mode == "Chat"):
-            st.code(prompt or " ", language=None, wrap_lines=True)
-    run = st.button("Generate", type="primary", key="play_run", disabled=engine is None)
+prompt, stops, recipe, labels, schema = "", (), None, (), None
+with editor:
+    try:
+        if mode == "Free text":
+            prompt = st.text_area("Prompt", key="play_prompt", height=180)
+        elif mode == "ReAct":
+            st.text_input("Question", key="play_question")
+            st.number_input("Step limit", 1, 12, key="play_steps")
+            prompt = react_prompt(st.session_state["play_question"], "Lumen Outfitters handbook")
+        else:
+            task_names = list_tasks()
+            if st.session_state["play_task"] not in task_names:
+                st.session_state["play_task"] = task_names[0]
+            st.selectbox("Task", task_names, key="play_task", on_change=apply_task,
+                         format_func=lambda n: load_task(n).title,
+                         help="A sample task fills the instruction, template and an input; "
+                              "edit any of them.")
+            if mode == "Few-shot":
+                sets = list_sets()
+                if not sets:
+                    st.info("No saved few-shot set yet: build one in the Few-shot builder.")
+                    st.page_link("pages/3_Few-shot_builder.py", label="Open the Few-shot builder",
+                                 icon=":material/format_list_numbered:")
+                else:
+                    if st.session_state["play_set"] not in sets:
+                        st.session_state["play_set"] = sets[0]
+                    st.selectbox("Few-shot set", sets, key="play_set")
+                    chosen = load_set(st.session_state["play_set"])
+                    top = max(2, len(chosen.examples))
+                    st.session_state["play_k"] = min(max(1, st.session_state["play_k"]), top)
+                    st.slider("Examples to use (k)", 1, top, key="play_k")
+                    recipe = chosen.recipe(k=st.session_state["play_k"])
+            if mode == "System prompt":
+                st.text_area("System", key="play_system", height=68)
+            if mode == "Structured output":
+                st.text_area("JSON Schema", key="play_schema", height=160)
+                st.toggle("Constrained decoding (the answer always parses)", key="play_constrained",
+                          help="llama.cpp turns the schema into a grammar; transformers uses "
+                               "xgrammar. Off: the model writes freely and the lab only checks.")
+            if mode != "Few-shot":
+                st.text_area("Instruction", key="play_instruction", height=68)
+                st.text_input("Template ({input} is replaced by the input)", key="play_template")
+            st.text_area("Input", key="play_input", height=90)
+            if recipe is None and mode != "Few-shot":
+                task = load_task(st.session_state["play_task"])
+                technique = {"Zero-shot": "zero-shot", "System prompt": "system",
+                             "Chain-of-thought": "chain-of-thought",
+                             "Structured output": "structured"}[mode]
+                recipe = PromptRecipe(technique, st.session_state["play_instruction"],
+                                      st.session_state["play_template"],
+                                      system=st.session_state["play_system"], labels=task.labels,
+                                      json_schema=(st.session_state["play_schema"] or None)
+                                      if technique == "structured" else None,
+                                      constrained=st.session_state["play_constrained"])
+            if recipe is not None:
+                built = build_prompt(recipe, st.session_state["play_input"],
+                                     engine.chat_prompt if engine is not None else None)
+                prompt, stops, labels, schema = built.text, built.stops, built.labels, \
+                    recipe.json_schema
+                if mode == "System prompt" and engine is not None:
+                    stops = engine.chat_stops()
+    except LabError as exc:
+        show_error(exc)
+        prompt = ""
+
+    n_tokens = engine.count_tokens(prompt) if engine is not None and prompt else 0
+    window = f" of {engine.info.context_window:,}" if engine is not None else ""
+    with st.expander(f"The exact text the model sees · {n_tokens} tokens{window}",
+                     expanded=mode != "Free text"):
+        st.code(prompt or " ", language=None, wrap_lines=True)
+        if stops:
+            st.caption("Stops at: " + ", ".join(repr(s) for s in stops))
+    run = st.button("Generate", type="primary", key="play_run",
+                    disabled=engine is None or not prompt)
 
 if run:
+    st.session_state.pop("play_last", None)
     try:
-        params = GenerationParams.from_dict({**raw_params, "stop": raw_params["stop"] + list(extra_stops)})
-        stream = engine.stream(prompt, params)
         with editor:
-            st.markdown("**Answer**")
-            completion = stream_answer(stream)
-        record_generation(prompt, params, completion)
-        st.session_state["play_last"] = completion
+            if mode == "ReAct":
+                result = run_react_steps(engine, st.session_state["play_question"],
+                                         ReActConfig(max_steps=int(st.session_state["play_steps"])))
+                st.session_state["play_last"] = {"mode": mode, "react": result}
+            else:
+                params = GenerationParams.from_dict({
+                    **raw_params, "stop": raw_params["stop"] + list(stops),
+                    "json_schema": schema if mode == "Structured output"
+                    and st.session_state["play_constrained"] else None})
+                st.markdown("**Answer**")
+                completion = stream_answer(engine.stream(prompt, params))
+                last = {"mode": mode, "completion": completion, "labels": labels,
+                        "schema": schema}
+                if labels and mode in ("Zero-shot", "Few-shot", "System prompt"):
+                    last["scores"] = engine.score_candidates(prompt, [f" {lab}" for lab in labels])
+                st.session_state["play_last"] = last
+                record_generation(prompt, params, completion, source=f"playground:{mode}")
     except LabError as exc:
         with editor:
             show_error(exc)
 
 last = st.session_state.get("play_last")
-if last is not None:
+if last is not None and last["mode"] == mode:
     with editor:
-        if not run:
-            st.markdown("**Answer**")
-            st.code(last.text or " ", language=None, wrap_lines=True)
-        figures_row(last)
+        if "react" in last:
+            if not run:
+                for step in last["react"].steps:
+                    show_react_step(step)
+            result = last["react"]
+            if result.answer is not None:
+                st.success(f"Final answer: **{result.answer}**  ·  {len(result.steps)} steps, "
+                           f"{result.prompt_tokens:,} prompt tokens, {result.completion_tokens} "
+                           f"answer tokens, {result.latency_s:.1f} s")
+            else:
+                st.warning(f"No answer within {len(result.steps)} steps: raise the step limit, or "
+                           "see in the trace where the model went wrong.")
+            with st.expander("The whole transcript the model read"):
+                st.code(result.transcript, language=None, wrap_lines=True)
+        else:
+            completion = last["completion"]
+            if not run:
+                st.markdown("**Answer**")
+                st.code(completion.text or " ", language=None, wrap_lines=True)
+            if last["mode"] == "Chain-of-thought":
+                answer = extract_answer(completion.text, last["labels"])
+                st.info(f"Final answer extracted from the reasoning: **{answer}**" if answer else
+                        "No final answer found in the reasoning (the model never wrote "
+                        "'Answer: ...' nor a label).")
+            if last["mode"] == "Structured output" and last["schema"]:
+                show_check(check_structured(completion.text, last["schema"]), completion.finish_reason)
+            if last.get("scores"):
+                label_scores(last["scores"])
+            figures_row(completion)

@@ -46,9 +46,11 @@ st.json(entry.params, expanded=False)
 
 reload_col, delete_col = st.columns(2)
 if reload_col.button("Open in Playground", key="hist_reload", type="primary"):
-    st.session_state["play_mode"] = "Completion"
-    st.session_state["play_prompt"] = entry.prompt
-    preset_generation("play", entry.generation_params)
+    st.session_state.update({"play_mode": "Free text", "play_prompt": entry.prompt})
+    clamped = preset_generation("play", entry.generation_params)
+    if clamped:
+        st.session_state["play_notice"] = ("Some saved settings are beyond the Playground's "
+                                           "controls and were clamped: " + ", ".join(clamped))
     st.switch_page("pages/1_Playground.py")
 if delete_col.button("Delete this entry", key="hist_delete"):
     delete_generation(entry.id)

@@ -28,6 +28,12 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_long_model_dir(tmp_path_factory) -> Path:
+    """The tiny model with a 4,096-token window, for few-shot prompts of real examples."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-long-model"), context=4096)
+
+
+@pytest.fixture(scope="session")
 def tiny_chat_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-chat-model"), chat_template=True)
 

@@ -21,7 +21,8 @@ CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }
           "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
-def build_tiny_model(folder: Path, chat_template: bool = False, seed: int = 0) -> Path:
+def build_tiny_model(folder: Path, chat_template: bool = False, seed: int = 0,
+                     context: int = 256) -> Path:
     """Write a tiny Llama model (safetensors) and a byte-level BPE tokenizer into ``folder``."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -43,7 +44,7 @@ def build_tiny_model(folder: Path, chat_template: bool = False, seed: int = 0) -
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64,
                          num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                         max_position_embeddings=256, pad_token_id=fast.pad_token_id,
+                         max_position_embeddings=context, pad_token_id=fast.pad_token_id,
                          bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
                          tie_word_embeddings=True, initializer_range=0.5)
     model = LlamaForCausalLM(config)

@@ -10,37 +10,72 @@ from core.config import GenerationParams
 from core.generation import Completion, TokenStream
 
 DEFAULTS = GenerationParams()
+KEPT = "_lab_kept_keys"
 
 
 def init_state(defaults: dict[str, Any]) -> None:
-    """Give widget keys their first values (so other pages may preset them without warnings)."""
+    """Give widget keys their first values, and keep every value across pages and modes.
+
+    Streamlit forgets a widget's value in any run that does not draw it (another
+    page, another technique). Assigning each key to itself at the top of the
+    page makes it the page's own value, which Streamlit keeps (the documented
+    way to keep widget values across pages), so nothing the user typed is lost.
+    """
+    kept = st.session_state.setdefault(KEPT, set())
     for key, value in defaults.items():
-        st.session_state.setdefault(key, value)
+        st.session_state[key] = st.session_state[key] if key in st.session_state else value
+        kept.add(key)
 
 
-def preset_generation(prefix: str, params: GenerationParams) -> None:
-    """Put saved settings into the widgets of ``generation_controls(prefix)``."""
-    st.session_state.update({
-        f"{prefix}_max_new": params.max_new_tokens, f"{prefix}_temp": params.temperature,
-        f"{prefix}_top_p": params.top_p, f"{prefix}_top_k": params.top_k,
-        f"{prefix}_rep": params.repetition_penalty, f"{prefix}_seed": params.seed or 0,
-        f"{prefix}_stops": "\n".join(s.replace("\n", "\\n") for s in params.stop)})
+def keep_state() -> None:
+    """Re-assign every key ``init_state`` has seen, on every page (the sidebar calls this), so
+    the values of pages not shown now survive Streamlit's clean-up of undrawn widgets."""
+    for key in st.session_state.get(KEPT, ()):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+# the widgets' ranges; GenerationParams (and so the CLI) allows wider ones
+RANGES = {"max_new": (1, 4096), "temp": (0.0, 2.0), "top_p": (0.05, 1.0), "top_k": (0, 1000),
+          "rep": (0.5, 2.0), "seed": (0, 2**31 - 1)}
+
+
+def preset_generation(prefix: str, params: GenerationParams) -> list[str]:
+    """Put saved settings into the widgets of ``generation_controls(prefix)``.
+
+    Values beyond a widget's range (the CLI allows more) are clamped; the names
+    of those are returned so the page can say so.
+    """
+    values = {"max_new": params.max_new_tokens, "temp": params.temperature,
+              "top_p": params.top_p, "top_k": params.top_k,
+              "rep": params.repetition_penalty, "seed": params.seed or 0}
+    clamped = []
+    for name, value in values.items():
+        low, high = RANGES[name]
+        if not low <= value <= high:
+            clamped.append(f"{name} {value} → {min(max(value, low), high)}")
+            values[name] = min(max(value, low), high)
+    keys = {f"{prefix}_{name}": value for name, value in values.items()}
+    keys[f"{prefix}_stops"] = "\n".join(s.replace("\n", "\\n") for s in params.stop)
+    st.session_state.update(keys)
+    return clamped
 
 
 def generation_controls(prefix: str) -> dict[str, Any]:
     """The usual generation settings as a plain dict (validated later by GenerationParams)."""
     if f"{prefix}_max_new" not in st.session_state:
         preset_generation(prefix, DEFAULTS)
+    init_state({f"{prefix}_{name}": None for name in (*RANGES, "stops")})
     st.markdown("**Generation**")
     values: dict[str, Any] = {
-        "max_new_tokens": st.number_input("Max new tokens", 1, 4096, key=f"{prefix}_max_new"),
-        "temperature": st.slider("Temperature (0 = greedy)", 0.0, 2.0, step=0.05,
+        "max_new_tokens": st.number_input("Max new tokens", *RANGES["max_new"], key=f"{prefix}_max_new"),
+        "temperature": st.slider("Temperature (0 = greedy)", *RANGES["temp"], step=0.05,
                                  key=f"{prefix}_temp"),
-        "top_p": st.slider("Top-p", 0.05, 1.0, step=0.05, key=f"{prefix}_top_p"),
-        "top_k": st.number_input("Top-k (0 = off)", 0, 1000, key=f"{prefix}_top_k"),
-        "repetition_penalty": st.slider("Repetition penalty", 0.5, 2.0, step=0.05,
+        "top_p": st.slider("Top-p", *RANGES["top_p"], step=0.05, key=f"{prefix}_top_p"),
+        "top_k": st.number_input("Top-k (0 = off)", *RANGES["top_k"], key=f"{prefix}_top_k"),
+        "repetition_penalty": st.slider("Repetition penalty", *RANGES["rep"], step=0.05,
                                         key=f"{prefix}_rep"),
-        "seed": st.number_input("Seed", 0, 2**31 - 1, key=f"{prefix}_seed"),
+        "seed": st.number_input("Seed", *RANGES["seed"], key=f"{prefix}_seed"),
     }
     stops = st.text_area("Stop sequences, one per line (\\n for a newline)",
                          key=f"{prefix}_stops", height=68)
@@ -68,6 +103,6 @@ def figures_row(completion: Completion) -> None:
     cols[2].metric("Latency", f"{completion.latency_s:.2f} s")
     cols[3].metric("Tokens/s", f"{completion.tokens_per_s:.1f}")
     ttft = completion.time_to_first_token_s
-    cols[4].metric("First token", f"{ttft:.2f} s" if ttft is not None else "–")
+    cols[4].metric("First token", f"{ttft:.2f} s" if ttft is not None else "– (not streamed)")
     cols[5].metric("Finish", completion.finish_reason)
     st.caption(f"engine: {completion.engine} · model: {completion.model}")

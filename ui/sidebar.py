@@ -12,11 +12,13 @@ from core.embedded import EMBEDDED_MODELS
 from core.errors import LabError
 from core.engines import Engine
 from core.models import ModelInfo
+from ui.controls import keep_state
 from ui.engine import SPEC_KEY, current_spec, get_engine, show_error
 
 OTHER = "Other: Hugging Face id or local folder"
 PAGES = [("app.py", "Home", ":material/science:"),
          ("pages/1_Playground.py", "Playground", ":material/chat:"),
+         ("pages/3_Few-shot_builder.py", "Few-shot builder", ":material/format_list_numbered:"),
          ("pages/2_History.py", "History", ":material/history:")]
 
 
@@ -32,6 +34,7 @@ def render_sidebar() -> Engine | None:
     Returns None (with the reason shown) when the chosen model cannot be loaded;
     the page stays usable and the user can pick another model.
     """
+    keep_state()
     spec = current_spec()
     options = [f"embedded:{name}" for name in EMBEDDED_MODELS] + [OTHER]
     with st.sidebar:

@@ -1,0 +1,180 @@
+"""Few-shot builder: pick, edit, order and budget worked examples; save sets; see how many pay off."""
+
+import pandas as pd
+import streamlit as st
+
+from core.datafiles import columns_of, map_columns, read_examples
+from core.errors import LabError
+from core.fewshot import (DEFAULT_KS, STRATEGIES, FewShotSet, check_fits, delete_set, list_sets,
+                          load_set, prompt_budget, save_set, select_examples, shots_curve)
+from core.prompting import Example, PromptRecipe, build_prompt
+from core.tasks import list_tasks, load_split, load_task
+from ui.controls import init_state
+from ui.engine import show_error
+from ui.fewshot import budget_chart, examples_from_table, set_table, shots_chart
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="Few-shot builder · PromptTune Lab",
+                   page_icon=":material/format_list_numbered:", layout="wide")
+engine = render_sidebar()
+st.title(":material/format_list_numbered: Few-shot builder")
+st.caption("Worked examples in the prompt teach the model the task without training. Each one "
+           "costs tokens on every query: build a set, see what it costs, and measure how many "
+           "are worth it.")
+
+init_state({"fs_task": "review-sentiment", "fs_n": 24, "fs_strategy": "balanced", "fs_k": 4,
+            "fs_seed": 0, "fs_query": "", "fs_instruction": "", "fs_template": "Input: {input}\nAnswer:",
+            "fs_labels": "", "fs_name": "", "fs_val_n": 30})
+if "fs_table" not in st.session_state:
+    set_table([], task=None)
+
+# 1. where the examples come from
+st.subheader("1 · Examples")
+source_tab, upload_tab = st.tabs(["From a sample task", "Upload CSV / JSONL"])
+with source_tab:
+    left, right = st.columns([3, 1])
+    left.selectbox("Sample task", [n for n in list_tasks() if load_task(n).kind == "classification"]
+                   or list_tasks(), key="fs_task", format_func=lambda n: load_task(n).title)
+    right.number_input("How many (balanced, from train)", 1, 300, key="fs_n")
+    if st.button("Load examples", key="fs_load_task"):
+        task = load_task(st.session_state["fs_task"])
+        pool = [Example(r[task.input_field], task.answer_text(r)) for r in load_split(task.name, "train")]
+        # a balanced draw, so that a small load is not all one label
+        picked = select_examples(pool, "balanced", int(st.session_state["fs_n"]), seed=0)
+        set_table([e.__dict__ for e in picked], task)
+with upload_tab:
+    upload = st.file_uploader("Examples file", type=["csv", "tsv", "jsonl", "json"], key="fs_upload")
+    if upload is not None:
+        try:
+            rows = read_examples(upload.getvalue(), upload.name)
+            columns = columns_of(rows)
+            c1, c2 = st.columns(2)
+            input_col = c1.selectbox("Input column", columns, key="fs_map_input")
+            label_col = c2.selectbox("Label column", columns, key="fs_map_label",
+                                     index=min(1, len(columns) - 1))
+            if st.button("Use this file", key="fs_use_upload"):
+                set_table(map_columns(rows, input_col, label_col, upload.name), task=None)
+        except LabError as exc:
+            show_error(exc)
+
+table = st.data_editor(st.session_state["fs_table"], key=f"fs_editor_{st.session_state['fs_table_version']}",
+                       num_rows="dynamic", width="stretch", hide_index=True,
+                       column_config={
+                           "use": st.column_config.CheckboxColumn("use", help="for 'manual'"),
+                           "order": st.column_config.NumberColumn("order", help="lower comes first"),
+                           "input": st.column_config.TextColumn("input", width="large"),
+                           "label": st.column_config.TextColumn("label")})
+st.caption("Add rows at the bottom, delete with the row checkbox, reorder by editing 'order'.")
+
+# 2. the prompt the examples go in
+st.subheader("2 · Prompt")
+c1, c2 = st.columns(2)
+c1.text_area("Instruction", key="fs_instruction", height=80)
+c2.text_input("Template ({input} is replaced by each example's input)", key="fs_template")
+c2.text_input("Labels (comma-separated; empty = the labels in the table)", key="fs_labels")
+
+# 3. which examples, in which order
+st.subheader("3 · Selection")
+c1, c2, c3 = st.columns(3)
+c1.selectbox("Strategy", STRATEGIES, key="fs_strategy",
+             format_func={"manual": "manual (rows ticked 'use', in order)", "random": "random k",
+                          "balanced": "balanced per label", "similar": "most similar to the query"}.get)
+c2.slider("k (examples)", 0, 16, key="fs_k")
+c3.number_input("Seed", 0, 10_000, key="fs_seed")
+st.text_area("Query (the input the prompt is for)", key="fs_query", height=68)
+
+selected, recipe = [], None
+try:
+    pool, manual = examples_from_table(table)
+    labels = tuple(s.strip() for s in st.session_state["fs_labels"].split(",") if s.strip()) \
+        or tuple(sorted({e.label for e in pool}))
+    strategy = st.session_state["fs_strategy"]
+    with st.spinner("Choosing examples..."):
+        selected = select_examples(manual if strategy == "manual" else pool, strategy,
+                                   len(manual) if strategy == "manual" else st.session_state["fs_k"],
+                                   st.session_state["fs_seed"], st.session_state["fs_query"])
+    recipe = PromptRecipe("few-shot" if selected else "zero-shot", st.session_state["fs_instruction"],
+                          st.session_state["fs_template"], tuple(selected), labels=labels)
+    query = st.session_state["fs_query"] or (pool[0].input if pool else "")
+    built = build_prompt(recipe, query)
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**Preview** · {len(selected)} examples")
+        st.code(built.text, language=None, wrap_lines=True)
+    with right:
+        if engine is not None:
+            budget = prompt_budget(engine.count_tokens, recipe, query, engine.info.context_window)
+            budget_chart(budget)
+            check_fits(budget)
+        else:
+            st.info("Load a model in the sidebar to count tokens against its window.")
+except LabError as exc:
+    show_error(exc)
+    recipe = None
+
+# 4. save
+st.subheader("4 · Save as a named set")
+c1, c2 = st.columns([3, 1])
+c1.text_input("Set name", key="fs_name", placeholder="e.g. sentiment-4-balanced")
+if c2.button("Save set", key="fs_save", type="primary", disabled=recipe is None or not selected):
+    try:
+        path = save_set(FewShotSet(st.session_state["fs_name"], tuple(selected), recipe.instruction,
+                                   recipe.template, recipe.labels, st.session_state.get("fs_source_task")))
+        st.success(f"Saved {len(selected)} examples as **{path.stem}**: the Playground's few-shot "
+                   "technique and the comparison can use it now.")
+    except LabError as exc:
+        show_error(exc)
+saved = list_sets()
+if saved:
+    with st.expander(f"Saved sets ({len(saved)})"):
+        for name in saved:
+            one = load_set(name)
+            a, b, c = st.columns([3, 1, 1])
+            a.markdown(f"**{name}** · {len(one.examples)} examples · labels {', '.join(one.labels) or '–'}")
+            if b.button("Edit", key=f"fs_edit_{name}"):
+                set_table([e.__dict__ for e in one.examples], task=None)
+                st.session_state.update({"fs_instruction": one.instruction, "fs_template": one.template,
+                                         "fs_labels": ", ".join(one.labels), "fs_name": name,
+                                         "fs_strategy": "manual"})
+                st.rerun()
+            if c.button("Delete", key=f"fs_del_{name}"):
+                delete_set(name)
+                st.rerun()
+
+# 5. how many shots are worth it
+st.subheader("5 · How many shots?")
+st.caption("Accuracy on a validation slice for k = 0, 1, 2, 4, 8 examples (balanced per label, "
+           "drawn from the table), by the log-likelihood of each label: no answer parsing, "
+           "reproducible.")
+task_name = st.session_state.get("fs_source_task")
+st.number_input("Validation examples" + (f" (from {task_name}'s validation split)" if task_name
+                                         else " (the last rows of the table, kept out of the pool)"),
+                5, 90, key="fs_val_n")
+if st.button("Measure", key="fs_curve", disabled=engine is None):
+    try:
+        pool, _ = examples_from_table(table)
+        n_val = int(st.session_state["fs_val_n"])
+        if task_name:
+            task = load_task(task_name)
+            rows = load_split(task_name, "validation")
+            validation = [Example(r[task.input_field], task.answer_text(r)) for r in rows][:n_val]
+        else:
+            if len(pool) <= n_val:
+                raise LabError(f"The table has {len(pool)} examples: too few to keep {n_val} for "
+                               "validation.", "Load more examples or lower the validation count.")
+            pool, validation = pool[:-n_val], pool[-n_val:]
+        bar = st.progress(0.0, "Scoring...")
+        points = shots_curve(engine, pool, validation, recipe.labels if recipe else (),
+                             st.session_state["fs_instruction"], st.session_state["fs_template"],
+                             DEFAULT_KS, seed=st.session_state["fs_seed"],
+                             progress=lambda i, n: bar.progress(i / n, f"k = {DEFAULT_KS[i - 1]} done"))
+        st.session_state["fs_points"] = points
+    except LabError as exc:
+        show_error(exc)
+if st.session_state.get("fs_points"):
+    points = st.session_state["fs_points"]
+    shots_chart(points)
+    st.dataframe(pd.DataFrame([{"k": p.k, "accuracy": round(p.accuracy, 3), "correct": f"{p.correct}/{p.n}",
+                                "prompt tokens (mean)": round(p.mean_prompt_tokens),
+                                "seconds": round(p.seconds, 1)} for p in points]),
+                 hide_index=True)
