@@ -1,0 +1,931 @@
+"""Fine-tuning a causal LM on a task: the settings, the data, the model, the Trainer.
+
+``TrainConfig`` is the one object the launcher page builds, the CLI reads from
+JSON/YAML and a run saves as ``config.json``. ``train(config, run_dir)`` does the
+work in the calling process (``core.runs`` starts it in a process of its own) and
+leaves in ``run_dir``: ``adapter/`` (PEFT) or ``model/`` (full fine-tuning),
+``template.json`` (how to prompt the tuned model exactly as it was trained),
+``metrics.json``, ``events.jsonl`` (one JSON object per line) and, on request,
+``merged/``. ``estimate(config)`` predicts seconds and peak memory before a start.
+
+Choices measured on 2-core CPUs (see ../shared/MEASURED.md): fp32 weights with
+bf16 autocast (bf16 weights train 4x slower), dynamic padding, loss on the
+completion tokens only, and the LM head applied to those positions only (Gemma's
+262k-word head costs more than the rest of the model).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import string
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from core.config import DEFAULT_MODEL, _check_range
+from core.errors import ConfigError, LabError
+
+METHODS = ("lora", "qlora", "ia3", "prompt-tuning", "full")
+FORMATS = ("text-label", "prompt-completion", "instruction", "chat")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+DEVICES = ("auto", "cpu", "cuda")
+# learning rate when the config leaves it at None; LoRA/QLoRA/full as measured here
+METHOD_LR = {"lora": 2e-4, "qlora": 5e-4, "ia3": 5e-3, "prompt-tuning": 3e-2, "full": 5e-5}
+# the columns each format reads, with their default names
+DEFAULT_COLUMNS = {
+    "text-label": {"input": "text", "label": "label"},
+    "prompt-completion": {"prompt": "prompt", "completion": "completion"},
+    "instruction": {"instruction": "instruction", "input": "input", "output": "output"},
+    "chat": {"messages": "messages"},
+}
+DEFAULT_TEMPLATES = {
+    "text-label": "Input: {input}\nAnswer:",
+    "prompt-completion": "{prompt}",
+    "instruction": "Instruction: {instruction}\nInput: {input}\nResponse:",
+    "chat": "",  # the model's chat template, or the lab's plain turn format
+}
+LLAMA_ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one fine-tuning run needs. Ranges are checked on construction.
+
+    Data: a sample ``task`` (``assets/tasks/<name>``) or a ``data_path`` (CSV, TSV,
+    JSONL, JSON) read as ``data_format``; ``columns`` maps the format's roles
+    (see ``DEFAULT_COLUMNS``) to the file's column names. A ``data_path`` wins over
+    ``task``. ``template`` is the prompt the model is trained on (``{input}`` or the
+    input column's name for text-label; default: the task's template).
+    ``learning_rate`` None means the method's default (``METHOD_LR``); ``max_steps``
+    None means ``epochs`` decide; ``eval_steps``/``save_steps`` 0 mean only at the end.
+    """
+
+    model: str = DEFAULT_MODEL
+    task: str | None = "review-sentiment"
+    data_path: str | None = None
+    data_format: str = "text-label"
+    columns: dict[str, str] = field(default_factory=dict)
+    template: str | None = None
+    validation_split: str | None = "validation"  # a task's split; None: a fraction of train
+    validation_fraction: float = 0.1
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    method: str = "lora"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] | None = None  # None: q,k,v,o projections, detected
+    num_virtual_tokens: int = 20  # prompt tuning
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float | None = None
+    scheduler: str = "linear"
+    warmup_ratio: float = 0.0
+    max_length: int = 256
+    seed: int = 0
+    eval_steps: int = 0
+    save_steps: int = 0
+    threads: int = 1
+    device: str = "auto"
+    merge_after: bool = False
+
+    def __post_init__(self) -> None:
+        self._check_choices()
+        self._check_numbers()
+        self._check_data()
+
+    def _check_choices(self) -> None:
+        for name, allowed in (("method", METHODS), ("data_format", FORMATS),
+                              ("scheduler", SCHEDULERS), ("device", DEVICES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"Unknown {name} {getattr(self, name)!r}.",
+                                  f"Use one of {', '.join(allowed)}.")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ConfigError("The base model (model) is empty.", f"Use e.g. {DEFAULT_MODEL}.")
+        if self.merge_after and self.method in ("prompt-tuning", "full"):
+            raise ConfigError(f"merge_after works for LoRA, QLoRA and IA3, not {self.method}.",
+                              "Turn merge_after off for this method.")
+        if self.target_modules is not None:
+            modules = (self.target_modules,) if isinstance(self.target_modules, str) \
+                else tuple(self.target_modules)
+            if not modules or any(not isinstance(m, str) or not m for m in modules):
+                raise ConfigError("target_modules must be a non-empty list of module names.",
+                                  "Use e.g. [\"q_proj\", \"v_proj\"], or null to detect them.")
+            object.__setattr__(self, "target_modules", modules)
+        for name in ("merge_after",):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false.")
+
+    def _check_numbers(self) -> None:
+        for name in ("validation_fraction", "lora_dropout", "epochs", "learning_rate",
+                     "warmup_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
+        ints = {"lora_r": (1, 1024), "lora_alpha": (1, 4096), "num_virtual_tokens": (1, 512),
+                "batch_size": (1, 1024), "grad_accum": (1, 1024), "max_length": (8, 131072),
+                "seed": (0, 2**32 - 1), "eval_steps": (0, 10**7), "save_steps": (0, 10**7),
+                "threads": (0, 256)}
+        for name, (low, high) in ints.items():
+            _check_range(name, getattr(self, name), low, high, int)
+        for name in ("max_steps", "max_train_examples", "max_eval_examples"):
+            if getattr(self, name) is not None:
+                _check_range(name, getattr(self, name), 1, 10**7, int)
+        _check_range("validation_fraction", self.validation_fraction, 0.0, 0.5, float)
+        _check_range("lora_dropout", self.lora_dropout, 0.0, 0.9, float)
+        _check_range("epochs", self.epochs, 0.01, 1000.0, float)
+        _check_range("warmup_ratio", self.warmup_ratio, 0.0, 0.5, float)
+        if self.learning_rate is not None:
+            _check_range("learning_rate", self.learning_rate, 1e-8, 1.0, float)
+
+    def _check_data(self) -> None:
+        if self.data_path is not None:
+            if not isinstance(self.data_path, str) or not self.data_path.strip():
+                raise ConfigError("data_path is empty.", "Give the path of a CSV/JSONL file.")
+            object.__setattr__(self, "task", None)  # a file wins over the default task
+        elif not self.task:
+            raise ConfigError("No training data: neither task nor data_path is set.",
+                              "Pick a sample task (e.g. review-sentiment) or give a data file.")
+        if self.task is not None and self.data_format != "text-label":
+            raise ConfigError(f"Sample tasks train as text-label, not {self.data_format}.",
+                              "Set data_format to text-label, or give a data_path.")
+        if not isinstance(self.columns, dict) or any(
+                not isinstance(k, str) or not isinstance(v, str) for k, v in self.columns.items()):
+            raise ConfigError("columns must map role names to column names (strings).",
+                              f"e.g. {DEFAULT_COLUMNS[self.data_format]}.")
+        unknown = sorted(set(self.columns) - set(DEFAULT_COLUMNS[self.data_format]))
+        if unknown:
+            raise ConfigError(f"columns has role(s) {', '.join(unknown)} that {self.data_format} "
+                              "does not use.",
+                              f"Its roles are: {', '.join(DEFAULT_COLUMNS[self.data_format])}.")
+        if self.template is not None:
+            _template_names(self.template)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the run uses (the method's default when unset)."""
+        return self.learning_rate if self.learning_rate is not None else METHOD_LR[self.method]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target_modules"] = list(self.target_modules) if self.target_modules else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (JSON, YAML, a saved run); unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError("A training config must be a JSON/YAML object of settings.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown training setting(s): {', '.join(unknown)}.",
+                              f"Known settings: {', '.join(sorted(known))}.")
+        return cls(**data)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # ~2 minutes on a 2-core CPU with the embedded Gemma, one training thread.
+    "live-demo": TrainConfig(method="lora", lora_r=16, lora_alpha=32, lora_dropout=0.0,
+                             learning_rate=1e-3, batch_size=8, max_steps=60,
+                             warmup_ratio=0.1, max_length=128, threads=1),
+    "thorough": TrainConfig(method="lora", lora_r=16, lora_alpha=32, lora_dropout=0.05,
+                            learning_rate=2e-4, epochs=3.0, batch_size=8, scheduler="cosine",
+                            warmup_ratio=0.05, max_length=256, eval_steps=50, save_steps=50),
+}
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    """A preset with some settings changed; unknown names are a ConfigError."""
+    if name not in PRESETS:
+        raise ConfigError(f"There is no training preset {name!r}.",
+                          f"Use one of: {', '.join(PRESETS)}.")
+    return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+
+
+def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig:
+    """Read a config from a JSON or YAML file, over a preset's values when one is named."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Could not read the training config {path}: {exc}",
+                          "Give the path of a JSON (or YAML) file.") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError both
+        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: "
+                          f"{exc}", "Fix the file's syntax.") from None
+    base = preset(preset_name).to_dict() if preset_name else {}
+    return TrainConfig.from_dict({**base, **(data or {})})
+
+
+# -- data -------------------------------------------------------------------------
+
+
+def _template_names(template: str) -> list[str]:
+    try:
+        return [n for _, n, _, _ in string.Formatter().parse(template) if n is not None]
+    except ValueError as exc:
+        raise ConfigError(f"The training template is malformed: {exc}.",
+                          "Write variables as {input}; double braces for literal ones.") from None
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How a prompt is built for the tuned model: saved as ``template.json`` beside it."""
+
+    data_format: str
+    template: str
+    input_variable: str | None
+    labels: tuple[str, ...] = ()
+    completion_prefix: str = " "
+    instruction: str = ""
+
+    def render(self, row: dict[str, str]) -> str:
+        values = {**row, "input": row.get(self.input_variable or "input", row.get("input", ""))}
+        return self.template.format(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["eos_appended"] = True
+        return data
+
+
+@dataclass
+class TrainingData:
+    """Tokenized examples: (input_ids, labels) pairs, and what was cut to fit."""
+
+    train: list[dict[str, list[int]]]
+    validation: list[dict[str, list[int]]]
+    prompt_format: PromptFormat
+    eval_rows: list[tuple[str, str]]  # (prompt, answer) for accuracy by label scoring
+    cut: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def train_tokens(self) -> int:
+        return sum(len(e["input_ids"]) for e in self.train)
+
+
+def _read_rows(config: TrainConfig) -> tuple[list[dict], list[dict] | None, PromptFormat]:
+    """Training rows, validation rows (None: split off a fraction) and the prompt format."""
+    from core.datafiles import DataFileError, read_examples
+
+    columns = {**DEFAULT_COLUMNS[config.data_format], **config.columns}
+    if config.task is not None:
+        from core.tasks import load_split, load_task
+
+        task = load_task(config.task)
+        columns = {"input": task.input_field, "label": task.label_field, **config.columns}
+        fmt = PromptFormat("text-label", config.template or task.template, columns["input"],
+                           task.labels if task.kind == "classification" else ())
+        val = load_split(task.name, config.validation_split) if config.validation_split else None
+        return _mapped(load_split(task.name, "train"), columns), \
+            (_mapped(val, columns) if val is not None else None), fmt
+    path = Path(config.data_path).expanduser()
+    if not path.is_file():
+        raise DataFileError(f"The training data file {path} does not exist.",
+                            "Check the path (relative paths start at the folder you ran from).")
+    rows = _mapped(read_examples(path.read_bytes(), path.name), columns, path.name)
+    template = config.template if config.template is not None \
+        else DEFAULT_TEMPLATES[config.data_format]
+    labels: tuple[str, ...] = ()
+    if config.data_format == "text-label":
+        distinct = sorted({r["label"] for r in rows})
+        labels = tuple(distinct) if len(distinct) <= 10 else ()
+    return rows, None, PromptFormat(config.data_format, template, columns.get("input"), labels)
+
+
+def _mapped(rows: list[dict], columns: dict[str, str], name: str = "the data") -> list[dict]:
+    """Rows renamed to the format's roles; a missing column is a DataFileError naming it."""
+    from core.datafiles import DataFileError, columns_of
+
+    if not rows:
+        raise DataFileError(f"{name} holds no examples.", "Add training examples.")
+    available = columns_of(rows)
+    for role, column in columns.items():
+        if column not in available and not (role == "input" and "instruction" in columns):
+            raise DataFileError(f"{name} has no column {column!r} (used as {role}).",
+                                f"Its columns are: {', '.join(available)}. Map {role} to one of "
+                                "them in columns.")
+    out = []
+    for row in rows:
+        mapped = {role: row.get(column, "") for role, column in columns.items()}
+        mapped.update({column: row.get(column, "") for column in columns.values()})
+        out.append(mapped)
+    return out
+
+
+def _pair(row: dict, fmt: PromptFormat, tokenizer, number: int) -> tuple[str, str]:
+    """(prompt text, completion text) of one example."""
+    from core.datafiles import DataFileError
+
+    if fmt.data_format == "chat":
+        from core.chat import Message, chat_prompt
+
+        messages = row["messages"]
+        if isinstance(messages, str):
+            messages = json.loads(messages)
+        if not isinstance(messages, list) or not messages or \
+                not isinstance(messages[-1], dict) or messages[-1].get("role") != "assistant":
+            raise DataFileError(f"Example {number}: messages must be a list of "
+                                "{role, content} ending with an assistant message.",
+                                "Give each conversation the answer to learn as its last turn.")
+        prompt = chat_prompt(tokenizer, [Message(m["role"], m["content"]) for m in messages[:-1]])
+        prefix = "" if getattr(tokenizer, "chat_template", None) else " "
+        return prompt, prefix + messages[-1]["content"]
+    answer_role = {"text-label": "label", "prompt-completion": "completion",
+                   "instruction": "output"}[fmt.data_format]
+    values = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+              for k, v in row.items()}
+    if not values.get(answer_role, "").strip():
+        raise DataFileError(f"Example {number} has an empty {answer_role}.",
+                            "Fill it in or remove the example.")
+    template = fmt.template
+    if fmt.data_format == "instruction" and not values.get("input", "").strip():
+        template = "\n".join(line for line in template.split("\n") if "{input}" not in line)
+    try:
+        prompt = template.format(**values) if fmt.data_format != "text-label" else \
+            template.format(**{**values, fmt.input_variable or "input": values["input"],
+                               "input": values["input"]})
+    except KeyError as exc:
+        raise ConfigError(f"The training template uses {{{exc.args[0]}}}, which the data "
+                          "does not have.",
+                          f"Use the variables of the data: {', '.join(sorted(values))}.") from None
+    prefix = "" if fmt.data_format == "prompt-completion" else fmt.completion_prefix
+    return prompt, prefix + values[answer_role].strip()
+
+
+def _tokenize(pairs, tokenizer, max_length: int) -> tuple[list[dict], int]:
+    """input_ids and labels (-100 on the prompt) per example; count examples cut to fit."""
+    examples, cut = [], 0
+    eos = tokenizer.eos_token_id
+    for prompt, completion in pairs:
+        p = tokenizer(prompt)["input_ids"]
+        c = tokenizer(completion, add_special_tokens=False)["input_ids"] + [eos]
+        if len(p) + len(c) > max_length:
+            cut += 1
+            c = c[:max_length // 2] if len(c) > max_length // 2 else c
+            p = p[:1] + p[len(p) - (max_length - len(c) - 1):]  # keep BOS, cut the start
+        examples.append({"input_ids": p + c, "labels": [-100] * len(p) + c})
+    return examples, cut
+
+
+def prepare_data(config: TrainConfig, tokenizer) -> TrainingData:
+    """Read, split and tokenize the training data; LabErrors say what to fix."""
+    rows, val_rows, fmt = _read_rows(config)
+    if val_rows is None:
+        rows = list(rows)
+        random.Random(config.seed).shuffle(rows)
+        n_val = int(round(len(rows) * config.validation_fraction))
+        val_rows, rows = rows[:n_val], rows[n_val:]
+    rows = rows[:config.max_train_examples] if config.max_train_examples else rows
+    val_rows = val_rows[:config.max_eval_examples] if config.max_eval_examples else val_rows
+    if not rows:
+        raise LabError("No training examples are left after the validation split.",
+                       "Add examples or lower validation_fraction.")
+    train_pairs = [_pair(r, fmt, tokenizer, i) for i, r in enumerate(rows, 1)]
+    val_pairs = [_pair(r, fmt, tokenizer, i) for i, r in enumerate(val_rows, 1)]
+    train, cut = _tokenize(train_pairs, tokenizer, config.max_length)
+    validation, val_cut = _tokenize(val_pairs, tokenizer, config.max_length)
+    data = TrainingData(train, validation, fmt,
+                        [(p, c.strip()) for p, c in val_pairs], cut + val_cut)
+    if data.cut:
+        data.warnings.append(f"{data.cut} example(s) were longer than max_length="
+                             f"{config.max_length} tokens and were cut (the prompt's start). "
+                             "Raise max_length to keep them whole.")
+    return data
+
+
+# -- model ------------------------------------------------------------------------
+
+
+def resolve_device(config: TrainConfig) -> str:
+    import torch
+
+    if config.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device is cuda but PyTorch sees no CUDA GPU here.",
+                          "Use device auto or cpu.")
+    return config.device
+
+
+def model_location(config: TrainConfig) -> str:
+    """The local folder (or Hub id) of the base model; embedded models are converted once."""
+    from core.config import ModelSpec
+    from core.models import resolve_source
+
+    return resolve_source(ModelSpec(source=config.model))[0]
+
+
+def linear_names(model) -> set[str]:
+    """The last name component of every Linear layer (q_proj, c_attn, ...)."""
+    import torch
+
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name}
+
+
+def default_targets(model, method: str) -> tuple[str, ...]:
+    """LoRA: q,k,v,o projections (llama/gemma style); IA3: k, v and the MLP's down proj."""
+    names = linear_names(model)
+    if method == "ia3" and {"k_proj", "v_proj", "down_proj"} <= names:
+        return ("k_proj", "v_proj", "down_proj")
+    if set(LLAMA_ATTENTION) <= names:
+        return LLAMA_ATTENTION
+    if "c_attn" in names:  # GPT-2 style
+        return ("c_attn", "c_proj")
+    raise ConfigError("Could not find the attention projections of this model "
+                      f"(its linear layers: {', '.join(sorted(names))}).",
+                      "Set target_modules to the layer names to adapt.")
+
+
+def load_tokenizer(config: TrainConfig):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_location(config))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(config: TrainConfig, device: str):
+    """The base model in fp32 (QLoRA: NF4 weights); training casts to bf16 by autocast."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    options: dict[str, Any] = {"dtype": torch.float32, "use_safetensors": True}
+    if config.method == "qlora":
+        options.update(_qlora_options(device))
+    try:
+        return AutoModelForCausalLM.from_pretrained(model_location(config), **options)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise LabError(f"Could not load the base model {config.model} for training: "
+                       f"{str(exc).splitlines()[0]}",
+                       "Check the model source (a folder with config.json and safetensors, "
+                       "or an embedded model after `python -m core prepare`).") from exc
+
+
+def _qlora_options(device: str) -> dict:
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise LabError("QLoRA needs bitsandbytes, which is not installed.",
+                       "pip install bitsandbytes, or choose LoRA.") from exc
+    compute = torch.bfloat16 if device == "cuda" else torch.float32  # fp32: see MEASURED.md
+    return {"quantization_config": BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
+        bnb_4bit_use_double_quant=False), "device_map": {"": 0 if device == "cuda" else "cpu"}}
+
+
+def disable_bnb_cpu_repacking(model) -> int:
+    """Turn off bitsandbytes' in-place CPU repacking on every Linear4bit; return how many.
+
+    bitsandbytes 0.50.2 repacks a Linear4bit weight for a fast AVX512-BF16 kernel on the
+    first eval forward and never unpacks it: training afterwards runs through a kernel
+    without autograd and the LoRA gradients are wrong (MEASURED.md).
+    """
+    import bitsandbytes as bnb
+
+    count = 0
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
+            count += 1
+    return count
+
+
+def build_model(config: TrainConfig, device: str):
+    """The model to train: the base wrapped by PEFT for the chosen method (full: the base)."""
+    import peft
+
+    model = load_base(config, device)
+    if config.method == "full":
+        return model
+    if config.method == "qlora":
+        model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        if device == "cpu":
+            disable_bnb_cpu_repacking(model)
+    targets = config.target_modules or default_targets(model, config.method)
+    missing = sorted(set(targets) - linear_names(model))
+    if missing and config.method != "prompt-tuning":
+        raise ConfigError(f"target_modules names layer(s) this model does not have: "
+                          f"{', '.join(missing)}.",
+                          f"Its linear layers: {', '.join(sorted(linear_names(model)))}.")
+    if config.method in ("lora", "qlora"):
+        peft_config = peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                      lora_dropout=config.lora_dropout,
+                                      target_modules=list(targets), task_type="CAUSAL_LM")
+    elif config.method == "ia3":
+        feedforward = [t for t in targets if t in ("down_proj", "fc2", "c_proj")]
+        peft_config = peft.IA3Config(target_modules=list(targets),
+                                     feedforward_modules=feedforward, task_type="CAUSAL_LM")
+    else:
+        peft_config = peft.PromptTuningConfig(num_virtual_tokens=config.num_virtual_tokens,
+                                              task_type="CAUSAL_LM")
+    return peft.get_peft_model(model, peft_config)
+
+
+# -- training loop pieces ----------------------------------------------------------
+
+
+class Collator:
+    """Left-pads a batch (dynamic padding), with position ids; counts the tokens it saw.
+
+    Left padding puts every completion at the end of its row, so the LM head only
+    needs the last few positions (``logits_to_keep``).
+    """
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+        self.tokens_seen = 0
+
+    def __call__(self, batch: list[dict]) -> dict:
+        import torch
+
+        width = max(len(e["input_ids"]) for e in batch)
+        ids, labels, mask = [], [], []
+        for e in batch:
+            pad = width - len(e["input_ids"])
+            ids.append([self.pad_id] * pad + e["input_ids"])
+            labels.append([-100] * pad + e["labels"])
+            mask.append([0] * pad + [1] * len(e["input_ids"]))
+            self.tokens_seen += len(e["input_ids"])
+        mask_t = torch.tensor(mask)
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                "attention_mask": mask_t,
+                "position_ids": (mask_t.cumsum(-1) - 1).clamp(min=0)}
+
+
+def completion_loss(model, inputs: dict, num_items: int | None = None,
+                    prompt_tuning: bool = False):
+    """Cross-entropy on the completion tokens only, with the LM head on their positions."""
+    import torch
+
+    labels = inputs["labels"]
+    width = labels.shape[1]
+    has_label = (labels != -100).any(0).nonzero()
+    keep = width - int(has_label[0]) + 1 if len(has_label) else 1
+    kwargs = {k: v for k, v in inputs.items() if k != "labels"}
+    if prompt_tuning:  # PEFT prepends virtual tokens and ignores position ids
+        kwargs.pop("position_ids", None)
+    logits = model(**kwargs, logits_to_keep=keep).logits
+    # the logit at position t predicts the token at t + 1
+    targets = labels[:, width - keep + 1:]
+    loss = torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+        ignore_index=-100, reduction="sum")
+    count = num_items if num_items else (targets != -100).sum().clamp(min=1)
+    return loss / count
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class CompletionTrainer(Trainer):
+        """Trainer whose loss is ``completion_loss`` (head on completion positions only)."""
+
+        prompt_tuning = False
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if num_items_in_batch is not None and hasattr(num_items_in_batch, "to"):
+                num_items_in_batch = num_items_in_batch.to(inputs["labels"].device)
+            loss = completion_loss(model, inputs, num_items_in_batch, self.prompt_tuning)
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+    return CompletionTrainer
+
+
+class EventLog:
+    """Appends JSON lines to ``events.jsonl`` (and prints a progress line)."""
+
+    def __init__(self, run_dir: Path, echo: bool = True, enabled: bool = True) -> None:
+        self.path = run_dir / "events.jsonl"
+        self.echo = echo
+        self.enabled = enabled
+
+    def write(self, kind: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        event = {"type": kind, "time": round(time.time(), 3), **fields}
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event) + "\n")
+        if self.echo:
+            print(format_event(event), flush=True)
+
+
+def format_event(event: dict) -> str:
+    """One human line for an event, as the CLI prints it."""
+    kind = event.get("type")
+    if kind == "step":
+        parts = [f"step {event['step']}/{event['total_steps']}"]
+        for key, fmt in (("loss", "loss {:.4f}"), ("learning_rate", "lr {:.2e}"),
+                         ("tokens_per_s", "{:.0f} tok/s"), ("eta_s", "eta {:.0f} s")):
+            if event.get(key) is not None:
+                parts.append(fmt.format(event[key]))
+        parts.append(f"rss {event.get('rss_bytes', 0) / 2**30:.2f} GB")
+        return " · ".join(parts)
+    if kind == "eval":
+        return f"step {event['step']}: eval_loss {event['eval_loss']:.4f}"
+    rest = {k: v for k, v in event.items() if k not in ("type", "time")}
+    return f"[{kind}] {json.dumps(rest)}"
+
+
+def rss_bytes() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def _progress_callback(log: EventLog, run_dir: Path, collator: Collator):
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """Writes a step event per log, an eval event per evaluation; stops on a cancel file."""
+
+        def __init__(self) -> None:
+            self.started = time.perf_counter()
+            self.first_step: int | None = None
+            self.cancelled = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started, self.first_step = time.perf_counter(), state.global_step
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if (run_dir / "cancel").exists():
+                self.cancelled = True
+                control.should_training_stop = True
+                control.should_save = False
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "eval_loss" in logs:
+                log.write("eval", step=state.global_step, eval_loss=logs["eval_loss"])
+                return
+            if "loss" not in logs:
+                return
+            elapsed = time.perf_counter() - self.started
+            done = max(state.global_step - (self.first_step or 0), 1)
+            log.write("step", step=state.global_step, total_steps=state.max_steps,
+                      epoch=round(state.epoch or 0.0, 4), loss=logs.get("loss"),
+                      learning_rate=logs.get("learning_rate"),
+                      tokens_per_s=round(collator.tokens_seen / elapsed, 1) if elapsed else None,
+                      rss_bytes=rss_bytes(), elapsed_s=round(elapsed, 2),
+                      eta_s=round(elapsed / done * (state.max_steps - state.global_step), 1))
+
+    return Progress()
+
+
+# -- the run ------------------------------------------------------------------------
+
+
+def set_threads(threads: int) -> int:
+    """Training threads: ``threads`` or 1, leaving the other core to the app's inference."""
+    import torch
+
+    n = threads or 1
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set once in this process
+        pass
+    return n
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or no distributed launch): the one process that writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest ``checkpoints/checkpoint-N`` folder of a run, if any."""
+    found = sorted((run_dir / "checkpoints").glob("checkpoint-*"),
+                   key=lambda p: int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1)
+    return found[-1] if found else None
+
+
+def _training_args(config: TrainConfig, run_dir: Path, device: str):
+    from transformers import TrainingArguments
+
+    bf16 = config.method != "qlora" or device == "cuda"  # QLoRA on CPU computes in fp32
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"), num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1, per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr, lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio, seed=config.seed, logging_steps=1,
+        eval_strategy="steps" if config.eval_steps else "no", eval_steps=config.eval_steps or None,
+        save_strategy="steps" if config.save_steps else "no", save_steps=config.save_steps or 500,
+        save_total_limit=2, bf16=bf16, use_cpu=device == "cpu", report_to="none",
+        disable_tqdm=True, remove_unused_columns=False, prediction_loss_only=True,
+        label_names=["labels"], dataloader_num_workers=0, optim="adamw_torch")
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
+          echo: bool = True) -> dict:
+    """Fine-tune as ``config`` says; write the outputs into ``run_dir``; return the metrics.
+
+    Raises LabError for anything a person can fix. A ``cancel`` file in ``run_dir``
+    stops training after the current step; the adapter is still saved and the
+    returned metrics say ``cancelled: true``.
+    """
+    import torch
+    from transformers import PrinterCallback
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    main = is_main_process()
+    log = EventLog(run_dir, echo=echo and main, enabled=main)
+    set_threads(config.threads)
+    device = resolve_device(config)
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(config)
+    data = prepare_data(config, tokenizer)
+    for warning in data.warnings:
+        log.write("warning", message=warning)
+    checkpoint = last_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise LabError("There is no checkpoint to resume from in this run.",
+                       "Start the run again, with save_steps above 0 to keep checkpoints.")
+    torch.manual_seed(config.seed)
+    model = build_model(config, device)
+    log.write("start", examples=len(data.train), validation=len(data.validation),
+              train_tokens=data.train_tokens, cut=data.cut, device=device,
+              trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+              resumed_from=checkpoint.name if checkpoint else None,
+              load_s=round(time.perf_counter() - started, 2))
+    collator = Collator(tokenizer.pad_token_id)
+    progress = _progress_callback(log, run_dir, collator)
+    trainer = _trainer_class()(model=model, args=_training_args(config, run_dir, device),
+                               train_dataset=data.train,
+                               eval_dataset=data.validation or None,
+                               data_collator=collator, callbacks=[progress])
+    trainer.prompt_tuning = config.method == "prompt-tuning"
+    trainer.remove_callback(PrinterCallback)  # our events print their own lines
+    train_started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_seconds = time.perf_counter() - train_started
+    metrics = {"cancelled": progress.cancelled, "steps": trainer.state.global_step,
+               "train_loss": result.training_loss, "train_seconds": round(train_seconds, 2),
+               "tokens_seen": collator.tokens_seen, "examples_cut": data.cut,
+               "peak_rss_bytes": peak_rss_bytes(), "method": config.method}
+    if not progress.cancelled and data.validation:
+        metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
+    if main:
+        out = save_outputs(trainer.model, tokenizer, config, data.prompt_format, run_dir)
+        metrics["output_dir"] = out.name
+        if not progress.cancelled and data.prompt_format.labels and data.eval_rows:
+            metrics["accuracy"] = label_accuracy(trainer.model, tokenizer, data.eval_rows,
+                                                 data.prompt_format.labels)
+        if config.merge_after and not progress.cancelled:
+            merge_adapter(config, run_dir)
+        metrics["total_seconds"] = round(time.perf_counter() - started, 2)
+        _write_json(run_dir / "metrics.json", metrics)
+        log.write("end", **{k: v for k, v in metrics.items() if k != "method"})
+    return metrics
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def save_outputs(model, tokenizer, config: TrainConfig, fmt: PromptFormat, run_dir: Path) -> Path:
+    """adapter/ (PEFT) or model/ (full), and template.json; returns the model folder."""
+    if config.method == "full":
+        out = run_dir / "model"
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+    else:
+        out = run_dir / "adapter"
+        model.peft_config["default"].base_model_name_or_path = config.model
+        model.save_pretrained(out, safe_serialization=True)
+    _write_json(run_dir / "template.json", fmt.to_dict())
+    return out
+
+
+def merge_adapter(config: TrainConfig, run_dir: Path) -> Path:
+    """merged/: the adapter folded into a fresh fp32 copy of the base (QLoRA too)."""
+    from peft import PeftModel
+
+    base = load_base(replace(config, method="lora"), "cpu")
+    merged = PeftModel.from_pretrained(base, run_dir / "adapter").merge_and_unload()
+    merged.save_pretrained(run_dir / "merged", safe_serialization=True)
+    load_tokenizer(config).save_pretrained(run_dir / "merged")
+    return run_dir / "merged"
+
+
+def _is_prompt_learning(model) -> bool:
+    config = getattr(model, "active_peft_config", None)
+    return bool(config is not None and config.is_prompt_learning)
+
+
+def label_accuracy(model, tokenizer, rows: list[tuple[str, str]], labels: tuple[str, ...],
+                   batch_size: int = 16) -> float:
+    """Share of ``rows`` whose answer is the label of highest log-likelihood after the prompt."""
+    import torch
+
+    cands = [tokenizer(" " + label, add_special_tokens=False)["input_ids"] for label in labels]
+    seqs = [tokenizer(p)["input_ids"] + c for p, _ in rows for c in cands]
+    keep = max(map(len, cands)) + 1
+    scores: list[float] = []
+    model.eval()
+    device = next(model.parameters()).device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16)
+    with torch.inference_mode(), autocast:
+        for start in range(0, len(seqs), batch_size):
+            chunk = seqs[start:start + batch_size]
+            batch = Collator(tokenizer.pad_token_id)(
+                [{"input_ids": s, "labels": s} for s in chunk])
+            batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+            if _is_prompt_learning(model):  # virtual tokens come first; PEFT drops position ids
+                batch.pop("position_ids")
+            logp = torch.log_softmax(model(**batch, logits_to_keep=keep).logits.float(), -1)
+            for i, seq in enumerate(chunk):
+                cand = cands[(start + i) % len(cands)]
+                scores.append(sum(logp[i, keep - len(cand) - 1 + j, tok].item()
+                                  for j, tok in enumerate(cand)))
+    right = 0
+    for i, (_, answer) in enumerate(rows):
+        row = scores[i * len(cands):(i + 1) * len(cands)]
+        right += labels[row.index(max(row))].strip().lower() == answer.strip().lower()
+    return round(right / len(rows), 4)
+
+
+# -- estimate ------------------------------------------------------------------------
+
+# Measured constants (Gemma 3 270M and the tiny test model, 1 training thread, 2-core CPU,
+# bf16 autocast over fp32 weights). Time per step = tokens in the step x non-embedding
+# parameters x SECONDS_PER_TOKEN_PARAM[method] + completion positions x head parameters
+# x the same constant (the LM head runs on completion positions only).
+SECONDS_PER_TOKEN_PARAM = {"lora": 1.6e-11, "ia3": 1.5e-11, "prompt-tuning": 1.8e-11,
+                           "full": 4.5e-11, "qlora": 5.0e-11}
+STARTUP_SECONDS = 12.0     # imports, model and tokenizer load
+RUNTIME_BYTES = 700 * 2**20  # torch, transformers, tokenizer in memory
+# bytes per parameter beyond the fp32 weights: full = grads + two Adam moments
+EXTRA_BYTES_PER_PARAM = {"lora": 0.0, "ia3": 0.0, "prompt-tuning": 0.0, "full": 12.0,
+                         "qlora": 0.0}
+
+
+def _param_counts(location: str) -> tuple[int, int]:
+    """(all parameters, embedding parameters) from the safetensors headers, no loading."""
+    from safetensors import safe_open
+
+    total = embed = 0
+    for file in Path(location).glob("*.safetensors"):
+        with safe_open(str(file), framework="np") as fh:
+            for key in fh.keys():
+                numel = math.prod(fh.get_slice(key).get_shape())
+                total += numel
+                embed += numel if "embed_tokens" in key or "wte" in key else 0
+    return total, embed
+
+
+def estimate(config: TrainConfig) -> tuple[float, int]:
+    """(seconds, peak memory in bytes) the run should take, before it starts.
+
+    Reads the data (so data errors show here, before a start) and the model's
+    parameter count; see the constants above for the model of time and memory.
+    """
+    tokenizer = load_tokenizer(config)
+    data = prepare_data(config, tokenizer)
+    total, embed = _param_counts(model_location(config))
+    body = total - embed
+    lengths = [len(e["input_ids"]) for e in data.train]
+    completion = sum(sum(1 for x in e["labels"] if x != -100) for e in data.train) / len(lengths)
+    per_step = config.batch_size * config.grad_accum
+    steps = config.max_steps or math.ceil(len(lengths) / per_step * config.epochs)
+    padded = (sum(lengths) / len(lengths)) * 1.25  # dynamic padding: ~25% over the mean
+    rate = SECONDS_PER_TOKEN_PARAM[config.method] / max(1, config.threads) ** 0.7
+    step_s = per_step * (padded * body + (completion + 1) * embed) * rate
+    n_eval = len(data.validation)
+    eval_s = n_eval * (padded * body + embed) * rate / 3 * (1 + len(data.prompt_format.labels))
+    seconds = STARTUP_SECONDS + steps * step_s + eval_s
+    activations = per_step * padded * (body / 1000) * 4 + config.batch_size * (completion + 1) \
+        * (embed / 1) * 4 * 3 / max(1, embed // 2**20) if embed else 0
+    memory = RUNTIME_BYTES + total * (4 + EXTRA_BYTES_PER_PARAM[config.method]) + activations
+    return round(seconds, 1), int(memory)
