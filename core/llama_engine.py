@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import ctypes
 import os
 import threading
 import time
@@ -24,8 +25,8 @@ from core.chat import PLAIN_STOP, Message, chat_prompt, plain_chat_prompt
 from core.config import GenerationParams, ModelSpec
 from core.embedded import converted_dir, embedded_model, gguf_path
 from core.errors import ConfigError, ModelError
-from core.generation import (CandidateScore, Completion, StopFilter, TokenStream, check_prompt,
-                             normalise)
+from core.generation import (CandidateScore, Completion, StopFilter, TokenStream, call_seed,
+                             check_prompt, grammar_error, normalise)
 from core.models import ModelInfo, configure_threads
 from core.paths import cache_dir
 
@@ -159,6 +160,8 @@ class LlamaCppEngine:
     def stream(self, prompt: str, params: GenerationParams = GenerationParams()) -> TokenStream:
         tokens = self.tokenize(prompt)
         check_prompt(prompt, len(tokens), params, self.info)
+        grammar = self._grammar(params.json_schema)  # a schema that cannot compile fails here
+        seed = call_seed(params)
         cancel = threading.Event()
         state = {"generated": 0, "reason": "length"}
 
@@ -167,11 +170,12 @@ class LlamaCppEngine:
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
             stop_filter = StopFilter(params.stop)
             with self._lock:
-                if params.seed is not None:
-                    self.llm.set_seed(params.seed)
+                if seed is not None:
+                    # every call sets it: llama.cpp keeps the last seed, and an unseeded call
+                    # after a seeded one would repeat that one's sample
+                    self.llm.set_seed(seed)
                 self._prefill(tokens, BLOCK)
-                sampler = self.llm.generate(tokens, grammar=self._grammar(params.json_schema),
-                                            **_sampling(params))
+                sampler = self.llm.generate(tokens, grammar=grammar, **_sampling(params))
                 try:
                     for token in sampler:
                         if self._is_end(token):
@@ -179,7 +183,7 @@ class LlamaCppEngine:
                             state["reason"] = "stop"
                             break
                         state["generated"] += 1
-                        yield stop_filter.feed(decoder.decode(self.llm.detokenize([token])))
+                        yield stop_filter.feed(decoder.decode(self._piece(token)))
                         if stop_filter.stopped:
                             state["reason"] = "stop"
                             break
@@ -199,19 +203,45 @@ class LlamaCppEngine:
                 reason = "cancelled"  # the consumer stopped reading before the end
             return Completion(text, len(tokens), state["generated"], time.perf_counter() - started,
                               reason, self.name, self.info.source,
-                              first_at - started if first_at else None)
+                              first_at - started if first_at else None, seed)
 
         return TokenStream(chunks(), cancel, finish)
 
     def _grammar(self, schema: str | None):
-        """llama.cpp's grammar for a JSON Schema (converted to GBNF by llama-cpp-python)."""
+        """llama.cpp's grammar for a JSON Schema (converted to GBNF by llama-cpp-python), parsed
+        once by llama.cpp here: a valid schema may still use what the converter refuses (a
+        ``pattern`` without ^...$) or write a grammar llama.cpp cannot parse."""
         if not schema:
             return None
         if schema not in self._grammars:
             from llama_cpp import LlamaGrammar
 
-            self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
+            try:
+                grammar = LlamaGrammar.from_json_schema(schema, verbose=False)
+            except (AssertionError, ValueError, KeyError, TypeError, NotImplementedError,
+                    RecursionError) as exc:
+                raise grammar_error(schema, exc, self.name) from exc
+            if not self._grammar_parses(grammar):
+                raise grammar_error(schema, ValueError("llama.cpp could not parse the grammar "
+                                                       "written for it"), self.name)
+            self._grammars[schema] = grammar
         return self._grammars[schema]
+
+    def _grammar_parses(self, grammar) -> bool:
+        """Whether llama.cpp accepts ``grammar``: its sampler would otherwise be created as
+        NULL in the middle of a generation."""
+        import llama_cpp
+
+        sampler = llama_cpp.llama_sampler_init_grammar(
+            self.llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8"))
+        if not sampler:
+            return False
+        llama_cpp.llama_sampler_free(sampler)
+        return True
+
+    def _piece(self, token: int) -> bytes:
+        """The bytes of one generated token (see ``token_piece``)."""
+        return token_piece(self.llm._model.vocab, token)
 
     def _is_end(self, token: int) -> bool:
         import llama_cpp
@@ -284,6 +314,27 @@ class LlamaCppEngine:
         logits = logits.astype(np.float64)
         top = logits.max()
         return logits - top - np.log(np.exp(logits - top).sum())
+
+
+def token_piece(vocab, token: int) -> bytes:
+    """The text bytes of one token, however long.
+
+    llama-cpp-python's ``detokenize`` reads pieces through a 32-byte buffer and
+    garbles longer ones (runs of spaces, long code or markup tokens). llama.cpp
+    returns minus the size it needs when the buffer is too small: ask again with that.
+    """
+    import llama_cpp
+
+    size = 32
+    for _ in range(2):
+        buffer = ctypes.create_string_buffer(size)
+        n = llama_cpp.llama_token_to_piece(vocab, llama_cpp.llama_token(token), buffer, size, 0,
+                                           False)
+        if n >= 0:
+            return buffer.raw[:n]
+        size = -n
+    raise ModelError(f"llama.cpp could not give the text of token {token}.",
+                     "Report this with the model file; the transformers engine can serve it meanwhile.")
 
 
 def _import_llama_cpp() -> None:
