@@ -153,8 +153,10 @@ def load_transformers(spec: ModelSpec, threads: int | None = None):
         raise
     except SafetensorError as exc:  # a weights file cut short, or not safetensors at all
         raise _damaged_weights_error(spec, location, exc) from exc
-    except RuntimeError as exc:  # load_state_dict: shapes in config.json differ from the weights
-        raise _mismatch_error(spec, location, exc) from exc
+    except RuntimeError as exc:
+        if _is_size_mismatch(exc):  # load_state_dict: shapes in config.json differ from the weights
+            raise _mismatch_error(spec, location, exc) from exc
+        raise _explain_load_error(spec, exc) from exc
     except (OSError, ValueError, KeyError, ImportError) as exc:
         raise _explain_load_error(spec, exc) from exc
     if spec.adapter:
@@ -263,6 +265,11 @@ def _damaged_weights_error(spec: ModelSpec, location: str, exc: Exception) -> Mo
         f"({_first_line(exc)}).",
         _redo_fix(spec, location, "Copy or download the *.safetensors files again: a copy or "
                                   "download cut short leaves them incomplete."))
+
+
+def _is_size_mismatch(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(mark in text for mark in ("size mismatch", "mismatched_sizes", "load_state_dict"))
 
 
 def _mismatch_error(spec: ModelSpec, location: str, exc: Exception) -> ModelError:

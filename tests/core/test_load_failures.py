@@ -50,6 +50,19 @@ def test_weights_that_do_not_fit_the_config_are_a_model_error(tiny_model_dir, tm
     assert "config.json that belongs to these" in info.value.fix
 
 
+def test_another_runtime_error_is_not_called_a_config_mismatch(tiny_model_dir, monkeypatch):
+    import core.models
+
+    def broken(location, **options):
+        raise RuntimeError("something else went wrong")
+
+    monkeypatch.setattr(core.models, "_from_pretrained", broken)
+    with pytest.raises(ModelError) as info:
+        TransformersEngine.load(ModelSpec(source=str(tiny_model_dir), dtype="float32"))
+    assert "something else went wrong" in info.value.problem
+    assert "config.json" not in info.value.problem
+
+
 def test_a_damaged_embedded_copy_says_to_convert_it_again(tiny_model_dir, cache):
     from core.embedded import converted_dir
 
