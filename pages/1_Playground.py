@@ -41,6 +41,9 @@ st.caption(TECHNIQUES[mode][1])
 editor, settings = st.columns([3, 1])
 with settings:
     raw_params = generation_controls("play")
+    if mode == "ReAct":
+        st.caption("ReAct steps decode greedily, up to 80 tokens a step, stopping before "
+                   "each Observation: the settings above apply to the other techniques.")
 
 prompt, stops, recipe, labels, schema = "", (), None, (), None
 with editor:

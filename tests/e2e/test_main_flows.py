@@ -51,3 +51,45 @@ def test_playground_streams_an_answer_then_history_has_it(lab_server, page):
     page.locator("[data-testid=stSidebar]").get_by_role("link", name="History").click()
     page.get_by_text("Here is a list of ten fruits").first.wait_for(timeout=30_000)
     screenshot(page, "history")
+
+
+def test_build_a_few_shot_set_then_use_it_in_the_playground(lab_server, page):
+    page.goto(f"{lab_server}/Few-shot_builder")
+    page.get_by_role("button", name="Load examples").wait_for(timeout=LOAD)
+    page.get_by_role("button", name="Load examples").click()
+    page.get_by_text("Context budget").wait_for(timeout=60_000)
+    page.get_by_label("Set name").fill("class-demo")
+    page.get_by_label("Set name").press("Enter")
+    page.get_by_role("button", name="Save set").click()
+    page.get_by_text("Saved 4 examples as class-demo").wait_for(timeout=30_000)
+    screenshot(page, "fewshot-builder")
+    page.get_by_label("Validation examples").fill("12")
+    page.get_by_label("Validation examples").press("Tab")
+    page.get_by_role("button", name="Measure").click()
+    page.get_by_text("How many shots? Accuracy on the validation slice").wait_for(timeout=240_000)
+    page.get_by_text("How many shots? Accuracy on the validation slice").scroll_into_view_if_needed()
+    screenshot(page, "fewshot-curve")
+
+    page.locator("[data-testid=stSidebar]").get_by_role("link", name="Playground").click()
+    page.get_by_text("Few-shot", exact=True).first.wait_for(timeout=60_000)
+    page.locator("label").filter(has_text="Few-shot").first.click()
+    page.get_by_text("Examples to use (k)").wait_for(timeout=30_000)
+    exact = page.locator("[data-testid=stExpander]").filter(has_text="The exact text the model sees")
+    exact.get_by_text("Sentiment: POSITIVE").first.wait_for(timeout=30_000)  # the set's examples
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("Probability of each label").wait_for(timeout=120_000)
+    main = page.locator("[data-testid=stMain]").inner_text()
+    assert "Tokens/s" in main and "engine: llama.cpp" in main
+    screenshot(page, "playground-few-shot")
+
+
+def test_react_agent_uses_the_calculator_in_the_browser(lab_server, page):
+    page.goto(f"{lab_server}/Playground")
+    page.locator("label").filter(has_text="ReAct").first.wait_for(timeout=LOAD)
+    page.locator("label").filter(has_text="ReAct").first.click()
+    page.get_by_label("Question").fill("What is 17 * 23?")
+    page.get_by_label("Question").press("Enter")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("Step 1:").wait_for(timeout=120_000)
+    page.get_by_text("The whole transcript the model read").wait_for(timeout=180_000)
+    screenshot(page, "playground-react")
