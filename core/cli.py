@@ -7,6 +7,9 @@
     python -m core score "Review: great film. Sentiment:" " positive" " negative"
     python -m core history --limit 5 --export csv
     python -m core bench --rounds 3            # the benchmarks of bench/
+    python -m core train --preset live-demo    # fine-tune in the foreground, printing progress
+    python -m core train CONFIG.json --run-dir DIR [--resume]   # what a background run executes
+    python -m core runs --json                 # the training runs and their status
 
 Errors meant for people (a bad parameter, a missing model) print the problem
 and its fix and exit with status 2; nothing prints a traceback for them.
@@ -74,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("bench", help="run the benchmarks (python -m bench; options after --)",
                    add_help=False)
+
+    train = sub.add_parser("train", help="fine-tune a model (foreground; progress lines)")
+    train.add_argument("config", nargs="?", default=None,
+                       help="a JSON or YAML file of TrainConfig settings (over the preset's)")
+    train.add_argument("--preset", default=None, help="start from a preset: live-demo, thorough")
+    train.add_argument("--run-dir", default=None,
+                       help="the run folder (default: a new one under $PROMPTTUNE_HOME/runs)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the run folder's last checkpoint")
+
+    runs = sub.add_parser("runs", help="list the training runs")
+    runs.add_argument("--json", action="store_true", help="print one JSON list")
 
     hist = sub.add_parser("history", help="show or export saved generations")
     hist.add_argument("--limit", type=int, default=20)
@@ -201,5 +216,42 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from core import runs
+    from core.training import load_config, preset
+
+    if args.config is None and args.preset is None:
+        raise ConfigError("Give a config file, a --preset, or both.",
+                          "e.g. python -m core train --preset live-demo")
+    config = load_config(args.config, args.preset) if args.config else preset(args.preset)
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    if run_dir is None or not (run_dir / "status.json").exists():
+        run_dir = runs.create_run(config, run_dir)
+    print(f"run {run_dir.name}: {run_dir}", flush=True)
+    code = runs.execute(config, run_dir, resume=args.resume)
+    status = runs.read_status(run_dir)
+    print(f"run {run_dir.name}: {status.get('status')}", flush=True)
+    return code
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from core.runs import list_runs
+
+    found = list_runs()
+    if args.json:
+        print(json.dumps([{"id": r.id, "status": r.status, "created_at": r.created_at,
+                           "method": r.config.get("method"), "model": r.config.get("model"),
+                           "data": r.data, "queue_position": r.queue_position,
+                           "run_dir": str(r.run_dir), "metrics": r.metrics,
+                           "problem": r.problem, "fix": r.fix} for r in found], indent=2))
+        return 0
+    for r in found:
+        extra = f" (queue position {r.queue_position})" if r.queue_position else ""
+        acc = r.metrics.get("accuracy")
+        acc_text = f" accuracy {acc:.3f}" if acc is not None else ""
+        print(f"{r.id:48s} {r.status:9s}{extra} {r.config.get('method')} {r.data}{acc_text}")
+    return 0
+
+
 COMMANDS = {"prepare": _prepare, "models": _models, "generate": _generate, "score": _score,
-            "history": _history}
+            "history": _history, "train": _train, "runs": _runs}

@@ -1,0 +1,415 @@
+"""Training runs as processes of their own, surviving a closed tab and an app restart.
+
+A run is a folder ``$PROMPTTUNE_HOME/runs/<run_id>/`` holding ``config.json``,
+``status.json`` (replaced atomically on every change, the final one last of all
+files), ``events.jsonl``, ``log.txt`` and the outputs of ``core.training.train``.
+The ``runs`` table of the lab's SQLite database indexes them; the folder is the
+truth. One run trains at a time: each run's process waits for an exclusive
+``flock`` on ``$PROMPTTUNE_HOME/train.lock`` (status ``queued``), in the order the
+runs were queued.
+
+For the pages: ``start_run``, ``list_runs``, ``get_run``, ``read_events``,
+``cancel_run``, ``resume_run``, ``delete_run``, ``zip_run``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core.errors import LabError
+from core.paths import data_dir, history_db_path
+from core.training import TrainConfig, is_main_process
+
+ROOT = Path(__file__).resolve().parent.parent
+LIVE = ("queued", "running")
+FINAL = ("succeeded", "cancelled", "failed", "crashed")
+POLL_S = 0.5
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    base_model TEXT NOT NULL,
+    data TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run_dir TEXT NOT NULL,
+    metrics TEXT
+);
+"""
+
+
+class RunError(LabError):
+    """A run that cannot be found, cancelled, resumed or deleted as asked."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the launcher page shows about one run."""
+
+    id: str
+    run_dir: Path
+    status: str
+    created_at: str
+    config: dict[str, Any]
+    pid: int | None = None
+    queue_position: int | None = None  # 1 = next to train; None unless queued
+    problem: str | None = None
+    fix: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    has_checkpoint: bool = False
+
+    @property
+    def data(self) -> str:
+        return self.config.get("data_path") or f"task:{self.config.get('task')}"
+
+
+def runs_dir() -> Path:
+    path = data_dir() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# -- status file and index --------------------------------------------------------------
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
+    """Merge ``changes`` into status.json by atomic rename; mirror the status in the index."""
+    status = {**read_status(run_dir), **changes, "updated_at": _now()}
+    tmp = run_dir / f"status.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(status, indent=2), encoding="utf-8")
+    tmp.replace(run_dir / "status.json")
+    _index_status(run_dir.name, status["status"], _read_json(run_dir / "metrics.json"))
+    return status
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _connect() -> sqlite3.Connection:
+    conn = sqlite3.connect(history_db_path(), timeout=10)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def _index_run(run_dir: Path, config: TrainConfig, created_at: str) -> None:
+    data = config.data_path or f"task:{config.task}"
+    with closing(_connect()) as conn, conn:
+        conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (run_dir.name, created_at, config.method, config.model, data, "queued",
+                      str(run_dir), None))
+
+
+def _index_status(run_id: str, status: str, metrics: dict) -> None:
+    try:
+        with closing(_connect()) as conn, conn:
+            conn.execute("UPDATE runs SET status = ?, metrics = ? WHERE id = ?",
+                         (status, json.dumps(metrics) if metrics else None, run_id))
+    except sqlite3.Error as exc:  # the folder stays the truth; say so in the log
+        print(f"warning: could not update the runs index: {exc}", file=sys.stderr)
+
+
+# -- creating and starting --------------------------------------------------------------
+
+
+def _slug(config: TrainConfig) -> str:
+    data = Path(config.data_path).stem if config.data_path else config.task or "data"
+    return re.sub(r"[^a-z0-9]+", "-", f"{config.method}-{data}".lower()).strip("-")[:40]
+
+
+def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
+    """A run folder with config.json and status queued, indexed; returns the folder."""
+    if config.data_path:  # the process may start elsewhere: keep an absolute path
+        from dataclasses import replace
+
+        config = replace(config, data_path=str(Path(config.data_path).expanduser().resolve()))
+    if run_dir is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = runs_dir() / f"{stamp}-{_slug(config)}-{secrets.token_hex(2)}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
+    created = _now()
+    _index_run(run_dir, config, created)
+    write_status(run_dir, status="queued", created_at=created, queued_at=time.time())
+    return run_dir
+
+
+def _spawn(run_dir: Path, resume: bool = False) -> int:
+    command = [sys.executable, "-m", "core", "train", str(run_dir / "config.json"),
+               "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    with open(run_dir / "log.txt", "ab") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    write_status(run_dir, pid=process.pid, pid_started=_create_time(process.pid))
+    return process.pid
+
+
+def start_run(config: TrainConfig) -> str:
+    """Create a run and start its training process in the background; return the run id."""
+    run_dir = create_run(config)
+    _spawn(run_dir)
+    return run_dir.name
+
+
+# -- the training process -----------------------------------------------------------------
+
+
+def _create_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _alive(status: dict) -> bool:
+    """Whether the process recorded in ``status`` still runs (not a zombie, not a reused pid)."""
+    import psutil
+
+    pid = status.get("pid")
+    if not pid:
+        return True  # being spawned right now
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it was our child and has ended
+    except ChildProcessError:
+        pass
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        started = status.get("pid_started")
+        return started is None or abs(process.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+def _ahead_of(run_dir: Path) -> list[Path]:
+    """Live queued runs that were queued before this one (they train first)."""
+    mine = read_status(run_dir).get("queued_at", 0)
+    ahead = []
+    for other in runs_dir().iterdir():
+        status = read_status(other)
+        if other != run_dir and status.get("status") == "queued" and _alive(status) \
+                and status.get("queued_at", 0) < mine:
+            ahead.append(other)
+    return ahead
+
+
+def _wait_for_lock(run_dir: Path):
+    """Hold train.lock (returned open) once it is this run's turn; None if cancelled meanwhile."""
+    lock = open(data_dir() / "train.lock", "a+")
+    while True:
+        if (run_dir / "cancel").exists():
+            lock.close()
+            return None
+        if not _ahead_of(run_dir):
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return lock
+            except BlockingIOError:
+                pass
+        time.sleep(POLL_S)
+
+
+def execute(config: TrainConfig, run_dir: Path, resume: bool = False, echo: bool = True) -> int:
+    """Queue, train and record one run in this process; return the exit status.
+
+    Under ``accelerate launch`` only rank 0 queues and writes status; every rank trains.
+    """
+    from core import training
+
+    if not is_main_process():
+        training.train(config, run_dir, resume=resume, echo=False)
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: (run_dir / "cancel").touch())
+    write_status(run_dir, status="queued", pid=os.getpid(), pid_started=_create_time(os.getpid()),
+                 **({} if read_status(run_dir).get("queued_at") else {"queued_at": time.time()}))
+    lock = _wait_for_lock(run_dir)
+    if lock is None:
+        write_status(run_dir, status="cancelled", finished_at=_now(), problem=None, fix=None)
+        return 0
+    try:
+        return _train_holding_lock(config, run_dir, resume, echo)
+    finally:
+        lock.close()  # closing the file releases the flock
+
+
+def _train_holding_lock(config: TrainConfig, run_dir: Path, resume: bool, echo: bool) -> int:
+    from core import training
+
+    write_status(run_dir, status="running", started_at=_now(), problem=None, fix=None)
+    try:
+        metrics = training.train(config, run_dir, resume=resume, echo=echo)
+    except LabError as exc:
+        write_status(run_dir, status="failed", finished_at=_now(), problem=exc.problem, fix=exc.fix)
+        raise
+    except Exception as exc:  # recorded for the page, then re-raised for the log's traceback
+        write_status(run_dir, status="failed", finished_at=_now(),
+                     problem=f"{type(exc).__name__}: {exc}",
+                     fix="See log.txt in the run folder for the traceback.")
+        raise
+    final = "cancelled" if metrics.get("cancelled") else "succeeded"
+    write_status(run_dir, status=final, finished_at=_now())
+    return 0
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict], int]:
+    """Complete events written after byte ``offset``, and the offset to read from next."""
+    path = Path(run_dir) / "events.jsonl"
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next poll
+    events = [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
+    return events, offset + end
+
+
+def _run_dir(run_id: str) -> Path:
+    with closing(_connect()) as conn:
+        row = conn.execute("SELECT run_dir FROM runs WHERE id = ?", (run_id,)).fetchone()
+    path = Path(row[0]) if row else runs_dir() / run_id
+    if "/" in run_id or not (path / "config.json").exists():
+        raise RunError(f"There is no training run {run_id!r}.",
+                       "Pick a run from the list (python -m core runs).")
+    return path
+
+
+def _queued_order() -> list[str]:
+    queued = []
+    for folder in runs_dir().iterdir():
+        status = read_status(folder)
+        if status.get("status") == "queued" and _alive(status):
+            queued.append((status.get("queued_at", 0), folder.name))
+    return [name for _, name in sorted(queued)]
+
+
+def _load(run_dir: Path, order: list[str] | None = None) -> Run:
+    from core.training import last_checkpoint
+
+    status = read_status(run_dir)
+    state = status.get("status", "queued")
+    if state in LIVE and not _alive(status):
+        state = "crashed"
+        status = write_status(run_dir, status="crashed", finished_at=_now(),
+                              problem="The training process ended without recording a result "
+                                      "(killed, out of memory, or the machine restarted).",
+                              fix="Resume it from its last checkpoint, or start it again.")
+    position = None
+    if state == "queued":
+        order = _queued_order() if order is None else order
+        position = order.index(run_dir.name) + 1 if run_dir.name in order else None
+    return Run(id=run_dir.name, run_dir=run_dir, status=state,
+               created_at=status.get("created_at", ""), config=_read_json(run_dir / "config.json"),
+               pid=status.get("pid"), queue_position=position, problem=status.get("problem"),
+               fix=status.get("fix"), metrics=_read_json(run_dir / "metrics.json"),
+               has_checkpoint=last_checkpoint(run_dir) is not None)
+
+
+def get_run(run_id: str) -> Run:
+    """One run's status, config, metrics and queue position (a dead process reads 'crashed')."""
+    return _load(_run_dir(run_id))
+
+
+def list_runs() -> list[Run]:
+    """Every indexed run, newest first."""
+    with closing(_connect()) as conn:
+        rows = conn.execute("SELECT run_dir FROM runs ORDER BY created_at DESC, id DESC").fetchall()
+    order = _queued_order()
+    return [_load(Path(d), order) for (d,) in rows if (Path(d) / "config.json").exists()]
+
+
+# -- acting on runs -----------------------------------------------------------------------------
+
+
+def cancel_run(run_id: str) -> Run:
+    """Queued: cancelled at once, its process exits untrained. Running: stops after the
+    current step, saving the adapter."""
+    run = get_run(run_id)
+    if run.status not in LIVE:
+        raise RunError(f"Run {run_id} is {run.status}; only queued or running runs can be "
+                       "cancelled.")
+    (run.run_dir / "cancel").touch()
+    if run.status == "queued":
+        write_status(run.run_dir, status="cancelled", finished_at=_now())
+    return get_run(run_id)
+
+
+def resume_run(run_id: str) -> Run:
+    """Start a crashed, cancelled or failed run again from its last checkpoint."""
+    run = get_run(run_id)
+    if run.status in LIVE or run.status == "succeeded":
+        raise RunError(f"Run {run_id} is {run.status}; only crashed, cancelled or failed runs "
+                       "resume.")
+    if not run.has_checkpoint:
+        raise RunError(f"Run {run_id} saved no checkpoint to resume from.",
+                       "Start a new run with the same config (and save_steps above 0).")
+    (run.run_dir / "cancel").unlink(missing_ok=True)
+    write_status(run.run_dir, status="queued", queued_at=time.time(), problem=None, fix=None)
+    _spawn(run.run_dir, resume=True)
+    return get_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    """Remove a finished run's folder and its index row."""
+    run = get_run(run_id)
+    if run.status in LIVE:
+        raise RunError(f"Run {run_id} is {run.status}.", "Cancel it first, then delete it.")
+    shutil.rmtree(run.run_dir, ignore_errors=True)
+    with closing(_connect()) as conn, conn:
+        conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+
+def zip_run(run_id: str) -> bytes:
+    """A zip of the adapter (or model), config.json, template.json and metrics.json."""
+    run = get_run(run_id)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in ("config.json", "template.json", "metrics.json"):
+            if (run.run_dir / name).exists():
+                archive.write(run.run_dir / name, f"{run_id}/{name}")
+        for folder in ("adapter", "model"):
+            for file in sorted((run.run_dir / folder).rglob("*")):
+                if file.is_file():
+                    archive.write(file, f"{run_id}/{file.relative_to(run.run_dir)}")
+    return buffer.getvalue()
