@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from core.config import GenerationParams
 from core.errors import ConfigError
 
 FINISH_REASONS = ("stop", "length", "cancelled")
@@ -80,7 +81,7 @@ def check_prompt(prompt: str, n_tokens: int, params, info) -> None:
             f"Shorten the prompt by {over} tokens or lower max new tokens.")
 
 
-def call_seed(params) -> int | None:
+def call_seed(params: GenerationParams) -> int | None:
     """The seed one call samples with: the one asked for, or without one a fresh random
     seed per call (so two calls differ, and the answer reports it so it can be redone).
     Greedy decoding needs none."""
