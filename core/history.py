@@ -113,9 +113,16 @@ def _history_error(action: str, exc: Exception) -> LabError:
 
 def record_generation(prompt: str, params: GenerationParams, completion: Completion,
                       source: str = "ui") -> int:
-    """Save one generation; return its id."""
+    """Save one generation; return its id.
+
+    An unseeded sample is saved with the seed the engine drew for it, so that the
+    saved settings redo exactly this answer.
+    """
+    settings = params.to_dict()
+    if params.seed is None and completion.seed is not None:
+        settings["seed"] = completion.seed
     row = (datetime.now(timezone.utc).isoformat(timespec="seconds"), completion.model,
-           completion.engine, source, prompt, json.dumps(params.to_dict()), completion.text,
+           completion.engine, source, prompt, json.dumps(settings), completion.text,
            completion.prompt_tokens, completion.completion_tokens, completion.latency_s,
            completion.tokens_per_s, completion.finish_reason)
     with _database("save the answer in", write=True) as conn:

@@ -97,3 +97,10 @@ def test_an_unopenable_database_gives_a_lab_error(lab_home):
     assert "history database" in info.value.problem and str(lab_home / "lab.db") in info.value.fix
     with pytest.raises(LabError, match="Could not read"):
         list_generations()
+
+
+def test_an_unseeded_sample_is_saved_with_the_seed_it_drew():
+    params = GenerationParams(temperature=0.8, seed=None)
+    drawn = Completion("answer", 5, 3, 0.5, "length", "llama.cpp", "m", 0.1, seed=123456)
+    entry = get_generation(record_generation("p", params, drawn))
+    assert entry.generation_params.seed == 123456
