@@ -878,14 +878,16 @@ def label_accuracy(model, tokenizer, rows: list[tuple[str, str]], labels: tuple[
 
 # -- estimate ------------------------------------------------------------------------
 
-# Measured constants (Gemma 3 270M and the tiny test model, 1 training thread, 2-core CPU,
-# bf16 autocast over fp32 weights). Time per step = tokens in the step x non-embedding
-# parameters x SECONDS_PER_TOKEN_PARAM[method] + completion positions x head parameters
-# x the same constant (the LM head runs on completion positions only).
-SECONDS_PER_TOKEN_PARAM = {"lora": 1.6e-11, "ia3": 1.5e-11, "prompt-tuning": 1.8e-11,
-                           "full": 4.5e-11, "qlora": 5.0e-11}
-STARTUP_SECONDS = 12.0     # imports, model and tokenizer load
-RUNTIME_BYTES = 700 * 2**20  # torch, transformers, tokenizer in memory
+# Measured constants (Gemma 3 270M, live-demo preset, 1 training thread, 2-core CPU shared
+# with other work; bf16 autocast over fp32 weights): 1.5-2.6 s/step at batch 8, ~33 tokens.
+# Time per step = tokens in the step x non-embedding parameters x SECONDS_PER_TOKEN_PARAM
+# + completion positions x head (embedding) parameters x the same (the LM head runs on
+# completion positions only). Method ratios from bench/training.py.
+SECONDS_PER_TOKEN_PARAM = {"lora": 4.0e-11, "ia3": 3.8e-11, "prompt-tuning": 4.5e-11,
+                           "full": 1.3e-10, "qlora": 1.2e-10}
+STARTUP_SECONDS = 12.0       # imports, model and tokenizer load
+RUNTIME_BYTES = 1000 * 2**20  # torch, transformers, tokenizer, allocator slack
+ACTIVATION_BYTES_PER_TOKEN_PARAM = 1 / 40  # per token of a micro-batch, x body parameters
 # bytes per parameter beyond the fp32 weights: full = grads + two Adam moments
 EXTRA_BYTES_PER_PARAM = {"lora": 0.0, "ia3": 0.0, "prompt-tuning": 0.0, "full": 12.0,
                          "qlora": 0.0}
@@ -925,7 +927,6 @@ def estimate(config: TrainConfig) -> tuple[float, int]:
     n_eval = len(data.validation)
     eval_s = n_eval * (padded * body + embed) * rate / 3 * (1 + len(data.prompt_format.labels))
     seconds = STARTUP_SECONDS + steps * step_s + eval_s
-    activations = per_step * padded * (body / 1000) * 4 + config.batch_size * (completion + 1) \
-        * (embed / 1) * 4 * 3 / max(1, embed // 2**20) if embed else 0
+    activations = config.batch_size * padded * body * ACTIVATION_BYTES_PER_TOKEN_PARAM
     memory = RUNTIME_BYTES + total * (4 + EXTRA_BYTES_PER_PARAM[config.method]) + activations
     return round(seconds, 1), int(memory)

@@ -266,6 +266,7 @@ def test_lora_on_cuda_uses_the_gpu(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # ~3-4 minutes on 2 shared cores: one training thread for ~60 steps
 def test_live_demo_beats_zero_shot_on_review_sentiment(tmp_path, gemma_engine):
     from core.prompting import PromptRecipe, build_prompt
     from core.tasks import load_split, load_task
