@@ -882,9 +882,9 @@ def label_accuracy(model, tokenizer, rows: list[tuple[str, str]], labels: tuple[
 # with other work; bf16 autocast over fp32 weights): 1.5-2.6 s/step at batch 8, ~33 tokens.
 # Time per step = tokens in the step x non-embedding parameters x SECONDS_PER_TOKEN_PARAM
 # + completion positions x head (embedding) parameters x the same (the LM head runs on
-# completion positions only). Method ratios from bench/training.py.
+# completion positions only). Ratios from bench/training.py: full 2.8x, QLoRA 2.1x LoRA.
 SECONDS_PER_TOKEN_PARAM = {"lora": 4.0e-11, "ia3": 3.8e-11, "prompt-tuning": 4.5e-11,
-                           "full": 1.3e-10, "qlora": 1.2e-10}
+                           "full": 1.1e-10, "qlora": 8.5e-11}
 STARTUP_SECONDS = 12.0       # imports, model and tokenizer load
 RUNTIME_BYTES = 1000 * 2**20  # torch, transformers, tokenizer, allocator slack
 ACTIVATION_BYTES_PER_TOKEN_PARAM = 1 / 40  # per token of a micro-batch, x body parameters
