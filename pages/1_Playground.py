@@ -140,7 +140,10 @@ if run:
                 if labels and mode in ("Zero-shot", "Few-shot", "System prompt"):
                     last["scores"] = engine.score_candidates(prompt, [f" {lab}" for lab in labels])
                 st.session_state["play_last"] = last
-                record_generation(prompt, params, completion, source=f"playground:{mode}")
+                try:
+                    record_generation(prompt, params, completion, source=f"playground:{mode}")
+                except LabError as exc:  # the answer is shown anyway; only the record failed
+                    st.warning(f"The answer was not saved to history: {exc.problem} {exc.fix or ''}")
     except LabError as exc:
         with editor:
             show_error(exc)

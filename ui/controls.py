@@ -88,21 +88,29 @@ def stream_answer(stream: TokenStream) -> Completion:
     spaces and newlines (markdown would swallow some of them). Returns its figures."""
     box = st.empty()
     text = ""
-    for chunk in stream:
-        text += chunk
-        box.code(text + "▌", language=None, wrap_lines=True)
+    try:
+        for chunk in stream:
+            text += chunk
+            box.code(text + "▌", language=None, wrap_lines=True)
+    finally:  # a rerun or Stop mid-stream must free the engine at once
+        stream.close()
     box.code(text or " ", language=None, wrap_lines=True)
     return stream.completion
 
 
-def figures_row(completion: Completion) -> None:
-    """The figures of one answer, as a row of metrics."""
+def figures_row(completion: Completion, compact: bool = False) -> None:
+    """The figures of one answer, as a row of metrics (or one caption line when compact)."""
+    ttft = completion.time_to_first_token_s
+    if compact:
+        st.caption(f"{completion.prompt_tokens} prompt + {completion.completion_tokens} answer tokens "
+                   f"· {completion.latency_s:.2f} s · {completion.tokens_per_s:.1f} tok/s · "
+                   f"finish: {completion.finish_reason} · {completion.engine}")
+        return
     cols = st.columns(6)
     cols[0].metric("Prompt tokens", completion.prompt_tokens)
     cols[1].metric("Answer tokens", completion.completion_tokens)
     cols[2].metric("Latency", f"{completion.latency_s:.2f} s")
     cols[3].metric("Tokens/s", f"{completion.tokens_per_s:.1f}")
-    ttft = completion.time_to_first_token_s
     cols[4].metric("First token", f"{ttft:.2f} s" if ttft is not None else "– (not streamed)")
     cols[5].metric("Finish", completion.finish_reason)
     st.caption(f"engine: {completion.engine} · model: {completion.model}")

@@ -19,6 +19,7 @@ OTHER = "Other: Hugging Face id or local folder"
 PAGES = [("app.py", "Home", ":material/science:"),
          ("pages/1_Playground.py", "Playground", ":material/chat:"),
          ("pages/3_Few-shot_builder.py", "Few-shot builder", ":material/format_list_numbered:"),
+         ("pages/4_Knowledge.py", "Knowledge", ":material/menu_book:"),
          ("pages/2_History.py", "History", ":material/history:")]
 
 

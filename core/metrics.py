@@ -1,0 +1,61 @@
+"""Answer metrics a person can read: exact match, token F1, ROUGE-L, containment, accuracy.
+
+Text is normalised the SQuAD way (lowercase, no punctuation, no articles,
+single spaces) before comparing, so "The Karsk 2P." and "karsk 2p" match.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation.replace(".", "").replace(",", "") + "€$£")
+
+
+def normalise(text: str) -> str:
+    """Lowercase, strip punctuation (keeping decimal points), drop articles, squeeze spaces."""
+    text = text.lower().translate(_PUNCT)
+    text = re.sub(r"(?<!\d)[.,]|[.,](?!\d)", " ", text)  # keep 12.50 and 1,200, drop sentence dots
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return float(normalise(prediction) == normalise(reference))
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """Harmonic mean of token precision and recall (SQuAD's F1)."""
+    pred, ref = normalise(prediction).split(), normalise(reference).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def contains_answer(prediction: str, reference: str) -> float:
+    """1 when the normalised reference occurs in the normalised prediction."""
+    ref = normalise(reference)
+    return float(bool(ref) and f" {ref} " in f" {normalise(prediction)} ")
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure: the longest common subsequence of the normalised tokens."""
+    pred, ref = normalise(prediction).split(), normalise(reference).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    previous = [0] * (len(ref) + 1)
+    for p in pred:
+        current = [0]
+        for j, r in enumerate(ref):
+            current.append(previous[j] + 1 if p == r else max(previous[j + 1], current[j]))
+        previous = current
+    lcs = previous[-1]
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(pred), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)

@@ -1,0 +1,91 @@
+"""Retrieval-augmented prompts: passages from a collection, wrapped around the question.
+
+``RagConfig`` names the collection, how many passages to fetch and the
+wrapper template (``{context}`` and ``{question}``). ``build_rag_prompt``
+returns the exact text with numbered passages, so the answer can cite them as
+``[1]``; ``cited`` reads those citations back.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+
+from core.errors import ConfigError
+from core.knowledge import Hit, check_name, format_hits, search
+
+DEFAULT_RAG_TEMPLATE = ("Use the passages to answer the question in a few words. Cite the "
+                        "passage you used as [n].\n\nPassages:\n{context}\n\n"
+                        "Question: {question}\nAnswer:")
+NO_RAG_TEMPLATE = "Answer the question in a few words.\n\nQuestion: {question}\nAnswer:"
+STOPS = ("\n\n", "\nQuestion:")
+
+
+def check_rag_template(template: str) -> str:
+    """The wrapper must hold {context} and {question} and nothing else in braces."""
+    try:
+        names = {n for _, n, _, _ in string.Formatter().parse(template) if n is not None}
+    except ValueError as exc:
+        raise ConfigError(f"The RAG template is malformed: {exc}.",
+                          "Write {context} and {question}; double other braces.") from None
+    missing = {"context", "question"} - names
+    unknown = names - {"context", "question"}
+    if missing or unknown:
+        raise ConfigError(
+            "The RAG template " + (f"lacks {', '.join('{' + m + '}' for m in sorted(missing))}"
+                                   if missing else "") +
+            (" and " if missing and unknown else "") +
+            (f"uses unknown {', '.join('{' + u + '}' for u in sorted(unknown))}" if unknown else "") + ".",
+            "Use {context} where the passages go and {question} where the question goes.")
+    return template
+
+
+@dataclass(frozen=True)
+class RagConfig:
+    """Which collection, how many passages, and the text around them."""
+
+    collection: str
+    top_k: int = 3
+    template: str = DEFAULT_RAG_TEMPLATE
+    passage_chars: int = 600
+
+    def __post_init__(self) -> None:
+        check_name(self.collection)
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or not 1 <= self.top_k <= 20:
+            raise ConfigError(f"top-k must be 1 to 20, got {self.top_k!r}.", "Use 2-5 passages.")
+        check_rag_template(self.template)
+
+
+@dataclass(frozen=True)
+class RagPrompt:
+    text: str
+    hits: tuple[Hit, ...]
+    stops: tuple[str, ...] = STOPS
+
+
+def build_rag_prompt(config: RagConfig, question: str) -> RagPrompt:
+    """Retrieve the top-k passages for ``question`` and wrap them with it."""
+    if not isinstance(question, str) or not question.strip():
+        raise ConfigError("The question is empty.", "Type a question.")
+    hits = search(config.collection, question, config.top_k)
+    text = config.template.format(context=format_hits(hits, config.passage_chars),
+                                  question=question.strip())
+    return RagPrompt(text, tuple(hits))
+
+
+def plain_question_prompt(question: str) -> str:
+    """The same question without passages: what the model knows on its own."""
+    if not isinstance(question, str) or not question.strip():
+        raise ConfigError("The question is empty.", "Type a question.")
+    return NO_RAG_TEMPLATE.format(question=question.strip())
+
+
+def cited(answer: str, hits: tuple[Hit, ...]) -> list[Hit]:
+    """The passages an answer cites as [n], in order of first citation."""
+    ranks = []
+    for match in re.finditer(r"\[(\d+)\]", answer):
+        rank = int(match.group(1))
+        if rank not in ranks and any(h.rank == rank for h in hits):
+            ranks.append(rank)
+    return [next(h for h in hits if h.rank == r) for r in ranks]

@@ -1,0 +1,139 @@
+"""Knowledge: documents in, chunks and an index out; see what the retriever finds; ask with and without."""
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import LabError
+from core.knowledge import (SAMPLE_COLLECTION, ChunkSettings, build_collection, check_name,
+                            chunk_text, collection_info, delete_collection, document_texts,
+                            ensure_sample_collection, list_collections, read_document, search)
+from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig
+from ui.controls import init_state
+from ui.engine import show_error
+from ui.knowledge import ask_side_by_side, show_hit
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="Knowledge · PromptTune Lab", page_icon=":material/menu_book:",
+                   layout="wide")
+engine = render_sidebar()
+st.title(":material/menu_book: Knowledge")
+st.caption("Retrieval-augmented generation (RAG) is the middle ground: the model stays as it is, "
+           "and passages from your documents are put in the prompt. Build a collection, see how "
+           "it is split and what the retriever finds, then ask with and without it.")
+
+init_state({"kb_collection": SAMPLE_COLLECTION, "kb_new": "", "kb_size": 700, "kb_overlap": 100,
+            "kb_by_heading": True, "kb_question": "How much does the Karsk 2P tent cost?",
+            "kb_k": 3, "kb_template": DEFAULT_RAG_TEMPLATE})
+
+collections = list_collections()
+if st.session_state.get("kb_select_next") in collections:
+    st.session_state["kb_collection"] = st.session_state.pop("kb_select_next")
+left, right = st.columns([2, 1])
+with left:
+    if collections:
+        if st.session_state["kb_collection"] not in collections:
+            st.session_state["kb_collection"] = collections[0]
+        st.selectbox("Collection", collections, key="kb_collection")
+    else:
+        st.info("No collection yet: build the sample handbook or create your own below.")
+with right:
+    if SAMPLE_COLLECTION not in collections and st.button("Build the sample collection",
+                                                          key="kb_sample", type="primary"):
+        try:
+            with st.spinner("Reading, chunking and embedding the sample handbook..."):
+                ensure_sample_collection()
+            st.session_state["kb_collection"] = SAMPLE_COLLECTION
+            st.rerun()
+        except LabError as exc:
+            show_error(exc)
+    st.text_input("New collection name", key="kb_new", placeholder="e.g. product-docs")
+
+st.subheader("Add documents")
+files = st.file_uploader("Plain text, Markdown, HTML or PDF", type=["txt", "md", "markdown", "html",
+                                                                     "htm", "pdf"],
+                         accept_multiple_files=True, key="kb_files")
+c1, c2, c3 = st.columns(3)
+c1.number_input("Chunk size (characters)", 100, 8000, step=50, key="kb_size")
+c2.number_input("Overlap (characters)", 0, 4000, step=25, key="kb_overlap")
+c3.toggle("Split at headings first", key="kb_by_heading")
+target = st.session_state["kb_new"].strip() or (st.session_state["kb_collection"] if collections else "")
+if st.button(f"Add to '{target}' and index" if target else "Add and index", key="kb_add",
+             disabled=not files or not target):
+    try:
+        name = check_name(target)
+        settings = ChunkSettings(int(st.session_state["kb_size"]), int(st.session_state["kb_overlap"]),
+                                 st.session_state["kb_by_heading"])
+        added, problems = {}, []
+        for upload in files:
+            try:
+                added[upload.name] = read_document(upload.getvalue(), upload.name)
+            except LabError as exc:
+                problems.append(exc)
+        for exc in problems:
+            show_error(exc)
+        if added:
+            docs = {**(document_texts(name) if name in collections else {}), **added}
+            with st.spinner("Chunking and embedding..."):
+                info = build_collection(name, docs, settings)
+            st.success(f"**{name}**: {len(info.documents)} documents, {info.chunks} chunks indexed."
+                       + (f" {len(problems)} file(s) were skipped (see above); the rest of the "
+                          "collection is intact." if problems else ""))
+            if name not in collections:  # show the new collection next time
+                st.session_state["kb_select_next"] = name
+                collections = list_collections()
+        else:
+            st.warning("Nothing was added; the collection is as it was.")
+    except LabError as exc:
+        show_error(exc)
+
+if not collections:
+    st.stop()
+name = st.session_state["kb_collection"] if st.session_state["kb_collection"] in collections \
+    else collections[0]
+info = collection_info(name)
+st.subheader(f"Inside '{name}'")
+st.caption(f"{len(info.documents)} documents · {info.chunks} chunks · chunk size {info.settings.size}, "
+           f"overlap {info.settings.overlap}, {'split at headings' if info.settings.by_heading else 'no heading split'}"
+           f" · embeddings: all-MiniLM-L6-v2 in a faiss flat inner-product index (exact search)")
+texts = document_texts(name)
+with st.expander("How the documents are split"):
+    doc = st.selectbox("Document", sorted(texts), key="kb_doc")
+    chunks = chunk_text(texts[doc], doc, info.settings)
+    st.dataframe(pd.DataFrame([{"#": i + 1, "heading": c.heading, "characters": len(c.text),
+                                "text": c.text[:160]} for i, c in enumerate(chunks)]),
+                 hide_index=True, width="stretch")
+    if st.button("Re-index with the settings above", key="kb_reindex"):
+        try:
+            settings = ChunkSettings(int(st.session_state["kb_size"]), int(st.session_state["kb_overlap"]),
+                                     st.session_state["kb_by_heading"])
+            with st.spinner("Re-indexing..."):
+                build_collection(name, texts, settings)
+            st.rerun()
+        except LabError as exc:
+            show_error(exc)
+    if st.button(f"Delete collection '{name}'", key="kb_delete"):
+        delete_collection(name)
+        st.rerun()
+
+st.subheader("What the retriever finds")
+q1, q2 = st.columns([4, 1])
+q1.text_input("Question", key="kb_question")
+q2.number_input("top-k", 1, 20, key="kb_k")
+hits = []
+try:
+    hits = search(name, st.session_state["kb_question"], int(st.session_state["kb_k"]))
+    for hit in hits:
+        show_hit(hit, st.session_state["kb_question"])
+except LabError as exc:
+    show_error(exc)
+
+st.subheader("Ask with and without the documents")
+st.text_area("RAG prompt ({context} = the passages, {question} = the question)", key="kb_template",
+             height=110)
+if st.button("Ask both", key="kb_ask", type="primary", disabled=engine is None or not hits):
+    try:
+        ask_side_by_side(engine, RagConfig(name, int(st.session_state["kb_k"]),
+                                           st.session_state["kb_template"]),
+                         st.session_state["kb_question"])
+    except LabError as exc:
+        show_error(exc)
