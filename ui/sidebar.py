@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import psutil
 import streamlit as st
@@ -20,7 +21,11 @@ PAGES = [("app.py", "Home", ":material/science:"),
          ("pages/1_Playground.py", "Playground", ":material/chat:"),
          ("pages/3_Few-shot_builder.py", "Few-shot builder", ":material/format_list_numbered:"),
          ("pages/4_Knowledge.py", "Knowledge", ":material/menu_book:"),
+         ("pages/5_Train.py", "Train", ":material/model_training:"),
+         ("pages/6_Runs.py", "Runs", ":material/list_alt:"),
+         ("pages/7_Compare.py", "Compare", ":material/compare:"),
          ("pages/2_History.py", "History", ":material/history:")]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _label(option: str) -> str:
@@ -40,7 +45,8 @@ def render_sidebar() -> Engine | None:
     options = [f"embedded:{name}" for name in EMBEDDED_MODELS] + [OTHER]
     with st.sidebar:
         for path, label, icon in PAGES:
-            st.page_link(path, label=label, icon=icon)
+            if (ROOT / path).is_file():
+                st.page_link(path, label=label, icon=icon)
         st.divider()
         st.markdown("### Model")
         choice = st.selectbox("Model", options, index=options.index(spec.source)
