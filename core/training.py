@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
-import string
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -28,26 +26,14 @@ from typing import Any
 
 from core.config import DEFAULT_MODEL, _check_range
 from core.errors import ConfigError, LabError
+from core.training_data import (DEFAULT_COLUMNS, DEFAULT_TEMPLATES, FORMATS,  # noqa: F401
+                                PromptFormat, TrainingData, _template_names, prepare_data)
 
 METHODS = ("lora", "qlora", "ia3", "prompt-tuning", "full")
-FORMATS = ("text-label", "prompt-completion", "instruction", "chat")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 DEVICES = ("auto", "cpu", "cuda")
 # learning rate when the config leaves it at None; LoRA/QLoRA/full as measured here
 METHOD_LR = {"lora": 2e-4, "qlora": 5e-4, "ia3": 5e-3, "prompt-tuning": 3e-2, "full": 5e-5}
-# the columns each format reads, with their default names
-DEFAULT_COLUMNS = {
-    "text-label": {"input": "text", "label": "label"},
-    "prompt-completion": {"prompt": "prompt", "completion": "completion"},
-    "instruction": {"instruction": "instruction", "input": "input", "output": "output"},
-    "chat": {"messages": "messages"},
-}
-DEFAULT_TEMPLATES = {
-    "text-label": "Input: {input}\nAnswer:",
-    "prompt-completion": "{prompt}",
-    "instruction": "Instruction: {instruction}\nInput: {input}\nResponse:",
-    "chat": "",  # the model's chat template, or the lab's plain turn format
-}
 LLAMA_ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -231,185 +217,6 @@ def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig
     return TrainConfig.from_dict({**base, **(data or {})})
 
 
-# -- data -------------------------------------------------------------------------
-
-
-def _template_names(template: str) -> list[str]:
-    try:
-        return [n for _, n, _, _ in string.Formatter().parse(template) if n is not None]
-    except ValueError as exc:
-        raise ConfigError(f"The training template is malformed: {exc}.",
-                          "Write variables as {input}; double braces for literal ones.") from None
-
-
-@dataclass(frozen=True)
-class PromptFormat:
-    """How a prompt is built for the tuned model: saved as ``template.json`` beside it."""
-
-    data_format: str
-    template: str
-    input_variable: str | None
-    labels: tuple[str, ...] = ()
-    completion_prefix: str = " "
-    instruction: str = ""
-
-    def render(self, row: dict[str, str]) -> str:
-        values = {**row, "input": row.get(self.input_variable or "input", row.get("input", ""))}
-        return self.template.format(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        data["eos_appended"] = True
-        return data
-
-
-@dataclass
-class TrainingData:
-    """Tokenized examples: (input_ids, labels) pairs, and what was cut to fit."""
-
-    train: list[dict[str, list[int]]]
-    validation: list[dict[str, list[int]]]
-    prompt_format: PromptFormat
-    eval_rows: list[tuple[str, str]]  # (prompt, answer) for accuracy by label scoring
-    cut: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def train_tokens(self) -> int:
-        return sum(len(e["input_ids"]) for e in self.train)
-
-
-def _read_rows(config: TrainConfig) -> tuple[list[dict], list[dict] | None, PromptFormat]:
-    """Training rows, validation rows (None: split off a fraction) and the prompt format."""
-    from core.datafiles import DataFileError, read_examples
-
-    columns = {**DEFAULT_COLUMNS[config.data_format], **config.columns}
-    if config.task is not None:
-        from core.tasks import load_split, load_task
-
-        task = load_task(config.task)
-        columns = {"input": task.input_field, "label": task.label_field, **config.columns}
-        fmt = PromptFormat("text-label", config.template or task.template, columns["input"],
-                           task.labels if task.kind == "classification" else ())
-        val = load_split(task.name, config.validation_split) if config.validation_split else None
-        return _mapped(load_split(task.name, "train"), columns), \
-            (_mapped(val, columns) if val is not None else None), fmt
-    path = Path(config.data_path).expanduser()
-    if not path.is_file():
-        raise DataFileError(f"The training data file {path} does not exist.",
-                            "Check the path (relative paths start at the folder you ran from).")
-    rows = _mapped(read_examples(path.read_bytes(), path.name), columns, path.name)
-    template = config.template if config.template is not None \
-        else DEFAULT_TEMPLATES[config.data_format]
-    labels: tuple[str, ...] = ()
-    if config.data_format == "text-label":
-        distinct = sorted({r["label"] for r in rows})
-        labels = tuple(distinct) if len(distinct) <= 10 else ()
-    return rows, None, PromptFormat(config.data_format, template, columns.get("input"), labels)
-
-
-def _mapped(rows: list[dict], columns: dict[str, str], name: str = "the data") -> list[dict]:
-    """Rows renamed to the format's roles; a missing column is a DataFileError naming it."""
-    from core.datafiles import DataFileError, columns_of
-
-    if not rows:
-        raise DataFileError(f"{name} holds no examples.", "Add training examples.")
-    available = columns_of(rows)
-    for role, column in columns.items():
-        if column not in available and not (role == "input" and "instruction" in columns):
-            raise DataFileError(f"{name} has no column {column!r} (used as {role}).",
-                                f"Its columns are: {', '.join(available)}. Map {role} to one of "
-                                "them in columns.")
-    out = []
-    for row in rows:
-        mapped = {role: row.get(column, "") for role, column in columns.items()}
-        mapped.update({column: row.get(column, "") for column in columns.values()})
-        out.append(mapped)
-    return out
-
-
-def _pair(row: dict, fmt: PromptFormat, tokenizer, number: int) -> tuple[str, str]:
-    """(prompt text, completion text) of one example."""
-    from core.datafiles import DataFileError
-
-    if fmt.data_format == "chat":
-        from core.chat import Message, chat_prompt
-
-        messages = row["messages"]
-        if isinstance(messages, str):
-            messages = json.loads(messages)
-        if not isinstance(messages, list) or not messages or \
-                not isinstance(messages[-1], dict) or messages[-1].get("role") != "assistant":
-            raise DataFileError(f"Example {number}: messages must be a list of "
-                                "{role, content} ending with an assistant message.",
-                                "Give each conversation the answer to learn as its last turn.")
-        prompt = chat_prompt(tokenizer, [Message(m["role"], m["content"]) for m in messages[:-1]])
-        prefix = "" if getattr(tokenizer, "chat_template", None) else " "
-        return prompt, prefix + messages[-1]["content"]
-    answer_role = {"text-label": "label", "prompt-completion": "completion",
-                   "instruction": "output"}[fmt.data_format]
-    values = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-              for k, v in row.items()}
-    if not values.get(answer_role, "").strip():
-        raise DataFileError(f"Example {number} has an empty {answer_role}.",
-                            "Fill it in or remove the example.")
-    template = fmt.template
-    if fmt.data_format == "instruction" and not values.get("input", "").strip():
-        template = "\n".join(line for line in template.split("\n") if "{input}" not in line)
-    try:
-        prompt = template.format(**values) if fmt.data_format != "text-label" else \
-            template.format(**{**values, fmt.input_variable or "input": values["input"],
-                               "input": values["input"]})
-    except KeyError as exc:
-        raise ConfigError(f"The training template uses {{{exc.args[0]}}}, which the data "
-                          "does not have.",
-                          f"Use the variables of the data: {', '.join(sorted(values))}.") from None
-    prefix = "" if fmt.data_format == "prompt-completion" else fmt.completion_prefix
-    return prompt, prefix + values[answer_role].strip()
-
-
-def _tokenize(pairs, tokenizer, max_length: int) -> tuple[list[dict], int]:
-    """input_ids and labels (-100 on the prompt) per example; count examples cut to fit."""
-    examples, cut = [], 0
-    eos = tokenizer.eos_token_id
-    for prompt, completion in pairs:
-        p = tokenizer(prompt)["input_ids"]
-        c = tokenizer(completion, add_special_tokens=False)["input_ids"] + [eos]
-        if len(p) + len(c) > max_length:
-            cut += 1
-            c = c[:max_length // 2] if len(c) > max_length // 2 else c
-            p = p[:1] + p[len(p) - (max_length - len(c) - 1):]  # keep BOS, cut the start
-        examples.append({"input_ids": p + c, "labels": [-100] * len(p) + c})
-    return examples, cut
-
-
-def prepare_data(config: TrainConfig, tokenizer) -> TrainingData:
-    """Read, split and tokenize the training data; LabErrors say what to fix."""
-    rows, val_rows, fmt = _read_rows(config)
-    if val_rows is None:
-        rows = list(rows)
-        random.Random(config.seed).shuffle(rows)
-        n_val = int(round(len(rows) * config.validation_fraction))
-        val_rows, rows = rows[:n_val], rows[n_val:]
-    rows = rows[:config.max_train_examples] if config.max_train_examples else rows
-    val_rows = val_rows[:config.max_eval_examples] if config.max_eval_examples else val_rows
-    if not rows:
-        raise LabError("No training examples are left after the validation split.",
-                       "Add examples or lower validation_fraction.")
-    train_pairs = [_pair(r, fmt, tokenizer, i) for i, r in enumerate(rows, 1)]
-    val_pairs = [_pair(r, fmt, tokenizer, i) for i, r in enumerate(val_rows, 1)]
-    train, cut = _tokenize(train_pairs, tokenizer, config.max_length)
-    validation, val_cut = _tokenize(val_pairs, tokenizer, config.max_length)
-    data = TrainingData(train, validation, fmt,
-                        [(p, c.strip()) for p, c in val_pairs], cut + val_cut)
-    if data.cut:
-        data.warnings.append(f"{data.cut} example(s) were longer than max_length="
-                             f"{config.max_length} tokens and were cut (the prompt's start). "
-                             "Raise max_length to keep them whole.")
-    return data
-
-
 # -- model ------------------------------------------------------------------------
 
 
@@ -442,7 +249,11 @@ def linear_names(model) -> set[str]:
 
 def default_targets(model, method: str) -> tuple[str, ...]:
     """LoRA: q,k,v,o projections (llama/gemma style); IA3: k, v and the MLP's down proj."""
-    names = linear_names(model)
+    return targets_for(linear_names(model), method)
+
+
+def targets_for(names: set[str], method: str) -> tuple[str, ...]:
+    """The default target modules among a model's linear layer ``names`` for ``method``."""
     if method == "ia3" and {"k_proj", "v_proj", "down_proj"} <= names:
         return ("k_proj", "v_proj", "down_proj")
     if set(LLAMA_ATTENTION) <= names:
@@ -452,6 +263,53 @@ def default_targets(model, method: str) -> tuple[str, ...]:
     raise ConfigError("Could not find the attention projections of this model "
                       f"(its linear layers: {', '.join(sorted(names))}).",
                       "Set target_modules to the layer names to adapt.")
+
+
+def target_choices(config: TrainConfig) -> tuple[list[str], tuple[str, ...]]:
+    """(the base model's linear layer names, the method's default targets), read from the
+    safetensors headers without loading the model; ([], ()) where the weights are not local."""
+    location = Path(model_location(config))
+    names = set()
+    for file in location.glob("*.safetensors") if location.is_dir() else ():
+        from safetensors import safe_open
+
+        with safe_open(str(file), framework="np") as fh:
+            for key in fh.keys():
+                parts = key.split(".")
+                if parts[-1] == "weight" and len(fh.get_slice(key).get_shape()) == 2 \
+                        and not any(w in key for w in ("embed", "wte", "wpe", "lm_head")):
+                    names.add(parts[-2])
+    if not names:
+        return [], ()
+    try:
+        return sorted(names), targets_for(names, config.method)
+    except ConfigError:
+        return sorted(names), ()
+
+
+def model_window(config: TrainConfig) -> int | None:
+    """The base model's context window (max_position_embeddings), where its config says."""
+    path = Path(model_location(config)) / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    data = data.get("text_config", data)  # multimodal configs nest the language model's
+    return data.get("max_position_embeddings") or data.get("n_positions")
+
+
+def check_max_length(config: TrainConfig) -> None:
+    """A max_length beyond the base model's window is a ConfigError naming both."""
+    window = model_window(config)
+    if window and config.max_length > window:
+        raise ConfigError(f"max_length {config.max_length} is beyond the context window of "
+                          f"{config.model} ({window:,} tokens).",
+                          f"Set max_length to {window} or less.")
+
+
+def check_qlora(device: str = "auto") -> None:
+    """Raise the LabError that says why QLoRA cannot run here; return where it can."""
+    _qlora_options("cuda" if device == "cuda" else "cpu")
 
 
 def load_tokenizer(config: TrainConfig):
@@ -762,6 +620,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
     set_threads(config.threads)
     device = resolve_device(config)
     started = time.perf_counter()
+    check_max_length(config)
     tokenizer = load_tokenizer(config)
     data = prepare_data(config, tokenizer)
     for warning in data.warnings:
@@ -913,6 +772,7 @@ def estimate(config: TrainConfig) -> tuple[float, int]:
     Reads the data (so data errors show here, before a start) and the model's
     parameter count; see the constants above for the model of time and memory.
     """
+    check_max_length(config)
     tokenizer = load_tokenizer(config)
     data = prepare_data(config, tokenizer)
     total, embed = _param_counts(model_location(config))
