@@ -74,10 +74,22 @@ class Run:
     fix: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     has_checkpoint: bool = False
+    started_at: str | None = None
+    finished_at: str | None = None
 
     @property
     def data(self) -> str:
         return self.config.get("data_path") or f"task:{self.config.get('task')}"
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from the training start to its end (or to now, while it runs)."""
+        if not self.started_at:
+            return None
+        start = datetime.fromisoformat(self.started_at)
+        end = datetime.fromisoformat(self.finished_at) if self.finished_at and \
+            self.status not in LIVE else datetime.now(timezone.utc)
+        return max(0.0, (end - start).total_seconds())
 
 
 def runs_dir() -> Path:
@@ -343,7 +355,8 @@ def _load(run_dir: Path, order: list[str] | None = None) -> Run:
                created_at=status.get("created_at", ""), config=_read_json(run_dir / "config.json"),
                pid=status.get("pid"), queue_position=position, problem=status.get("problem"),
                fix=status.get("fix"), metrics=_read_json(run_dir / "metrics.json"),
-               has_checkpoint=last_checkpoint(run_dir) is not None)
+               has_checkpoint=last_checkpoint(run_dir) is not None,
+               started_at=status.get("started_at"), finished_at=status.get("finished_at"))
 
 
 def get_run(run_id: str) -> Run:
