@@ -13,6 +13,10 @@
 5. Prompting (``bench/prompting.py``): label scoring against generate-and-parse
    on the three-label sentiment test split, and structured output with
    constrained decoding on and off on the event-extraction test split.
+6. Retrieval (``bench/retrieval.py``): index build time, query latency, hit rate
+   at k on the sample handbook's 80 questions; answers with and without RAG.
+7. Training (``bench/training.py``): s/step and peak memory of LoRA, full
+   fine-tuning and QLoRA on the embedded model, as ratios to LoRA.
 4. Evaluation throughput on 50 shipped reviews: label scoring (few-shot prompt,
    log-likelihood of " positive" / " negative") and chain-of-thought generation,
    each engine and batching choice side by side, in examples/s.
@@ -35,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.prompting import bench_label_scoring, bench_structured  # noqa: E402
+from bench.retrieval import bench_retrieval  # noqa: E402
+from bench.training import bench_training  # noqa: E402
 PROMPT = "Write a short story about a robot who learns to paint. Once upon a time,"
 
 
@@ -209,8 +215,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="test reviews for label scoring vs generate-and-parse")
     parser.add_argument("--structured-examples", type=int, default=30,
                         help="test messages for constrained vs free JSON")
+    parser.add_argument("--rag-questions", type=int, default=40,
+                        help="sample questions answered with and without RAG")
+    parser.add_argument("--train-steps", type=int, default=6, help="steps per training method")
     parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
-                                           "scoring", "structured"),
+                                           "scoring", "structured", "retrieval", "training"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -219,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
              "engines": lambda: bench_engines(args.rounds, args.new_tokens),
              "evaluation": lambda: bench_evaluation(args.cot_examples, args.cot_tokens),
              "scoring": lambda: bench_label_scoring(args.sentiment_examples),
-             "structured": lambda: bench_structured(args.structured_examples)}
+             "structured": lambda: bench_structured(args.structured_examples),
+             "retrieval": lambda: bench_retrieval(args.rag_questions),
+             "training": lambda: {f"{r['method']}_s_per_step": round(r["s_per_step"], 2)
+                                  for r in bench_training(steps=args.train_steps)}}
     results = {name: run() for name, run in parts.items() if not args.only or name in args.only}
     for name, figures in results.items():
         print(f"== {name}")

@@ -7,12 +7,13 @@ from core.errors import LabError
 from core.fewshot import list_sets, load_set
 from core.history import record_generation
 from core.prompting import PromptRecipe, build_prompt, check_structured, extract_answer
+from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig, build_rag_prompt
 from core.react import ReActConfig, react_prompt
 from core.tasks import list_tasks, load_task
 from ui.controls import figures_row, generation_controls, init_state, stream_answer
 from ui.engine import show_error
-from ui.playground import (TECHNIQUES, apply_task, label_scores, run_react_steps, show_check,
-                           show_react_step)
+from ui.playground import (TECHNIQUES, apply_task, collection_choice, label_scores,
+                           run_react_steps, show_check, show_citations, show_react_step)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Playground · PromptTune Lab", page_icon=":material/chat:", layout="wide")
@@ -30,7 +31,10 @@ init_state({"play_mode": "Free text", "play_prompt": "The three primary colours 
             "play_user": "What is the capital of France?", "play_task": "review-sentiment",
             "play_instruction": "", "play_template": "Input: {input}\nAnswer:", "play_input": "",
             "play_set": None, "play_k": 4, "play_schema": "", "play_constrained": True,
-            "play_steps": 5, "play_question": "What is 17 * 23 + 348 / 12?"})
+            "play_steps": 5, "play_question": "What is 17 * 23 + 348 / 12?",
+            "play_collection": "lumen-outfitters", "play_rag_k": 3,
+            "play_rag_question": "How much does the Karsk 2P tent cost?",
+            "play_rag_template": DEFAULT_RAG_TEMPLATE})
 if not st.session_state["play_instruction"] and st.session_state["play_task"] in list_tasks():
     apply_task()
 
@@ -50,10 +54,25 @@ with editor:
     try:
         if mode == "Free text":
             prompt = st.text_area("Prompt", key="play_prompt", height=180)
-        elif mode == "ReAct":
-            st.text_input("Question", key="play_question")
-            st.number_input("Step limit", 1, 12, key="play_steps")
-            prompt = react_prompt(st.session_state["play_question"], "Lumen Outfitters handbook")
+        elif mode in ("ReAct", "RAG"):
+            collections = collection_choice()
+            if st.session_state["play_collection"] not in collections and collections:
+                st.session_state["play_collection"] = collections[0]
+            st.selectbox("Document collection (Knowledge page)", collections, key="play_collection")
+            collection = st.session_state["play_collection"] if collections else None
+            if mode == "ReAct":
+                st.text_input("Question", key="play_question")
+                st.number_input("Step limit", 1, 12, key="play_steps")
+                prompt = react_prompt(st.session_state["play_question"], collection)
+            else:
+                st.text_input("Question", key="play_rag_question")
+                st.number_input("Passages (top-k)", 1, 20, key="play_rag_k")
+                st.text_area("RAG prompt ({context} = passages, {question})", key="play_rag_template",
+                             height=100)
+                rag = build_rag_prompt(RagConfig(collection or "", int(st.session_state["play_rag_k"]),
+                                                 st.session_state["play_rag_template"]),
+                                       st.session_state["play_rag_question"])
+                prompt, stops = rag.text, rag.stops
         else:
             task_names = list_tasks()
             if st.session_state["play_task"] not in task_names:
@@ -126,7 +145,8 @@ if run:
         with editor:
             if mode == "ReAct":
                 result = run_react_steps(engine, st.session_state["play_question"],
-                                         ReActConfig(max_steps=int(st.session_state["play_steps"])))
+                                         ReActConfig(max_steps=int(st.session_state["play_steps"]),
+                                                     collection=st.session_state["play_collection"]))
                 st.session_state["play_last"] = {"mode": mode, "react": result}
             else:
                 params = GenerationParams.from_dict({
@@ -137,6 +157,8 @@ if run:
                 completion = stream_answer(engine.stream(prompt, params))
                 last = {"mode": mode, "completion": completion, "labels": labels,
                         "schema": schema}
+                if mode == "RAG":
+                    last["hits"] = rag.hits
                 if labels and mode in ("Zero-shot", "Few-shot", "System prompt"):
                     last["scores"] = engine.score_candidates(prompt, [f" {lab}" for lab in labels])
                 st.session_state["play_last"] = last
@@ -177,6 +199,8 @@ if last is not None and last["mode"] == mode:
                         "'Answer: ...' nor a label).")
             if last["mode"] == "Structured output" and last["schema"]:
                 show_check(check_structured(completion.text, last["schema"]), completion.finish_reason)
+            if last.get("hits"):
+                show_citations(completion.text, last["hits"])
             if last.get("scores"):
                 label_scores(last["scores"])
             figures_row(completion)

@@ -25,6 +25,8 @@ TECHNIQUES = {
                          "reads the final answer out of the reasoning."),
     "Structured output": ("Structured output", "JSON under a JSON Schema, validated with "
                           "jsonschema; constrained decoding makes every answer parse."),
+    "RAG": ("RAG", "Passages retrieved from a document collection go in the prompt: the model "
+            "answers from your documents and cites them as [n]."),
     "ReAct": ("ReAct", "Thought, action, observation: the model calls a real calculator and "
               "searches the sample handbook, step by step, until it answers."),
 }
@@ -45,6 +47,17 @@ def apply_task() -> None:
 @st.cache_resource(show_spinner="Indexing the sample handbook (once)...")
 def _sample_collection() -> str:
     return ensure_sample_collection()
+
+
+def collection_choice() -> list[str]:
+    """The collections to pick from, building the sample one the first time."""
+    from core.knowledge import list_collections
+
+    try:
+        _sample_collection()
+    except LabError as exc:
+        st.warning(f"The sample collection could not be built: {exc.problem}")
+    return list_collections()
 
 
 def _searcher(collection: str):
@@ -69,17 +82,26 @@ def show_react_step(step: ReActStep) -> None:
 
 def run_react_steps(engine, question: str, config: ReActConfig) -> ReActResult:
     """Run the ReAct loop, drawing each step as it completes."""
-    try:
-        search_fn = _searcher(_sample_collection())
-    except LabError as exc:
-        st.warning(f"Search is unavailable: {exc.problem}")
-        search_fn = None
-    config = ReActConfig(config.max_steps, config.max_new_tokens, "Lumen Outfitters handbook")
+    search_fn = _searcher(config.collection) if config.collection else None
     result = ReActResult(question)
     with st.spinner("The agent is working..."):
         for step in react_steps(engine.generate, question, config, search_fn, result):
             show_react_step(step)
     return result
+
+
+def show_citations(answer: str, hits) -> None:
+    """Which retrieved passages the answer cites, and all of them for reference."""
+    from core.rag import cited
+
+    used = cited(answer, hits)
+    st.caption("Cites: " + (", ".join(f"[{h.rank}] {h.chunk.doc}" for h in used) if used else
+                            "no passage cited"))
+    with st.expander(f"The {len(hits)} retrieved passages"):
+        for hit in hits:
+            st.markdown(f"**[{hit.rank}]** `{hit.chunk.doc}` · {hit.chunk.heading} · similarity "
+                        f"{hit.score:.3f}")
+            st.text(hit.chunk.text)
 
 
 def show_check(check: StructuredCheck, finish_reason: str = "stop") -> None:

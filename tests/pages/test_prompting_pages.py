@@ -195,3 +195,14 @@ def test_builder_overflowing_set_says_how_many_fit(tiny):
 def test_builder_empty_table_is_explained(tiny):
     at = _builder(tiny)
     assert any("example table is empty" in e.value for e in at.error)
+
+
+def test_rag_technique_puts_retrieved_passages_in_the_prompt_and_lists_citations(tiny):
+    at = _technique(_page(PLAY, tiny), "RAG")
+    assert "[1] (catalogue-tents.md)" in _exact_text(at)
+    assert "Question: How much does the Karsk 2P tent cost?\nAnswer:" in _exact_text(at)
+    at.number_input(key="play_max_new").set_value(6)
+    at.button(key="play_run").click().run()
+    assert not at.exception, at.exception
+    assert any("Cites:" in c.value for c in at.caption)
+    assert any("retrieved passages" in e.label for e in at.expander)
