@@ -1,0 +1,122 @@
+"""Runs: every training run, and the chosen one live: curves, progress, actions, outputs.
+
+Everything here is read from the run folders and the runs index, so the view is the same
+after a refresh, a closed tab or an app restart.
+"""
+
+import json
+
+import streamlit as st
+
+from core.errors import LabError
+from core.runs import (FINAL, LIVE, cancel_run, delete_run, get_run, list_runs, resume_run,
+                       zip_run)
+from ui.controls import init_state
+from ui.engine import show_error
+from ui.sidebar import render_sidebar
+from ui.training import (METHOD_LABELS, loss_chart, output_folder, poll_events, progress_row,
+                         runs_frame, use_in_playground)
+
+st.set_page_config(page_title="Runs · PromptTune Lab", page_icon=":material/list_alt:",
+                   layout="wide")
+render_sidebar()
+st.title(":material/list_alt: Runs")
+st.caption("Each run trains in its own process and writes into its folder; this page only reads "
+           "them. One run trains at a time: the others wait in line.")
+
+runs = list_runs()
+if not runs:
+    st.info("No training runs yet.", icon=":material/info:")
+    st.page_link("pages/5_Train.py", label="Start one on the Train page",
+                 icon=":material/model_training:")
+    st.stop()
+
+st.dataframe(runs_frame(runs), hide_index=True, width="stretch")
+ids = [run.id for run in runs]
+init_state({"runs_selected": ids[0]})
+if st.session_state["runs_selected"] not in ids:  # deleted, or from another lab folder
+    st.session_state["runs_selected"] = ids[0]
+by_id = {run.id: run for run in runs}
+st.selectbox("Run", ids, key="runs_selected",
+             format_func=lambda i: f"{i} · {by_id[i].status} · "
+                                   f"{METHOD_LABELS.get(by_id[i].config.get('method'), '?')}")
+run = by_id[st.session_state["runs_selected"]]
+
+
+def live_view(run_id: str, shown_status: str) -> None:
+    """Status, progress and curves, polled every 2 s while the run is queued or running."""
+    try:
+        current = get_run(run_id)
+    except LabError as exc:
+        show_error(exc)
+        return
+    if current.status != shown_status:  # the buttons and the table depend on the status
+        st.rerun(scope="app")
+    if current.status == "queued":
+        st.info(f"Queued: #{current.queue_position or '?'} in line. It starts when the runs "
+                "before it finish.", icon=":material/hourglass_top:")
+    elif current.status == "running":
+        st.info("Training...", icon=":material/model_training:")
+    elif current.status == "succeeded":
+        st.success("Finished.", icon=":material/check_circle:")
+    elif current.status == "cancelled":
+        st.warning("Cancelled" + (": the adapter saved at the stop is in the outputs."
+                                  if current.metrics else "."), icon=":material/cancel:")
+    if current.problem:
+        show_error(LabError(f"{current.status.capitalize()}: {current.problem}", current.fix))
+    events = poll_events(current)
+    for warning in (e for e in events if e.get("type") == "warning"):
+        st.warning(warning.get("message", ""), icon=":material/warning:")
+    if current.status in LIVE:
+        progress_row(events)
+    loss_chart(events, key=f"runs_loss_{run_id}")
+
+
+st.subheader(f"Run {run.id}")
+st.fragment(run_every=2 if run.status in LIVE else None)(live_view)(run.id, run.status)
+
+# actions: chosen by the status at this rerun; the live view reruns the page when it changes
+c = st.columns(5)
+try:
+    if run.status in LIVE and c[0].button("Cancel", key="runs_cancel",
+                                          help="Stops after the current step; keeps the adapter."):
+        cancel_run(run.id)
+        st.rerun()
+    resumable = run.status in ("crashed", "cancelled", "failed") and run.has_checkpoint
+    if resumable and c[1].button("Resume", key="runs_resume",
+                                 help="From the last checkpoint."):
+        resume_run(run.id)
+        st.rerun()
+    if run.status in FINAL and c[2].button("Delete", key="runs_delete"):
+        delete_run(run.id)
+        st.session_state.pop("runs_selected", None)
+        st.rerun()
+    done = run.status in ("succeeded", "cancelled") and output_folder(run).is_dir()
+    if done:
+        c[3].download_button("Download zip", zip_run(run.id), file_name=f"{run.id}.zip",
+                             mime="application/zip", key="runs_zip")
+        if c[4].button("Use in Playground", key="runs_use", type="primary",
+                       on_click=use_in_playground, args=(run,)):
+            st.switch_page("pages/1_Playground.py")
+except LabError as exc:
+    show_error(exc)
+
+st.subheader("Outputs")
+left, right = st.columns(2)
+with left:
+    folder = output_folder(run)
+    st.markdown(f"**{'Model' if run.config.get('method') == 'full' else 'Adapter'} folder**")
+    st.code(str(folder) if folder.is_dir() else f"{folder} (not written yet)", language=None)
+    if folder.is_dir() and run.config.get("method") != "full":
+        st.caption("A standard PEFT adapter: `PeftModel.from_pretrained(base, folder)`.")
+    template = run.run_dir / "template.json"
+    if template.exists():
+        st.markdown("**Template** (how to prompt the tuned model)")
+        st.code(json.loads(template.read_text(encoding="utf-8")).get("template", ""),
+                language=None)
+with right:
+    if run.metrics:
+        st.markdown("**Metrics**")
+        st.json(run.metrics)
+    with st.expander("Config"):
+        st.json(run.config)

@@ -1,0 +1,179 @@
+"""The Train and Runs pages under AppTest: a real run on the tiny model, bad input, the queue."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import runs
+from core.config import ModelSpec
+from core.paths import data_dir
+from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
+
+TRAIN, RUNS = "pages/5_Train.py", "pages/6_Runs.py"
+WAIT_S = 240  # a guard against hanging, not a timing assertion
+
+
+@pytest.fixture
+def tiny(tiny_model_dir):
+    return ModelSpec(source=str(tiny_model_dir), dtype="float32")
+
+
+def _short_run(at: AppTest) -> AppTest:
+    """A few steps on a few examples: the run costs its process start, not its training."""
+    at.number_input(key="train_max_steps").set_value(4)
+    at.number_input(key="train_batch").set_value(2)
+    at.number_input(key="train_max_train").set_value(16)
+    at.number_input(key="train_max_eval").set_value(4)
+    at.number_input(key="train_lr").set_value(1e-2)
+    return at.run()
+
+
+def _wait(run_id: str, statuses: tuple[str, ...]) -> runs.Run:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        run = runs.get_run(run_id)
+        if run.status in statuses:
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} did not reach {statuses}: {runs.get_run(run_id).status}")
+
+
+def _charts(at: AppTest) -> list:
+    return list(at.get("plotly_chart"))
+
+
+def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(tiny,
+                                                                               tiny_model_dir):
+    at = _page(TRAIN, tiny)
+    assert not at.exception, at.exception
+    # the sidebar's model is a local folder, so it is the base by default
+    assert at.text_input(key="train_base_other").value == str(tiny_model_dir)
+    assert at.multiselect(key="train_targets").value == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert at.text_area(key="train_template").value == "Review: {text}\nSentiment:"
+    _short_run(at)
+    assert not at.error, [e.value for e in at.error]
+    labels = {m.label: m.value for m in at.metric}
+    assert "Estimated time" in labels and labels["Estimated peak memory"].endswith("GiB")
+    assert _charts(at), "no token-length histogram"
+    assert "Review:" in str(at.dataframe[0].value["prompt"].iloc[0])
+
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    run_id = at.session_state["train_started_run"]
+    assert any(run_id in s.value for s in at.success)
+    run = _wait(run_id, runs.FINAL)
+    assert run.status == "succeeded", (run.problem, (run.run_dir / "log.txt").read_text()[-2000:])
+    assert run.config["max_steps"] == 4 and run.config["model"] == str(tiny_model_dir)
+
+    at.switch_page(RUNS).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    row = table[table["run"] == run_id].iloc[0]
+    assert row["status"] == "succeeded" and row["method"] == "LoRA" and row["steps"] == 4
+    assert row["train loss"] > 0
+    assert _charts(at), "no loss curve"
+    text = _text(at)
+    assert str(run.run_dir / "adapter") in text and "Review: {text}" in text
+    assert any(b.label == "Download zip" for b in at.get("download_button"))
+
+    # a new session (a refresh, a closed tab, a restarted app) sees the same run
+    again = _page(RUNS, tiny)
+    assert not again.exception, again.exception
+    assert again.selectbox(key="runs_selected").value == run_id
+    assert _charts(again) and str(run.run_dir / "adapter") in _text(again)
+    steps = [e for e in runs.read_events(run.run_dir, 0)[0] if e["type"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4]
+    assert '"training loss"' in _charts(again)[0].proto.spec
+
+    # use it in the Playground: the sidebar's model gets the adapter
+    again.button(key="runs_use").click().run()
+    assert not again.exception, again.exception
+    spec = again.session_state["lab_model_spec"]
+    assert spec.adapter == str(run.run_dir / "adapter") and spec.source == str(tiny_model_dir)
+    assert again.text_input(key="sidebar_adapter").value == spec.adapter
+
+    again.switch_page(RUNS).run()
+    again.button(key="runs_delete").click().run()
+    assert not again.exception, again.exception
+    assert runs.list_runs() == [] and not run.run_dir.exists()
+    assert any("No training runs yet" in i.value for i in again.info)
+
+
+def test_bad_values_are_named_and_nothing_typed_is_lost(tiny):
+    at = _page(TRAIN, tiny)
+    at.text_area(key="train_template").set_value("Text: {text}\nMood:")
+    for key, value, named in (("train_lora_r", 0, "lora_r"), ("train_lr", 0.0, "learning_rate"),
+                              ("train_batch", 0, "batch_size"),
+                              ("train_max_len", 100_000, "context window")):
+        before = at.number_input(key=key).value
+        at.number_input(key=key).set_value(value).run()
+        assert not at.exception, at.exception
+        assert any(named in e.value for e in at.error), (key, [e.value for e in at.error])
+        assert at.button(key="train_start").disabled
+        assert at.text_area(key="train_template").value == "Text: {text}\nMood:"
+        at.number_input(key=key).set_value(before).run()
+    assert not at.error and not at.button(key="train_start").disabled
+    at.text_area(key="train_template").set_value("Text: {review}").run()
+    assert any("{review}" in e.value for e in at.error)
+
+
+def test_bad_uploads_and_missing_columns_say_what_to_fix(tiny):
+    at = _page(TRAIN, tiny)
+    at.radio(key="train_source").set_value("Upload CSV / JSONL").run()
+    assert any("No data file" in e.value for e in at.error)
+    uploader = at.file_uploader(key="train_upload")
+    uploader.set_value(("bad.jsonl", b'{"text": "a", "label": "x"}\n{"text": oops}\n',
+                        "application/json")).run()
+    assert any("line 2" in e.value for e in at.error), [e.value for e in at.error]
+    at.file_uploader(key="train_upload").set_value(("latin.csv", "text,label\ncafé,x\n"
+                                                    .encode("latin-1"), "text/csv")).run()
+    assert any("not UTF-8" in e.value for e in at.error)
+
+    rows = "review,sentiment\n" + "".join(f"review {i} was fine,POSITIVE\n" for i in range(20))
+    at.file_uploader(key="train_upload").set_value(("reviews.csv", rows.encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "no column 'text'" in errors and "review, sentiment" in errors
+    at.selectbox(key="train_col_input").set_value("review")
+    at.selectbox(key="train_col_label").set_value("sentiment").run()
+    assert not at.error, [e.value for e in at.error]
+    assert at.text_area(key="train_template").value == "Input: {input}\nAnswer:"
+    assert "review 0 was fine" in " ".join(at.dataframe[0].value["prompt"])
+
+
+def test_an_unreachable_hub_is_said_plainly(tiny):
+    at = _page(TRAIN, tiny)
+    at.radio(key="train_source").set_value("Hugging Face dataset").run()
+    at.text_input(key="train_hub_name").set_value("someone/some-reviews")
+    at.button(key="train_hub_fetch").click().run()
+    assert not at.exception, at.exception
+    assert any("cannot be reached" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_queued_run_shows_its_place_and_cancels(tiny, tiny_model_dir):
+    lock = open(data_dir() / "train.lock", "a+")
+    fcntl.flock(lock, fcntl.LOCK_EX)  # another run is training
+    try:
+        at = _short_run(_page(TRAIN, tiny))
+        at.button(key="train_start").click().run()
+        run_id = at.session_state["train_started_run"]
+        deadline = time.monotonic() + WAIT_S  # its process starts and waits for the lock
+        while runs.get_run(run_id).pid is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        at.switch_page(RUNS).run()
+        assert not at.exception, at.exception
+        assert any("Queued: #1 in line" in i.value for i in at.info)
+        assert at.dataframe[0].value["status"].iloc[0] == "queued (#1)"
+        at.button(key="runs_cancel").click().run()
+        assert not at.exception, at.exception
+        assert runs.get_run(run_id).status == "cancelled"
+        assert at.dataframe[0].value["status"].iloc[0] == "cancelled"
+        assert not any(b.key == "runs_cancel" for b in at.button)
+        at.button(key="runs_delete").click().run()
+        assert runs.list_runs() == []
+    finally:
+        lock.close()

@@ -1,0 +1,304 @@
+"""Pieces of the Train and Runs pages: widgets -> TrainConfig, the data preview, run views."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.config import DEFAULT_MODEL, ModelSpec
+from core.embedded import EMBEDDED_MODELS
+from core.runs import Run
+from core.tasks import load_task
+from core.training import (DEFAULT_COLUMNS, DEFAULT_TEMPLATES, METHOD_LR, PRESETS, TrainConfig,
+                           estimate, load_tokenizer)
+from core.training_data import DataPreview, preview_data
+from ui.engine import SPEC_KEY, current_spec
+from ui.sidebar import OTHER as SIDEBAR_OTHER
+
+OTHER = "Other: local folder or Hub id"
+SOURCES = ("Sample task", "Upload CSV / JSONL", "Hugging Face dataset")
+METHOD_LABELS = {"lora": "LoRA", "qlora": "QLoRA (4-bit base)", "ia3": "IA3",
+                 "prompt-tuning": "Prompt tuning", "full": "Full fine-tuning"}
+FORMAT_LABELS = {"text-label": "text + label (with a template)",
+                 "prompt-completion": "prompt / completion",
+                 "instruction": "instruction / input / output", "chat": "chat messages"}
+# widget key -> TrainConfig field, for the Trainer hyperparameters a preset fills
+HYPER = {"train_epochs": "epochs", "train_max_steps": "max_steps", "train_batch": "batch_size",
+         "train_accum": "grad_accum", "train_lr": "learning_rate", "train_scheduler": "scheduler",
+         "train_warmup": "warmup_ratio", "train_max_len": "max_length", "train_seed": "seed",
+         "train_eval_steps": "eval_steps", "train_save_steps": "save_steps",
+         "train_threads": "threads"}
+
+
+# -- the Train page's state --------------------------------------------------------------
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The widget values of a preset's hyperparameters (0 where the config says None)."""
+    config = PRESETS[name]
+    values = {key: getattr(config, name) for key, name in HYPER.items()}
+    values["train_max_steps"] = config.max_steps or 0
+    values["train_lr"] = config.lr
+    values["train_epochs"] = float(config.epochs)
+    return values
+
+
+def apply_preset() -> None:
+    """on_change of the preset selector: fill the hyperparameters, keep everything else."""
+    st.session_state.update(preset_values(st.session_state["train_preset"]))
+
+
+def method_changed() -> None:
+    """A method has its own sensible learning rate (METHOD_LR); LoRA keeps the preset's."""
+    method = st.session_state["train_method"]
+    preset_lr = PRESETS[st.session_state["train_preset"]].lr
+    st.session_state["train_lr"] = preset_lr if method == "lora" else METHOD_LR[method]
+
+
+def default_base() -> tuple[str, str]:
+    """(choice, folder): the sidebar's model where training can use it, else the embedded one."""
+    spec = current_spec()
+    if spec.is_embedded:
+        return spec.source, ""
+    if Path(spec.source).expanduser().is_dir():
+        return OTHER, spec.source
+    return DEFAULT_MODEL, ""
+
+
+def default_template(state) -> str:
+    """The template for the data chosen now: the task's, or the format's default."""
+    if state["train_source"] == SOURCES[0]:
+        return load_task(state["train_task"]).template
+    return DEFAULT_TEMPLATES[state["train_format"]]
+
+
+def reset_template() -> None:
+    st.session_state["train_template"] = default_template(st.session_state)
+
+
+def initial_state() -> dict[str, Any]:
+    choice, folder = default_base()
+    state = {"train_base_choice": choice, "train_base_other": folder,
+             "train_source": SOURCES[0], "train_task": "review-sentiment",
+             "train_format": "text-label", "train_hub_name": "", "train_hub_split": "train",
+             "train_val_mode": "the task's validation split", "train_val_fraction": 0.1,
+             "train_max_train": 0, "train_max_eval": 0, "train_preset": "live-demo",
+             "train_method": "lora", "train_lora_r": 16, "train_lora_alpha": 32,
+             "train_lora_dropout": 0.0, "train_virtual_tokens": 20, "train_device": "auto",
+             "train_merge": False, "train_targets": [], **preset_values("live-demo")}
+    state["train_template"] = load_task("review-sentiment").template
+    return state
+
+
+def base_model(state) -> str:
+    return state["train_base_other"].strip() if state["train_base_choice"] == OTHER \
+        else state["train_base_choice"]
+
+
+def base_options() -> list[str]:
+    return [f"embedded:{name}" for name in EMBEDDED_MODELS] + [OTHER]
+
+
+def base_label(option: str) -> str:
+    if option == OTHER:
+        return option
+    return f"{EMBEDDED_MODELS[option.removeprefix('embedded:')].title} (embedded)"
+
+
+def config_from_state(state) -> TrainConfig:
+    """The one TrainConfig the widgets describe; its ConfigError names a bad value."""
+    from core.errors import ConfigError
+
+    data: dict[str, Any]
+    if state["train_source"] == SOURCES[0]:
+        by_task = state["train_val_mode"].startswith("the task")
+        data = {"task": state["train_task"], "data_format": "text-label",
+                "validation_split": "validation" if by_task else None}
+    else:
+        path = state.get("train_data_path")
+        if not path:
+            raise ConfigError("No data file is chosen yet.",
+                              "Upload a CSV/JSONL file, or fetch a Hugging Face dataset.")
+        fmt = state["train_format"]
+        columns = {role: state[f"train_col_{role}"] for role in DEFAULT_COLUMNS[fmt]
+                   if state.get(f"train_col_{role}")}
+        data = {"task": None, "data_path": path, "data_format": fmt, "columns": columns,
+                "validation_split": None}
+    method = state["train_method"]
+    targets = tuple(state.get("train_targets") or ()) or None
+    return TrainConfig(
+        model=base_model(state) or "", **data, template=state["train_template"] or None,
+        validation_fraction=float(state["train_val_fraction"]),
+        max_train_examples=int(state["train_max_train"]) or None,
+        max_eval_examples=int(state["train_max_eval"]) or None,
+        method=method, lora_r=int(state["train_lora_r"]), lora_alpha=int(state["train_lora_alpha"]),
+        lora_dropout=float(state["train_lora_dropout"]),
+        target_modules=targets if method not in ("full", "prompt-tuning") else None,
+        num_virtual_tokens=int(state["train_virtual_tokens"]),
+        epochs=float(state["train_epochs"]), max_steps=int(state["train_max_steps"]) or None,
+        batch_size=int(state["train_batch"]), grad_accum=int(state["train_accum"]),
+        learning_rate=float(state["train_lr"]), scheduler=state["train_scheduler"],
+        warmup_ratio=float(state["train_warmup"]), max_length=int(state["train_max_len"]),
+        seed=int(state["train_seed"]), eval_steps=int(state["train_eval_steps"]),
+        save_steps=int(state["train_save_steps"]), threads=int(state["train_threads"]),
+        device=state["train_device"],
+        merge_after=bool(state["train_merge"]) and method in ("lora", "qlora", "ia3"))
+
+
+# -- preview and estimate ---------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _tokenizer(model: str):
+    return load_tokenizer(TrainConfig(model=model))
+
+
+def data_preview(config: TrainConfig) -> DataPreview:
+    """Examples as the model will read them, and their token lengths (cached per config)."""
+    return _preview(json.dumps(config.to_dict(), sort_keys=True))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _preview(config_json: str) -> DataPreview:
+    config = TrainConfig.from_dict(json.loads(config_json))
+    return preview_data(config, _tokenizer(config.model))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_estimate(config_json: str) -> tuple[float, int]:
+    return estimate(TrainConfig.from_dict(json.loads(config_json)))
+
+
+def length_histogram(preview: DataPreview) -> None:
+    """Token lengths of the training examples, with the max length marked."""
+    figure = go.Figure(go.Histogram(x=preview.train_lengths, nbinsx=40, marker_color="#1f77b4",
+                                    name="examples"))
+    figure.add_vline(x=preview.max_length, line_dash="dash", line_color="#d62728",
+                     annotation_text=f"max length {preview.max_length}")
+    figure.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10), bargap=0.05,
+                         title=f"Token lengths of {len(preview.train_lengths)} training examples",
+                         xaxis_title="tokens (prompt + completion + end)",
+                         yaxis_title="examples")
+    st.plotly_chart(figure, key="train_lengths_chart")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# -- the Runs page ---------------------------------------------------------------------------
+
+
+def _number(value: Any, digits: int = 4) -> Any:
+    return round(value, digits) if isinstance(value, (int, float)) else None
+
+
+def runs_frame(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: what it trained, how it went, its final figures."""
+    rows = []
+    for run in runs:
+        created = run.created_at
+        try:
+            created = datetime.fromisoformat(run.created_at).astimezone().strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            pass
+        status = run.status + (f" (#{run.queue_position})" if run.queue_position else "")
+        rows.append({"run": run.id, "status": status,
+                     "method": METHOD_LABELS.get(run.config.get("method"), "?"),
+                     "data": Path(run.data).name if run.config.get("data_path") else run.data,
+                     "base": run.config.get("model"), "created": created,
+                     "duration": duration(run.duration_s),
+                     "steps": run.metrics.get("steps"),
+                     "train loss": _number(run.metrics.get("train_loss")),
+                     "eval loss": _number(run.metrics.get("eval_loss")),
+                     "accuracy": _number(run.metrics.get("accuracy"), 3)})
+    return pd.DataFrame(rows)
+
+
+def poll_events(run: Run) -> list[dict]:
+    """Every event of ``run`` so far, reading only what was added since the last poll."""
+    cache = st.session_state.setdefault("runs_events", {})
+    offset, events = cache.get(run.id, (0, []))
+    from core.runs import read_events
+
+    new, offset = read_events(run.run_dir, offset)
+    events = events + new
+    cache[run.id] = (offset, events)
+    return events
+
+
+def loss_chart(events: list[dict], key: str) -> None:
+    """Training loss per step and evaluation loss where evaluated."""
+    steps = [e for e in events if e.get("type") == "step" and e.get("loss") is not None]
+    evals = [e for e in events if e.get("type") == "eval"]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=[e["step"] for e in steps], y=[e["loss"] for e in steps],
+                                mode="lines+markers", name="training loss",
+                                line=dict(color="#1f77b4")))
+    if evals:
+        figure.add_trace(go.Scatter(x=[e["step"] for e in evals], y=[e["eval_loss"] for e in evals],
+                                    mode="lines+markers", name="eval loss",
+                                    line=dict(color="#ff7f0e", dash="dash")))
+    total = steps[-1]["total_steps"] if steps else None
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title="Loss",
+                         xaxis=dict(title="step", range=[0, total] if total else None),
+                         yaxis_title="loss (completion tokens)",
+                         legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    st.plotly_chart(figure, key=key)
+
+
+def progress_row(events: list[dict]) -> None:
+    """Step of total, ETA, tokens/s, memory and learning rate from the newest step event."""
+    steps = [e for e in events if e.get("type") == "step"]
+    if not steps:
+        st.caption("Waiting for the first step (loading the model and the data)...")
+        return
+    last = steps[-1]
+    st.progress(min(1.0, last["step"] / max(1, last["total_steps"])),
+                f"step {last['step']} of {last['total_steps']}")
+    cols = st.columns(5)
+    cols[0].metric("Step", f"{last['step']} / {last['total_steps']}")
+    cols[1].metric("ETA", duration(last.get("eta_s")))
+    tps = last.get("tokens_per_s")
+    cols[2].metric("Tokens/s", f"{tps:.0f}" if tps is not None else "–")
+    cols[3].metric("Memory (RSS)", f"{last.get('rss_bytes', 0) / 2**30:.2f} GiB")
+    lr = last.get("learning_rate")
+    cols[4].metric("Learning rate", f"{lr:.2e}" if lr is not None else "–")
+
+
+def output_folder(run: Run) -> Path:
+    return run.run_dir / ("model" if run.config.get("method") == "full" else "adapter")
+
+
+def spec_for(run: Run) -> ModelSpec:
+    """The model that serves a run's result: the base with the adapter (full: the model)."""
+    folder = str(output_folder(run))
+    if run.config.get("method") == "full":
+        return ModelSpec(source=folder)
+    return ModelSpec(source=run.config["model"], adapter=folder)
+
+
+def use_in_playground(run: Run) -> None:
+    """on_click: put the run's adapter (or full model) into the sidebar's model.
+
+    A callback, because the sidebar's widgets (which build the spec on every page) must
+    get the same values before they are drawn again; the page then opens the Playground.
+    """
+    tuned = spec_for(run)
+    spec = replace(current_spec(), source=tuned.source, adapter=tuned.adapter)
+    st.session_state[SPEC_KEY] = spec
+    embedded = spec.source in base_options()
+    st.session_state["sidebar_model_choice"] = spec.source if embedded else SIDEBAR_OTHER
+    st.session_state["sidebar_model_source"] = "" if embedded else spec.source
+    st.session_state["sidebar_adapter"] = spec.adapter or ""
