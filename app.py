@@ -44,11 +44,16 @@ st.page_link("pages/1_Playground.py", label="**Playground**: write a prompt, see
 st.page_link("pages/3_Few-shot_builder.py", label="**Few-shot builder**: pick, edit, order and "
              "budget worked examples, save them as a set, and measure how many are worth it",
              icon=":material/format_list_numbered:")
+st.page_link("pages/5_Train.py", label="**Train**: fine-tune a model on a sample task or your "
+             "own examples with LoRA, QLoRA, IA3, prompt tuning or full fine-tuning, with an "
+             "estimate before you start", icon=":material/model_training:")
+st.page_link("pages/6_Runs.py", label="**Runs**: every training run with its live loss curve, "
+             "cancel, resume, download, and its adapter one click from the Playground",
+             icon=":material/list_alt:")
 st.page_link("pages/2_History.py", label="**History**: every answer the lab has given, with its "
              "prompt and settings; reload, delete, export", icon=":material/history:")
 st.caption(
-    "Still to come, each as its own page: the fine-tuning launcher, "
-    "the knowledge base for retrieval, and the side-by-side comparison with its stakeholder "
+    "Still to come, each as its own page: the knowledge base for retrieval, and the side-by-side comparison with its stakeholder "
     "report.")
 
 if engine is not None:
