@@ -10,6 +10,7 @@
     python -m core train --preset live-demo    # fine-tune in the foreground, printing progress
     python -m core train CONFIG.json --run-dir DIR [--resume]   # what a background run executes
     python -m core runs --json                 # the training runs and their status
+    python -m core compare CONFIG.json --report report.html   # a comparison, headless
 
 Errors meant for people (a bad parameter, a missing model) print the problem
 and its fix and exit with status 2; nothing prints a traceback for them.
@@ -87,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue from the run folder's last checkpoint")
 
+    compare = sub.add_parser("compare", help="run a comparison config (foreground) and print "
+                                             "its verdict and metrics")
+    compare.add_argument("config", help="a comparison config.json (the Compare page saves one)")
+    compare.add_argument("--out", default=None, help="folder for results.json (default: a new "
+                                                      "comparison folder of the lab)")
+    compare.add_argument("--report", default=None, help="also write the HTML report here")
     runs = sub.add_parser("runs", help="list the training runs")
     runs.add_argument("--json", action="store_true", help="print one JSON list")
 
@@ -234,6 +241,35 @@ def _train(args: argparse.Namespace) -> int:
     return code
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from core.compare import CompareConfig
+    from core.compare_runs import comparisons_dir, execute
+
+    path = Path(args.config)
+    if not path.is_file():
+        raise ConfigError(f"There is no comparison config at {path}.",
+                          "Save one from the Compare page, or write one (see README).")
+    try:
+        config = CompareConfig.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a valid comparison config: {exc}.",
+                          "Compare it with a config the Compare page saved.") from None
+    from datetime import datetime
+
+    folder = Path(args.out) if args.out else comparisons_dir() / datetime.now().strftime("%Y%m%d-%H%M%S-cli")
+    results = execute(config, folder)
+    for variant in results["variants"]:
+        shown = {k: v["value"] for k, v in variant["metrics"].items()} if variant["metrics"] else variant["error"]
+        print(f"{variant['name']:20s} {variant.get('engine') or '-':12s} {shown}")
+    if args.report:
+        from core.report import html_report
+
+        Path(args.report).write_text(html_report(results), encoding="utf-8")
+        print(f"report: {args.report}")
+    print(f"results: {folder / 'results.json'}")
+    return 0
+
+
 def _runs(args: argparse.Namespace) -> int:
     from core.runs import list_runs
 
@@ -254,4 +290,4 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"prepare": _prepare, "models": _models, "generate": _generate, "score": _score,
-            "history": _history, "train": _train, "runs": _runs}
+            "history": _history, "train": _train, "runs": _runs, "compare": _compare}

@@ -5,7 +5,10 @@ instruction and the prompt template), ``train.jsonl``, ``validation.jsonl``,
 ``test.jsonl``, a README that says where the data came from, and for JSON
 tasks the answer's JSON Schema. Three kinds: ``classification`` (one of a few
 labels, scored by log-likelihood), ``json`` (structured output checked against
-the schema) and ``numeric`` (a number, for the ReAct tools).
+the schema), ``numeric`` (a number, for the ReAct tools) and ``qa`` (short answers
+to questions on a document collection, for RAG). A task.json may point a split at
+another file (``"splits": {"test": "../../knowledge/.../questions.jsonl"}``) instead
+of copying it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from core.errors import ConfigError
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "assets" / "tasks"
-KINDS = ("classification", "json", "numeric")
+KINDS = ("classification", "json", "numeric", "qa")
 SPLITS = ("train", "validation", "test")
 
 
@@ -37,6 +40,8 @@ class Task:
     source: str
     labels: tuple[str, ...] = field(default_factory=tuple)
     schema: str | None = None  # JSON Schema text, for kind "json"
+    collection: str | None = None  # the document collection a "qa" task is asked against
+    splits: dict[str, str] = field(default_factory=dict)  # split -> file, relative to the folder
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -78,9 +83,18 @@ def load_task(name: str) -> Task:
 def _read_split(name: str, split: str) -> tuple[dict[str, Any], ...]:
     if split not in SPLITS:
         raise ConfigError(f"Unknown split {split!r}.", f"Use one of {', '.join(SPLITS)}.")
-    path = TASKS_DIR / name / f"{split}.jsonl"
+    path = TASKS_DIR / name / load_task(name).splits.get(split, f"{split}.jsonl")
+    if not path.is_file():
+        raise ConfigError(f"Task {name!r} has no {split} split.",
+                          f"Use one of its splits: {', '.join(available_splits(name))}.")
     with path.open(encoding="utf-8") as fh:
         return tuple(json.loads(line) for line in fh if line.strip())
+
+
+def available_splits(name: str) -> list[str]:
+    """The splits a task has files for."""
+    task = load_task(name)
+    return [s for s in SPLITS if (TASKS_DIR / name / task.splits.get(s, f"{s}.jsonl")).is_file()]
 
 
 def load_split(name: str, split: str, limit: int | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,405 @@
+"""Side-by-side evaluation: the same examples through several variants, with their figures.
+
+A ``CompareConfig`` names the task, how many test examples, the seed, the base
+model, the prices, and the variants: zero-shot, few-shot (a saved set, or k
+examples drawn per label from the task's train split), chain-of-thought,
+structured output, RAG over a collection, and fine-tuned runs (their adapter
+on the same base, prompted with the template they were trained with).
+``evaluate`` runs them all and returns the results dict that ``core.report``
+draws; a variant that cannot run is recorded with its error and the others go
+on. Classification is scored by label log-likelihood (reproducible, no
+parsing); the other kinds generate greedily and are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.config import GenerationParams, ModelSpec
+from core.errors import ConfigError, LabError
+from core.fewshot import load_set, select_examples
+from core.metrics import contains_answer, exact_match, rouge_l, token_f1
+from core.prompting import (Example, PromptRecipe, build_prompt, check_structured,
+                            extract_answer, normalise_number)
+from core.tasks import Task, load_split, load_task
+
+KINDS = ("zero-shot", "few-shot", "cot", "structured", "rag", "fine-tuned")
+BOOTSTRAP = 1000
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One way of answering: a technique and its settings."""
+
+    name: str
+    kind: str
+    shots: int = 4                   # few-shot: examples drawn per label from train
+    fewshot_set: str | None = None   # few-shot: a saved set instead (its first `shots`)
+    collection: str | None = None    # rag
+    top_k: int = 3                   # rag
+    run_id: str | None = None        # fine-tuned: a training run of the lab
+    constrained: bool = True         # structured
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError("A variant has no name.", "Give every variant a short name.")
+        if self.kind not in KINDS:
+            raise ConfigError(f"Variant {self.name!r} has unknown kind {self.kind!r}.",
+                              f"Use one of {', '.join(KINDS)}.")
+        if self.kind == "fine-tuned" and not self.run_id:
+            raise ConfigError(f"Fine-tuned variant {self.name!r} names no training run.",
+                              "Pick a finished run on the Runs page.")
+        if self.kind == "few-shot" and not 1 <= self.shots <= 64:
+            raise ConfigError(f"Variant {self.name!r}: shots must be 1 to 64, got {self.shots}.")
+
+
+@dataclass(frozen=True)
+class Prices:
+    """What a query and a training hour cost; None where the user set no price."""
+
+    input_per_million: float | None = None
+    output_per_million: float | None = None
+    gpu_hour: float | None = None
+    cpu_hour: float | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+                raise ConfigError(f"The price {f.name} must be a number of at least 0, got {value!r}.",
+                                  "Leave it empty when you do not know it.")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """A whole comparison: saved with its results, so any past one can be rerun."""
+
+    task: str
+    variants: tuple[VariantSpec, ...]
+    n_examples: int = 60
+    seed: int = 0
+    model: str = "embedded:gemma-3-270m"
+    engine: str = "auto"
+    prices: Prices = field(default_factory=Prices)
+
+    def __post_init__(self) -> None:
+        load_task(self.task)
+        variants = tuple(v if isinstance(v, VariantSpec) else VariantSpec(**v) for v in self.variants)
+        if not variants:
+            raise ConfigError("No variant is selected.", "Pick at least one variant to run.")
+        names = [v.name for v in variants]
+        if len(set(names)) != len(names):
+            raise ConfigError("Two variants have the same name.", "Give each variant its own name.")
+        object.__setattr__(self, "variants", variants)
+        if not isinstance(self.prices, Prices):
+            object.__setattr__(self, "prices", Prices(**self.prices))
+        if isinstance(self.n_examples, bool) or not isinstance(self.n_examples, int) \
+                or not 5 <= self.n_examples <= 2000:
+            raise ConfigError(f"Examples must be 5 to 2000, got {self.n_examples!r}.",
+                              "Use 50-150 for a live comparison on a CPU.")
+        ModelSpec(source=self.model, engine=self.engine)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["variants"] = [asdict(v) for v in self.variants]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown comparison setting(s): {', '.join(unknown)}.",
+                              f"Known: {', '.join(sorted(known))}.")
+        return cls(**{**data, "variants": tuple(data.get("variants", ()))})
+
+
+def bootstrap(values: list[float], statistic: Callable[[np.ndarray], float] = np.mean,
+              seed: int = 0) -> dict[str, float]:
+    """The statistic with a 95% percentile-bootstrap interval over the examples."""
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        return {"value": float("nan"), "low": float("nan"), "high": float("nan")}
+    rng = np.random.default_rng(seed)
+    draws = [statistic(data[rng.integers(0, data.size, data.size)]) for _ in range(BOOTSTRAP)]
+    return {"value": round(float(statistic(data)), 4),
+            "low": round(float(np.percentile(draws, 2.5)), 4),
+            "high": round(float(np.percentile(draws, 97.5)), 4)}
+
+
+def macro_f1(pairs: np.ndarray, n_labels: int) -> float:
+    """Macro-averaged F1 of (reference index, predicted index) rows."""
+    scores = []
+    for label in range(n_labels):
+        tp = np.sum((pairs[:, 0] == label) & (pairs[:, 1] == label))
+        fp = np.sum((pairs[:, 0] != label) & (pairs[:, 1] == label))
+        fn = np.sum((pairs[:, 0] == label) & (pairs[:, 1] != label))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def classification_metrics(references: list[str], predictions: list[str | None],
+                           labels: tuple[str, ...], seed: int) -> tuple[dict, dict]:
+    """Accuracy and macro-F1 with intervals, and the confusion matrix."""
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = len(labels)  # an answer that names no label counts as wrong for every label
+    pairs = np.array([(index[r], index.get(p, unknown)) for r, p in zip(references, predictions)])
+    correct = (pairs[:, 0] == pairs[:, 1]).astype(float)
+    pair_rows = list(range(len(pairs)))
+    metrics = {"accuracy": bootstrap(list(correct), seed=seed),
+               "macro_f1": bootstrap(pair_rows, lambda rows: macro_f1(pairs[rows.astype(int)],
+                                                                       len(labels)), seed=seed)}
+    matrix = [[int(np.sum((pairs[:, 0] == i) & (pairs[:, 1] == j))) for j in range(len(labels))]
+              for i in range(len(labels))]
+    return metrics, {"labels": list(labels), "matrix": matrix}
+
+
+def text_metrics(references: list[str], predictions: list[str], seed: int) -> dict:
+    """Exact match, token F1, ROUGE-L and containment of the reference, with intervals."""
+    return {name: bootstrap([fn(p, r) for p, r in zip(predictions, references)], seed=seed)
+            for name, fn in (("exact_match", exact_match), ("token_f1", token_f1),
+                             ("rouge_l", rouge_l), ("contains", contains_answer))}
+
+
+@dataclass
+class Outputs:
+    """What one variant produced on the examples, and what it cost."""
+
+    predictions: list[Any] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    prompt_tokens: list[int] = field(default_factory=list)
+    completion_tokens: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _examples(task: Task, n: int) -> list[dict]:
+    rows = load_split(task.name, "test")[:n]
+    return [{"id": r.get("id", str(i)), "input": r[task.input_field], "reference": task.answer_text(r)}
+            for i, r in enumerate(rows)]
+
+
+def _template(task: Task) -> str:
+    return task.template.replace("{" + task.input_field + "}", "{input}")
+
+
+def _shots(task: Task, spec: VariantSpec, seed: int) -> tuple[Example, ...]:
+    if spec.fewshot_set:
+        return load_set(spec.fewshot_set).examples[:spec.shots]
+    pool = [Example(r[task.input_field], task.answer_text(r)) for r in load_split(task.name, "train")]
+    return tuple(select_examples(pool, "balanced", spec.shots, seed))
+
+
+def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = " ") -> Outputs:
+    out = Outputs()
+    started = time.perf_counter()
+    rows = engine.score_batch(prompts, [prefix + label for label in labels])
+    out.seconds = time.perf_counter() - started
+    for prompt, row in zip(prompts, rows):
+        best = max(row, key=lambda s: s.logprob)
+        out.predictions.append(best.candidate[len(prefix):])
+        out.raw.append(best.candidate.strip())
+        out.prompt_tokens.append(engine.count_tokens(prompt))
+        out.completion_tokens.append(best.n_tokens)
+    return out
+
+
+def _generated(engine, prompts: list[str], params: GenerationParams,
+               read: Callable[[str], Any], should_stop: Callable[[], bool]) -> Outputs:
+    out = Outputs()
+    for prompt in prompts:
+        if should_stop():
+            raise LabError("The comparison was cancelled.")
+        completion = engine.generate(prompt, params)
+        out.seconds += completion.latency_s
+        out.raw.append(completion.text)
+        out.predictions.append(read(completion.text))
+        out.prompt_tokens.append(completion.prompt_tokens)
+        out.completion_tokens.append(completion.completion_tokens)
+    return out
+
+
+def _fine_tuned(spec: VariantSpec, config: CompareConfig) -> tuple[ModelSpec, dict, dict, dict]:
+    """(the model to load, template.json, the run's metrics, the run's config) of a run."""
+    from core.runs import get_run
+
+    run = get_run(spec.run_id)
+    if run.status != "succeeded":
+        raise ConfigError(f"Run {spec.run_id} has status {run.status}; only finished runs compare.",
+                          "Pick a run that succeeded, or resume this one.")
+    base = run.config.get("model")
+    if base and base != config.model:
+        raise ConfigError(f"Run {spec.run_id} tuned {base}, but this comparison uses {config.model}.",
+                          f"Set the comparison's model to {base}, or pick a run of {config.model}.")
+    folder = Path(run.run_dir)
+    template = json.loads((folder / "template.json").read_text())
+    if (folder / "adapter").is_dir():
+        model = ModelSpec(source=config.model, engine=config.engine, adapter=str(folder / "adapter"))
+    else:
+        model = ModelSpec(source=str(folder / "model"), engine="transformers")
+    return model, template, run.metrics, run.config
+
+
+def _tuned_prompt(template: dict, text: str) -> str:
+    variable = template.get("input_variable") or "input"
+    return template["template"].format(**{variable: text, "input": text})
+
+
+def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], config: CompareConfig,
+                should_stop: Callable[[], bool], template: dict | None = None) -> Outputs:
+    """Every example through one variant on ``engine``."""
+    inputs = [e["input"] for e in examples]
+    instruction, tmpl = task.instruction, _template(task)
+    if spec.kind == "fine-tuned":
+        prompts = [_tuned_prompt(template, text) for text in inputs]
+        if task.kind == "classification":
+            return _scored(engine, prompts, task.labels, template.get("completion_prefix", " "))
+        return _generated(engine, prompts, GenerationParams(max_new_tokens=96, stop=("\n\n",)),
+                          lambda t: t.strip(), should_stop)
+    if spec.kind == "rag":
+        from core.rag import RagConfig, build_rag_prompt
+
+        if not (spec.collection or task.collection):
+            raise ConfigError(f"RAG needs a document collection, and task {task.name!r} has none.",
+                              "Pick a collection for the variant, or use a question-answering "
+                              "task such as handbook-qa.")
+        rag = RagConfig(spec.collection or task.collection, spec.top_k)
+        prompts = [build_rag_prompt(rag, text).text for text in inputs]
+        return _generated(engine, prompts, GenerationParams(max_new_tokens=32, stop=("\n\n", "\nQuestion:")),
+                          lambda t: t.strip(), should_stop)
+    technique = {"zero-shot": "zero-shot", "few-shot": "few-shot", "cot": "chain-of-thought",
+                 "structured": "structured"}[spec.kind]
+    shots = _shots(task, spec, config.seed) if spec.kind in ("few-shot",) or \
+        (spec.kind == "structured" and spec.shots and task.kind == "json") else ()
+    recipe = PromptRecipe(technique, instruction, tmpl, shots, labels=task.labels,
+                          json_schema=task.schema if spec.kind == "structured" else None,
+                          constrained=spec.constrained)
+    built = [build_prompt(recipe, text) for text in inputs]
+    if task.kind == "classification" and spec.kind != "cot":
+        return _scored(engine, [b.text for b in built], task.labels)
+    if spec.kind == "cot":
+        read = (lambda t: extract_answer(t, task.labels, numeric=task.kind == "numeric"))
+        params = GenerationParams(max_new_tokens=96, stop=built[0].stops)
+    elif spec.kind == "structured" or task.kind == "json":
+        params = GenerationParams(max_new_tokens=128, stop=built[0].stops,
+                                  json_schema=built[0].json_schema)
+        read = (lambda t: t)
+    else:
+        params = GenerationParams(max_new_tokens=32, stop=built[0].stops)
+        read = (lambda t: extract_answer(t, numeric=True) if task.kind == "numeric" else t.strip())
+    return _generated(engine, [b.text for b in built], params, read, should_stop)
+
+
+def score_outputs(task: Task, examples: list[dict], out: Outputs, seed: int) -> tuple[dict, dict | None, list]:
+    """(metrics with intervals, confusion matrix or None, per-example correctness)."""
+    refs = [e["reference"] for e in examples]
+    if task.kind == "classification":
+        metrics, confusion = classification_metrics(refs, out.predictions, task.labels, seed)
+        return metrics, confusion, [p == r for p, r in zip(out.predictions, refs)]
+    if task.kind == "json":
+        checks = [check_structured(raw, task.schema) for raw in out.raw]
+        exact = [c.parsed and c.value == json.loads(r) for c, r in zip(checks, refs)]
+        metrics = {"parse_rate": bootstrap([c.parsed for c in checks], seed=seed),
+                   "schema_pass_rate": bootstrap([c.valid for c in checks], seed=seed),
+                   "exact_match": bootstrap(exact, seed=seed)}
+        return metrics, None, exact
+    if task.kind == "numeric":
+        preds = [p if p is None else str(p) for p in out.predictions]
+        right = [p is not None and _same_number(p, r) for p, r in zip(preds, refs)]
+        return {"exact_match": bootstrap(right, seed=seed)}, None, right
+    metrics = text_metrics(refs, [str(p or "") for p in out.predictions], seed)
+    return metrics, None, [contains_answer(str(p or ""), r) == 1.0 for p, r in zip(out.predictions, refs)]
+
+
+def _same_number(prediction: str, reference: str) -> bool:
+    try:
+        return abs(float(normalise_number(re.sub(r"[^\d.,-]", "", prediction) or "x"))
+                   - float(reference)) < 1e-6
+    except ValueError:
+        return False
+
+
+def _costs(variant: dict, prices: Prices) -> None:
+    if prices.input_per_million is not None and prices.output_per_million is not None:
+        variant["cost_per_1000"] = round(1000 * (variant["prompt_tokens_mean"] * prices.input_per_million
+                                                 + variant["completion_tokens_mean"]
+                                                 * prices.output_per_million) / 1e6, 6)
+    hour = prices.gpu_hour if variant.get("train_device") == "cuda" else prices.cpu_hour
+    if variant.get("train_seconds") is not None and hour is not None:
+        variant["training_cost"] = round(variant["train_seconds"] / 3600 * hour, 6)
+
+
+def _train_rows(run_config: dict) -> int | None:
+    task = run_config.get("task")
+    try:
+        return len(load_split(task, "train")) if task else None
+    except LabError:
+        return None
+
+
+def evaluate(config: CompareConfig, progress: Callable[[int, int, str], None] | None = None,
+             should_stop: Callable[[], bool] = lambda: False, threads: int | None = None) -> dict:
+    """Run every variant on the same examples; the results dict ``core.report`` draws."""
+    from core.engines import load_engine
+
+    started = time.perf_counter()
+    task = load_task(config.task)
+    examples = _examples(task, config.n_examples)
+    base = None
+    variants, per_example = [], {}
+    for number, spec in enumerate(config.variants):
+        if progress:
+            progress(number, len(config.variants), spec.name)
+        variant: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "model": config.model,
+                                   "adapter": None, "n_shots": None, "n_train_examples": None,
+                                   "train_seconds": None, "train_device": None, "error": None,
+                                   "confusion": None, "cost_per_1000": None, "training_cost": None}
+        try:
+            template = None
+            if spec.kind == "fine-tuned":
+                model, template, metrics, run_config = _fine_tuned(spec, config)
+                engine = load_engine(model, threads)
+                variant.update(adapter=model.adapter, train_seconds=metrics.get("train_seconds"),
+                               train_device=run_config.get("device", "cpu").replace("auto", "cpu"),
+                               n_train_examples=_train_rows(run_config))
+            else:
+                base = base or load_engine(ModelSpec(source=config.model, engine=config.engine), threads)
+                engine = base
+            variant["n_shots"] = spec.shots if spec.kind == "few-shot" else 0 \
+                if spec.kind in ("zero-shot", "cot") else None
+            out = run_variant(engine, task, spec, examples, config, should_stop, template)
+            metrics, confusion, right = score_outputs(task, examples, out, config.seed)
+            tokens = sum(out.completion_tokens)
+            variant.update(engine=engine.name, metrics=metrics, confusion=confusion,
+                           prompt_tokens_mean=round(float(np.mean(out.prompt_tokens)), 1),
+                           completion_tokens_mean=round(float(np.mean(out.completion_tokens)), 2),
+                           latency_mean_s=round(out.seconds / len(examples), 4),
+                           tokens_per_s=round(tokens / out.seconds, 2) if out.seconds else None)
+            _costs(variant, config.prices)
+            per_example[spec.name] = [{"prediction": p if isinstance(p, str) or p is None else str(p),
+                                       "correct": bool(c), "raw": r[:500]}
+                                      for p, c, r in zip(out.predictions, right, out.raw)]
+        except LabError as exc:
+            if should_stop():
+                raise
+            variant.update(engine=None, metrics={}, prompt_tokens_mean=None,
+                           completion_tokens_mean=None, latency_mean_s=None, tokens_per_s=None,
+                           error=f"{exc.problem} {exc.fix or ''}".strip())
+        variants.append(variant)
+    if progress:
+        progress(len(config.variants), len(config.variants), "done")
+    return {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "duration_s": round(time.perf_counter() - started, 1), "config": config.to_dict(),
+            "task": {"name": task.name, "title": task.title, "kind": task.kind,
+                     "labels": list(task.labels)},
+            "prices": asdict(config.prices), "variants": variants,
+            "examples": [{**e, "outputs": {name: rows[i] for name, rows in per_example.items()}}
+                         for i, e in enumerate(examples)]}

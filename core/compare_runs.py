@@ -1,0 +1,173 @@
+"""Comparisons in a process of their own: progress, cancel, and every past one kept.
+
+Like training runs: ``start_comparison`` writes the config into
+``$PROMPTTUNE_HOME/comparisons/<id>/`` and starts ``python -m core compare
+CONFIG --out DIR`` detached, so a closed tab or an app restart loses nothing.
+The process appends progress lines to ``progress.jsonl``, watches for a
+``cancel`` file, and writes ``results.json`` then ``status.json`` (atomically)
+when done. The ``comparisons`` table of the lab's database indexes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core.compare import CompareConfig, evaluate
+from core.errors import LabError
+from core.paths import data_dir, history_db_path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS comparisons (
+    id TEXT PRIMARY KEY, created_at TEXT NOT NULL, task TEXT NOT NULL,
+    variants TEXT NOT NULL, status TEXT NOT NULL, folder TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    id: str
+    folder: Path
+    status: str          # queued | running | succeeded | cancelled | failed | crashed
+    task: str
+    variants: tuple[str, ...]
+    created_at: str
+    done: int = 0
+    total: int = 0
+    current: str = ""
+    problem: str | None = None
+
+
+def comparisons_dir() -> Path:
+    path = data_dir() / "comparisons"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_json(path: Path, data: dict) -> None:
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    staging.replace(path)
+
+
+def _index(comparison_id: str, status: str, config: CompareConfig | None = None,
+           folder: Path | None = None) -> None:
+    with closing(sqlite3.connect(history_db_path(), timeout=10)) as conn, conn:
+        conn.executescript(SCHEMA)
+        if config is not None:
+            conn.execute("INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?)",
+                         (comparison_id, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                          config.task, json.dumps([v.name for v in config.variants]), status,
+                          str(folder)))
+        else:
+            conn.execute("UPDATE comparisons SET status = ? WHERE id = ?", (status, comparison_id))
+
+
+def start_comparison(config: CompareConfig) -> str:
+    """Save the config and start the evaluation in the background; return its id."""
+    comparison_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    folder = comparisons_dir() / comparison_id
+    folder.mkdir()
+    _write_json(folder / "config.json", config.to_dict())
+    _write_json(folder / "status.json", {"status": "queued"})
+    _index(comparison_id, "queued", config, folder)
+    log = (folder / "log.txt").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "core", "compare", str(folder / "config.json"),
+                                "--out", str(folder)], cwd=ROOT, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    _write_json(folder / "status.json", {"status": "queued", "pid": process.pid})
+    return comparison_id
+
+
+def _training_busy() -> bool:
+    from core.runs import list_runs
+
+    return any(r.status in ("queued", "running") for r in list_runs())
+
+
+def execute(config: CompareConfig, folder: Path) -> dict:
+    """What the background process does (also ``python -m core compare`` in the foreground)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / "status.json", {"status": "running", "pid": os.getpid()})
+    progress_file = (folder / "progress.jsonl").open("a")
+
+    def progress(done: int, total: int, name: str) -> None:
+        progress_file.write(json.dumps({"done": done, "total": total, "current": name}) + "\n")
+        progress_file.flush()
+        print(f"[{done}/{total}] {name}", flush=True)
+
+    cancelled = lambda: (folder / "cancel").exists()  # noqa: E731
+    # share the two cores with a training run instead of fighting over them (4-15x slower)
+    threads = 1 if _training_busy() else None
+    try:
+        results = evaluate(config, progress, cancelled, threads)
+    except LabError as exc:
+        status = "cancelled" if cancelled() else "failed"
+        _write_json(folder / "status.json", {"status": status, "problem": exc.problem, "fix": exc.fix})
+        _index(folder.name, status)
+        raise
+    results["id"] = folder.name
+    _write_json(folder / "results.json", results)
+    _write_json(folder / "status.json", {"status": "succeeded"})
+    _index(folder.name, "succeeded")
+    return results
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a finished child stays a zombie until reaped: that is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def get_comparison(comparison_id: str) -> Comparison:
+    folder = comparisons_dir() / comparison_id
+    if "/" in comparison_id or not (folder / "config.json").is_file():
+        raise LabError(f"There is no comparison {comparison_id!r}.", "Pick one from the list.")
+    config = json.loads((folder / "config.json").read_text())
+    status = json.loads((folder / "status.json").read_text())
+    state = status["status"]
+    if state in ("queued", "running") and not _pid_alive(status.get("pid")):
+        state = "crashed"
+    lines = (folder / "progress.jsonl").read_text().splitlines() if (folder / "progress.jsonl").exists() else []
+    last = json.loads(lines[-1]) if lines else {}
+    return Comparison(comparison_id, folder, state, config["task"],
+                      tuple(v["name"] for v in config["variants"]),
+                      datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds"),
+                      last.get("done", 0), last.get("total", len(config["variants"])),
+                      last.get("current", ""), status.get("problem"))
+
+
+def list_comparisons() -> list[Comparison]:
+    """Newest first."""
+    return [get_comparison(p.name) for p in sorted(comparisons_dir().iterdir(), reverse=True)
+            if (p / "config.json").is_file()]
+
+
+def load_results(comparison_id: str) -> dict[str, Any]:
+    path = comparisons_dir() / comparison_id / "results.json"
+    if not path.is_file():
+        raise LabError(f"Comparison {comparison_id} has no results yet.", "Wait for it to finish.")
+    return json.loads(path.read_text())
+
+
+def cancel_comparison(comparison_id: str) -> None:
+    """Ask the running evaluation to stop after its current example."""
+    (get_comparison(comparison_id).folder / "cancel").touch()
