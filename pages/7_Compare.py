@@ -1,0 +1,113 @@
+"""Compare: the same examples through several variants; which is best, by how much, at what cost."""
+
+import json
+
+import streamlit as st
+
+from core.compare import CompareConfig, Prices
+from core.compare_runs import (cancel_comparison, get_comparison, list_comparisons, load_results,
+                               start_comparison)
+from core.errors import LabError
+from core.fewshot import list_sets
+from core.runs import list_runs
+from core.tasks import list_tasks, load_task
+from ui.compare import free_form, show_results, variant_choices
+from ui.controls import init_state
+from ui.engine import current_spec, show_error
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="Compare · PromptTune Lab", page_icon=":material/compare:", layout="wide")
+engine = render_sidebar()
+st.title(":material/compare: Compare")
+st.caption("Prompting, few-shot, chain-of-thought, RAG and fine-tuned variants on the same test "
+           "examples with the same seed: quality with 95% intervals, tokens, latency and cost, "
+           "and a report for people who have never heard of LoRA.")
+
+init_state({"cmp_task": "review-sentiment", "cmp_n": 60, "cmp_seed": 0, "cmp_basic": ["zero-shot", "few-shot 4"],
+            "cmp_sets": [], "cmp_runs": [], "cmp_price_in": 0.10, "cmp_price_out": 0.40,
+            "cmp_gpu_hour": 1.20, "cmp_cpu_hour": 0.05, "cmp_selected": None, "cmp_free": ""})
+new_tab, results_tab, free_tab = st.tabs(["New comparison", "Results", "Free-form"])
+
+with new_tab:
+    tasks = list_tasks()
+    left, middle, right = st.columns([2, 1, 1])
+    left.selectbox("Task", tasks, key="cmp_task", format_func=lambda n: load_task(n).title)
+    middle.number_input("Test examples", 5, 2000, key="cmp_n",
+                        help="The first N of the task's test split; ~60 run in a few minutes on a CPU.")
+    right.number_input("Seed", 0, 10_000, key="cmp_seed")
+    task = load_task(st.session_state["cmp_task"])
+    runs = [r for r in list_runs() if r.status == "succeeded"]
+    basic = variant_choices(task)
+    st.multiselect("Prompt variants", list(basic), key="cmp_basic")
+    c1, c2 = st.columns(2)
+    c1.multiselect("Saved few-shot sets", list_sets(), key="cmp_sets")
+    c2.multiselect("Fine-tuned runs (same base model)", [r.id for r in runs], key="cmp_runs",
+                   format_func=lambda i: next(f"{r.id} · {r.config.get('method')} · "
+                                              f"{r.data}" for r in runs if r.id == i))
+    st.markdown("**Prices** (leave empty when unknown: the cost columns then say so)")
+    p1, p2, p3, p4 = st.columns(4)
+    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, key="cmp_price_in", format="%.4f")
+    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, key="cmp_price_out", format="%.4f")
+    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, key="cmp_gpu_hour")
+    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, key="cmp_cpu_hour")
+    if st.button("Run comparison", type="primary", key="cmp_run"):
+        try:
+            variants = [basic[name] for name in st.session_state["cmp_basic"]]
+            variants += [{"name": f"set {name}", "kind": "few-shot", "fewshot_set": name, "shots": 64}
+                         for name in st.session_state["cmp_sets"]]
+            variants += [{"name": f"tuned {rid}", "kind": "fine-tuned", "run_id": rid}
+                         for rid in st.session_state["cmp_runs"]]
+            config = CompareConfig(task.name, tuple(variants), int(st.session_state["cmp_n"]),
+                                   int(st.session_state["cmp_seed"]), current_spec().source,
+                                   current_spec().engine,
+                                   Prices(st.session_state["cmp_price_in"], st.session_state["cmp_price_out"],
+                                          st.session_state["cmp_gpu_hour"], st.session_state["cmp_cpu_hour"]))
+            st.session_state["cmp_selected"] = start_comparison(config)
+            st.success("Started: follow it in the Results tab (it keeps running if you close the tab).")
+        except LabError as exc:
+            show_error(exc)
+
+with results_tab:
+    past = list_comparisons()
+    if not past:
+        st.info("No comparison yet: start one in the first tab, or run `python -m core compare CONFIG.json`.")
+    else:
+        ids = [c.id for c in past]
+        if st.session_state["cmp_selected"] not in ids:
+            st.session_state["cmp_selected"] = ids[0]
+        st.selectbox("Comparison", ids, key="cmp_selected", format_func=lambda i: next(
+            f"{c.id} · {c.task} · {len(c.variants)} variants · {c.status}" for c in past if c.id == i))
+
+        @st.fragment(run_every=2)
+        def progress_view() -> None:
+            comparison = get_comparison(st.session_state["cmp_selected"])
+            if comparison.status in ("queued", "running"):
+                st.progress(comparison.done / max(comparison.total, 1),
+                            f"{comparison.status}: variant {comparison.done + 1} of {comparison.total}"
+                            f" · {comparison.current}")
+                if st.button("Cancel", key="cmp_cancel"):
+                    cancel_comparison(comparison.id)
+            elif comparison.status != "succeeded":
+                st.error(f"This comparison {comparison.status}: {comparison.problem or 'see its log.txt'}")
+            elif st.session_state.get("cmp_shown") != comparison.id:
+                st.session_state["cmp_shown"] = comparison.id
+                st.rerun(scope="app")
+
+        progress_view()
+        chosen = get_comparison(st.session_state["cmp_selected"])
+        if chosen.status == "succeeded":
+            try:
+                show_results(load_results(chosen.id))
+            except LabError as exc:
+                show_error(exc)
+
+with free_tab:
+    st.caption("One input, every selected prompt variant answering in its own column, streaming.")
+    st.text_area("Input", key="cmp_free", height=80)
+    if st.button("Ask all", key="cmp_free_run", disabled=engine is None):
+        try:
+            free_form(engine, load_task(st.session_state["cmp_task"]), st.session_state["cmp_free"],
+                      [variant_choices(load_task(st.session_state["cmp_task"]))[n]
+                       for n in st.session_state["cmp_basic"]], st.session_state["cmp_sets"])
+        except LabError as exc:
+            show_error(exc)

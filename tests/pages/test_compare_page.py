@@ -1,0 +1,64 @@
+"""The Compare page under AppTest: a real background comparison on the tiny model, then its results."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from core.compare_runs import get_comparison, list_comparisons
+from core.config import ModelSpec
+from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
+
+CMP = "pages/7_Compare.py"
+
+
+@pytest.fixture
+def tiny(tiny_long_model_dir):
+    return ModelSpec(source=str(tiny_long_model_dir), dtype="float32", engine="transformers")
+
+
+def _wait(comparison_id: str, timeout: float = 240) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = get_comparison(comparison_id).status
+        if status not in ("queued", "running"):
+            return status
+        time.sleep(1)
+    return "timeout"
+
+
+def test_a_comparison_runs_in_the_background_and_reopens_with_its_report(tiny):
+    at = _page(CMP, tiny)
+    assert not at.exception, at.exception
+    at.number_input(key="cmp_n").set_value(6)
+    at.multiselect(key="cmp_basic").set_value(["zero-shot", "few-shot 2", "chain-of-thought"])
+    at.button(key="cmp_run").click().run()
+    assert not at.exception, at.exception
+    [comparison] = list_comparisons()
+    assert _wait(comparison.id) == "succeeded", (comparison.folder / "log.txt").read_text()[-2000:]
+
+    again = _page(CMP, tiny)  # a new session: a closed tab, a restarted app
+    assert not again.exception, again.exception
+    text = _text(again)
+    assert "zero-shot" in text and "chain-of-thought" in text
+    titles = " ".join(c.proto.spec for c in again.get("plotly_chart"))
+    assert "accuracy" in titles.lower()
+    assert any(b.proto.label.startswith("Download the report") for b in again.get("download_button"))
+    assert len(again.dataframe) >= 3  # metrics, per example, when to use
+
+
+def test_no_variant_is_named_and_nothing_starts(tiny):
+    at = _page(CMP, tiny)
+    at.multiselect(key="cmp_basic").set_value([]).run()
+    at.button(key="cmp_run").click().run()
+    assert any("No variant is selected" in e.value for e in at.error)
+    assert list_comparisons() == []
+
+
+def test_free_form_answers_in_columns(tiny):
+    at = _page(CMP, tiny)
+    at.text_area(key="cmp_free").set_value("Loud but fast.")
+    at.button(key="cmp_free_run").click().run()
+    assert not at.exception, at.exception
+    assert sum("prompt tokens" in m.value for m in at.markdown) == 2

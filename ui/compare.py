@@ -1,0 +1,107 @@
+"""Pieces of the Compare page: variant presets per task kind, results, free-form columns."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import GenerationParams
+from core.fewshot import load_set, select_examples
+from core.prompting import Example, PromptRecipe, build_prompt
+from core.report import break_even_rows, disagreements, html_report, metrics_table, notes, \
+    results_csv, verdict, when_to_use
+from core.report_charts import (confusion_figures, metric_bars, metric_names, primary_metric,
+                                quality_vs_cost, quality_vs_examples)
+from core.tasks import Task, load_split
+from ui.controls import stream_answer
+
+
+def variant_choices(task: Task) -> dict[str, dict]:
+    """The prompt variants that make sense for this kind of task, by name."""
+    if task.kind == "classification":
+        names = {"zero-shot": {"kind": "zero-shot"}, "few-shot 2": {"kind": "few-shot", "shots": 2},
+                 "few-shot 4": {"kind": "few-shot", "shots": 4},
+                 "few-shot 8": {"kind": "few-shot", "shots": 8},
+                 "chain-of-thought": {"kind": "cot"}}
+    elif task.kind == "json":
+        names = {"structured, free": {"kind": "structured", "constrained": False, "shots": 2},
+                 "structured, constrained": {"kind": "structured", "constrained": True, "shots": 2}}
+    elif task.kind == "qa":
+        names = {"zero-shot": {"kind": "zero-shot"},
+                 "RAG top-3": {"kind": "rag", "top_k": 3}, "RAG top-1": {"kind": "rag", "top_k": 1}}
+    else:
+        names = {"zero-shot": {"kind": "zero-shot"}, "few-shot 4": {"kind": "few-shot", "shots": 4},
+                 "chain-of-thought": {"kind": "cot"}}
+    return {name: {"name": name, **spec} for name, spec in names.items()}
+
+
+def show_results(results: dict) -> None:
+    """Verdict, metrics, charts, per-example table, when to use which, break-even, downloads."""
+    st.subheader("Verdict")
+    st.info(verdict(results))
+    for note in notes(results):
+        st.caption(note)
+    st.dataframe(metrics_table(results), hide_index=True, width="stretch")
+    metrics = metric_names(results)
+    if metrics:
+        chosen = st.selectbox("Metric", metrics, index=metrics.index(primary_metric(results)),
+                              key="cmp_metric")
+        st.plotly_chart(metric_bars(results, chosen), key="cmp_bars")
+    left, right = st.columns(2)
+    left.plotly_chart(quality_vs_cost(results), key="cmp_cost")
+    right.plotly_chart(quality_vs_examples(results), key="cmp_examples")
+    figures = confusion_figures(results)
+    if figures:
+        with st.expander(f"Confusion matrices ({len(figures)})"):
+            for i, figure in enumerate(figures):
+                st.plotly_chart(figure, key=f"cmp_confusion_{i}")
+    st.subheader("Per example")
+    f1, f2 = st.columns(2)
+    only_disagree = f1.toggle("Only where variants disagree", key="cmp_only_disagree")
+    only_errors = f2.toggle("Only errors", key="cmp_only_errors")
+    st.dataframe(disagreements(results, only_disagree, only_errors), hide_index=True, width="stretch")
+    st.subheader("When to use which: this experiment's numbers")
+    st.dataframe(when_to_use(results), width="stretch")
+    rows = break_even_rows(results)
+    if not rows.empty:
+        st.markdown("**Break-even**: after how many queries a fine-tuned model's one-time training "
+                    "cost is paid back by its shorter prompts")
+        st.dataframe(rows, hide_index=True, width="stretch")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download the report (HTML, works offline)", html_report(results),
+                       f"prompttune-report-{results.get('id', 'comparison')}.html", "text/html",
+                       key="cmp_report", type="primary")
+    d2.download_button("Per-example results (CSV)", results_csv(results),
+                       f"prompttune-results-{results.get('id', 'comparison')}.csv", "text/csv",
+                       key="cmp_csv")
+
+
+def free_form(engine, task: Task, text: str, variants: list[dict], sets: list[str]) -> None:
+    """One input through each prompt variant, each answer streaming in its own column."""
+    recipes = {}
+    template = task.template.replace("{" + task.input_field + "}", "{input}")
+    pool = [Example(r[task.input_field], task.answer_text(r)) for r in load_split(task.name, "train")] \
+        if "train" in task.splits or task.kind != "qa" else []
+    for spec in variants:
+        kind = {"zero-shot": "zero-shot", "few-shot": "few-shot", "cot": "chain-of-thought",
+                "structured": "structured"}.get(spec["kind"])
+        if kind is None:
+            continue
+        shots = tuple(select_examples(pool, "balanced", spec.get("shots", 4))) \
+            if spec["kind"] == "few-shot" and pool else ()
+        recipes[spec["name"]] = PromptRecipe(kind if shots or kind != "few-shot" else "zero-shot",
+                                             task.instruction, template, shots, labels=task.labels,
+                                             json_schema=task.schema if kind == "structured" else None,
+                                             constrained=spec.get("constrained", True))
+    for name in sets:
+        recipes[f"set {name}"] = load_set(name).recipe()
+    if not recipes:
+        st.warning("Pick prompt variants or few-shot sets in the first tab.")
+        return
+    columns = st.columns(len(recipes))
+    for column, (name, recipe) in zip(columns, recipes.items()):
+        built = build_prompt(recipe, text)
+        with column:
+            st.markdown(f"**{name}** · {engine.count_tokens(built.text)} prompt tokens")
+            completion = stream_answer(engine.stream(built.text, GenerationParams(
+                max_new_tokens=64, stop=built.stops, json_schema=built.json_schema)))
+            st.caption(f"{completion.completion_tokens} tokens · {completion.latency_s:.2f} s")
