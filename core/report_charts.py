@@ -1,0 +1,245 @@
+"""Plotly charts of a comparison's results dict, and the small readers they share.
+
+Every chart says in its title what it shows, and in its subtitle what the
+reader must keep in mind: variants served by different engines (llama.cpp
+runs quantised GGUF weights, transformers full-precision ones) differ in
+latency, cost and even quality for reasons that are not the technique.
+A variant that could not run (``error`` set) is named on the chart, never
+plotted and never a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import plotly.graph_objects as go
+
+Results = dict[str, Any]
+Variant = dict[str, Any]
+
+PRIMARY_BY_KIND = {"classification": "accuracy", "json": "schema_pass_rate",
+                   "numeric": "token_f1", "qa": "token_f1"}
+METRIC_ORDER = ("accuracy", "macro_f1", "schema_pass_rate", "parse_rate", "exact_match",
+                "token_f1", "rouge_l", "contains")
+METRIC_LABELS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "parse_rate": "Parse rate",
+                 "schema_pass_rate": "Schema pass rate", "exact_match": "Exact match",
+                 "token_f1": "Token F1", "rouge_l": "ROUGE-L", "contains": "Contains answer"}
+KIND_COLOURS = {"prompt": "#636efa", "few-shot": "#00a0c0", "cot": "#ab63fa",
+                "structured": "#7f7f7f", "rag": "#ffa15a", "fine-tuned": "#ef553b"}
+NO_TRAINING_KINDS = ("prompt", "few-shot", "cot", "structured", "rag")
+
+
+def metric_label(metric: str) -> str:
+    """The metric's name as a person reads it ("macro_f1" -> "Macro-F1")."""
+    return METRIC_LABELS.get(metric, metric.replace("_", " ").capitalize())
+
+
+def working_variants(results: Results) -> list[Variant]:
+    """The variants that ran (no ``error``), in the order of the results."""
+    return [v for v in results.get("variants", []) if not v.get("error")]
+
+
+def failed_variants(results: Results) -> list[Variant]:
+    """The variants that could not run, each with its ``error``."""
+    return [v for v in results.get("variants", []) if v.get("error")]
+
+
+def metric_names(results: Results) -> list[str]:
+    """Every metric some working variant reports, in the lab's usual order."""
+    present = {m for v in working_variants(results) for m in (v.get("metrics") or {})}
+    known = [m for m in METRIC_ORDER if m in present]
+    return known + sorted(present - set(known))
+
+
+def primary_metric(results: Results) -> str:
+    """The metric the verdict ranks by: the task kind's usual one, else the first present."""
+    preferred = PRIMARY_BY_KIND.get(results.get("task", {}).get("kind", ""), "accuracy")
+    present = metric_names(results)
+    return preferred if preferred in present or not present else present[0]
+
+
+def metric_of(variant: Variant, metric: str) -> dict[str, float] | None:
+    """``{"value", "low", "high"}`` of ``metric`` for ``variant``, or None when absent."""
+    found = (variant.get("metrics") or {}).get(metric)
+    return found if found and found.get("value") is not None else None
+
+
+def best_variant(results: Results, kinds: tuple[str, ...] | None = None) -> Variant | None:
+    """The working variant with the highest primary metric (among ``kinds`` if given)."""
+    metric = primary_metric(results)
+    pool = [v for v in working_variants(results) if metric_of(v, metric)
+            and (kinds is None or v.get("kind") in kinds)]
+    return max(pool, key=lambda v: metric_of(v, metric)["value"], default=None)
+
+
+def finite(value: Any) -> bool:
+    """True for a number that is not None, NaN or infinite."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def fmt_number(value: Any) -> str:
+    """A number as a table shows it: 312, 4.70, 0.0045; "—" when missing."""
+    if not finite(value):
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.2g}"
+
+
+def fmt_interval(point: dict[str, float] | None) -> str:
+    """``{"value", "low", "high"}`` as "0.61 [0.53, 0.69]"; "—" when missing."""
+    if not point:
+        return "—"
+    return f"{point['value']:.2f} [{point['low']:.2f}, {point['high']:.2f}]"
+
+
+def engines_note(results: Results) -> str | None:
+    """A warning when the working variants ran on more than one engine, else None."""
+    engines = sorted({v.get("engine") or "unknown" for v in working_variants(results)})
+    if len(engines) < 2:
+        return None
+    return (f"Variants ran on different engines ({', '.join(engines)}): latency, cost and "
+            "even quality differ partly because of the engine, not only the technique.")
+
+
+def examples_used(variant: Variant) -> int | None:
+    """Labelled examples a variant used: training rows if fine-tuned, else shots (None for RAG)."""
+    if variant.get("kind") == "fine-tuned":
+        return variant.get("n_train_examples")
+    if variant.get("kind") == "rag":
+        return None
+    return variant.get("n_shots") or 0
+
+
+def _title(fig: go.Figure, text: str, results: Results, extra: str | None = None) -> go.Figure:
+    notes = [n for n in (extra, engines_note(results)) if n]
+    fig.update_layout(title={"text": text, "subtitle": {"text": "<br>".join(notes)}},
+                      margin={"t": 90 + 18 * len(notes)}, template="plotly_white")
+    return fig
+
+
+def _failed_annotation(fig: go.Figure, results: Results) -> None:
+    failed = failed_variants(results)
+    if failed:
+        names = ", ".join(v["name"] for v in failed)
+        fig.add_annotation(text=f"Could not run (see the table): {names}", showarrow=False,
+                           xref="paper", yref="paper", x=0, y=-0.28, xanchor="left")
+
+
+def _error_arrays(points: list[dict[str, float]]) -> dict[str, Any]:
+    return {"type": "data", "array": [p["high"] - p["value"] for p in points],
+            "arrayminus": [p["value"] - p["low"] for p in points]}
+
+
+def metric_bars(results: Results, metric: str | None = None) -> go.Figure:
+    """Bars of one metric per variant with their bootstrap 95% intervals as error bars."""
+    metric = metric or primary_metric(results)
+    shown = [v for v in working_variants(results) if metric_of(v, metric)]
+    points = [metric_of(v, metric) for v in shown]
+    fig = go.Figure(go.Bar(
+        x=[v["name"] for v in shown], y=[p["value"] for p in points],
+        error_y=_error_arrays(points), marker_color=[KIND_COLOURS.get(v.get("kind"), "#636efa")
+                                                     for v in shown],
+        text=[f"{p['value']:.2f}" for p in points], textposition="inside",
+        customdata=[[p["low"], p["high"], v.get("engine")] for p, v in zip(points, shown)],
+        hovertemplate="%{x}: %{y:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
+                      "<br>engine: %{customdata[2]}<extra></extra>"))
+    fig.update_yaxes(title=metric_label(metric), range=[0, 1.05])
+    _failed_annotation(fig, results)
+    n = len(results.get("examples", [])) or results.get("config", {}).get("n_examples")
+    return _title(fig, f"{metric_label(metric)} by variant, with 95% intervals "
+                       f"({n} test examples)", results,
+                  "Bars whose intervals overlap cannot be told apart with confidence.")
+
+
+def confusion_figures(results: Results) -> list[go.Figure]:
+    """One heatmap per variant that has a confusion matrix: true label rows, predicted columns."""
+    figures = []
+    for variant in working_variants(results):
+        confusion = variant.get("confusion")
+        if not confusion or not confusion.get("matrix"):
+            continue
+        labels = confusion["labels"]
+        fig = go.Figure(go.Heatmap(
+            z=confusion["matrix"], x=labels, y=labels, colorscale="Blues",
+            texttemplate="%{z}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+        fig.update_xaxes(title="predicted label", side="bottom")
+        fig.update_yaxes(title="true label", autorange="reversed")
+        figures.append(_title(fig, f"Confusion matrix: {variant['name']}", results,
+                              "Rows are the true labels, columns what the variant answered; "
+                              "the diagonal is right."))
+    return figures
+
+
+def _uses_prices(variants: list[Variant]) -> bool:
+    return bool(variants) and all(v.get("cost_per_1000") is not None for v in variants)
+
+
+def quality_vs_cost(results: Results) -> go.Figure:
+    """Primary metric against cost per 1,000 queries, or mean prompt tokens without prices."""
+    metric = primary_metric(results)
+    shown = [v for v in working_variants(results) if metric_of(v, metric)]
+    priced = _uses_prices(shown)
+    key = "cost_per_1000" if priced else "prompt_tokens_mean"
+    points = [metric_of(v, metric) for v in shown]
+    fig = go.Figure(go.Scatter(
+        x=[v.get(key) for v in shown], y=[p["value"] for p in points], mode="markers+text",
+        text=[v["name"] for v in shown], textposition="top center", error_y=_error_arrays(points),
+        marker={"size": 13, "color": [KIND_COLOURS.get(v.get("kind"), "#636efa") for v in shown]},
+        hovertemplate="%{text}: %{y:.3f} at %{x}<extra></extra>"))
+    x_title = ("estimated cost per 1,000 queries ($)" if priced else "mean prompt tokens per query")
+    fig.update_xaxes(title=x_title, rangemode="tozero")
+    fig.update_yaxes(title=metric_label(metric), range=[0, 1.05])
+    note = ("Per-query cost only: a fine-tuned variant's one-time training cost is not included."
+            if priced else "No prices set, so the cost axis shows prompt tokens per query; "
+            "set prices per million tokens to see dollars.")
+    what = "cost per 1,000 queries" if priced else "prompt tokens per query"
+    return _title(fig, f"{metric_label(metric)} against {what} (up and left is better)",
+                  results, note)
+
+
+def _examples_traces(fig: go.Figure, variants: list[Variant], metric: str) -> None:
+    for kind, label in (("few-shot", "few-shot (shots in the prompt)"),
+                        ("fine-tuned", "fine-tuned (training rows)")):
+        group = sorted((v for v in variants if v.get("kind") == kind and examples_used(v)),
+                       key=examples_used)
+        if group:
+            points = [metric_of(v, metric) for v in group]
+            fig.add_trace(go.Scatter(
+                x=[examples_used(v) for v in group], y=[p["value"] for p in points],
+                mode="lines+markers+text", name=label, text=[v["name"] for v in group],
+                textposition="top center", error_y=_error_arrays(points),
+                marker={"size": 11, "color": KIND_COLOURS[kind]}))
+
+
+def quality_vs_examples(results: Results) -> go.Figure:
+    """Primary metric against labelled examples used (shots or training rows), log x.
+
+    Variants that use none (zero-shot, chain-of-thought) are dashed reference lines,
+    since 0 has no place on a log axis; RAG uses documents, not examples, and is left out.
+    """
+    metric = primary_metric(results)
+    shown = [v for v in working_variants(results) if metric_of(v, metric)]
+    fig = go.Figure()
+    _examples_traces(fig, shown, metric)
+    for v in shown:
+        if examples_used(v) == 0:
+            fig.add_hline(y=metric_of(v, metric)["value"], line_dash="dash", line_color="grey",
+                          annotation_text=f"{v['name']} (0 examples)",
+                          annotation_position="top left")
+    if not fig.data:
+        fig.add_annotation(text="No few-shot or fine-tuned variant in this comparison.",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(title="labelled examples used (log scale)", type="log")
+    fig.update_yaxes(title=metric_label(metric), range=[0, 1.05])
+    return _title(fig, f"{metric_label(metric)} against the number of labelled examples used",
+                  results, "Few-shot examples sit in every prompt; training rows are paid once.")
+
+
+def all_figures(results: Results) -> list[go.Figure]:
+    """Every chart of the report, in reading order: metric bars, cost, examples, confusions."""
+    bars = [metric_bars(results, m) for m in metric_names(results)] or [metric_bars(results)]
+    return bars + [quality_vs_cost(results), quality_vs_examples(results)] + \
+        confusion_figures(results)
+
