@@ -18,7 +18,8 @@ import pandas as pd
 
 from core.report_charts import (NO_TRAINING_KINDS, Results, Variant, all_figures,  # noqa: F401
                                 best_variant, confusion_figures, engines_note, examples_used,
-                                failed_variants, finite, fmt_interval, fmt_number, metric_bars,
+                                device_name, failed_variants, finite, fmt_interval, fmt_money,
+                                fmt_number, metric_bars,
                                 metric_label, metric_names, metric_of, primary_metric,
                                 quality_vs_cost, quality_vs_examples, working_variants)
 
@@ -78,7 +79,8 @@ def _prediction_cell(output: dict[str, Any] | None) -> str:
     if not output:
         return "—"
     mark = {True: "✓ ", False: "✗ "}.get(output.get("correct"), "")
-    return f"{mark}{output.get('prediction', '')}"
+    answer = output.get("prediction")
+    return f"{mark}{'(no answer)' if answer is None else answer}"
 
 
 def _keep(outputs: list[dict[str, Any]], only_disagree: bool, only_errors: bool) -> bool:
@@ -199,8 +201,8 @@ def break_even_rows(results: Results) -> pd.DataFrame:
 
 # --- when to use which, and the verdict ------------------------------------------------------
 
-WHEN_COLUMNS = {"Prompting": ("prompt", "cot", "structured"), "Few-shot": ("few-shot",),
-                "RAG": ("rag",), "Fine-tuning": ("fine-tuned",)}
+WHEN_COLUMNS = {"Prompting": ("prompt", "zero-shot", "cot", "structured"),
+                "Few-shot": ("few-shot",), "RAG": ("rag",), "Fine-tuning": ("fine-tuned",)}
 WHEN_WORDS = {
     "Setup cost": ("Minutes: write an instruction", "Low: pick a few examples",
                    "Medium: build and tune a document index", "High: a training run"),
@@ -224,8 +226,9 @@ def _measured_setup(v: Variant, prices: dict[str, Any]) -> str:
     if v.get("kind") != "fine-tuned":
         return "0 training"
     cost = training_cost(v, prices)
-    spent = f", ${cost:.2g}" if cost is not None else ""
-    return f"{fmt_number(v.get('train_seconds'))} s training on {v.get('train_device')}{spent}"
+    spent = f", {fmt_money(cost)}" if cost is not None else ""
+    device = device_name(v.get("train_device"))
+    return f"{fmt_number(v.get('train_seconds'))} s training on {device}{spent}"
 
 
 def _measured_data(v: Variant) -> str:
@@ -233,14 +236,15 @@ def _measured_data(v: Variant) -> str:
         return f"{v.get('n_train_examples')} labelled training rows"
     if v.get("kind") == "rag":
         return "documents, no labelled examples"
-    return f"{examples_used(v)} labelled examples in the prompt"
+    shots = examples_used(v)
+    return f"{shots} labelled examples in the prompt" if shots else "no labelled examples"
 
 
 def _measured_compute(v: Variant) -> str:
-    text = (f"{fmt_number(v.get('prompt_tokens_mean'))} prompt tokens/query, "
+    text = (f"{v.get('prompt_tokens_mean') or 0:,.0f} prompt tokens/query, "
             f"{fmt_number(v.get('latency_mean_s'))} s on {v.get('engine')}")
     cost = v.get("cost_per_1000")
-    return text + (f", ${cost:.2g} per 1,000 queries" if cost is not None else "")
+    return text + (f", {fmt_money(cost)} per 1,000 queries" if cost is not None else "")
 
 
 def _when_column(v: Variant | None, index: int, results: Results) -> list[str]:
@@ -316,9 +320,9 @@ def _tuning_sentences(results: Results, metric: str) -> list[str]:
         said = [f"Training did not help: {tuned['name']} scored {p['value'] - t['value']:.2f} "
                 f"below {plain['name']}, so stay with prompting."]
     cost = training_cost(tuned, results.get("prices") or {})
-    spent = f" and cost about ${cost:.2f}" if cost is not None else ""
-    said.append(f"Training took {fmt_number(tuned.get('train_seconds'))} s on the "
-                f"{tuned.get('train_device')}{spent}.")
+    spent = f" and cost about {fmt_money(cost)}" if cost is not None else ""
+    said.append(f"Training took {fmt_number(tuned.get('train_seconds'))} s on a "
+                f"{device_name(tuned.get('train_device'))}{spent}.")
     rows = break_even_rows(results)
     if not rows.empty:
         said.append(f"Against {plain['name']}, the trained model "
@@ -329,10 +333,10 @@ def _tuning_sentences(results: Results, metric: str) -> list[str]:
 def _cost_sentence(results: Results) -> str:
     best = best_variant(results)
     if best.get("cost_per_1000") is not None:
-        return (f"At your prices, {best['name']} costs about ${best['cost_per_1000']:.2g} "
+        return (f"At your prices, {best['name']} costs about {fmt_money(best['cost_per_1000'])} "
                 "per 1,000 questions.")
     return (f"No prices were set, so costs are not estimated; {best['name']} reads "
-            f"{fmt_number(best.get('prompt_tokens_mean'))} prompt tokens per question.")
+            f"{best.get('prompt_tokens_mean') or 0:,.0f} prompt tokens per question.")
 
 
 def verdict(results: Results) -> str:

@@ -25,9 +25,11 @@ METRIC_ORDER = ("accuracy", "macro_f1", "schema_pass_rate", "parse_rate", "exact
 METRIC_LABELS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "parse_rate": "Parse rate",
                  "schema_pass_rate": "Schema pass rate", "exact_match": "Exact match",
                  "token_f1": "Token F1", "rouge_l": "ROUGE-L", "contains": "Contains answer"}
-KIND_COLOURS = {"prompt": "#636efa", "few-shot": "#00a0c0", "cot": "#ab63fa",
-                "structured": "#7f7f7f", "rag": "#ffa15a", "fine-tuned": "#ef553b"}
-NO_TRAINING_KINDS = ("prompt", "few-shot", "cot", "structured", "rag")
+KIND_COLOURS = {"prompt": "#636efa", "zero-shot": "#636efa", "few-shot": "#00a0c0",
+                "cot": "#ab63fa", "structured": "#7f7f7f", "rag": "#ffa15a",
+                "fine-tuned": "#ef553b"}
+# core.compare writes "zero-shot"; "prompt" is the same technique under its general name
+NO_TRAINING_KINDS = ("prompt", "zero-shot", "few-shot", "cot", "structured", "rag")
 
 
 def metric_label(metric: str) -> str:
@@ -60,9 +62,9 @@ def primary_metric(results: Results) -> str:
 
 
 def metric_of(variant: Variant, metric: str) -> dict[str, float] | None:
-    """``{"value", "low", "high"}`` of ``metric`` for ``variant``, or None when absent."""
+    """``{"value", "low", "high"}`` of ``metric`` for ``variant``; None when absent or NaN."""
     found = (variant.get("metrics") or {}).get(metric)
-    return found if found and found.get("value") is not None else None
+    return found if found and finite(found.get("value")) else None
 
 
 def best_variant(results: Results, kinds: tuple[str, ...] | None = None) -> Variant | None:
@@ -79,12 +81,24 @@ def finite(value: Any) -> bool:
 
 
 def fmt_number(value: Any) -> str:
-    """A number as a table shows it: 312, 4.70, 0.0045; "—" when missing."""
+    """A number as a table shows it: 312, 45.2, 4.7, 0.0045; "—" when missing."""
     if not finite(value):
         return "—"
     if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.2g}"
+    return f"{value:.3g}" if abs(value) >= 1 else f"{value:.2g}"
+
+
+def fmt_money(value: float | None) -> str:
+    """Dollars as a person reads them: $1.20, $0.0021 (tiny amounts keep two digits); "—"."""
+    if not finite(value):
+        return "—"
+    return f"${value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"${value:.2g}"
+
+
+def device_name(device: str | None) -> str:
+    """"cuda" -> "GPU", "cpu" -> "CPU", as a stakeholder says it."""
+    return {"cuda": "GPU", "cpu": "CPU"}.get(device or "", device or "unknown device")
 
 
 def fmt_interval(point: dict[str, float] | None) -> str:
@@ -142,6 +156,7 @@ def metric_bars(results: Results, metric: str | None = None) -> go.Figure:
         error_y=_error_arrays(points), marker_color=[KIND_COLOURS.get(v.get("kind"), "#636efa")
                                                      for v in shown],
         text=[f"{p['value']:.2f}" for p in points], textposition="inside",
+        insidetextanchor="start",  # at the foot of the bar, clear of the error bar
         customdata=[[p["low"], p["high"], v.get("engine")] for p, v in zip(points, shown)],
         hovertemplate="%{x}: %{y:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
                       "<br>engine: %{customdata[2]}<extra></extra>"))
@@ -162,7 +177,7 @@ def confusion_figures(results: Results) -> list[go.Figure]:
             continue
         labels = confusion["labels"]
         fig = go.Figure(go.Heatmap(
-            z=confusion["matrix"], x=labels, y=labels, colorscale="Blues",
+            z=confusion["matrix"], x=labels, y=labels, colorscale="Blues", zmin=0,
             texttemplate="%{z}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
         fig.update_xaxes(title="predicted label", side="bottom")
         fig.update_yaxes(title="true label", autorange="reversed")

@@ -55,7 +55,7 @@ EXAMPLES = [  # (id, input, reference, zero-shot, few-shot-4, lora-live-demo)
 @pytest.fixture
 def results() -> dict:
     variants = [
-        _variant("zero-shot", "prompt", "llama.cpp", (0.61, 0.53, 0.69), (0.52, 0.44, 0.60),
+        _variant("zero-shot", "zero-shot", "llama.cpp", (0.61, 0.53, 0.69), (0.52, 0.44, 0.60),
                  45.2, 0.21, 0.00492),
         _variant("few-shot-4", "few-shot", "llama.cpp", (0.70, 0.62, 0.75), (0.66, 0.58, 0.73),
                  210.5, 0.48, 0.02145, n_shots=4),
@@ -251,11 +251,12 @@ def test_when_to_use_fills_measured_numbers_and_marks_what_was_not_measured(resu
                                  "Compute cost per query", "Depth of customisation",
                                  "Maintenance"]
     tuning = table["Fine-tuning"]
-    assert "150 s training on cpu" in tuning["Setup cost"]
+    assert "150 s training on CPU, $0.0021" in tuning["Setup cost"]
     assert "300 labelled training rows" in tuning["Data needed"]
-    assert "22.00 prompt tokens/query" in tuning["Compute cost per query"]
+    assert "22 prompt tokens/query" in tuning["Compute cost per query"]
     assert tuning["Quality on this task"] == "lora-live-demo: Accuracy 0.83 [0.76, 0.89]"
     assert "0 training" in table.loc["Setup cost", "Prompting"]
+    assert "no labelled examples" in table.loc["Data needed", "Prompting"]
     assert "4 labelled examples in the prompt" in table.loc["Data needed", "Few-shot"]
     assert "not measured here" in table.loc["Setup cost", "RAG"]
 
@@ -299,6 +300,7 @@ def test_verdict_names_the_winner_the_margin_and_that_intervals_do_not_overlap(r
     assert "accuracy 0.83" in text and "0.13 lower" in text
     assert "do not overlap" in text
     assert "Training pays off" in text and "Prompting is enough" not in text
+    assert "Training took 150 s on a CPU and cost about $0.0021." in text
     assert "about 111 queries" in text
     assert "1 setup(s) could not run: lora-smollm" in text
     assert "same software engine" in text
@@ -318,6 +320,23 @@ def test_verdict_and_notes_without_prices(no_prices):
     assert any("not estimated" in n for n in report.notes(no_prices))
     table = report.metrics_table(no_prices)
     assert table["Cost / 1,000 queries ($)"].isna().all()
+
+
+def test_prompt_kind_counts_as_prompting_like_zero_shot(results):
+    _variant_named(results, "zero-shot")["kind"] = "prompt"
+    _variant_named(results, "few-shot-4")["metrics"]["accuracy"]["value"] = 0.5
+    assert report.break_even_rows(results).iloc[0]["Compared with"] == "zero-shot"
+    assert "zero-shot" in report.when_to_use(results).loc["Quality on this task", "Prompting"]
+
+
+def test_missing_answers_and_empty_metrics_do_not_crash(results):
+    results["examples"][0]["outputs"]["zero-shot"]["prediction"] = None
+    _variant_named(results, "few-shot-4")["metrics"]["accuracy"] = {
+        "value": float("nan"), "low": float("nan"), "high": float("nan")}
+    assert report.disagreements(results).iloc[0]["zero-shot"] == "✗ (no answer)"
+    assert "few-shot-4" not in list(report.metric_bars(results).data[0].x)
+    assert "few-shot-4" not in report.verdict(results)
+    report.html_report(results)
 
 
 def test_verdict_when_nothing_ran(results):
