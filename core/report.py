@@ -12,6 +12,7 @@ import html
 import io
 import json
 import math
+import urllib.parse
 from typing import Any
 
 import pandas as pd
@@ -380,9 +381,17 @@ def _figures_html(results: Results) -> str:
     return "\n".join(parts)
 
 
+def _config_html(config: str) -> str:
+    # a data: link saves the file without a server or a network
+    link = f"data:application/json;charset=utf-8,{urllib.parse.quote(config)}"
+    return (f'<p><a download="CONFIG.json" href="{link}">Save this configuration as '
+            f"CONFIG.json</a> and run <code>{html.escape(REPRODUCE_COMMAND)}</code> "
+            f"to repeat the comparison.</p><pre>{html.escape(config)}</pre>")
+
+
 def _sections(results: Results) -> list[tuple[str, str]]:
     sample = disagreements(results, only_disagree=True).head(DISAGREEMENT_SAMPLE)
-    config = json.dumps(results.get("config", {}), indent=2, ensure_ascii=False)
+    config = json.dumps(results.get("config", {}), indent=2, ensure_ascii=False, default=str)
     return [
         ("Verdict", f'<p class="verdict">{html.escape(verdict(results))}</p>'
                     + "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes(results))),
@@ -394,9 +403,7 @@ def _sections(results: Results) -> list[tuple[str, str]]:
         (f"Where the variants disagree (first {DISAGREEMENT_SAMPLE})",
          _table_html(sample) if not sample.empty
          else "<p>The variants agreed on every example.</p>"),
-        ("Configuration", "<p>Save this as CONFIG.json and run <code>"
-                          f"{html.escape(REPRODUCE_COMMAND)}</code> to repeat the comparison.</p>"
-                          f"<pre>{html.escape(config)}</pre>"),
+        ("Configuration", _config_html(config)),
     ]
 
 

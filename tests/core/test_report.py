@@ -11,6 +11,7 @@ import copy
 import io
 import json
 import re
+import urllib.parse
 
 import pandas as pd
 import pytest
@@ -356,6 +357,9 @@ def test_html_report_is_self_contained_and_holds_everything(results):
     assert "When to use which" in page and "about 111 queries" in page
     assert "python -m core compare CONFIG.json" in page
     assert '&quot;task&quot;: &quot;review-sentiment&quot;' in page  # config JSON, escaped
+    link = re.search(r'download="CONFIG.json" href="data:application/json;charset=utf-8,([^"]+)"',
+                     page)  # the config saves from the page itself, offline
+    assert json.loads(urllib.parse.unquote(link.group(1))) == results["config"]
     assert "different engines (llama.cpp, transformers)" in page
     assert "lora-smollm could not run" in page
     assert page.count("plotly.js v") == 1  # plotly.js inlined once
