@@ -76,26 +76,26 @@ st.subheader(f"Run {run.id}")
 st.fragment(run_every=2 if run.status in LIVE else None)(live_view)(run.id, run.status)
 
 # actions: chosen by the status at this rerun; the live view reruns the page when it changes
-c = st.columns(5)
+row = st.container(horizontal=True)
 try:
-    if run.status in LIVE and c[0].button("Cancel", key="runs_cancel",
+    if run.status in LIVE and row.button("Cancel", key="runs_cancel",
                                           help="Stops after the current step; keeps the adapter."):
         cancel_run(run.id)
         st.rerun()
     resumable = run.status in ("crashed", "cancelled", "failed") and run.has_checkpoint
-    if resumable and c[1].button("Resume", key="runs_resume",
+    if resumable and row.button("Resume", key="runs_resume",
                                  help="From the last checkpoint."):
         resume_run(run.id)
         st.rerun()
-    if run.status in FINAL and c[2].button("Delete", key="runs_delete"):
+    if run.status in FINAL and row.button("Delete", key="runs_delete"):
         delete_run(run.id)
         st.session_state.pop("runs_selected", None)
         st.rerun()
     done = run.status in ("succeeded", "cancelled") and output_folder(run).is_dir()
     if done:
-        c[3].download_button("Download zip", zip_run(run.id), file_name=f"{run.id}.zip",
+        row.download_button("Download zip", zip_run(run.id), file_name=f"{run.id}.zip",
                              mime="application/zip", key="runs_zip")
-        if c[4].button("Use in Playground", key="runs_use", type="primary",
+        if row.button("Use in Playground", key="runs_use", type="primary",
                        on_click=use_in_playground, args=(run,)):
             st.switch_page("pages/1_Playground.py")
 except LabError as exc:

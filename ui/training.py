@@ -252,7 +252,8 @@ def loss_chart(events: list[dict], key: str) -> None:
                                     line=dict(color="#ff7f0e", dash="dash")))
     total = steps[-1]["total_steps"] if steps else None
     figure.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title="Loss",
-                         xaxis=dict(title="step", range=[0, total] if total else None),
+                         xaxis=dict(title="step", range=[0, total * 1.02 + 0.2] if total else None,
+                                    dtick=max(1, (total or 10) // 10)),
                          yaxis_title="loss (completion tokens)",
                          legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
     st.plotly_chart(figure, key=key)

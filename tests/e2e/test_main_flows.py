@@ -93,3 +93,48 @@ def test_react_agent_uses_the_calculator_in_the_browser(lab_server, page):
     page.get_by_text("Step 1:").wait_for(timeout=120_000)
     page.get_by_text("The whole transcript the model read").wait_for(timeout=180_000)
     screenshot(page, "playground-react")
+
+
+def _set_number(page, label: str, value: str) -> None:
+    field = page.get_by_label(label)
+    field.fill(value)
+    field.press("Tab")
+
+
+def _settled(page) -> None:
+    """Wait until Streamlit's rerun has drawn everything (no element is greyed out as stale)."""
+    page.wait_for_timeout(500)
+    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
+
+
+def test_train_a_short_run_then_watch_its_loss_curve(lab_server, page):
+    page.goto(f"{lab_server}/Train")
+    page.get_by_role("button", name="Start training").wait_for(timeout=LOAD)
+    # live demo, shortened: 4 steps on the embedded Gemma, a small validation slice
+    _set_number(page, "Max steps (0 = by epochs)", "4")
+    _set_number(page, "At most this many validation examples (0 = all)", "6")
+    main = page.locator("[data-testid=stMain]")
+    main.get_by_text("Token lengths of 300 training examples").wait_for(timeout=120_000)
+    _settled(page)
+    screenshot(page, "train-page")
+    main.get_by_text("Estimated time").scroll_into_view_if_needed()
+    _settled(page)
+    screenshot(page, "train-page-check")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("link", name="Watch it on the Runs page").wait_for(timeout=60_000)
+    page.get_by_role("link", name="Watch it on the Runs page").click()
+
+    page.get_by_role("heading", name="Runs").wait_for(timeout=60_000)
+    # the live view polls the run's events: the curve gains points while it trains
+    main.get_by_text("Step", exact=True).wait_for(timeout=240_000)
+    screenshot(page, "runs-live")
+    main.get_by_text("Finished.").wait_for(timeout=300_000)
+    main.get_by_text("Metrics", exact=True).wait_for(timeout=60_000)  # the page reran on the end
+    _settled(page)
+    points = page.locator(".js-plotly-plot .scatterlayer .trace").first.locator("path.point")
+    assert points.count() == 4, points.count()
+    text = main.inner_text()
+    assert "/adapter" in text and "not written yet" not in text and "train_loss" in text
+    screenshot(page, "runs-finished")
+    main.get_by_text("Metrics", exact=True).scroll_into_view_if_needed()
+    screenshot(page, "runs-outputs")
