@@ -18,6 +18,7 @@ from ui.engine import SPEC_KEY, current_spec, get_engine, show_error
 
 OTHER = "Other: Hugging Face id or local folder"
 PAGES = [("app.py", "Home", ":material/science:"),
+         ("pages/0_Tour.py", "Tour: the 10-minute lesson", ":material/school:"),
          ("pages/1_Playground.py", "Playground", ":material/chat:"),
          ("pages/3_Few-shot_builder.py", "Few-shot builder", ":material/format_list_numbered:"),
          ("pages/4_Knowledge.py", "Knowledge", ":material/menu_book:"),
