@@ -283,3 +283,51 @@ def test_live_demo_beats_zero_shot_on_review_sentiment(tmp_path, gemma_engine):
     metrics = train(PRESETS["live-demo"], tmp_path / "run")
     print(f"zero-shot {zero_shot:.3f}, live-demo LoRA {metrics['accuracy']:.3f}")
     assert metrics["accuracy"] > zero_shot + 0.1
+
+
+# -- before a run: preview, uploads, the model's window ---------------------------------------
+
+
+def test_preview_counts_the_examples_max_length_would_cut(tiny_model_dir):
+    from core.training import load_tokenizer
+    from core.training_data import preview_data
+
+    config = tiny_config(tiny_model_dir, max_train_examples=None, max_length=106)
+    preview = preview_data(config, load_tokenizer(config), rows=3)
+    assert len(preview.rows) == 3 and preview.rows[0]["prompt"].startswith("Review: ")
+    assert len(preview.train_lengths) == 300 and preview.validation_count == 6
+    assert 0 < preview.cut == sum(n > 106 for n in preview.train_lengths) < 300
+    assert preview.rows[0]["tokens"] == preview.train_lengths[0]
+
+
+def test_a_max_length_beyond_the_model_window_is_refused_before_training(tiny_model_dir,
+                                                                          tmp_path):
+    from core.training import estimate
+
+    config = tiny_config(tiny_model_dir, max_length=1024)  # the tiny model's window is 256
+    with pytest.raises(ConfigError, match="context window .* 256"):
+        estimate(config)
+    with pytest.raises(ConfigError, match="Set max_length to 256"):
+        train(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "events.jsonl").exists()
+
+
+def test_uploads_are_checked_then_kept_by_content(tmp_path):
+    from core.datafiles import DataFileError
+    from core.training_data import save_upload
+
+    with pytest.raises(DataFileError, match="line 2"):
+        save_upload(b'{"text": "a"}\n{oops\n', "bad.jsonl")
+    first = save_upload(b"text,label\na,b\n", "my data.csv")
+    assert first.read_bytes() == b"text,label\na,b\n" and first.name.endswith("-my_data.csv")
+    assert save_upload(b"text,label\na,b\n", "my data.csv") == first
+
+
+def test_a_hub_dataset_out_of_reach_says_so(monkeypatch):
+    from core.datafiles import DataFileError
+    from core.training_data import fetch_hub_dataset
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataFileError, match="cannot be reached") as caught:
+        fetch_hub_dataset("someone/some-reviews")
+    assert "Upload the examples" in caught.value.fix
