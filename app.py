@@ -50,12 +50,14 @@ st.page_link("pages/5_Train.py", label="**Train**: fine-tune a model on a sample
 st.page_link("pages/6_Runs.py", label="**Runs**: every training run with its live loss curve, "
              "cancel, resume, download, and its adapter one click from the Playground",
              icon=":material/list_alt:")
+st.page_link("pages/4_Knowledge.py", label="**Knowledge**: your documents, chunked and indexed; "
+             "see what the retriever finds and ask with and without it (RAG)",
+             icon=":material/menu_book:")
+st.page_link("pages/7_Compare.py", label="**Compare**: the same test examples through prompting, "
+             "few-shot, RAG and fine-tuned variants; quality, cost, and a stakeholder report",
+             icon=":material/compare:")
 st.page_link("pages/2_History.py", label="**History**: every answer the lab has given, with its "
              "prompt and settings; reload, delete, export", icon=":material/history:")
-st.caption(
-    "Still to come, each as its own page: the knowledge base for retrieval, and the side-by-side comparison with its stakeholder "
-    "report.")
-
 if engine is not None:
     info = engine.info
     st.info(f"Loaded **{info.title}** on **{info.device}** ({info.dtype}) in "
