@@ -217,7 +217,7 @@ class LlamaCppEngine:
             from llama_cpp import LlamaGrammar
 
             try:
-                grammar = LlamaGrammar.from_json_schema(schema, verbose=False)
+                grammar = LlamaGrammar.from_string(json_gbnf(schema), verbose=False)
             except (AssertionError, ValueError, KeyError, TypeError, NotImplementedError,
                     RecursionError) as exc:
                 raise grammar_error(schema, exc, self.name) from exc
@@ -314,6 +314,25 @@ class LlamaCppEngine:
         logits = logits.astype(np.float64)
         top = logits.max()
         return logits - top - np.log(np.exp(logits - top).sum())
+
+
+STRING_CHAR_RULE = 'char ::= [^"\\\\]'
+JSON_STRING_CHAR_RULE = 'char ::= [^"\\\\\\x7F\\x00-\\x1F]'
+
+
+def json_gbnf(schema: str) -> str:
+    """GBNF for a JSON Schema, with string characters as JSON allows them.
+
+    llama-cpp-python 0.3's converter lets a string hold raw control characters
+    (newlines, tabs), which JSON forbids: a small model then writes a newline
+    inside a title, and the "constrained" answer does not parse. llama.cpp's own
+    converter excludes them; do the same.
+    """
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    grammar = json_schema_to_gbnf(schema)
+    return "\n".join(JSON_STRING_CHAR_RULE + line[len(STRING_CHAR_RULE):]
+                     if line.startswith(STRING_CHAR_RULE) else line for line in grammar.splitlines())
 
 
 def token_piece(vocab, token: int) -> bytes:

@@ -111,3 +111,12 @@ def test_an_anchored_pattern_still_constrains_the_answer(engine):
     done = engine.generate(PROMPT, GenerationParams(max_new_tokens=24, json_schema=json.dumps(schema)))
     code = json.loads(done.text)["code"]
     assert len(code) == 3 and code.isupper()
+
+
+def test_constrained_strings_cannot_hold_raw_control_characters():
+    """llama-cpp-python's converter allows a raw newline inside a JSON string; the lab's grammar
+    does not, so a constrained answer always parses."""
+    from core.llama_engine import json_gbnf
+
+    rule = next(line for line in json_gbnf('{"type": "string"}').splitlines() if line.startswith("char"))
+    assert rule.startswith('char ::= [^"\\\\\\x7F\\x00-\\x1F]')
