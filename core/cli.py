@@ -152,7 +152,7 @@ def _generate(args: argparse.Namespace) -> int:
     from core.engines import load_engine
     from core.history import record_generation
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    prompt = _read_stdin() if args.prompt == "-" else args.prompt
     params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                               top_p=args.top_p, top_k=args.top_k,
                               repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
@@ -180,6 +180,17 @@ def _generate(args: argparse.Namespace) -> int:
             print(completion.text)
         print(format_figures(completion.figures()), file=sys.stderr)
     return 0
+
+
+def _read_stdin() -> str:
+    """The prompt piped in, as UTF-8 (the console's encoding would let bad bytes through)."""
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"The prompt on standard input is not UTF-8 text (byte {exc.start}).",
+                          "Convert it first, e.g. iconv -f latin1 -t utf-8 prompt.txt | "
+                          "python -m core generate -") from None
 
 
 def _read_schema(path: str | None) -> str | None:
@@ -256,6 +267,9 @@ def _compare(args: argparse.Namespace) -> int:
                           "Compare it with a config the Compare page saved.") from None
     from datetime import datetime
 
+    from core.compare import check_variants
+
+    check_variants(config)  # before the results folder is made: a bad variant leaves no trace
     folder = Path(args.out) if args.out else comparisons_dir() / datetime.now().strftime("%Y%m%d-%H%M%S-cli")
     results = execute(config, folder)
     for variant in results["variants"]:

@@ -248,6 +248,16 @@ def _fine_tuned(spec: VariantSpec, config: CompareConfig) -> tuple[ModelSpec, di
     return model, template, run.metrics, run.config
 
 
+def check_variants(config: CompareConfig) -> None:
+    """Refuse, before anything runs or is saved, a variant whose saved few-shot set or
+    training run cannot serve this comparison (missing, unfinished, another base model)."""
+    for spec in config.variants:
+        if spec.fewshot_set:
+            load_set(spec.fewshot_set)
+        if spec.kind == "fine-tuned":
+            _fine_tuned(spec, config)
+
+
 def _tuned_prompt(template: dict, text: str) -> str:
     variable = template.get("input_variable") or "input"
     return template["template"].format(**{variable: text, "input": text})

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.compare import CompareConfig, evaluate
+from core.compare import CompareConfig, check_variants, evaluate
 from core.errors import LabError
 from core.paths import data_dir, history_db_path
 
@@ -76,6 +76,7 @@ def _index(comparison_id: str, status: str, config: CompareConfig | None = None,
 
 def start_comparison(config: CompareConfig) -> str:
     """Save the config and start the evaluation in the background; return its id."""
+    check_variants(config)  # a variant that cannot run is refused before anything is saved
     comparison_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     folder = comparisons_dir() / comparison_id
     folder.mkdir()
