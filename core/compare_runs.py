@@ -163,7 +163,7 @@ def list_comparisons() -> list[Comparison]:
 
 
 def load_results(comparison_id: str) -> dict[str, Any]:
-    path = comparisons_dir() / comparison_id / "results.json"
+    path = get_comparison(comparison_id).folder / "results.json"  # an id never leaves the folder
     if not path.is_file():
         raise LabError(f"Comparison {comparison_id} has no results yet.", "Wait for it to finish.")
     return json.loads(path.read_text())

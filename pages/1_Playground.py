@@ -10,7 +10,7 @@ from core.prompting import PromptRecipe, build_prompt, check_structured, extract
 from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig, build_rag_prompt
 from core.react import ReActConfig, react_prompt
 from core.tasks import list_tasks, load_task
-from ui.controls import figures_row, generation_controls, init_state, stream_answer
+from ui.controls import figures_row, generation_controls, init_state, plain, stream_answer
 from ui.engine import show_error
 from ui.playground import (TECHNIQUES, apply_task, collection_choice, label_scores,
                            run_react_steps, show_check, show_citations, show_react_step)
@@ -179,7 +179,7 @@ if last is not None and last["mode"] == mode:
                     show_react_step(step)
             result = last["react"]
             if result.answer is not None:
-                st.success(f"Final answer: **{result.answer}**  ·  {len(result.steps)} steps, "
+                st.success(f"Final answer: **{plain(result.answer)}**  ·  {len(result.steps)} steps, "
                            f"{result.prompt_tokens:,} prompt tokens, {result.completion_tokens} "
                            f"answer tokens, {result.latency_s:.1f} s")
             else:
@@ -194,7 +194,7 @@ if last is not None and last["mode"] == mode:
                 st.code(completion.text or " ", language=None, wrap_lines=True)
             if last["mode"] == "Chain-of-thought":
                 answer = extract_answer(completion.text, last["labels"])
-                st.info(f"Final answer extracted from the reasoning: **{answer}**" if answer else
+                st.info(f"Final answer extracted from the reasoning: **{plain(answer)}**" if answer else
                         "No final answer found in the reasoning (the model never wrote "
                         "'Answer: ...' nor a label).")
             if last["mode"] == "Structured output" and last["schema"]:

@@ -9,7 +9,7 @@ from core.fewshot import (DEFAULT_KS, STRATEGIES, FewShotSet, check_fits, delete
                           load_set, prompt_budget, save_set, select_examples, shots_curve)
 from core.prompting import Example, PromptRecipe, build_prompt
 from core.tasks import list_tasks, load_split, load_task
-from ui.controls import init_state
+from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.fewshot import budget_chart, examples_from_table, set_table, shots_chart
 from ui.sidebar import render_sidebar
@@ -130,7 +130,7 @@ if saved:
         for name in saved:
             one = load_set(name)
             a, b, c = st.columns([3, 1, 1])
-            a.markdown(f"**{name}** · {len(one.examples)} examples · labels {', '.join(one.labels) or '–'}")
+            a.markdown(f"**{name}** · {len(one.examples)} examples · labels {plain(', '.join(one.labels)) or '–'}")
             if b.button("Edit", key=f"fs_edit_{name}"):
                 set_table([e.__dict__ for e in one.examples], task=None)
                 st.session_state.update({"fs_instruction": one.instruction, "fs_template": one.template,

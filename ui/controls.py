@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -11,6 +12,13 @@ from core.generation import Completion, TokenStream
 
 DEFAULTS = GenerationParams()
 KEPT = "_lab_kept_keys"
+
+
+def plain(text: str) -> str:
+    """Text from a model or an upload, safe inside st.markdown: the characters of links,
+    images, code, emphasis, maths and HTML backslash-escaped, so ``![x](http://...)`` shows
+    as typed and loads nothing."""
+    return re.sub(r"([\\`*_\[\]()#!|<>~$])", r"\\\1", str(text))
 
 
 def init_state(defaults: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from core.knowledge import ensure_sample_collection, format_hits, search
 from core.prompting import StructuredCheck
 from core.react import ReActConfig, ReActResult, ReActStep, react_steps
 from core.tasks import load_split, load_task
+from ui.controls import plain
 
 TECHNIQUES = {
     "Free text": ("Free text", "The model continues exactly what you type: no instruction, "
@@ -66,9 +67,9 @@ def _searcher(collection: str):
 
 def show_react_step(step: ReActStep) -> None:
     """One step of the trace: what the model wrote, the action, what the tool answered."""
-    title = f"Step {step.number}: " + (f"finish[{step.argument}]" if step.action == "finish" else
-                                       f"{step.action}[{step.argument}]" if step.action else
-                                       "no action")
+    title = f"Step {step.number}: " + plain(f"finish[{step.argument}]" if step.action == "finish"
+                                             else f"{step.action}[{step.argument}]" if step.action
+                                             else "no action")
     with st.container(border=True):
         st.markdown(f"**{title}**")
         st.code("Thought:" + step.model_text, language=None, wrap_lines=True)
@@ -95,12 +96,12 @@ def show_citations(answer: str, hits) -> None:
     from core.rag import cited
 
     used = cited(answer, hits)
-    st.caption("Cites: " + (", ".join(f"[{h.rank}] {h.chunk.doc}" for h in used) if used else
-                            "no passage cited"))
+    st.caption("Cites: " + (", ".join(f"[{h.rank}] {plain(h.chunk.doc)}" for h in used)
+                            if used else "no passage cited"))
     with st.expander(f"The {len(hits)} retrieved passages"):
         for hit in hits:
-            st.markdown(f"**[{hit.rank}]** `{hit.chunk.doc}` · {hit.chunk.heading} · similarity "
-                        f"{hit.score:.3f}")
+            st.markdown(f"**[{hit.rank}]** {plain(hit.chunk.doc)} · {plain(hit.chunk.heading)} · "
+                        f"similarity {hit.score:.3f}")
             st.text(hit.chunk.text)
 
 
@@ -112,10 +113,10 @@ def show_check(check: StructuredCheck, finish_reason: str = "stop") -> None:
     elif check.valid:
         st.success("Valid: the answer parses as JSON and passes the schema.", icon=":material/check:")
     elif check.parsed:
-        st.error("Parses as JSON but fails the schema: " + "; ".join(check.errors[:5]),
+        st.error("Parses as JSON but fails the schema: " + "; ".join(map(plain, check.errors[:5])),
                  icon=":material/rule:")
     else:
-        st.error("Not JSON: " + "; ".join(check.errors), icon=":material/data_object:")
+        st.error("Not JSON: " + "; ".join(map(plain, check.errors)), icon=":material/data_object:")
 
 
 def label_scores(scores: list[CandidateScore]) -> None:
