@@ -15,6 +15,7 @@ For the pages: ``start_run``, ``list_runs``, ``get_run``, ``read_events``,
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -35,7 +36,7 @@ from typing import Any
 
 from core.errors import LabError
 from core.paths import data_dir, history_db_path
-from core.training import TrainConfig, is_main_process
+from core.training import TrainConfig, is_main_process, world_size
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVE = ("queued", "running")
@@ -161,8 +162,28 @@ def _slug(config: TrainConfig) -> str:
     return re.sub(r"[^a-z0-9]+", "-", f"{config.method}-{data}".lower()).strip("-")[:40]
 
 
+def launch_id() -> str | None:
+    """The id the processes of one ``accelerate launch`` on this machine share (their
+    launcher's pid and start time); None outside a launch of several processes here."""
+    if world_size() == 1 or os.environ.get("LOCAL_WORLD_SIZE", "1") != str(world_size()):
+        return None  # alone, or over several machines: ranks do not wait for rank 0
+    parent = os.getppid()
+    return f"{parent}-{_create_time(parent)}"
+
+
 def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
-    """A run folder with config.json and status queued, indexed; returns the folder."""
+    """A run folder with config.json and status queued, indexed; returns the folder.
+
+    Under ``accelerate launch`` every process names the same folder (after the launch),
+    and only rank 0 writes it.
+    """
+    if run_dir is None and launch_id():
+        stamp = datetime.fromtimestamp(_create_time(os.getppid()) or 0).strftime("%Y%m%d-%H%M%S")
+        token = hashlib.sha256(launch_id().encode()).hexdigest()[:4]
+        run_dir = runs_dir() / f"{stamp}-{_slug(config)}-{token}"
+    if not is_main_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
     if config.data_path:  # the process may start elsewhere: keep an absolute path
         from dataclasses import replace
 
@@ -261,16 +282,19 @@ def _wait_for_lock(run_dir: Path):
 def execute(config: TrainConfig, run_dir: Path, resume: bool = False, echo: bool = True) -> int:
     """Queue, train and record one run in this process; return the exit status.
 
-    Under ``accelerate launch`` only rank 0 queues and writes status; every rank trains.
+    Under ``accelerate launch`` only rank 0 queues and writes status; the other ranks
+    train once rank 0 holds the lock (``_wait_for_rank_0``) and return when it is done.
     """
     from core import training
 
     if not is_main_process():
-        training.train(config, run_dir, resume=resume, echo=False)
+        if _wait_for_rank_0(run_dir, ("running",)):
+            training.train(config, run_dir, resume=resume, echo=False)
+            _wait_for_rank_0(run_dir, FINAL)
         return 0
     signal.signal(signal.SIGTERM, lambda *_: (run_dir / "cancel").touch())
     write_status(run_dir, status="queued", pid=os.getpid(), pid_started=_create_time(os.getpid()),
-                 **({} if read_status(run_dir).get("queued_at") else {"queued_at": time.time()}))
+                 launch=launch_id(), **({} if read_status(run_dir).get("queued_at") else {"queued_at": time.time()}))
     lock = _wait_for_lock(run_dir)
     if lock is None:
         write_status(run_dir, status="cancelled", finished_at=_now(), problem=None, fix=None)
@@ -279,6 +303,22 @@ def execute(config: TrainConfig, run_dir: Path, resume: bool = False, echo: bool
         return _train_holding_lock(config, run_dir, resume, echo)
     finally:
         lock.close()  # closing the file releases the flock
+
+
+def _wait_for_rank_0(run_dir: Path, states: tuple[str, ...]) -> bool:
+    """Wait until rank 0 of this launch records one of ``states``; False if it records
+    another end first (cancelled while queued, failed) or its process is gone. Outside a
+    local launch of several processes: True at once."""
+    mine = launch_id()
+    while mine is not None:
+        status = read_status(run_dir)
+        if status.get("launch") == mine:
+            if status.get("status") in states:
+                return True
+            if status.get("status") in FINAL or not _alive(status):
+                return False
+        time.sleep(POLL_S)
+    return True
 
 
 def _train_holding_lock(config: TrainConfig, run_dir: Path, resume: bool, echo: bool) -> int:

@@ -350,7 +350,9 @@ def _qlora_options(device: str) -> dict:
     compute = torch.bfloat16 if device == "cuda" else torch.float32  # fp32: see MEASURED.md
     return {"quantization_config": BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
-        bnb_4bit_use_double_quant=False), "device_map": {"": 0 if device == "cuda" else "cpu"}}
+        bnb_4bit_use_double_quant=False),
+        # under accelerate launch each process holds its own copy on its own GPU
+        "device_map": {"": int(os.environ.get("LOCAL_RANK", "0")) if device == "cuda" else "cpu"}}
 
 
 def disable_bnb_cpu_repacking(model) -> int:
@@ -466,6 +468,10 @@ def _trainer_class():
             if num_items_in_batch is not None and hasattr(num_items_in_batch, "to"):
                 num_items_in_batch = num_items_in_batch.to(inputs["labels"].device)
             loss = completion_loss(model, inputs, num_items_in_batch, self.prompt_tuning)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # num_items_in_batch counts every process's tokens and DDP averages the
+                # gradients over processes: scale back up, as Trainer.compute_loss does
+                loss = loss * self.accelerator.num_processes
             return (loss, {"loss": loss}) if return_outputs else loss
 
     return CompletionTrainer
@@ -533,7 +539,7 @@ def _progress_callback(log: EventLog, run_dir: Path, collator: Collator):
             self.started, self.first_step = time.perf_counter(), state.global_step
 
         def on_step_end(self, args, state, control, **kwargs):
-            if (run_dir / "cancel").exists():
+            if agreed(args, (run_dir / "cancel").exists()):
                 self.cancelled = True
                 control.should_training_stop = True
                 control.should_save = False
@@ -546,11 +552,13 @@ def _progress_callback(log: EventLog, run_dir: Path, collator: Collator):
             if "loss" not in logs:
                 return
             elapsed = time.perf_counter() - self.started
+            # every process sees batches like rank 0's: its count times the processes
+            tokens = collator.tokens_seen * world_size()
             done = max(state.global_step - (self.first_step or 0), 1)
             log.write("step", step=state.global_step, total_steps=state.max_steps,
                       epoch=round(state.epoch or 0.0, 4), loss=logs.get("loss"),
                       learning_rate=logs.get("learning_rate"),
-                      tokens_per_s=round(collator.tokens_seen / elapsed, 1) if elapsed else None,
+                      tokens_per_s=round(tokens / elapsed, 1) if elapsed else None,
                       rss_bytes=rss_bytes(), elapsed_s=round(elapsed, 2),
                       eta_s=round(elapsed / done * (state.max_steps - state.global_step), 1))
 
@@ -576,6 +584,24 @@ def set_threads(threads: int) -> int:
 def is_main_process() -> bool:
     """Rank 0 (or no distributed launch): the one process that writes files."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    """How many processes train together (``accelerate launch``/torchrun set WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def agreed(args, flag: bool) -> bool:
+    """Rank 0's ``flag``, the same on every process: a cancel seen by one rank a step before
+    the others would leave them waiting in the gradient all-reduce for ever."""
+    import torch
+    import torch.distributed as dist
+
+    if world_size() == 1 or not dist.is_initialized():
+        return flag
+    value = torch.tensor([int(flag)], device=args.device)
+    dist.broadcast(value, src=0)
+    return bool(value.item())
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -653,12 +679,17 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
                "peak_rss_bytes": peak_rss_bytes(), "method": config.method}
     if not progress.cancelled and data.validation:
         metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
+    state_dict = gathered_state_dict(trainer)  # collective: every process takes part
     if main:
-        out = save_outputs(trainer.model, tokenizer, config, data.prompt_format, run_dir)
+        out = save_outputs(trainer.model, tokenizer, config, data.prompt_format, run_dir,
+                           state_dict)
         metrics["output_dir"] = out.name
-        if not progress.cancelled and data.prompt_format.labels and data.eval_rows:
-            metrics["accuracy"] = label_accuracy(trainer.model, tokenizer, data.eval_rows,
-                                                 data.prompt_format.labels)
+    if not progress.cancelled and data.prompt_format.labels and data.eval_rows:
+        # every process scores: under FSDP or ZeRO-3 a forward pass gathers the weights from
+        # all of them, so a rank-0-only pass would wait for the others for ever
+        metrics["accuracy"] = label_accuracy(trainer.model, tokenizer, data.eval_rows,
+                                             data.prompt_format.labels)
+    if main:
         if config.merge_after and not progress.cancelled:
             merge_adapter(config, run_dir)
         metrics["total_seconds"] = round(time.perf_counter() - started, 2)
@@ -673,16 +704,30 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def save_outputs(model, tokenizer, config: TrainConfig, fmt: PromptFormat, run_dir: Path) -> Path:
+def gathered_state_dict(trainer) -> dict | None:
+    """The whole model's weights where FSDP or DeepSpeed shard them over the processes
+    (a collective call: every rank makes it); None where each process holds them whole."""
+    from accelerate.utils import DistributedType
+
+    kind = trainer.accelerator.distributed_type
+    if kind == DistributedType.FSDP:
+        return trainer.accelerator.get_state_dict(trainer.model)
+    if kind == DistributedType.DEEPSPEED:
+        return trainer.accelerator.get_state_dict(trainer.deepspeed)
+    return None
+
+
+def save_outputs(model, tokenizer, config: TrainConfig, fmt: PromptFormat, run_dir: Path,
+                 state_dict: dict | None = None) -> Path:
     """adapter/ (PEFT) or model/ (full), and template.json; returns the model folder."""
     if config.method == "full":
         out = run_dir / "model"
-        model.save_pretrained(out, safe_serialization=True)
+        model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
         tokenizer.save_pretrained(out)
     else:
         out = run_dir / "adapter"
         model.peft_config["default"].base_model_name_or_path = config.model
-        model.save_pretrained(out, safe_serialization=True)
+        model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
     _write_json(run_dir / "template.json", fmt.to_dict())
     return out
 
