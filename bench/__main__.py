@@ -15,6 +15,8 @@
    constrained decoding on and off on the event-extraction test split.
 6. Retrieval (``bench/retrieval.py``): index build time, query latency, hit rate
    at k on the sample handbook's 80 questions; answers with and without RAG.
+8. Batched evaluation (``bench/prompting.py``): the comparison's scoring of a
+   whole 8-shot evaluation set against one example at a time, each engine (goal 3x).
 7. Training (``bench/training.py``): s/step and peak memory of LoRA, full
    fine-tuning and QLoRA on the embedded model, as ratios to LoRA.
 4. Evaluation throughput on 50 shipped reviews: label scoring (few-shot prompt,
@@ -38,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.prompting import bench_label_scoring, bench_structured  # noqa: E402
+from bench.prompting import (bench_batched_evaluation, bench_label_scoring,  # noqa: E402
+                             bench_structured)
 from bench.retrieval import bench_retrieval  # noqa: E402
 from bench.training import bench_training  # noqa: E402
 PROMPT = "Write a short story about a robot who learns to paint. Once upon a time,"
@@ -217,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="test messages for constrained vs free JSON")
     parser.add_argument("--rag-questions", type=int, default=40,
                         help="sample questions answered with and without RAG")
+    parser.add_argument("--batched-examples", type=int, default=60,
+                        help="examples for batched evaluation vs one at a time")
     parser.add_argument("--train-steps", type=int, default=6, help="steps per training method")
     parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
-                                           "scoring", "structured", "retrieval", "training"),
+                                           "scoring", "structured", "retrieval", "training",
+                                           "batched"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -230,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
              "scoring": lambda: bench_label_scoring(args.sentiment_examples),
              "structured": lambda: bench_structured(args.structured_examples),
              "retrieval": lambda: bench_retrieval(args.rag_questions),
+             "batched": lambda: bench_batched_evaluation(args.batched_examples),
              "training": lambda: {f"{r['method']}_s_per_step": round(r["s_per_step"], 2)
                                   for r in bench_training(steps=args.train_steps)}}
     results = {name: run() for name, run in parts.items() if not args.only or name in args.only}

@@ -77,3 +77,35 @@ def bench_structured(examples: int, engine_name: str = "llama.cpp") -> dict:
         out[f"{name}_exact_match"] = round(exact / len(test), 3)
         out[f"{name}_examples_per_s"] = round(len(test) / (time.perf_counter() - started), 2)
     return out
+
+
+def bench_batched_evaluation(examples: int = 60, shots: int = 8) -> dict:
+    """The comparison's evaluation path against a one-example-at-a-time loop, same run.
+
+    The lab scores a whole evaluation set in one call: llama.cpp keeps the few-shot
+    prefix every prompt shares in its cache, transformers pads prompts into batches.
+    The baseline scores each example in a call of its own (the cache starts empty each
+    time; a batch of one). Goal: at least 3x on this machine.
+    """
+    task = load_task("review-sentiment")
+    shots_used = select_examples(_pool(task, "train"), "balanced", shots, seed=0)
+    recipe = PromptRecipe("few-shot", task.instruction, task.template.replace("{text}", "{input}"),
+                          tuple(shots_used), labels=task.labels)
+    prompts = [build_prompt(recipe, e.input).text for e in _pool(task, "test")[:examples]]
+    labels = [f" {lab}" for lab in task.labels]
+    out: dict = {"examples": len(prompts), "shots": shots}
+    for name in ("llama.cpp", "transformers"):
+        engine = load_engine(ModelSpec(engine=name))
+        started = time.perf_counter()
+        together = engine.score_batch(prompts, labels, batch_size=16)
+        lab_s = time.perf_counter() - started
+        started = time.perf_counter()
+        alone = [engine.score_batch([p], labels, batch_size=1)[0] for p in prompts]
+        loop_s = time.perf_counter() - started
+        same = all(max(a, key=lambda s: s.logprob).candidate == max(b, key=lambda s: s.logprob).candidate
+                   for a, b in zip(together, alone))
+        out[f"{name}_lab_examples_per_s"] = round(len(prompts) / lab_s, 2)
+        out[f"{name}_one_at_a_time_examples_per_s"] = round(len(prompts) / loop_s, 2)
+        out[f"{name}_ratio"] = round(loop_s / lab_s, 2)
+        out[f"{name}_same_predictions"] = same
+    return out

@@ -128,10 +128,13 @@ def test_same_tokens_on_both_engines(both):
 
 
 def test_label_log_likelihoods_agree_across_engines(both):
-    prompt = both["transformers"].chat_prompt([_user(
+    # against transformers in float32, the reference precision: bf16 on a CPU depends on the
+    # CPU (native AVX512-BF16 or emulated) and moved " positive" by 0.36 nats on its own here
+    reference = load_engine(ModelSpec(source=SMOL, engine="transformers", dtype="float32"))
+    prompt = reference.chat_prompt([_user(
         "Is this review positive or negative? 'I loved every minute of it.' Answer:")])
     labels = ["positive", "negative", "It is positive"]
-    hf = both["transformers"].score_candidates(prompt, labels)
+    hf = reference.score_candidates(prompt, labels)
     cpp = both["llama.cpp"].score_candidates(prompt, labels)
     for a, b in zip(hf, cpp):
         # tolerance: 4-bit weights with 8-bit activations against bf16, about 0.1-0.2 nats a token
