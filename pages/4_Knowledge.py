@@ -7,6 +7,7 @@ from core.errors import LabError
 from core.knowledge import (SAMPLE_COLLECTION, ChunkSettings, build_collection, check_name,
                             chunk_text, collection_info, delete_collection, document_texts,
                             ensure_sample_collection, list_collections, read_document, search)
+from core.embeddings import DEFAULT_EMBEDDER
 from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig
 from ui.controls import init_state
 from ui.engine import show_error
@@ -22,7 +23,8 @@ st.caption("Retrieval-augmented generation (RAG) is the middle ground: the model
            "it is split and what the retriever finds, then ask with and without it.")
 
 init_state({"kb_collection": SAMPLE_COLLECTION, "kb_new": "", "kb_size": 700, "kb_overlap": 100,
-            "kb_by_heading": True, "kb_question": "How much does the Karsk 2P tent cost?",
+            "kb_by_heading": True, "kb_embedder": DEFAULT_EMBEDDER,
+            "kb_question": "How much does the Karsk 2P tent cost?",
             "kb_k": 3, "kb_template": DEFAULT_RAG_TEMPLATE})
 
 collections = list_collections()
@@ -56,6 +58,10 @@ c1, c2, c3 = st.columns(3)
 c1.number_input("Chunk size (characters)", 100, 8000, step=50, key="kb_size")
 c2.number_input("Overlap (characters)", 0, 4000, step=25, key="kb_overlap")
 c3.toggle("Split at headings first", key="kb_by_heading")
+st.text_input("Embedding model", key="kb_embedder",
+              help="The embedded all-MiniLM-L6-v2 works offline; any sentence-transformers model "
+                   "id or folder works where the Hub is reachable. A collection keeps the model it "
+                   "was built with.")
 target = st.session_state["kb_new"].strip() or (st.session_state["kb_collection"] if collections else "")
 if st.button(f"Add to '{target}' and index" if target else "Add and index", key="kb_add",
              disabled=not files or not target):
@@ -74,7 +80,8 @@ if st.button(f"Add to '{target}' and index" if target else "Add and index", key=
         if added:
             docs = {**(document_texts(name) if name in collections else {}), **added}
             with st.spinner("Chunking and embedding..."):
-                info = build_collection(name, docs, settings)
+                info = build_collection(name, docs, settings, st.session_state["kb_embedder"].strip()
+                                        or DEFAULT_EMBEDDER)
             st.success(f"**{name}**: {len(info.documents)} documents, {info.chunks} chunks indexed."
                        + (f" {len(problems)} file(s) were skipped (see above); the rest of the "
                           "collection is intact." if problems else ""))
@@ -94,7 +101,8 @@ info = collection_info(name)
 st.subheader(f"Inside '{name}'")
 st.caption(f"{len(info.documents)} documents · {info.chunks} chunks · chunk size {info.settings.size}, "
            f"overlap {info.settings.overlap}, {'split at headings' if info.settings.by_heading else 'no heading split'}"
-           f" · embeddings: all-MiniLM-L6-v2 in a faiss flat inner-product index (exact search)")
+           f" · embeddings: {'all-MiniLM-L6-v2' if info.embedder == DEFAULT_EMBEDDER else info.embedder}"
+           " in a faiss flat inner-product index (exact search)")
 texts = document_texts(name)
 with st.expander("How the documents are split"):
     doc = st.selectbox("Document", sorted(texts), key="kb_doc")
@@ -107,7 +115,7 @@ with st.expander("How the documents are split"):
             settings = ChunkSettings(int(st.session_state["kb_size"]), int(st.session_state["kb_overlap"]),
                                      st.session_state["kb_by_heading"])
             with st.spinner("Re-indexing..."):
-                build_collection(name, texts, settings)
+                build_collection(name, texts, settings, info.embedder)
             st.rerun()
         except LabError as exc:
             show_error(exc)

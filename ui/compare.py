@@ -7,7 +7,7 @@ import streamlit as st
 from core.config import GenerationParams
 from core.fewshot import load_set, select_examples
 from core.prompting import Example, PromptRecipe, build_prompt
-from core.report import break_even_rows, disagreements, html_report, metrics_table, notes, \
+from core.report import break_even, break_even_rows, disagreements, html_report, metrics_table, notes, \
     results_csv, verdict, when_to_use
 from core.report_charts import (confusion_figures, metric_bars, metric_names, primary_metric,
                                 quality_vs_cost, quality_vs_examples)
@@ -66,6 +66,7 @@ def show_results(results: dict) -> None:
         st.markdown("**Break-even**: after how many queries a fine-tuned model's one-time training "
                     "cost is paid back by its shorter prompts")
         st.dataframe(rows, hide_index=True, width="stretch")
+    break_even_calculator(results)
     d1, d2 = st.columns(2)
     d1.download_button("Download the report (HTML, works offline)", html_report(results),
                        f"prompttune-report-{results.get('id', 'comparison')}.html", "text/html",
@@ -73,6 +74,37 @@ def show_results(results: dict) -> None:
     d2.download_button("Per-example results (CSV)", results_csv(results),
                        f"prompttune-results-{results.get('id', 'comparison')}.csv", "text/csv",
                        key="cmp_csv")
+
+
+def break_even_calculator(results: dict) -> None:
+    """Try other prices and training costs: the measured prompt lengths stay, the rest is yours."""
+    working = [v for v in results["variants"] if not v.get("error") and v.get("prompt_tokens_mean")]
+    tuned = [v for v in working if v["kind"] == "fine-tuned"]
+    prompted = [v for v in working if v["kind"] != "fine-tuned"]
+    if not tuned or not prompted:
+        return
+    with st.expander("Break-even calculator: your prices, this experiment's prompt lengths"):
+        c1, c2 = st.columns(2)
+        base = c1.selectbox("Prompted variant", [v["name"] for v in prompted], key="cmp_be_base")
+        tuned_name = c2.selectbox("Fine-tuned variant", [v["name"] for v in tuned], key="cmp_be_tuned")
+        b = next(v for v in prompted if v["name"] == base)
+        t = next(v for v in tuned if v["name"] == tuned_name)
+        c3, c4 = st.columns(2)
+        price = c3.number_input("$ per 1M prompt tokens", 0.0, 1000.0,
+                                value=float(results["prices"].get("input_per_million") or 0.10),
+                                format="%.4f", key="cmp_be_price")
+        cost = c4.number_input("Training cost, one time ($)", 0.0, 1e6,
+                               value=float(t.get("training_cost") or 1.0), format="%.4f",
+                               key="cmp_be_cost")
+        queries = break_even(cost, b["prompt_tokens_mean"], t["prompt_tokens_mean"], price)
+        saved = b["prompt_tokens_mean"] - t["prompt_tokens_mean"]
+        if queries is None:
+            st.warning(f"{tuned_name} never pays back against {base}: its prompts are not shorter "
+                       f"({saved:+.0f} tokens a query).")
+        else:
+            st.success(f"{tuned_name} saves {saved:.0f} prompt tokens a query against {base}; at "
+                       f"${price:g} per million it pays back ${cost:g} of training after "
+                       f"**{queries:,.0f} queries**.")
 
 
 def free_form(engine, task: Task, text: str, variants: list[dict], sets: list[str]) -> None:
