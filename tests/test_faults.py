@@ -1,0 +1,234 @@
+"""Faults the lab survives: a training process killed at any point, an app restart while work
+runs in the background, and two browser sessions sharing one loaded model.
+
+The kill tests extend tests/core/test_runs.py (one kill after a checkpoint) to the other points
+where a process can die: while loading, before the first checkpoint, between checkpoints
+(twice in one run), while a checkpoint is being written, and while the final adapter is saved.
+After each, the run reads "crashed" (never "running" for ever), and either resumes to the end
+or says why it cannot and what to do instead. Every test ends by counting: no run is lost
+from the list, none is left live.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core import compare_runs, runs
+from core.compare import CompareConfig, VariantSpec
+from core.training import TrainConfig
+from tests.core.test_runs import step_events, tiny_config, wait_for
+from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, browser, screenshot  # noqa: F401
+
+LOAD_MS = 180_000  # a page's first load may load (or convert) the embedded model
+
+
+class KnownBug(AssertionError):
+    """An assertion that fails because of a product bug outside this module's ownership."""
+
+
+# -- helpers for runs ---------------------------------------------------------------------------
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """checkpoint-N folders, oldest first."""
+    found = (run_dir / "checkpoints").glob("checkpoint-*")
+    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+
+
+def complete(checkpoint: Path) -> bool:
+    # transformers writes trainer_state.json last into a checkpoint folder
+    return (checkpoint / "trainer_state.json").exists()
+
+
+def kill(run_id: str) -> None:
+    """SIGKILL the run's whole process group: no handler, no cleanup, like the OOM killer."""
+    os.killpg(runs.get_run(run_id).pid, signal.SIGKILL)
+
+
+def crashed(run_id: str) -> runs.Run:
+    run = wait_for(lambda: runs.get_run(run_id).status != "running" and runs.get_run(run_id),
+                   "the dead process to be noticed")
+    assert run.status == "crashed", run.status
+    assert run.problem and run.fix, "a crashed run says what happened and what to do"
+    return run
+
+
+def finished(run_id: str) -> runs.Run:
+    return wait_for(lambda: runs.get_run(run_id).status in runs.FINAL and runs.get_run(run_id),
+                    f"run {run_id} to finish")
+
+
+def resumed_starts(run_dir: Path) -> list[dict]:
+    return [e for e in runs.read_events(run_dir, 0)[0] if e["type"] == "start"]
+
+
+def assert_none_lost_or_stuck(started: list[str]) -> None:
+    """What issue 9 counts: 0 runs lost, 0 runs stuck in "running"."""
+    listed = {run.id: run.status for run in runs.list_runs()}
+    lost = [run_id for run_id in started if run_id not in listed]
+    stuck = {run_id: status for run_id, status in listed.items() if status in runs.LIVE}
+    assert not lost, f"runs missing from the list: {lost}"
+    assert not stuck, f"runs left live: {stuck}"
+
+
+# -- killing the training process ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("point", ["while loading", "after its first step"])
+def test_killed_before_the_first_checkpoint_says_so_and_starts_again(tiny_model_dir, point):
+    config = tiny_config(tiny_model_dir, max_steps=12, save_steps=10)
+    run_id = runs.start_run(config)
+    run_dir = runs.get_run(run_id).run_dir
+    if point == "while loading":  # status running is written before the model is loaded
+        wait_for(lambda: runs.get_run(run_id).status == "running", "the run to start")
+    else:
+        wait_for(lambda: step_events(run_dir), "a first step")
+    kill(run_id)
+    run = crashed(run_id)
+    assert not run.has_checkpoint and not checkpoints(run_dir)
+    with pytest.raises(runs.RunError, match="saved no checkpoint") as refused:
+        runs.resume_run(run_id)
+    assert "Start a new run with the same config" in refused.value.fix
+    assert runs.get_run(run_id).status == "crashed"  # the refusal changed nothing
+
+    again = runs.start_run(TrainConfig.from_dict(run.config))  # what the fix says to do
+    done = finished(again)
+    assert done.status == "succeeded", (done.problem, (done.run_dir / "log.txt").read_text()[-2000:])
+    assert done.metrics["steps"] == 12
+    assert_none_lost_or_stuck([run_id, again])
+
+
+def _kill_between_checkpoints(run_id: str, run_dir: Path, after: int) -> Path:
+    """Kill once a complete checkpoint newer than step ``after`` exists and a later step
+    ran (so no save is in progress); return that checkpoint."""
+    def ready():
+        done = [c for c in checkpoints(run_dir) if complete(c)]
+        newest = done[-1] if done else None
+        if newest is None or int(newest.name.split("-")[1]) <= after:
+            return None
+        steps = step_events(run_dir)
+        return newest if steps and steps[-1]["step"] > int(newest.name.split("-")[1]) else None
+
+    newest = wait_for(ready, f"a checkpoint after step {after} and a step beyond it")
+    kill(run_id)
+    assert complete(newest)
+    return newest
+
+
+def test_killed_twice_between_checkpoints_resumes_from_the_newest_each_time(tiny_model_dir):
+    run_id = runs.start_run(tiny_config(tiny_model_dir, max_steps=30, save_steps=4))
+    run_dir = runs.get_run(run_id).run_dir
+    after = 4  # the first kill waits for a second checkpoint, so the rotation has begun
+    for kill_number in (1, 2):
+        newest = _kill_between_checkpoints(run_id, run_dir, after)
+        assert crashed(run_id).has_checkpoint
+        offset = (run_dir / "events.jsonl").stat().st_size
+        runs.resume_run(run_id)
+        wait_for(lambda: [e for e in runs.read_events(run_dir, offset)[0] if e["type"] == "step"],
+                 "the resumed run's first step")
+        resumed = runs.read_events(run_dir, offset)[0]
+        start = [e for e in resumed if e["type"] == "start"][0]
+        assert start["resumed_from"] == newest.name, (kill_number, start)
+        first_step = [e for e in resumed if e["type"] == "step"][0]["step"]
+        assert first_step == int(newest.name.split("-")[1]) + 1  # nothing redone, nothing skipped
+        after = int(newest.name.split("-")[1])
+    run = finished(run_id)
+    assert run.status == "succeeded", (run.problem, (run_dir / "log.txt").read_text()[-2000:])
+    assert run.metrics["steps"] == 30
+    assert (run_dir / "adapter/adapter_model.safetensors").exists()
+    assert len(checkpoints(run_dir)) <= 2  # save_total_limit held across the resumes
+    assert len(resumed_starts(run_dir)) == 3
+    assert_none_lost_or_stuck([run_id])
+
+
+def _kill_mid_checkpoint(run_id: str, run_dir: Path) -> Path | None:
+    """Poll hard for a checkpoint folder that is still being written (after a complete one)
+    and kill the process then; return that folder if it was still incomplete after the kill,
+    else None."""
+    deadline = time.monotonic() + 180
+    pid = runs.get_run(run_id).pid
+    while time.monotonic() < deadline:
+        found = checkpoints(run_dir)
+        # kill only once an earlier checkpoint is complete: there is something to resume from
+        if len(found) >= 2 and not complete(found[-1]) and complete(found[-2]):
+            os.killpg(pid, signal.SIGKILL)
+            return found[-1] if not complete(found[-1]) else None
+        if runs.get_run(run_id).status not in runs.LIVE:
+            return None
+        time.sleep(0.001)
+    raise AssertionError("no checkpoint was seen being written")
+
+
+@pytest.mark.xfail(strict=True, raises=KnownBug, reason=(
+    "core.training.last_checkpoint picks the newest checkpoint-N folder even when the kill "
+    "cut its writing short (no trainer_state.json), so resume_run hands transformers an "
+    "incomplete checkpoint and the run fails; every later Resume fails the same way although "
+    "the previous checkpoint is complete. Fix: choose the newest folder that has "
+    "trainer_state.json (core/training.py, owned by another engineer)."))
+def test_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_one(tiny_model_dir):
+    # a save every step: writing a checkpoint is most of a tiny model's step
+    run_id = runs.start_run(tiny_config(tiny_model_dir, max_steps=40, save_steps=1))
+    run_dir = runs.get_run(run_id).run_dir
+    torn = None
+    for _ in range(5):  # the save can finish between the look and the kill: then look again
+        wait_for(lambda: runs.get_run(run_id).status == "running", "the run to train")
+        torn = _kill_mid_checkpoint(run_id, run_dir)
+        crashed(run_id)
+        if torn is not None:
+            break
+        runs.resume_run(run_id)
+    assert torn is not None, "five tries never caught a checkpoint being written"
+    intact = [c for c in checkpoints(run_dir) if complete(c)]
+    offset = (run_dir / "events.jsonl").stat().st_size
+    runs.resume_run(run_id)
+    run = finished(run_id)
+    # what must hold even with the bug: it ended, and a failure says why
+    assert run.status in ("succeeded", "failed"), run.status
+    assert run.status == "succeeded" or (run.problem and run.fix)
+    assert_none_lost_or_stuck([run_id])
+    starts = [e for e in runs.read_events(run_dir, offset)[0] if e["type"] == "start"]
+    if run.status != "succeeded" or not intact or starts[0]["resumed_from"] != intact[-1].name:
+        raise KnownBug(f"resume after a torn {torn.name}: {run.status}, {run.problem}")
+    assert run.metrics["steps"] == 40
+
+
+def test_killed_while_saving_the_final_adapter_resumes_and_finishes(tiny_model_dir):
+    # 40 validation examples to score after the adapter is saved: the window to kill in
+    config = tiny_config(tiny_model_dir, max_steps=8, save_steps=4, max_eval_examples=40)
+    started = []
+    for _ in range(3):  # a run that finishes before the poll sees its adapter: another run
+        run_id = runs.start_run(config)
+        started.append(run_id)
+        run_dir = runs.get_run(run_id).run_dir
+        pid = wait_for(lambda: runs.get_run(run_id).pid, "the training process")
+        while runs.get_run(run_id).status in runs.LIVE:
+            if (run_dir / "adapter").exists() and not (run_dir / "metrics.json").exists():
+                os.killpg(pid, signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        if not (run_dir / "metrics.json").exists():
+            break
+        finished(run_id)
+    else:
+        pytest.fail("three runs finished before their final save could be interrupted")
+    run = crashed(run_id)
+    assert run.has_checkpoint and not run.metrics
+    runs.resume_run(run_id)
+    run = finished(run_id)
+    assert run.status == "succeeded", (run.problem, (run_dir / "log.txt").read_text()[-2000:])
+    assert run.metrics["steps"] == 8
+    assert resumed_starts(run_dir)[-1]["resumed_from"] == "checkpoint-8"
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        assert (run_dir / "adapter" / name).exists()
+    assert (run_dir / "template.json").exists()
+    assert_none_lost_or_stuck(started)
