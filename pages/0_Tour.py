@@ -20,19 +20,20 @@ init_state(STATE)
 if "tour_restored" not in st.session_state:  # a new session or an app restart: find the work
     restore()
     st.session_state["tour_restored"] = True
-done = status()
 top = st.columns([5, 1])
-with top[0]:
-    overview(done)
+overview_box = top[0].container()  # filled last, so a step done by this click counts at once
 if top[1].button("Start over", key="tour_reset", help="Earlier runs and comparisons stay in the "
                  "lab; the tour stops counting them and deletes its few-shot set."):
     tour.start_over()
     st.session_state.update(STATE)
     st.rerun()
 
+done = status()
 steps = {s.number: s for s in tour.STEPS}
 for number, draw in ((1, lambda: zero_shot_step(engine)), (2, lambda: few_shot_step(engine)),
                      (3, training_step), (4, compare_step), (5, report_step)):
-    with st.container(border=True):
+    with st.container(border=True, key=f"tour_step_{number}"):
         step_header(steps[number], done[number])
         draw()
+with overview_box:
+    overview(status())

@@ -211,8 +211,9 @@ def compare_step() -> None:
     comparison = _comparison()
     left, middle, right = st.columns([1, 2, 2])
     left.number_input("Test reviews", 30, 150, step=10, key="tour_n",
-                      help="90 take ~1.5 minutes for the four variants on 2 cores (150 took 139 s); "
-                           "fewer are faster but widen the intervals.")
+                      help="150 take ~2.5 minutes for the four variants on 2 cores (139 s measured); "
+                           "90 took ~2 minutes with a neighbour busy, and their intervals may "
+                           "touch: fewer are faster but widen the intervals.")
     middle.write("")
     if middle.button("Run the comparison: zero-shot, 4 and 8 shots, LoRA", key="tour_compare",
                      type="primary", disabled=not ready or (comparison is not None
@@ -259,14 +260,14 @@ def figures(results: dict) -> None:
     """The lesson's numbers: accuracy with intervals, prompt tokens, and two charts."""
     facts = tour.takeaways(results)
     st.success(f"Comparison **{results.get('id')}** on {results['config']['n_examples']} test "
-               f"reviews took {duration(results.get('duration_s'))} (expected ~1.5 minutes for 90)."
+               f"reviews took {duration(results.get('duration_s'))} (expected ~2.5 minutes for 150)."
                + ("" if facts.separated else " The intervals overlap on this draw: say so, "
                   "and point at the ordering."), icon=":material/check_circle:")
     rows = [{"variant": name, "accuracy": point["value"], "95% interval":
              f"{point['low']:.2f} – {point['high']:.2f}",
              "prompt tokens per query": round(facts.tokens.get(name) or 0)}
             for name, point in facts.accuracy.items()]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.table(pd.DataFrame(rows).set_index("variant"))  # text, not a canvas: readable anywhere
     left, right = st.columns(2)
     left.plotly_chart(metric_bars(results, "accuracy"), key="tour_bars")
     right.plotly_chart(quality_vs_cost(results), key="tour_cost")
