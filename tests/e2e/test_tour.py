@@ -49,6 +49,7 @@ def _generate_in_playground(page, technique: str, name: str) -> str:
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Probability of each label").wait_for(timeout=120_000)
     _settled(page)
+    page.get_by_text("Probability of each label").scroll_into_view_if_needed()  # the answer
     text = page.locator("[data-testid=stMain]").inner_text()
     assert "Tokens/s" in text and "engine: llama.cpp" in text
     screenshot(page, name)
