@@ -6,14 +6,21 @@ RSS is its own. The first step (allocations, warm-up) is left out of s/step.
 Measured in the same run, in turn: only the ratios to LoRA carry across machines.
 
     python -c "from bench.training import bench_training; bench_training()"
+
+``bench_training_ratio`` times the lab's ``train()`` against a bare transformers +
+peft loop on the same batches; ``bench_live_demo`` trains the live-demo preset and
+scores the validation split before and after.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +65,154 @@ def bench_training(steps: int = 6, model: str = "embedded:gemma-3-270m") -> list
         print(f"  {r['method']:6s} {r['s_per_step']:6.2f} s/step ({ratio} LoRA)   peak RSS "
               f"{r['peak_rss_bytes'] / 2**30:5.2f} GB ({mem} LoRA)")
     return results
+
+
+def _in_fresh_process(call: str) -> dict:
+    """Run ``call`` (an expression on this module) in a new Python; return its RESULT."""
+    code = ("import json, sys; sys.path.insert(0, %r); import bench.training as b; "
+            "print('RESULT', json.dumps(b.%s))" % (str(ROOT), call))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    if not lines:
+        raise RuntimeError(f"{call} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _ratio_config(steps: int, model: str):
+    from core.training import preset
+
+    return preset("live-demo", max_steps=steps, model=model, validation_split=None,
+                  validation_fraction=0.0, max_eval_examples=1)
+
+
+def _lab_tokens_per_s(steps: int, model: str, batches_file: str) -> dict:
+    """The lab's train() for ``steps`` steps; records each batch it trained on (for the
+    bare loop to replay) and the non-pad tokens/s of steps 2..N from its step events."""
+    import core.training as training
+    from core.runs import read_events
+
+    seen: list[list[dict]] = []
+    collate = training.Collator.__call__
+
+    def recording(self, batch):  # the harness watches the batches; the lab's code is unchanged
+        seen.append([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in batch])
+        return collate(self, batch)
+
+    training.Collator.__call__ = recording
+    with tempfile.TemporaryDirectory() as run_dir:
+        training.train(_ratio_config(steps, model), run_dir, echo=False)
+        elapsed = [e["elapsed_s"] for e in read_events(run_dir, 0)[0] if e["type"] == "step"]
+    seen = seen[:steps]  # the data loader collates one batch ahead of the step
+    Path(batches_file).write_text(json.dumps(seen))
+    tokens = sum(len(e["input_ids"]) for batch in seen[1:] for e in batch)
+    return {"tokens_per_s": tokens / (elapsed[-1] - elapsed[0]), "steps": len(elapsed)}
+
+
+def _bare_tokens_per_s(steps: int, model: str, batches_file: str) -> dict:
+    """What a person would write with transformers + peft alone: fp32 weights, bf16 autocast,
+    right padding, the model's own loss, AdamW with linear warmup/decay and clipping."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
+
+    from core.training import model_location
+
+    config = _ratio_config(steps, model)
+    torch.set_num_threads(config.threads)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(config.seed)
+    batches = json.loads(Path(batches_file).read_text())
+    base = AutoModelForCausalLM.from_pretrained(model_location(config), dtype=torch.float32)
+    pad = base.config.pad_token_id or 0
+    peft = get_peft_model(base, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                           lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
+                                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    params = [p for p in peft.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    schedule = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * steps),
+                                               steps)
+    peft.train()
+    stamps, tokens = [], []
+    started = time.perf_counter()
+    for batch in batches:
+        width = max(len(e["input_ids"]) for e in batch)
+        ids = torch.tensor([e["input_ids"] + [pad] * (width - len(e["input_ids"])) for e in batch])
+        labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in batch])
+        mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"]))
+                             for e in batch])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = peft(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        stamps.append(time.perf_counter() - started)
+        tokens.append(int(mask.sum()))
+    return {"tokens_per_s": sum(tokens[1:]) / (stamps[-1] - stamps[0]), "steps": len(stamps)}
+
+
+def bench_training_ratio(steps: int = 8, model: str = "embedded:gemma-3-270m",
+                         rounds: int = 1) -> dict:
+    """Training tokens/s of the lab's train() over a bare transformers + peft loop on the same
+    model, batches, LoRA, batch size, max length, lr, bf16 autocast and threads (live-demo
+    settings), each in a fresh process, alternating for ``rounds``; goal: ratio >= 0.95."""
+    lab, bare = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        batches = str(Path(folder) / "batches.json")
+        for _ in range(rounds):
+            lab.append(_in_fresh_process(f"_lab_tokens_per_s({steps}, {model!r}, {batches!r})"))
+            bare.append(_in_fresh_process(f"_bare_tokens_per_s({steps}, {model!r}, {batches!r})"))
+    lab_tps = statistics.median(r["tokens_per_s"] for r in lab)
+    bare_tps = statistics.median(r["tokens_per_s"] for r in bare)
+    result = {"model": model, "steps": steps, "rounds": rounds,
+              "lab_tokens_per_s": round(lab_tps, 1), "bare_tokens_per_s": round(bare_tps, 1),
+              "ratio": round(lab_tps / bare_tps, 3), "goal": ">= 0.95"}
+    print(f"Training tokens/s, {model}, live-demo settings, {steps} steps (first left out): "
+          f"lab {lab_tps:.0f}, bare transformers + peft {bare_tps:.0f}, "
+          f"ratio {result['ratio']:.2f} (goal >= 0.95)")
+    return result
+
+
+def _live_demo(model: str) -> dict:
+    """Zero-shot accuracy of the base, then the live-demo run, on the validation split."""
+    import torch
+
+    from core.training import (label_accuracy, load_base, load_tokenizer, prepare_data,
+                               preset, set_threads, train)
+
+    config = preset("live-demo", model=model)
+    set_threads(config.threads)
+    tokenizer = load_tokenizer(config)
+    data = prepare_data(config, tokenizer)
+    base = load_base(config, "cpu")
+    started = time.perf_counter()
+    zero_shot = label_accuracy(base, tokenizer, data.eval_rows, data.prompt_format.labels)
+    zero_shot_s = time.perf_counter() - started
+    del base
+    torch.manual_seed(config.seed)
+    with tempfile.TemporaryDirectory() as run_dir:
+        started = time.perf_counter()
+        metrics = train(config, run_dir, echo=False)
+        wall = time.perf_counter() - started
+    return {"model": model, "steps": metrics["steps"], "validation_examples": len(data.eval_rows),
+            "wall_s": round(wall, 1), "train_s": metrics["train_seconds"],
+            "zero_shot_accuracy": zero_shot, "tuned_accuracy": metrics["accuracy"],
+            "gain": round(metrics["accuracy"] - zero_shot, 4),
+            "zero_shot_scoring_s": round(zero_shot_s, 1)}
+
+
+def bench_live_demo(model: str = "embedded:gemma-3-270m") -> dict:
+    """The live-demo preset in a fresh process: wall time of the run (load, 60 steps, final
+    scoring) and validation accuracy against the base model's zero-shot accuracy, both by
+    label log-likelihood with the task's template."""
+    result = _in_fresh_process(f"_live_demo({model!r})")
+    print(f"Live-demo preset, {model}: {result['wall_s']:.0f} s wall ({result['train_s']:.0f} s "
+          f"training), validation accuracy {result['zero_shot_accuracy']:.3f} zero-shot -> "
+          f"{result['tuned_accuracy']:.3f} tuned (gain {result['gain']:+.3f}, "
+          f"{result['validation_examples']} examples)")
+    return result
 
 
 if __name__ == "__main__":

@@ -293,8 +293,9 @@ def execute(config: TrainConfig, run_dir: Path, resume: bool = False, echo: bool
             _wait_for_rank_0(run_dir, FINAL)
         return 0
     signal.signal(signal.SIGTERM, lambda *_: (run_dir / "cancel").touch())
+    queued = {} if read_status(run_dir).get("queued_at") else {"queued_at": time.time()}
     write_status(run_dir, status="queued", pid=os.getpid(), pid_started=_create_time(os.getpid()),
-                 launch=launch_id(), **({} if read_status(run_dir).get("queued_at") else {"queued_at": time.time()}))
+                 launch=launch_id(), **queued)
     lock = _wait_for_lock(run_dir)
     if lock is None:
         write_status(run_dir, status="cancelled", finished_at=_now(), problem=None, fix=None)
