@@ -11,6 +11,7 @@ from the list, none is left live.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -232,3 +233,135 @@ def test_killed_while_saving_the_final_adapter_resumes_and_finishes(tiny_model_d
         assert (run_dir / "adapter" / name).exists()
     assert (run_dir / "template.json").exists()
     assert_none_lost_or_stuck(started)
+
+
+# -- an app restart, and two sessions, against a real server --------------------------------------
+
+
+@dataclass
+class LabServer:
+    """`streamlit run app.py` on a fixed port over the test's lab folder, to kill and restart."""
+
+    log: Path
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LabServer:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # PROMPTTUNE_HOME: this test's lab folder
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2)
+                return self
+            except OSError:
+                assert self.process.poll() is None, f"the lab exited; see {self.log}"
+                time.sleep(0.5)
+        raise AssertionError(f"the lab did not start; see {self.log}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a closed terminal would end it: nothing gets to clean up."""
+        self.process.kill()
+        self.process.wait(timeout=20)
+
+    def rss(self) -> int:
+        return psutil.Process(self.process.pid).memory_info().rss
+
+
+@pytest.fixture
+def lab(tmp_path):
+    server = LabServer(tmp_path / "streamlit.log", _free_port())
+    background: list[int] = []  # process groups of runs and comparisons this test started
+    yield server, background
+    if server.process and server.process.poll() is None:
+        server.kill()
+    for pid in background:  # a failed test must not leave a paused or endless run behind
+        try:
+            os.killpg(pid, signal.SIGCONT)
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def pause(pid: int, paused: bool) -> None:
+    """Freeze a background process (SIGSTOP) or let it go on (SIGCONT). Frozen, it stays
+    live whatever the machine's speed: the page is then checked at a known step."""
+    os.killpg(pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
+
+def open_page(browser, url: str):  # noqa: F811 - the fixture, imported above
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    return context, context.new_page()
+
+
+@pytest.mark.e2e
+@pytest.mark.integration  # each page's sidebar loads the embedded model
+def test_an_app_restart_during_training_and_a_comparison_loses_nothing(
+        lab, tiny_model_dir, tiny_long_model_dir, browser):  # noqa: F811
+    server, background = lab
+    server.start()
+    run_id = runs.start_run(tiny_config(tiny_model_dir, max_steps=150, save_steps=50))
+    run_dir = runs.get_run(run_id).run_dir
+    config = CompareConfig("review-sentiment", (VariantSpec("zero-shot", "zero-shot"),
+                                                VariantSpec("few-shot 2", "few-shot", shots=2)),
+                           n_examples=20, model=str(tiny_long_model_dir), engine="transformers")
+    comparison_id = compare_runs.start_comparison(config)
+    folder = compare_runs.get_comparison(comparison_id).folder
+    comparison_pid = json.loads((folder / "status.json").read_text())["pid"]
+    background += [runs.get_run(run_id).pid, comparison_pid]
+    # the tiny model evaluates in a second or two: watch closely, freeze it once it evaluates
+    while not (folder / "progress.jsonl").exists() and compare_runs.get_comparison(
+            comparison_id).status in ("queued", "running"):
+        time.sleep(0.001)
+    pause(comparison_pid, True)
+    assert compare_runs.get_comparison(comparison_id).status in ("queued", "running")
+    wait_for(lambda: step_events(run_dir), "the run's first step")
+    pause(runs.get_run(run_id).pid, True)
+
+    context, page = open_page(browser, server.url)
+    page.goto(f"{server.url}/Runs")
+    at_kill = step_events(run_dir)[-1]["step"]
+    page.get_by_text(f"step {at_kill} of 150").wait_for(timeout=LOAD_MS)
+    screenshot(page, "faults-runs-before-restart")
+    server.kill()  # the app dies while the run trains and the comparison evaluates
+    pause(runs.get_run(run_id).pid, False)  # the comparison stays frozen mid-evaluation
+    wait_for(lambda: step_events(run_dir)[-1]["step"] > at_kill, "training to go on without the app")
+    pause(runs.get_run(run_id).pid, True)
+    frozen = step_events(run_dir)[-1]["step"]
+    assert runs.get_run(run_id).status == "running"
+
+    server.start()
+    page.goto(f"{server.url}/Runs")  # a new session of the restarted app
+    page.get_by_text(f"Run {run_id}").wait_for(timeout=LOAD_MS)
+    page.get_by_text("Training...").wait_for(timeout=30_000)
+    page.get_by_text(f"step {frozen} of 150").wait_for(timeout=30_000)
+    screenshot(page, "faults-runs-after-restart")
+    pause(runs.get_run(run_id).pid, False)
+    run = finished(run_id)
+    assert run.status == "succeeded", (run.problem, (run_dir / "log.txt").read_text()[-2000:])
+    assert [e["step"] for e in step_events(run_dir)] == list(range(1, 151))  # no step lost
+    page.get_by_text("Finished.").wait_for(timeout=30_000)  # the live view saw the end
+
+    page.goto(f"{server.url}/Compare")
+    page.get_by_role("tab", name="Results").click(timeout=LOAD_MS)
+    page.get_by_text("variant 1 of 2").wait_for(timeout=30_000)  # still evaluating, and shown
+    pause(comparison_pid, False)
+    done = wait_for(lambda: compare_runs.get_comparison(comparison_id).status
+                    not in ("queued", "running") and compare_runs.get_comparison(comparison_id),
+                    "the comparison to finish")
+    assert done.status == "succeeded", (folder / "log.txt").read_text()[-2000:]
+    results = compare_runs.load_results(comparison_id)
+    assert [v["name"] for v in results["variants"]] == ["zero-shot", "few-shot 2"]
+    assert not [v["error"] for v in results["variants"] if v.get("error")]
+    assert len(results["examples"]) == 20
+    page.get_by_text("Verdict").wait_for(timeout=60_000)
+    screenshot(page, "faults-compare-after-restart")
+    context.close()
+    assert_none_lost_or_stuck([run_id])
+    assert [c.id for c in compare_runs.list_comparisons()] == [comparison_id]
