@@ -17,6 +17,9 @@
    at k on the sample handbook's 80 questions; answers with and without RAG.
 8. Batched evaluation (``bench/prompting.py``): the comparison's scoring of a
    whole 8-shot evaluation set against one example at a time, each engine (goal 3x).
+9. Training throughput (``bench/training.py``): the lab's training tokens/s against a
+   bare transformers + peft loop on the same batches (goal >= 0.95), and the live-demo
+   preset's wall time and validation accuracy gain over zero-shot.
 7. Training (``bench/training.py``): s/step and peak memory of LoRA, full
    fine-tuning and QLoRA on the embedded model, as ratios to LoRA.
 4. Evaluation throughput on 50 shipped reviews: label scoring (few-shot prompt,
@@ -43,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from bench.prompting import (bench_batched_evaluation, bench_label_scoring,  # noqa: E402
                              bench_structured)
 from bench.retrieval import bench_retrieval  # noqa: E402
-from bench.training import bench_training  # noqa: E402
+from bench.training import bench_live_demo, bench_training, bench_training_ratio  # noqa: E402
 PROMPT = "Write a short story about a robot who learns to paint. Once upon a time,"
 
 
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=6, help="steps per training method")
     parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
                                            "scoring", "structured", "retrieval", "training",
-                                           "batched"),
+                                           "batched", "training_ratio", "live_demo"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -237,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
              "structured": lambda: bench_structured(args.structured_examples),
              "retrieval": lambda: bench_retrieval(args.rag_questions),
              "batched": lambda: bench_batched_evaluation(args.batched_examples),
+             "training_ratio": lambda: bench_training_ratio(steps=8),
+             "live_demo": lambda: bench_live_demo(),
              "training": lambda: {f"{r['method']}_s_per_step": round(r["s_per_step"], 2)
                                   for r in bench_training(steps=args.train_steps)}}
     results = {name: run() for name, run in parts.items() if not args.only or name in args.only}

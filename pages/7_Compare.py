@@ -26,7 +26,8 @@ st.caption("Prompting, few-shot, chain-of-thought, RAG and fine-tuned variants o
 init_state({"cmp_task": "review-sentiment", "cmp_n": 60, "cmp_seed": 0, "cmp_basic": ["zero-shot", "few-shot 4"],
             "cmp_sets": [], "cmp_runs": [], "cmp_price_in": 0.10, "cmp_price_out": 0.40,
             "cmp_gpu_hour": 1.20, "cmp_cpu_hour": 0.05, "cmp_selected": None, "cmp_free": ""})
-new_tab, results_tab, free_tab = st.tabs(["New comparison", "Results", "Free-form"])
+new_tab, results_tab, free_tab = st.tabs(["New comparison", "Results", "Free-form"], key="cmp_tab",
+                                         on_change="rerun")
 
 with new_tab:
     tasks = list_tasks()

@@ -25,7 +25,7 @@ def test_home_shows_the_lab_and_the_loaded_model(lab_server, page):
 
 def test_playground_streams_an_answer_then_history_has_it(lab_server, page):
     page.goto(f"{lab_server}/Playground")
-    prompt = page.get_by_label("Prompt")
+    prompt = page.get_by_role("textbox", name="Prompt")
     prompt.wait_for(timeout=LOAD)
     prompt.fill("Here is a list of ten fruits: apple, banana,")
     page.get_by_label("Max new tokens").fill("48")

@@ -1,0 +1,22 @@
+"""A browser smoke test of every page: it renders with the embedded model and shows no error."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import screenshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+PAGES = [("", "PromptTune Lab"), ("Tour", "10-minute lesson"), ("Playground", "Playground"),
+         ("Few-shot_builder", "Few-shot builder"), ("Knowledge", "Knowledge"), ("Train", "Train"),
+         ("Runs", "Runs"), ("Compare", "Compare"), ("History", "History")]
+
+
+@pytest.mark.parametrize("path, heading", PAGES)
+def test_page_renders_without_an_error(lab_server, page, path, heading):
+    page.goto(f"{lab_server}/{path}")
+    page.get_by_text("llama.cpp engine").first.wait_for(timeout=180_000)  # the sidebar's model status
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert page.locator("[data-testid=stException]").count() == 0
+    screenshot(page, f"page-{path or 'home'}")
