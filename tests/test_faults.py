@@ -28,7 +28,7 @@ from core import compare_runs, runs
 from core.compare import CompareConfig, VariantSpec
 from core.training import TrainConfig
 from tests.core.test_runs import step_events, tiny_config, wait_for
-from tests.e2e.conftest import CHROMIUM, ROOT, _free_port, browser, screenshot  # noqa: F401
+from tests.e2e.conftest import ARTIFACTS, ROOT, _free_port, browser, screenshot  # noqa: F401
 
 LOAD_MS = 180_000  # a page's first load may load (or convert) the embedded model
 
@@ -273,6 +273,13 @@ class LabServer:
     def rss(self) -> int:
         return psutil.Process(self.process.pid).memory_info().rss
 
+    def mapped(self, path: Path) -> tuple[int, int]:
+        """How many times the server maps ``path`` (llama.cpp mmaps a GGUF once per load),
+        and how many of its bytes are resident."""
+        maps = [m for m in psutil.Process(self.process.pid).memory_maps(grouped=False)
+                if m.path == str(path)]
+        return len(maps), sum(m.rss for m in maps)
+
 
 @pytest.fixture
 def lab(tmp_path):
@@ -365,3 +372,73 @@ def test_an_app_restart_during_training_and_a_comparison_loses_nothing(
     context.close()
     assert_none_lost_or_stuck([run_id])
     assert [c.id for c in compare_runs.list_comparisons()] == [comparison_id]
+
+
+def _ask(page, url: str, prompt: str) -> str:
+    """Open the Playground, generate a short free-text answer, return the sidebar caption."""
+    page.goto(f"{url}/Playground")
+    field = page.get_by_role("textbox", name="Prompt", exact=True)
+    field.wait_for(timeout=LOAD_MS)
+    field.fill(prompt)
+    page.get_by_label("Max new tokens").fill("8")
+    page.get_by_label("Max new tokens").press("Tab")
+    page.get_by_role("button", name="Generate").click()
+    main = page.locator("[data-testid=stMain]")
+    main.get_by_text("Tokens/s").wait_for(timeout=120_000)
+    text = main.inner_text()
+    assert "Answer tokens" in text and "engine: llama.cpp" in text
+    return page.locator("[data-testid=stSidebar]").inner_text()
+
+
+@pytest.mark.e2e
+@pytest.mark.integration
+def test_two_playground_sessions_share_one_loaded_model_while_a_run_trains(
+        lab, tiny_model_dir, browser):  # noqa: F811
+    """The embedded default (Gemma 3 270M on llama.cpp) is what every page's sidebar loads
+    first, so it is the model two students share; its 0.23 GiB of weights is also large enough
+    for a second copy to stand out from the noise of a Python heap."""
+    from core.embedded import gguf_path
+
+    server, background = lab
+    server.start()
+    run_id = runs.start_run(tiny_config(tiny_model_dir, max_steps=100_000))
+    background.append(runs.get_run(run_id).pid)
+    wait_for(lambda: step_events(runs.get_run(run_id).run_dir), "the run to train")
+    gguf = gguf_path("gemma-3-270m")
+    model_bytes = gguf.stat().st_size
+    rss = {"server up": server.rss()}
+
+    first, page_a = open_page(browser, server.url)
+    sidebar_a = _ask(page_a, server.url, "The three primary colours are")
+    rss["first answer"] = server.rss()
+    maps_a, resident = server.mapped(gguf)
+    second, page_b = open_page(browser, server.url)
+    sidebar_b = _ask(page_b, server.url, "Here is a list of fruits: apple,")
+    rss["second answer"] = server.rss()
+    maps_b, _ = server.mapped(gguf)
+    screenshot(page_b, "faults-second-session-answer")
+    assert runs.get_run(run_id).status == "running"  # both answered while the run trained
+
+    # the same engine object: the sidebar's load time is the one load, not a second one
+    loaded = [line for line in sidebar_a.splitlines() if "loaded in" in line]
+    assert loaded and loaded == [line for line in sidebar_b.splitlines() if "loaded in" in line]
+    figures = {k: round(v / 2**20) for k, v in {**rss, "model file": model_bytes,
+                                                 "model resident": resident}.items()}
+    figures["model mappings"] = [maps_a, maps_b]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "faults-memory.json").write_text(json.dumps(figures, indent=2))
+    print("server memory, MiB:", figures)
+    # the measurement can see a model: its weights are resident in the server's RSS (the tied
+    # output layer reads the whole embedding table), so a second copy would count again
+    assert resident > 0.5 * model_bytes, figures
+    assert maps_b == maps_a >= 1, figures  # the second session mapped no second copy
+    # A second copy would add the whole model again (its mmapped weights are all touched by a
+    # forward pass). A second session adds only its script run, widgets and strings: a quarter
+    # of the model (60 MiB) leaves room for allocator growth and keeps a second copy far out.
+    assert rss["second answer"] - rss["first answer"] < 0.25 * model_bytes, figures
+
+    runs.cancel_run(run_id)
+    assert finished(run_id).status == "cancelled"
+    first.close()
+    second.close()
+    assert_none_lost_or_stuck([run_id])
