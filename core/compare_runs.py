@@ -16,6 +16,7 @@ import secrets
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from core.errors import LabError
 from core.paths import data_dir, history_db_path
 
 ROOT = Path(__file__).resolve().parent.parent
+SPAWN_GRACE_S = 60  # a comparison with no pid recorded this long after its start never started
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS comparisons (
     id TEXT PRIMARY KEY, created_at TEXT NOT NULL, task TEXT NOT NULL,
@@ -47,6 +49,7 @@ class Comparison:
     total: int = 0
     current: str = ""
     problem: str | None = None
+    fix: str | None = None
 
 
 def comparisons_dir() -> Path:
@@ -83,10 +86,10 @@ def start_comparison(config: CompareConfig) -> str:
     _write_json(folder / "config.json", config.to_dict())
     _write_json(folder / "status.json", {"status": "queued"})
     _index(comparison_id, "queued", config, folder)
-    log = (folder / "log.txt").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "core", "compare", str(folder / "config.json"),
-                                "--out", str(folder)], cwd=ROOT, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    with (folder / "log.txt").open("w") as log:  # the child keeps its own copy of the handle
+        process = subprocess.Popen([sys.executable, "-m", "core", "compare",
+                                    str(folder / "config.json"), "--out", str(folder)], cwd=ROOT,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _write_json(folder / "status.json", {"status": "queued", "pid": process.pid})
     return comparison_id
 
@@ -118,6 +121,12 @@ def execute(config: CompareConfig, folder: Path) -> dict:
         _write_json(folder / "status.json", {"status": status, "problem": exc.problem, "fix": exc.fix})
         _index(folder.name, status)
         raise
+    except Exception as exc:  # recorded for the page, then re-raised for the log's traceback
+        _write_json(folder / "status.json", {"status": "failed",
+                                             "problem": f"{type(exc).__name__}: {exc}",
+                                             "fix": "See log.txt in the comparison's folder."})
+        _index(folder.name, "failed")
+        raise
     results["id"] = folder.name
     _write_json(folder / "results.json", results)
     _write_json(folder / "status.json", {"status": "succeeded"})
@@ -138,22 +147,41 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
+def _read_status(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "status.json").read_text())
+
+
+def _gone(status: dict[str, Any], folder: Path) -> bool:
+    """Whether the process of a live status has ended. No pid yet means it is being started
+    right now, unless the app died before recording one (a minute ago or more)."""
+    if status.get("pid"):
+        return not _pid_alive(status["pid"])
+    return time.time() - (folder / "status.json").stat().st_mtime > SPAWN_GRACE_S
+
+
 def get_comparison(comparison_id: str) -> Comparison:
     folder = comparisons_dir() / comparison_id
     if "/" in comparison_id or not (folder / "config.json").is_file():
         raise LabError(f"There is no comparison {comparison_id!r}.", "Pick one from the list.")
     config = json.loads((folder / "config.json").read_text())
-    status = json.loads((folder / "status.json").read_text())
+    status = _read_status(folder)
+    if status["status"] in ("queued", "running") and _gone(status, folder):
+        status = _read_status(folder)  # it may have finished just before it ended: re-read
+        if status["status"] in ("queued", "running"):
+            # recorded, so the list and the index stop calling it live and the page says why
+            status = {"status": "crashed", "problem": "The evaluation process ended without "
+                      "recording a result (killed, out of memory, or the machine restarted).",
+                      "fix": "Run the comparison again: its settings are kept with it."}
+            _write_json(folder / "status.json", status)
+            _index(comparison_id, "crashed")
     state = status["status"]
-    if state in ("queued", "running") and not _pid_alive(status.get("pid")):
-        state = "crashed"
     lines = (folder / "progress.jsonl").read_text().splitlines() if (folder / "progress.jsonl").exists() else []
     last = json.loads(lines[-1]) if lines else {}
     return Comparison(comparison_id, folder, state, config["task"],
                       tuple(v["name"] for v in config["variants"]),
                       datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds"),
                       last.get("done", 0), last.get("total", len(config["variants"])),
-                      last.get("current", ""), status.get("problem"))
+                      last.get("current", ""), status.get("problem"), status.get("fix"))
 
 
 def list_comparisons() -> list[Comparison]:

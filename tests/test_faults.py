@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,8 @@ import pytest
 
 from core import compare_runs, runs
 from core.compare import CompareConfig, VariantSpec
+from core.errors import LabError
+from core.paths import history_db_path
 from core.training import TrainConfig
 from tests.core.test_runs import step_events, tiny_config, wait_for
 from tests.e2e.conftest import ARTIFACTS, ROOT, _free_port, browser, screenshot  # noqa: F401
@@ -235,6 +239,54 @@ def test_killed_while_saving_the_final_adapter_resumes_and_finishes(tiny_model_d
     assert_none_lost_or_stuck(started)
 
 
+# -- killing a background comparison ------------------------------------------------------------
+
+
+def tiny_comparison(model_dir: Path) -> CompareConfig:
+    variants = (VariantSpec("zero-shot", "zero-shot"), VariantSpec("few-shot 2", "few-shot", shots=2))
+    return CompareConfig("review-sentiment", variants, n_examples=20, model=str(model_dir),
+                         engine="transformers")
+
+
+def freeze_once_evaluating(comparison_id: str) -> int:
+    """Watch a starting comparison closely (the tiny model evaluates in a second or two) and
+    SIGSTOP it at its first progress line; return its pid."""
+    folder = compare_runs.get_comparison(comparison_id).folder
+    pid = json.loads((folder / "status.json").read_text())["pid"]
+    while not (folder / "progress.jsonl").exists() and compare_runs.get_comparison(
+            comparison_id).status in ("queued", "running"):
+        time.sleep(0.001)
+    os.killpg(pid, signal.SIGSTOP)
+    assert compare_runs.get_comparison(comparison_id).status in ("queued", "running")
+    return pid
+
+
+def test_a_killed_comparison_reads_crashed_with_the_reason_and_runs_again(tiny_long_model_dir):
+    comparison_id = compare_runs.start_comparison(tiny_comparison(tiny_long_model_dir))
+    pid = freeze_once_evaluating(comparison_id)
+    os.killpg(pid, signal.SIGKILL)  # a frozen process dies of SIGKILL all the same
+    gone = wait_for(lambda: compare_runs.get_comparison(comparison_id).status
+                    not in ("queued", "running") and compare_runs.get_comparison(comparison_id),
+                    "the dead evaluation to be noticed")
+    assert gone.status == "crashed" and "ended without recording a result" in gone.problem
+    assert gone.fix and gone.done == 0  # killed in its first variant
+    with closing(sqlite3.connect(history_db_path())) as conn:  # the index agrees
+        assert conn.execute("SELECT status FROM comparisons WHERE id = ?",
+                            (comparison_id,)).fetchone() == ("crashed",)
+    with pytest.raises(LabError, match="has no results yet"):
+        compare_runs.load_results(comparison_id)
+
+    saved = json.loads((gone.folder / "config.json").read_text())
+    again = compare_runs.start_comparison(CompareConfig.from_dict(saved))  # what the fix says
+    done = wait_for(lambda: compare_runs.get_comparison(again).status
+                    not in ("queued", "running") and compare_runs.get_comparison(again),
+                    "the comparison run again to finish")
+    assert done.status == "succeeded", (done.folder / "log.txt").read_text()[-2000:]
+    assert len(compare_runs.load_results(again)["examples"]) == 20
+    assert {c.id: c.status for c in compare_runs.list_comparisons()} == {
+        comparison_id: "crashed", again: "succeeded"}
+
+
 # -- an app restart, and two sessions, against a real server --------------------------------------
 
 
@@ -315,19 +367,11 @@ def test_an_app_restart_during_training_and_a_comparison_loses_nothing(
     server.start()
     run_id = runs.start_run(tiny_config(tiny_model_dir, max_steps=150, save_steps=50))
     run_dir = runs.get_run(run_id).run_dir
-    config = CompareConfig("review-sentiment", (VariantSpec("zero-shot", "zero-shot"),
-                                                VariantSpec("few-shot 2", "few-shot", shots=2)),
-                           n_examples=20, model=str(tiny_long_model_dir), engine="transformers")
-    comparison_id = compare_runs.start_comparison(config)
+    background.append(runs.get_run(run_id).pid)
+    comparison_id = compare_runs.start_comparison(tiny_comparison(tiny_long_model_dir))
     folder = compare_runs.get_comparison(comparison_id).folder
-    comparison_pid = json.loads((folder / "status.json").read_text())["pid"]
-    background += [runs.get_run(run_id).pid, comparison_pid]
-    # the tiny model evaluates in a second or two: watch closely, freeze it once it evaluates
-    while not (folder / "progress.jsonl").exists() and compare_runs.get_comparison(
-            comparison_id).status in ("queued", "running"):
-        time.sleep(0.001)
-    pause(comparison_pid, True)
-    assert compare_runs.get_comparison(comparison_id).status in ("queued", "running")
+    comparison_pid = freeze_once_evaluating(comparison_id)
+    background.append(comparison_pid)
     wait_for(lambda: step_events(run_dir), "the run's first step")
     pause(runs.get_run(run_id).pid, True)
 
