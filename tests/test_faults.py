@@ -336,16 +336,18 @@ class LabServer:
 @pytest.fixture
 def lab(tmp_path):
     server = LabServer(tmp_path / "streamlit.log", _free_port())
-    background: list[int] = []  # process groups of runs and comparisons this test started
+    # the runs and comparisons this test started; a psutil.Process remembers its start time,
+    # so a pid reused by another process since is left alone
+    background: list[psutil.Process] = []
     yield server, background
     if server.process and server.process.poll() is None:
         server.kill()
-    for pid in background:  # a failed test must not leave a paused or endless run behind
+    for process in background:  # a failed test must not leave a paused or endless run behind
         try:
-            os.killpg(pid, signal.SIGCONT)
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            process.resume()
+            process.kill()
+        except psutil.Error:
+            pass  # it has ended
 
 
 def pause(pid: int, paused: bool) -> None:
@@ -354,7 +356,7 @@ def pause(pid: int, paused: bool) -> None:
     os.killpg(pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
 
-def open_page(browser, url: str):  # noqa: F811 - the fixture, imported above
+def open_page(browser):  # noqa: F811 - the fixture, imported above
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     return context, context.new_page()
 
@@ -367,15 +369,15 @@ def test_an_app_restart_during_training_and_a_comparison_loses_nothing(
     server.start()
     run_id = runs.start_run(tiny_config(tiny_model_dir, max_steps=150, save_steps=50))
     run_dir = runs.get_run(run_id).run_dir
-    background.append(runs.get_run(run_id).pid)
+    background.append(psutil.Process(runs.get_run(run_id).pid))
     comparison_id = compare_runs.start_comparison(tiny_comparison(tiny_long_model_dir))
     folder = compare_runs.get_comparison(comparison_id).folder
     comparison_pid = freeze_once_evaluating(comparison_id)
-    background.append(comparison_pid)
+    background.append(psutil.Process(comparison_pid))
     wait_for(lambda: step_events(run_dir), "the run's first step")
     pause(runs.get_run(run_id).pid, True)
 
-    context, page = open_page(browser, server.url)
+    context, page = open_page(browser)
     page.goto(f"{server.url}/Runs")
     at_kill = step_events(run_dir)[-1]["step"]
     page.get_by_text(f"step {at_kill} of 150").wait_for(timeout=LOAD_MS)
@@ -446,17 +448,17 @@ def test_two_playground_sessions_share_one_loaded_model_while_a_run_trains(
     server, background = lab
     server.start()
     run_id = runs.start_run(tiny_config(tiny_model_dir, max_steps=100_000))
-    background.append(runs.get_run(run_id).pid)
+    background.append(psutil.Process(runs.get_run(run_id).pid))
     wait_for(lambda: step_events(runs.get_run(run_id).run_dir), "the run to train")
     gguf = gguf_path("gemma-3-270m")
     model_bytes = gguf.stat().st_size
     rss = {"server up": server.rss()}
 
-    first, page_a = open_page(browser, server.url)
+    first, page_a = open_page(browser)
     sidebar_a = _ask(page_a, server.url, "The three primary colours are")
     rss["first answer"] = server.rss()
     maps_a, resident = server.mapped(gguf)
-    second, page_b = open_page(browser, server.url)
+    second, page_b = open_page(browser)
     sidebar_b = _ask(page_b, server.url, "Here is a list of fruits: apple,")
     rss["second answer"] = server.rss()
     maps_b, _ = server.mapped(gguf)
