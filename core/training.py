@@ -605,10 +605,16 @@ def agreed(args, flag: bool) -> bool:
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest ``checkpoints/checkpoint-N`` folder of a run, if any."""
+    """The newest complete ``checkpoints/checkpoint-N`` folder of a run, if any.
+
+    A kill while a checkpoint is written leaves a folder without ``trainer_state.json``
+    (transformers writes it last): resuming from that one would fail every time, so the
+    newest folder that has it is the one to resume from.
+    """
     found = sorted((run_dir / "checkpoints").glob("checkpoint-*"),
                    key=lambda p: int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1)
-    return found[-1] if found else None
+    complete = [p for p in found if (p / "trainer_state.json").is_file()]
+    return complete[-1] if complete else None
 
 
 def _training_args(config: TrainConfig, run_dir: Path, device: str):
