@@ -184,6 +184,7 @@ def test_a_crashed_run_says_why_and_offers_resume(tiny, tiny_model_dir):
 
     run_dir = runs.create_run(TrainConfig(model=str(tiny_model_dir), max_steps=4))
     (run_dir / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (run_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")  # complete
     runs.write_status(run_dir, status="crashed", problem="The training process ended without "
                       "recording a result.", fix="Resume it from its last checkpoint.")
     at = _page(RUNS, tiny)
