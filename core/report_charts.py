@@ -201,6 +201,7 @@ def quality_vs_cost(results: Results) -> go.Figure:
     fig = go.Figure(go.Scatter(
         x=[v.get(key) for v in shown], y=[p["value"] for p in points], mode="markers+text",
         text=[v["name"] for v in shown], textposition="top center", error_y=_error_arrays(points),
+        cliponaxis=False,  # a label near the edge is drawn whole
         marker={"size": 13, "color": [KIND_COLOURS.get(v.get("kind"), "#636efa") for v in shown]},
         hovertemplate="%{text}: %{y:.3f} at %{x}<extra></extra>"))
     x_title = ("estimated cost per 1,000 queries ($)" if priced else "mean prompt tokens per query")
