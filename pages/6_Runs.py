@@ -31,7 +31,8 @@ if not runs:
                  icon=":material/model_training:")
     st.stop()
 
-st.dataframe(runs_frame(runs), hide_index=True, width="stretch")
+st.dataframe(runs_frame(runs), hide_index=True, width="stretch",
+             column_config={"status": st.column_config.TextColumn("status", width="medium")})
 ids = [run.id for run in runs]
 init_state({"runs_selected": ids[0]})
 if st.session_state["runs_selected"] not in ids:  # deleted, or from another lab folder
