@@ -16,21 +16,17 @@ import time
 from core.config import GenerationParams, ModelSpec
 from core.engines import load_engine
 from core.fewshot import select_examples
-from core.prompting import Example, PromptRecipe, build_prompt, check_structured, first_label
-from core.tasks import load_split, load_task
-
-
-def _pool(task, split: str) -> list[Example]:
-    return [Example(r[task.input_field], task.answer_text(r)) for r in load_split(task.name, split)]
+from core.prompting import PromptRecipe, build_prompt, check_structured, first_label
+from core.tasks import load_task
 
 
 def bench_label_scoring(examples: int, engine_name: str = "llama.cpp") -> dict:
     engine = load_engine(ModelSpec(engine=engine_name))
     task = load_task("review-sentiment")
-    shots = select_examples(_pool(task, "train"), "balanced", 4, seed=0)
-    recipe = PromptRecipe("few-shot", task.instruction, task.template.replace("{text}", "{input}"),
+    shots = select_examples(task.examples("train"), "balanced", 4, seed=0)
+    recipe = PromptRecipe("few-shot", task.instruction, task.prompt_template,
                           tuple(shots), labels=task.labels)
-    test = _pool(task, "test")[:examples]
+    test = task.examples("test")[:examples]
     prompts = [build_prompt(recipe, e.input) for e in test]
     out: dict = {"engine": engine.name, "examples": len(test), "shots": len(shots)}
     started = time.perf_counter()
@@ -56,11 +52,11 @@ def bench_label_scoring(examples: int, engine_name: str = "llama.cpp") -> dict:
 def bench_structured(examples: int, engine_name: str = "llama.cpp") -> dict:
     engine = load_engine(ModelSpec(engine=engine_name))
     task = load_task("event-extraction")
-    shots = tuple(_pool(task, "train")[:2])
-    test = _pool(task, "test")[:examples]
+    shots = tuple(task.examples("train")[:2])
+    test = task.examples("test")[:examples]
     out: dict = {"engine": engine.name, "examples": len(test), "shots": len(shots)}
     for constrained in (False, True):
-        recipe = PromptRecipe("structured", task.instruction, task.template.replace("{text}", "{input}"),
+        recipe = PromptRecipe("structured", task.instruction, task.prompt_template,
                               shots, json_schema=task.schema, constrained=constrained)
         name = "constrained" if constrained else "free"
         parsed = valid = exact = 0
@@ -88,10 +84,10 @@ def bench_batched_evaluation(examples: int = 60, shots: int = 8) -> dict:
     time; a batch of one). Goal: at least 3x on this machine.
     """
     task = load_task("review-sentiment")
-    shots_used = select_examples(_pool(task, "train"), "balanced", shots, seed=0)
-    recipe = PromptRecipe("few-shot", task.instruction, task.template.replace("{text}", "{input}"),
+    shots_used = select_examples(task.examples("train"), "balanced", shots, seed=0)
+    recipe = PromptRecipe("few-shot", task.instruction, task.prompt_template,
                           tuple(shots_used), labels=task.labels)
-    prompts = [build_prompt(recipe, e.input).text for e in _pool(task, "test")[:examples]]
+    prompts = [build_prompt(recipe, e.input).text for e in task.examples("test")[:examples]]
     labels = [f" {lab}" for lab in task.labels]
     out: dict = {"examples": len(prompts), "shots": shots}
     for name in ("llama.cpp", "transformers"):

@@ -187,15 +187,10 @@ def _examples(task: Task, n: int) -> list[dict]:
             for i, r in enumerate(rows)]
 
 
-def _template(task: Task) -> str:
-    return task.template.replace("{" + task.input_field + "}", "{input}")
-
-
 def _shots(task: Task, spec: VariantSpec, seed: int) -> tuple[Example, ...]:
     if spec.fewshot_set:
         return load_set(spec.fewshot_set).examples[:spec.shots]
-    pool = [Example(r[task.input_field], task.answer_text(r)) for r in load_split(task.name, "train")]
-    return tuple(select_examples(pool, "balanced", spec.shots, seed))
+    return tuple(select_examples(task.examples("train"), "balanced", spec.shots, seed))
 
 
 def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = " ") -> Outputs:
@@ -267,7 +262,7 @@ def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], con
                 should_stop: Callable[[], bool], template: dict | None = None) -> Outputs:
     """Every example through one variant on ``engine``."""
     inputs = [e["input"] for e in examples]
-    instruction, tmpl = task.instruction, _template(task)
+    instruction, tmpl = task.instruction, task.prompt_template
     if spec.kind == "fine-tuned":
         prompts = [_tuned_prompt(template, text) for text in inputs]
         if task.kind == "classification":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.prompting import Example
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "assets" / "tasks"
 KINDS = ("classification", "json", "numeric", "qa")
@@ -57,6 +58,16 @@ class Task:
         if isinstance(value, (dict, list)):
             return json.dumps(value, ensure_ascii=False)
         return str(value)
+
+    @property
+    def prompt_template(self) -> str:
+        """The template with the input field written ``{input}``, as the lab's recipes use it."""
+        return self.template.replace("{" + self.input_field + "}", "{input}")
+
+    def examples(self, split: str, limit: int | None = None) -> list[Example]:
+        """The examples of a split as (input, answer) pairs."""
+        return [Example(r[self.input_field], self.answer_text(r))
+                for r in load_split(self.name, split, limit)]
 
 
 def list_tasks() -> list[str]:

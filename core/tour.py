@@ -23,7 +23,7 @@ from core.compare import CompareConfig, Prices, VariantSpec
 from core.compare_runs import Comparison, list_comparisons, start_comparison
 from core.fewshot import FewShotSet, delete_set, list_sets, save_set, select_examples
 from core.paths import data_dir
-from core.prompting import Example, PromptRecipe, build_prompt
+from core.prompting import PromptRecipe, build_prompt
 from core.runs import LIVE, Run, list_runs, start_run
 from core.tasks import Task, load_split, load_task
 from core.training import TrainConfig, preset
@@ -127,16 +127,12 @@ def task() -> Task:
     return load_task(TASK)
 
 
-def _template(t: Task) -> str:
-    return t.template.replace("{" + t.input_field + "}", "{input}")
-
-
 def tour_set() -> FewShotSet:
     """4 training reviews balanced per label: the same draw as the comparison's 'few-shot 4'."""
     t = task()
-    pool = [Example(r[t.input_field], t.answer_text(r)) for r in load_split(TASK, "train")]
+    pool = t.examples("train")
     return FewShotSet(SET_NAME, tuple(select_examples(pool, "balanced", 4, seed=0)),
-                      t.instruction, _template(t), t.labels, TASK)
+                      t.instruction, t.prompt_template, t.labels, TASK)
 
 
 def save_tour_set() -> FewShotSet:
@@ -152,7 +148,7 @@ def set_saved() -> bool:
 
 def zero_shot_recipe() -> PromptRecipe:
     t = task()
-    return PromptRecipe("zero-shot", t.instruction, _template(t), labels=t.labels)
+    return PromptRecipe("zero-shot", t.instruction, t.prompt_template, labels=t.labels)
 
 
 @dataclass(frozen=True)

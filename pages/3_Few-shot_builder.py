@@ -7,8 +7,8 @@ from core.datafiles import columns_of, map_columns, read_examples
 from core.errors import LabError
 from core.fewshot import (DEFAULT_KS, STRATEGIES, FewShotSet, check_fits, delete_set, list_sets,
                           load_set, prompt_budget, save_set, select_examples, shots_curve)
-from core.prompting import Example, PromptRecipe, build_prompt
-from core.tasks import list_tasks, load_split, load_task
+from core.prompting import PromptRecipe, build_prompt
+from core.tasks import list_tasks, load_task
 from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.fewshot import budget_chart, examples_from_table, set_table, shots_chart
@@ -38,7 +38,7 @@ with source_tab:
     right.number_input("How many (balanced, from train)", 1, 300, key="fs_n")
     if st.button("Load examples", key="fs_load_task"):
         task = load_task(st.session_state["fs_task"])
-        pool = [Example(r[task.input_field], task.answer_text(r)) for r in load_split(task.name, "train")]
+        pool = task.examples("train")
         # a balanced draw, so that a small load is not all one label
         picked = select_examples(pool, "balanced", int(st.session_state["fs_n"]), seed=0)
         set_table([e.__dict__ for e in picked], task)
@@ -155,9 +155,7 @@ if st.button("Measure", key="fs_curve", disabled=engine is None):
         pool, _ = examples_from_table(table)
         n_val = int(st.session_state["fs_val_n"])
         if task_name:
-            task = load_task(task_name)
-            rows = load_split(task_name, "validation")
-            validation = [Example(r[task.input_field], task.answer_text(r)) for r in rows][:n_val]
+            validation = load_task(task_name).examples("validation", limit=n_val)
         else:
             if len(pool) <= n_val:
                 raise LabError(f"The table has {len(pool)} examples: too few to keep {n_val} for "

@@ -1,6 +1,5 @@
 """Compare: the same examples through several variants; which is best, by how much, at what cost."""
 
-import json
 
 import streamlit as st
 

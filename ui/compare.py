@@ -6,12 +6,12 @@ import streamlit as st
 
 from core.config import GenerationParams
 from core.fewshot import load_set, select_examples
-from core.prompting import Example, PromptRecipe, build_prompt
+from core.prompting import PromptRecipe, build_prompt
 from core.report import break_even, break_even_rows, disagreements, html_report, metrics_table, notes, \
     results_csv, verdict, when_to_use
 from core.report_charts import (confusion_figures, metric_bars, metric_names, primary_metric,
                                 quality_vs_cost, quality_vs_examples)
-from core.tasks import Task, load_split
+from core.tasks import Task, available_splits
 from ui.controls import stream_answer
 
 
@@ -110,9 +110,8 @@ def break_even_calculator(results: dict) -> None:
 def free_form(engine, task: Task, text: str, variants: list[dict], sets: list[str]) -> None:
     """One input through each prompt variant, each answer streaming in its own column."""
     recipes = {}
-    template = task.template.replace("{" + task.input_field + "}", "{input}")
-    pool = [Example(r[task.input_field], task.answer_text(r)) for r in load_split(task.name, "train")] \
-        if "train" in task.splits or task.kind != "qa" else []
+    template = task.prompt_template
+    pool = task.examples("train") if "train" in available_splits(task.name) else []
     for spec in variants:
         kind = {"zero-shot": "zero-shot", "few-shot": "few-shot", "cot": "chain-of-thought",
                 "structured": "structured"}.get(spec["kind"])

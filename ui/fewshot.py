@@ -24,7 +24,7 @@ def set_table(rows: list[dict], task: Task | None) -> None:
     st.session_state.pop("fs_points", None)
     if task is not None:
         values = {"fs_instruction": task.instruction, "fs_labels": ", ".join(task.labels),
-                  "fs_template": task.template.replace("{" + task.input_field + "}", "{input}")}
+                  "fs_template": task.prompt_template}
         st.session_state.update(values)
     
 

@@ -38,7 +38,7 @@ def apply_task() -> None:
     task = load_task(st.session_state["play_task"])
     first = load_split(task.name, "test", limit=1)[0]
     values = {"play_instruction": task.instruction,
-              "play_template": task.template.replace("{" + task.input_field + "}", "{input}"),
+              "play_template": task.prompt_template,
               "play_input": first[task.input_field]}
     if task.schema:
         values["play_schema"] = task.schema

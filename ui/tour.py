@@ -85,7 +85,7 @@ def _open_playground(mode: str, review: str) -> None:
     t = tour.task()
     st.session_state.update({
         "play_mode": mode, "play_task": tour.TASK, "play_instruction": t.instruction,
-        "play_template": t.template.replace("{" + t.input_field + "}", "{input}"),
+        "play_template": t.prompt_template,
         "play_input": review, "play_set": tour.SET_NAME, "play_k": 4})
     st.session_state.pop("play_last", None)
 

@@ -274,7 +274,7 @@ def test_live_demo_beats_zero_shot_on_review_sentiment(tmp_path, gemma_engine):
     task = load_task("review-sentiment")
     rows = load_split(task.name, "validation")
     recipe = PromptRecipe(instruction=task.instruction,
-                          template=task.template.replace("{text}", "{input}"))
+                          template=task.prompt_template)
     prompts = [build_prompt(recipe, r["text"]).text for r in rows]
     labels = [" " + label for label in task.labels]
     scored = gemma_engine.score_batch(prompts, labels)
