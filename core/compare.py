@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from core.config import GenerationParams, ModelSpec
+from core.config import GenerationParams, ModelSpec, check_known_settings
 from core.errors import ConfigError, LabError
 from core.fewshot import load_set, select_examples
 from core.metrics import contains_answer, exact_match, rouge_l, token_f1
@@ -115,11 +115,7 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"Unknown comparison setting(s): {', '.join(unknown)}.",
-                              f"Known: {', '.join(sorted(known))}.")
+        check_known_settings(cls, data, "comparison")
         return cls(**{**data, "variants": tuple(data.get("variants", ()))})
 
 

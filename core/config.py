@@ -31,6 +31,15 @@ def _check_range(name: str, value: Any, low: float, high: float, kind: type) -> 
                           f"Choose a value in [{low}, {high}].")
 
 
+def check_known_settings(cls: type, data: dict[str, Any], what: str) -> None:
+    """Refuse keys that are not fields of the dataclass ``cls``, naming the known ones."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"Unknown {what} setting(s): {', '.join(unknown)}.",
+                          f"Known settings: {', '.join(sorted(known))}.")
+
+
 def check_json_schema(schema: str | dict) -> str:
     """Return the schema as compact JSON text; raise ConfigError naming what is wrong."""
     import json
@@ -156,11 +165,7 @@ class GenerationParams:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationParams:
         """Build from a dict (JSON, YAML, a saved record); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"Unknown generation setting(s): {', '.join(unknown)}.",
-                              f"Known settings: {', '.join(sorted(known))}.")
+        check_known_settings(cls, data, "generation")
         data = dict(data)
         if "stop" in data and data["stop"] is not None:
             data["stop"] = tuple([data["stop"]] if isinstance(data["stop"], str) else data["stop"])

@@ -20,11 +20,11 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core.config import DEFAULT_MODEL, _check_range
+from core.config import DEFAULT_MODEL, _check_range, check_known_settings
 from core.errors import ConfigError, LabError
 from core.training_data import (DEFAULT_COLUMNS, DEFAULT_TEMPLATES, FORMATS,  # noqa: F401
                                 PromptFormat, TrainingData, _template_names, prepare_data)
@@ -168,11 +168,7 @@ class TrainConfig:
         """Build from a dict (JSON, YAML, a saved run); unknown keys are an error."""
         if not isinstance(data, dict):
             raise ConfigError("A training config must be a JSON/YAML object of settings.")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"Unknown training setting(s): {', '.join(unknown)}.",
-                              f"Known settings: {', '.join(sorted(known))}.")
+        check_known_settings(cls, data, "training")
         return cls(**data)
 
 
