@@ -132,13 +132,10 @@ def results_csv(results: Results) -> str:
 
 # --- which variant, at what cost --------------------------------------------------------------
 
-def training_cost(variant: Variant, prices: dict[str, Any]) -> float | None:
-    """A variant's one-time training cost: as measured, else seconds x its device's hourly price."""
-    if variant.get("training_cost") is not None:
-        return variant["training_cost"]
-    hourly = prices.get("gpu_hour" if variant.get("train_device") == "cuda" else "cpu_hour")
-    seconds = variant.get("train_seconds")
-    return None if hourly is None or seconds is None else seconds / 3600 * hourly
+def training_cost(variant: Variant) -> float | None:
+    """A variant's one-time training cost, as ``core.compare`` priced it (seconds x the hourly
+    price of its device); None when the run or the price is not known."""
+    return variant.get("training_cost")
 
 
 def break_even(train_cost: float | None, prompt_tokens_base: float, prompt_tokens_tuned: float,
@@ -176,7 +173,7 @@ def _break_even_meaning(queries: float | None, cost: float | None,
 
 def _break_even_row(tuned: Variant, base: Variant, results: Results) -> dict[str, Any]:
     prices, metric = results.get("prices") or {}, primary_metric(results)
-    cost = training_cost(tuned, prices)
+    cost = training_cost(tuned)
     saved = (base.get("prompt_tokens_mean") or 0) - (tuned.get("prompt_tokens_mean") or 0)
     queries = break_even(cost, base.get("prompt_tokens_mean") or 0,
                          tuned.get("prompt_tokens_mean") or 0, prices.get("input_per_million"),
@@ -223,10 +220,10 @@ WHEN_WORDS = {
 }
 
 
-def _measured_setup(v: Variant, prices: dict[str, Any]) -> str:
+def _measured_setup(v: Variant) -> str:
     if v.get("kind") != "fine-tuned":
         return "0 training"
-    cost = training_cost(v, prices)
+    cost = training_cost(v)
     spent = f", {fmt_money(cost)}" if cost is not None else ""
     device = device_name(v.get("train_device"))
     return f"{fmt_number(v.get('train_seconds'))} s training on {device}{spent}"
@@ -253,7 +250,7 @@ def _when_column(v: Variant | None, index: int, results: Results) -> list[str]:
     if v is None:
         return ["not measured here"] + [f"{w} (not measured here)" for w in words]
     metric = primary_metric(results)
-    measured = [_measured_setup(v, results.get("prices") or {}), _measured_data(v),
+    measured = [_measured_setup(v), _measured_data(v),
                 _measured_compute(v), "", ""]
     quality = f"{v['name']}: {metric_label(metric)} {fmt_interval(metric_of(v, metric))}"
     return [quality] + [f"{m}. {w}" if m else w for m, w in zip(measured, words)]
@@ -320,7 +317,7 @@ def _tuning_sentences(results: Results, metric: str) -> list[str]:
     else:
         said = [f"Training did not help: {tuned['name']} scored {p['value'] - t['value']:.2f} "
                 f"below {plain['name']}, so stay with prompting."]
-    cost = training_cost(tuned, results.get("prices") or {})
+    cost = training_cost(tuned)
     spent = f" and cost about {fmt_money(cost)}" if cost is not None else ""
     said.append(f"Training took {fmt_number(tuned.get('train_seconds'))} s on a "
                 f"{device_name(tuned.get('train_device'))}{spent}.")

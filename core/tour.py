@@ -290,7 +290,7 @@ def takeaways(results: dict[str, Any]) -> Takeaways:
     if tuned and shots and shots["prompt_tokens_mean"]:
         share = tuned["prompt_tokens_mean"] / shots["prompt_tokens_mean"]
         prices = results.get("prices") or {}
-        value = break_even(training_cost(tuned, prices), shots["prompt_tokens_mean"],
+        value = break_even(training_cost(tuned), shots["prompt_tokens_mean"],
                            tuned["prompt_tokens_mean"], prices.get("input_per_million"),
                            completion_tokens_base=shots.get("completion_tokens_mean"),
                            completion_tokens_tuned=tuned.get("completion_tokens_mean"),
