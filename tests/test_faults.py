@@ -16,9 +16,7 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-import urllib.request
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ from core.errors import LabError
 from core.paths import history_db_path
 from core.training import TrainConfig
 from tests.core.test_runs import step_events, tiny_config, wait_for
-from tests.e2e.conftest import ARTIFACTS, ROOT, _free_port, browser, screenshot  # noqa: F401
+from tests.e2e.conftest import ARTIFACTS, ROOT, _free_port, browser, screenshot, start_lab  # noqa: F401
 
 LOAD_MS = 180_000  # a page's first load may load (or convert) the embedded model
 
@@ -297,19 +295,9 @@ class LabServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LabServer:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # PROMPTTUNE_HOME: this test's lab folder
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port)],
-            cwd=ROOT, env=env, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2)
-                return self
-            except OSError:
-                assert self.process.poll() is None, f"the lab exited; see {self.log}"
-                time.sleep(0.5)
-        raise AssertionError(f"the lab did not start; see {self.log}")
+        # PROMPTTUNE_HOME: this test's lab folder, inherited
+        self.process = start_lab(self.port, self.log, timeout=90)
+        return self
 
     def kill(self) -> None:
         """SIGKILL, as a crash or a closed terminal would end it: nothing gets to clean up."""

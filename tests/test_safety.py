@@ -13,14 +13,9 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
 import socket
-import subprocess
-import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -28,6 +23,7 @@ import pytest
 
 from core.config import ModelSpec
 from core.errors import LabError
+from tests.e2e.conftest import _free_port, start_lab
 from tests.pages.test_pages import _page, fresh_caches  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +37,6 @@ CODE = [ROOT / "app.py", *sorted((ROOT / "core").glob("*.py")), *sorted((ROOT / 
 # -- the server ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _outside_addresses() -> list[str]:
     """This machine's IPv4 addresses other than loopback: where another machine would connect."""
     return [a.address for addrs in psutil.net_if_addrs().values() for a in addrs
@@ -57,22 +47,8 @@ def _outside_addresses() -> list[str]:
 def lab_server(tmp_path_factory):
     """`streamlit run app.py` with no options but a port, as ./lab.sh start runs it."""
     port = _free_port()
-    env = {**os.environ, "PROMPTTUNE_HOME": str(tmp_path_factory.mktemp("safety-home")),
-           "HF_HUB_OFFLINE": "1"}
-    log = (tmp_path_factory.mktemp("safety-log") / "streamlit.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
-                               "--server.port", str(port)], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail(f"the lab did not start; see {log.name}")
+    server = start_lab(port, tmp_path_factory.mktemp("safety-log") / "streamlit.log",
+                       tmp_path_factory.mktemp("safety-home"))
     yield server, port
     server.terminate()
     server.wait(timeout=20)

@@ -24,28 +24,36 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_lab(port: int, log: Path, home: Path | None = None,
+              timeout: float = 60) -> subprocess.Popen:
+    """`streamlit run app.py` on ``port`` as ./lab.sh start runs it (``home``: its
+    PROMPTTUNE_HOME, else the caller's); returns once the server answers its health check."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if home is not None:
+        env["PROMPTTUNE_HOME"] = str(home)
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
+                               "--server.port", str(port)], cwd=ROOT, env=env,
+                              stdout=log.open("a"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+            return server
+        except OSError:
+            if server.poll() is not None:
+                pytest.fail(f"the lab exited; see {log}")
+            time.sleep(0.5)
+    server.kill()
+    pytest.fail(f"the lab did not start; see {log}")
+
+
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
     """Start `streamlit run app.py` as a user would, with its own data folder."""
     port = _free_port()
-    env = {**os.environ, "PROMPTTUNE_HOME": str(tmp_path_factory.mktemp("e2e-home")),
-           "HF_HUB_OFFLINE": "1"}
-    log = (tmp_path_factory.mktemp("e2e-log") / "streamlit.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
-                               "--server.port", str(port)], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail(f"the lab did not start; see {log.name}")
-    yield url
+    server = start_lab(port, tmp_path_factory.mktemp("e2e-log") / "streamlit.log",
+                       tmp_path_factory.mktemp("e2e-home"))
+    yield f"http://127.0.0.1:{port}"
     server.terminate()
     server.wait(timeout=20)
 
