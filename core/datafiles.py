@@ -118,6 +118,10 @@ def columns_of(rows: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def map_columns(rows: list[dict[str, Any]], input_column: str, label_column: str,
                 name: str = "the file") -> list[dict[str, str]]:
     """``{"input", "label"}`` pairs from the chosen columns; rows missing either are an error."""
@@ -133,6 +137,5 @@ def map_columns(rows: list[dict[str, Any]], input_column: str, label_column: str
         if text in (None, "") or label in (None, ""):
             raise DataFileError(f"{name}, example {number} has an empty {input_column!r} or "
                                 f"{label_column!r}.", "Fill in or remove that example.")
-        as_text = (lambda v: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-        pairs.append({"input": as_text(text), "label": as_text(label)})
+        pairs.append({"input": _as_text(text), "label": _as_text(label)})
     return pairs

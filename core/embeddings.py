@@ -65,6 +65,13 @@ def embed(texts: list[str], model: str = DEFAULT_EMBEDDER, batch_size: int = 64)
     return np.asarray(vectors, dtype=np.float32)
 
 
+@lru_cache(maxsize=8)
+def _embedded_pool(texts: tuple[str, ...]) -> np.ndarray:
+    """The pool's vectors, kept: 'most similar' asks again on every edit of the query while
+    the pool stays the same."""
+    return embed(list(texts))
+
+
 def tfidf_similarity(query: str, texts: list[str]) -> np.ndarray:
     """Cosine similarity of ``query`` to each text by TF-IDF (no model needed)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -76,6 +83,6 @@ def tfidf_similarity(query: str, texts: list[str]) -> np.ndarray:
 def similarity(query: str, texts: list[str]) -> tuple[np.ndarray, str]:
     """(cosine similarity of query to each text, the method used)."""
     if embeddings_available():
-        vectors = embed(texts + [query])
-        return vectors[:-1] @ vectors[-1], "embeddings (all-MiniLM-L6-v2)"
+        pool = _embedded_pool(tuple(texts))
+        return pool @ embed([query])[0], "embeddings (all-MiniLM-L6-v2)"
     return tfidf_similarity(query, texts), "TF-IDF (no embedding model installed)"
