@@ -101,7 +101,7 @@ def _read_rows(config: TrainConfig) -> tuple[list[dict], list[dict] | None, Prom
     if not path.is_file():
         raise DataFileError(f"The training data file {path} does not exist.",
                             "Check the path (relative paths start at the folder you ran from).")
-    rows = _mapped(read_examples(path.read_bytes(), path.name), columns, path.name)
+    rows = _mapped(read_examples(path.read_bytes(), path.name), columns, shown_name(path))
     template = config.template if config.template is not None \
         else DEFAULT_TEMPLATES[config.data_format]
     labels: tuple[str, ...] = ()
@@ -273,6 +273,17 @@ def save_upload(data: bytes, name: str) -> Path:
         tmp.write_bytes(data)
         tmp.replace(path)
     return path
+
+
+def shown_name(path: Path) -> str:
+    """The name a user knows a data file by: an upload's own name, not its stored copy's."""
+    import re
+
+    if path.parent.resolve() == uploads_dir().resolve():
+        match = re.fullmatch(r"[0-9a-f]{10}-(.+)", path.name)
+        if match:
+            return f"The uploaded file {match.group(1)}"
+    return str(path)
 
 
 def fetch_hub_dataset(name: str, split: str = "train", limit: int = 5000) -> Path:

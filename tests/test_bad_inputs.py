@@ -477,7 +477,7 @@ def _(lab):
     at.radio(key="train_source").set_value(at.radio(key="train_source").options[1]).run()
     upload(at, "train_upload", "reviews.csv",
            b"review,mood\nGreat kettle!,POSITIVE\nIt leaks.,NEGATIVE\n" * 5)
-    return seen(at), ["column", *FIX]
+    return seen(at), ["column", "reviews.csv", *FIX]
 
 
 @case("train-hub-dataset-offline")

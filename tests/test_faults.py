@@ -89,7 +89,8 @@ def assert_none_lost_or_stuck(started: list[str]) -> None:
 
 @pytest.mark.parametrize("point", ["while loading", "after its first step"])
 def test_killed_before_the_first_checkpoint_says_so_and_starts_again(tiny_model_dir, point):
-    config = tiny_config(tiny_model_dir, max_steps=12, save_steps=10)
+    # the first checkpoint comes 29 steps after the first step: room for a kill under load
+    config = tiny_config(tiny_model_dir, max_steps=40, save_steps=30)
     run_id = runs.start_run(config)
     run_dir = runs.get_run(run_id).run_dir
     if point == "while loading":  # status running is written before the model is loaded
@@ -107,7 +108,7 @@ def test_killed_before_the_first_checkpoint_says_so_and_starts_again(tiny_model_
     again = runs.start_run(TrainConfig.from_dict(run.config))  # what the fix says to do
     done = finished(again)
     assert done.status == "succeeded", (done.problem, (done.run_dir / "log.txt").read_text()[-2000:])
-    assert done.metrics["steps"] == 12
+    assert done.metrics["steps"] == 40
     assert_none_lost_or_stuck([run_id, again])
 
 

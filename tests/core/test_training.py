@@ -87,6 +87,17 @@ def test_data_file_errors_say_what_to_fix(tiny_model_dir, tmp_path):
         assert err.value.fix
 
 
+def test_a_misnamed_column_in_an_upload_names_the_users_file(tiny_model_dir, tmp_path):
+    from core.training_data import save_upload
+
+    stored = save_upload(b"review,stars\ngreat,5\n", "my reviews.csv")
+    config = tiny_config(tiny_model_dir, data_path=str(stored), template=None)
+    with pytest.raises(LabError) as err:
+        train(config, tmp_path / "run")
+    assert err.value.problem.startswith("The uploaded file my_reviews.csv has no column 'text'")
+    assert stored.name not in err.value.problem  # not the hashed copy the lab keeps
+
+
 def test_examples_cut_by_max_length_are_counted_and_warned(tiny_model_dir, tmp_path):
     metrics = train(tiny_config(tiny_model_dir, max_length=24, max_steps=1), tmp_path / "run")
     assert metrics["examples_cut"] > 0

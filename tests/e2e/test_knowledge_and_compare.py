@@ -27,6 +27,7 @@ def test_upload_a_document_and_ask_with_and_without_it(lab_server, page, tmp_pat
     page.get_by_text("similarity").first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Ask both").click()
     page.get_by_text("Cites:").wait_for(timeout=120_000)
+    page.get_by_text("tok/s").nth(1).wait_for(timeout=30_000)  # the second answer's figures, drawn last
     main = page.locator("[data-testid=stMain]").inner_text()
     assert "Without the documents" in main and "With 1 passages (RAG)" in main
     assert "kettle.md" in main

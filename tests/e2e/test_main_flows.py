@@ -42,6 +42,7 @@ def test_playground_streams_an_answer_then_history_has_it(lab_server, page):
             lengths.append(len(text.split("Answer", 1)[1]))
         time.sleep(0.1)
     page.get_by_text("Tokens/s").wait_for(timeout=10_000)
+    page.get_by_text("engine: llama.cpp", exact=False).first.wait_for(timeout=30_000)  # drawn after
     assert len(set(lengths)) >= 3, f"the answer did not grow in steps: {lengths}"
     text = main.inner_text()
     assert "Prompt tokens" in text and "Answer tokens" in text and "First token" in text
@@ -78,8 +79,9 @@ def test_build_a_few_shot_set_then_use_it_in_the_playground(lab_server, page):
     exact.get_by_text("Sentiment: POSITIVE").first.wait_for(timeout=30_000)  # the set's examples
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Probability of each label").wait_for(timeout=120_000)
-    main = page.locator("[data-testid=stMain]").inner_text()
-    assert "Tokens/s" in main and "engine: llama.cpp" in main
+    # the figures row is drawn just after the chart: wait for it rather than read the page at once
+    page.get_by_text("engine: llama.cpp", exact=False).first.wait_for(timeout=30_000)
+    page.get_by_text("Tokens/s", exact=True).first.wait_for(timeout=30_000)
     screenshot(page, "playground-few-shot")
 
 
