@@ -30,7 +30,8 @@ METHODS = ("lora", "full", "qlora")
 def _measure(method: str, steps: int, model: str) -> dict:
     """Run ``steps`` steps of ``method`` in this process; return s/step and peak RSS."""
     from core.runs import read_events
-    from core.training import preset, train
+    from core.train_config import preset
+    from core.training import train
 
     overrides = {"method": method, "max_steps": steps, "model": model, "max_eval_examples": 1,
                  "learning_rate": None, "validation_split": None, "validation_fraction": 0.0}
@@ -80,7 +81,7 @@ def _in_fresh_process(call: str) -> dict:
 
 
 def _ratio_config(steps: int, model: str):
-    from core.training import preset
+    from core.train_config import preset
 
     return preset("live-demo", max_steps=steps, model=model, validation_split=None,
                   validation_fraction=0.0, max_eval_examples=1)
@@ -116,7 +117,7 @@ def _bare_tokens_per_s(steps: int, model: str, batches_file: str) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
 
-    from core.training import model_location
+    from core.train_model import model_location
 
     config = _ratio_config(steps, model)
     torch.set_num_threads(config.threads)
@@ -179,8 +180,10 @@ def _live_demo(model: str) -> dict:
     """Zero-shot accuracy of the base, then the live-demo run, on the validation split."""
     import torch
 
-    from core.training import (label_accuracy, load_base, load_tokenizer, prepare_data,
-                               preset, set_threads, train)
+    from core.train_config import preset
+    from core.train_model import load_base, load_tokenizer
+    from core.training import label_accuracy, set_threads, train
+    from core.training_data import prepare_data
 
     config = preset("live-demo", model=model)
     set_threads(config.threads)

@@ -236,7 +236,7 @@ def _history(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from core import runs
-    from core.training import load_config, preset
+    from core.train_config import load_config, preset
 
     if args.config is None and args.preset is None:
         raise ConfigError("Give a config file, a --preset, or both.",

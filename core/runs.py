@@ -36,7 +36,8 @@ from typing import Any
 
 from core.errors import LabError
 from core.paths import data_dir, history_db_path
-from core.training import TrainConfig, is_main_process, world_size
+from core.train_config import TrainConfig
+from core.training import is_main_process, world_size
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVE = ("queued", "running")

@@ -26,7 +26,7 @@ from core.paths import data_dir
 from core.prompting import PromptRecipe, build_prompt
 from core.runs import LIVE, Run, list_runs, start_run
 from core.tasks import Task, load_split, load_task
-from core.training import TrainConfig, preset
+from core.train_config import TrainConfig, preset
 
 TASK = "review-sentiment"
 SET_NAME = "tour-4-shot"

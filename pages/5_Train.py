@@ -9,9 +9,9 @@ from core.datafiles import columns_of, read_examples
 from core.errors import LabError
 from core.runs import get_run, start_run
 from core.tasks import list_tasks, load_task
-from core.training import (DEFAULT_COLUMNS, FORMATS, METHODS, PRESETS, SCHEDULERS, TrainConfig,
-                           check_qlora, target_choices)
-from core.training_data import fetch_hub_dataset, save_upload
+from core.train_config import METHODS, PRESETS, SCHEDULERS, TrainConfig
+from core.train_model import check_qlora, target_choices
+from core.training_data import DEFAULT_COLUMNS, FORMATS, fetch_hub_dataset, save_upload
 from ui.controls import init_state
 from ui.engine import show_error
 from ui.sidebar import render_sidebar

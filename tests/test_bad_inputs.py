@@ -88,7 +88,7 @@ def lab_seed(tmp_path_factory, tiny_model_dir) -> dict:
     from core.history import record_generation
     from core.knowledge import build_collection
     from core.prompting import Example
-    from core.training import TrainConfig
+    from core.train_config import TrainConfig
     from tests.core.test_adapters import make_lora
 
     base = tmp_path_factory.mktemp("bad-inputs")

@@ -28,7 +28,7 @@ from core import compare_runs, runs
 from core.compare import CompareConfig, VariantSpec
 from core.errors import LabError
 from core.paths import history_db_path
-from core.training import TrainConfig
+from core.train_config import TrainConfig
 from tests.core.test_runs import step_events, tiny_config, wait_for
 from tests.e2e.conftest import ARTIFACTS, ROOT, _free_port, browser, screenshot, start_lab  # noqa: F401
 

@@ -16,8 +16,9 @@ from core.config import DEFAULT_MODEL, ModelSpec
 from core.embedded import EMBEDDED_MODELS
 from core.runs import Run
 from core.tasks import load_task
-from core.training import (DEFAULT_COLUMNS, DEFAULT_TEMPLATES, METHOD_LR, PRESETS, TrainConfig,
-                           estimate, load_tokenizer)
+from core.train_config import METHOD_LR, PRESETS, TrainConfig
+from core.train_model import estimate, load_tokenizer
+from core.training_data import DEFAULT_COLUMNS, DEFAULT_TEMPLATES
 from core.training_data import DataPreview, preview_data
 from ui.engine import SPEC_KEY, current_spec
 from ui.sidebar import OTHER as SIDEBAR_OTHER

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.training import PRESETS, TrainConfig, load_config
+from core.train_config import PRESETS, TrainConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"

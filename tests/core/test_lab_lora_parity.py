@@ -12,11 +12,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from core.config import GenerationParams, ModelSpec
 from core.engines import load_engine
-from core.training import preset, train
+from core.train_config import preset
+from core.training import train
+from tests.greedy import choices_along
 
 pytestmark = pytest.mark.integration
 
@@ -115,16 +116,10 @@ def test_greedy_tokens_agree_except_at_near_ties(lab_adapter, engines):
                             if t != fast.llm.token_eos())
         assert fast.generate(prompt, params).text == expected.decode("utf-8", "replace")
         # transformers + PEFT, on llama.cpp's path: its greedy choice at every step
-        with torch.no_grad():
-            logits = slow.model(torch.tensor([ids + reference])).logits[0].float()
-        logp = torch.log_softmax(logits, -1)
-        for step, token in enumerate(reference):
-            row = logp[len(ids) - 1 + step]
-            top = int(row.argmax())
-            gap = float(row[top] - row[token])
+        for step, (same, gap) in enumerate(choices_along(slow.model, ids, reference)):
             gaps.append(gap)
-            assert top == token or gap < NEAR_TIE, (prompt, step, gap)
-            exact += top == token
+            assert same or gap < NEAR_TIE, (prompt, step, gap)
+            exact += same
             total += 1
         first = slow.generate(prompt, GenerationParams(max_new_tokens=1)).text
         first_same += first == token_piece(fast.llm._model.vocab, reference[0]).decode(

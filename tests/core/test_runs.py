@@ -15,7 +15,7 @@ import pytest
 
 from core import runs
 from core.paths import data_dir
-from core.training import TrainConfig
+from core.train_config import TrainConfig
 
 WAIT_S = 180  # a guard against hanging, not a timing assertion
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError, LabError
-from core.training import PRESETS, TrainConfig, load_config, preset, train
+from core.train_config import PRESETS, TrainConfig, load_config, preset
+from core.training import train
 
 TEMPLATE = "Review: {text}\nSentiment:"
 
@@ -194,7 +195,7 @@ def test_a_cancel_file_stops_after_a_step_and_keeps_the_adapter(tiny_model_dir, 
 
 
 def test_estimate_grows_with_steps_and_method(tiny_model_dir):
-    from core.training import estimate
+    from core.train_model import estimate
 
     lora = tiny_config(tiny_model_dir)
     seconds, memory = estimate(lora)
@@ -231,7 +232,9 @@ def test_qlora_gradients_after_an_eval_pass_equal_those_before(tiny_model_dir, t
     pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes")
     import torch
 
-    from core.training import Collator, build_model, completion_loss, load_tokenizer, prepare_data
+    from core.train_model import build_model, load_tokenizer
+    from core.training import Collator, completion_loss
+    from core.training_data import prepare_data
 
     config = tiny_config(_wide_model(tiny_model_dir, tmp_path / "wide"), method="qlora")
     torch.manual_seed(0)
@@ -300,7 +303,7 @@ def test_live_demo_beats_zero_shot_on_review_sentiment(tmp_path, gemma_engine):
 
 
 def test_preview_counts_the_examples_max_length_would_cut(tiny_model_dir):
-    from core.training import load_tokenizer
+    from core.train_model import load_tokenizer
     from core.training_data import preview_data
 
     config = tiny_config(tiny_model_dir, max_train_examples=None, max_length=106)
@@ -313,7 +316,7 @@ def test_preview_counts_the_examples_max_length_would_cut(tiny_model_dir):
 
 def test_a_max_length_beyond_the_model_window_is_refused_before_training(tiny_model_dir,
                                                                           tmp_path):
-    from core.training import estimate
+    from core.train_model import estimate
 
     config = tiny_config(tiny_model_dir, max_length=1024)  # the tiny model's window is 256
     with pytest.raises(ConfigError, match="context window .* 256"):

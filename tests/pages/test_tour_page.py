@@ -11,7 +11,7 @@ from core import runs, tour
 from core.compare_runs import get_comparison
 from core.config import ModelSpec
 from core.fewshot import list_sets, load_set
-from core.training import preset
+from core.train_config import preset
 from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
 
 TOUR = "pages/0_Tour.py"

@@ -180,7 +180,7 @@ def test_a_queued_run_shows_its_place_and_cancels(tiny, tiny_model_dir):
 
 
 def test_a_crashed_run_says_why_and_offers_resume(tiny, tiny_model_dir):
-    from core.training import TrainConfig
+    from core.train_config import TrainConfig
 
     run_dir = runs.create_run(TrainConfig(model=str(tiny_model_dir), max_steps=4))
     (run_dir / "checkpoints" / "checkpoint-2").mkdir(parents=True)
@@ -196,17 +196,18 @@ def test_a_crashed_run_says_why_and_offers_resume(tiny, tiny_model_dir):
 
 
 def test_qlora_that_cannot_work_here_is_said_plainly(tiny, monkeypatch):
-    from core import training
+    from core import train_model
     from core.errors import LabError
+    from core.train_config import METHOD_LR
 
     def no_bitsandbytes(device):
         raise LabError("QLoRA needs bitsandbytes, which is not installed.",
                        "pip install bitsandbytes, or choose LoRA.")
 
-    monkeypatch.setattr(training, "_qlora_options", no_bitsandbytes)
+    monkeypatch.setattr(train_model, "_qlora_options", no_bitsandbytes)
     at = _page(TRAIN, tiny)
     at.selectbox(key="train_method").set_value("qlora").run()
     assert not at.exception, at.exception
     assert any("QLoRA needs bitsandbytes" in e.value and "choose LoRA" in e.value
                for e in at.error)
-    assert at.number_input(key="train_lr").value == training.METHOD_LR["qlora"]
+    assert at.number_input(key="train_lr").value == METHOD_LR["qlora"]

@@ -1,0 +1,200 @@
+"""The settings of one fine-tuning run: ``TrainConfig``, its presets, and reading it from a file.
+
+``TrainConfig`` is the one object the launcher page builds, the CLI reads from
+JSON/YAML and a run saves as ``config.json``; it checks its ranges on construction,
+so a bad value is a ConfigError naming the field before anything loads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from core.config import DEFAULT_MODEL, _check_range, check_known_settings
+from core.errors import ConfigError
+from core.training_data import DEFAULT_COLUMNS, FORMATS, _template_names
+
+METHODS = ("lora", "qlora", "ia3", "prompt-tuning", "full")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+DEVICES = ("auto", "cpu", "cuda")
+# learning rate when the config leaves it at None; LoRA/QLoRA/full as measured here
+METHOD_LR = {"lora": 2e-4, "qlora": 5e-4, "ia3": 5e-3, "prompt-tuning": 3e-2, "full": 5e-5}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one fine-tuning run needs. Ranges are checked on construction.
+
+    Data: a sample ``task`` (``assets/tasks/<name>``) or a ``data_path`` (CSV, TSV,
+    JSONL, JSON) read as ``data_format``; ``columns`` maps the format's roles
+    (see ``DEFAULT_COLUMNS``) to the file's column names. A ``data_path`` wins over
+    ``task``. ``template`` is the prompt the model is trained on (``{input}`` or the
+    input column's name for text-label; default: the task's template).
+    ``learning_rate`` None means the method's default (``METHOD_LR``); ``max_steps``
+    None means ``epochs`` decide; ``eval_steps``/``save_steps`` 0 mean only at the end.
+    """
+
+    model: str = DEFAULT_MODEL
+    task: str | None = "review-sentiment"
+    data_path: str | None = None
+    data_format: str = "text-label"
+    columns: dict[str, str] = field(default_factory=dict)
+    template: str | None = None
+    validation_split: str | None = "validation"  # a task's split; None: a fraction of train
+    validation_fraction: float = 0.1
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    method: str = "lora"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] | None = None  # None: q,k,v,o projections, detected
+    num_virtual_tokens: int = 20  # prompt tuning
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float | None = None
+    scheduler: str = "linear"
+    warmup_ratio: float = 0.0
+    max_length: int = 256
+    seed: int = 0
+    eval_steps: int = 0
+    save_steps: int = 0
+    threads: int = 1
+    device: str = "auto"
+    merge_after: bool = False
+
+    def __post_init__(self) -> None:
+        self._check_choices()
+        self._check_numbers()
+        self._check_data()
+
+    def _check_choices(self) -> None:
+        for name, allowed in (("method", METHODS), ("data_format", FORMATS),
+                              ("scheduler", SCHEDULERS), ("device", DEVICES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"Unknown {name} {getattr(self, name)!r}.",
+                                  f"Use one of {', '.join(allowed)}.")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ConfigError("The base model (model) is empty.", f"Use e.g. {DEFAULT_MODEL}.")
+        if self.merge_after and self.method in ("prompt-tuning", "full"):
+            raise ConfigError(f"merge_after works for LoRA, QLoRA and IA3, not {self.method}.",
+                              "Turn merge_after off for this method.")
+        if self.target_modules is not None:
+            modules = (self.target_modules,) if isinstance(self.target_modules, str) \
+                else tuple(self.target_modules)
+            if not modules or any(not isinstance(m, str) or not m for m in modules):
+                raise ConfigError("target_modules must be a non-empty list of module names.",
+                                  "Use e.g. [\"q_proj\", \"v_proj\"], or null to detect them.")
+            object.__setattr__(self, "target_modules", modules)
+        for name in ("merge_after",):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false.")
+
+    def _check_numbers(self) -> None:
+        for name in ("validation_fraction", "lora_dropout", "epochs", "learning_rate",
+                     "warmup_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
+        ints = {"lora_r": (1, 1024), "lora_alpha": (1, 4096), "num_virtual_tokens": (1, 512),
+                "batch_size": (1, 1024), "grad_accum": (1, 1024), "max_length": (8, 131072),
+                "seed": (0, 2**32 - 1), "eval_steps": (0, 10**7), "save_steps": (0, 10**7),
+                "threads": (0, 256)}
+        for name, (low, high) in ints.items():
+            _check_range(name, getattr(self, name), low, high, int)
+        for name in ("max_steps", "max_train_examples", "max_eval_examples"):
+            if getattr(self, name) is not None:
+                _check_range(name, getattr(self, name), 1, 10**7, int)
+        _check_range("validation_fraction", self.validation_fraction, 0.0, 0.5, float)
+        _check_range("lora_dropout", self.lora_dropout, 0.0, 0.9, float)
+        _check_range("epochs", self.epochs, 0.01, 1000.0, float)
+        _check_range("warmup_ratio", self.warmup_ratio, 0.0, 0.5, float)
+        if self.learning_rate is not None:
+            _check_range("learning_rate", self.learning_rate, 1e-8, 1.0, float)
+
+    def _check_data(self) -> None:
+        if self.data_path is not None:
+            if not isinstance(self.data_path, str) or not self.data_path.strip():
+                raise ConfigError("data_path is empty.", "Give the path of a CSV/JSONL file.")
+            object.__setattr__(self, "task", None)  # a file wins over the default task
+        elif not self.task:
+            raise ConfigError("No training data: neither task nor data_path is set.",
+                              "Pick a sample task (e.g. review-sentiment) or give a data file.")
+        if self.task is not None and self.data_format != "text-label":
+            raise ConfigError(f"Sample tasks train as text-label, not {self.data_format}.",
+                              "Set data_format to text-label, or give a data_path.")
+        if not isinstance(self.columns, dict) or any(
+                not isinstance(k, str) or not isinstance(v, str) for k, v in self.columns.items()):
+            raise ConfigError("columns must map role names to column names (strings).",
+                              f"e.g. {DEFAULT_COLUMNS[self.data_format]}.")
+        unknown = sorted(set(self.columns) - set(DEFAULT_COLUMNS[self.data_format]))
+        if unknown:
+            raise ConfigError(f"columns has role(s) {', '.join(unknown)} that {self.data_format} "
+                              "does not use.",
+                              f"Its roles are: {', '.join(DEFAULT_COLUMNS[self.data_format])}.")
+        if self.template is not None:
+            _template_names(self.template)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the run uses (the method's default when unset)."""
+        return self.learning_rate if self.learning_rate is not None else METHOD_LR[self.method]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target_modules"] = list(self.target_modules) if self.target_modules else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (JSON, YAML, a saved run); unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError("A training config must be a JSON/YAML object of settings.")
+        check_known_settings(cls, data, "training")
+        return cls(**data)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # ~2 minutes on a 2-core CPU with the embedded Gemma, one training thread.
+    "live-demo": TrainConfig(method="lora", lora_r=16, lora_alpha=32, lora_dropout=0.0,
+                             learning_rate=1e-3, batch_size=8, max_steps=60,
+                             warmup_ratio=0.1, max_length=128, threads=1),
+    "thorough": TrainConfig(method="lora", lora_r=16, lora_alpha=32, lora_dropout=0.05,
+                            learning_rate=2e-4, epochs=3.0, batch_size=8, scheduler="cosine",
+                            warmup_ratio=0.05, max_length=256, eval_steps=50, save_steps=50),
+}
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    """A preset with some settings changed; unknown names are a ConfigError."""
+    if name not in PRESETS:
+        raise ConfigError(f"There is no training preset {name!r}.",
+                          f"Use one of: {', '.join(PRESETS)}.")
+    return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+
+
+def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig:
+    """Read a config from a JSON or YAML file, over a preset's values when one is named."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Could not read the training config {path}: {exc}",
+                          "Give the path of a JSON (or YAML) file.") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError both
+        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: "
+                          f"{exc}", "Fix the file's syntax.") from None
+    base = preset(preset_name).to_dict() if preset_name else {}
+    return TrainConfig.from_dict({**base, **(data or {})})
+

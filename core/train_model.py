@@ -1,0 +1,262 @@
+"""The model a run trains: the base loaded for training, PEFT wrapped around it per method,
+and the estimate of time and memory made before a start.
+
+QLoRA loads the base in 4-bit NF4 through bitsandbytes, on CUDA or on the CPU (with
+the repacking fix below); everything else loads fp32 weights and trains under bf16
+autocast (bf16 weights train 4x slower on these CPUs: ../shared/MEASURED.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError, LabError
+from core.train_config import TrainConfig
+from core.training_data import prepare_data
+
+LLAMA_ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def resolve_device(config: TrainConfig) -> str:
+    import torch
+
+    if config.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device is cuda but PyTorch sees no CUDA GPU here.",
+                          "Use device auto or cpu.")
+    return config.device
+
+
+def model_location(config: TrainConfig) -> str:
+    """The local folder (or Hub id) of the base model; embedded models are converted once."""
+    from core.config import ModelSpec
+    from core.models import resolve_source
+
+    return resolve_source(ModelSpec(source=config.model))[0]
+
+
+def linear_names(model) -> set[str]:
+    """The last name component of every Linear layer (q_proj, c_attn, ...)."""
+    import torch
+
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name}
+
+
+def default_targets(model, method: str) -> tuple[str, ...]:
+    """LoRA: q,k,v,o projections (llama/gemma style); IA3: k, v and the MLP's down proj."""
+    return targets_for(linear_names(model), method)
+
+
+def targets_for(names: set[str], method: str) -> tuple[str, ...]:
+    """The default target modules among a model's linear layer ``names`` for ``method``."""
+    if method == "ia3" and {"k_proj", "v_proj", "down_proj"} <= names:
+        return ("k_proj", "v_proj", "down_proj")
+    if set(LLAMA_ATTENTION) <= names:
+        return LLAMA_ATTENTION
+    if "c_attn" in names:  # GPT-2 style
+        return ("c_attn", "c_proj")
+    raise ConfigError("Could not find the attention projections of this model "
+                      f"(its linear layers: {', '.join(sorted(names))}).",
+                      "Set target_modules to the layer names to adapt.")
+
+
+def target_choices(config: TrainConfig) -> tuple[list[str], tuple[str, ...]]:
+    """(the base model's linear layer names, the method's default targets), read from the
+    safetensors headers without loading the model; ([], ()) where the weights are not local."""
+    location = Path(model_location(config))
+    names = set()
+    for file in location.glob("*.safetensors") if location.is_dir() else ():
+        from safetensors import safe_open
+
+        with safe_open(str(file), framework="np") as fh:
+            for key in fh.keys():
+                parts = key.split(".")
+                if parts[-1] == "weight" and len(fh.get_slice(key).get_shape()) == 2 \
+                        and not any(w in key for w in ("embed", "wte", "wpe", "lm_head")):
+                    names.add(parts[-2])
+    if not names:
+        return [], ()
+    try:
+        return sorted(names), targets_for(names, config.method)
+    except ConfigError:
+        return sorted(names), ()
+
+
+def model_window(config: TrainConfig) -> int | None:
+    """The base model's context window (max_position_embeddings), where its config says."""
+    path = Path(model_location(config)) / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    data = data.get("text_config", data)  # multimodal configs nest the language model's
+    return data.get("max_position_embeddings") or data.get("n_positions")
+
+
+def check_max_length(config: TrainConfig) -> None:
+    """A max_length beyond the base model's window is a ConfigError naming both."""
+    window = model_window(config)
+    if window and config.max_length > window:
+        raise ConfigError(f"max_length {config.max_length} is beyond the context window of "
+                          f"{config.model} ({window:,} tokens).",
+                          f"Set max_length to {window} or less.")
+
+
+def check_qlora(device: str = "auto") -> None:
+    """Raise the LabError that says why QLoRA cannot run here; return where it can."""
+    _qlora_options("cuda" if device == "cuda" else "cpu")
+
+
+def load_tokenizer(config: TrainConfig):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_location(config))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(config: TrainConfig, device: str):
+    """The base model in fp32 (QLoRA: NF4 weights); training casts to bf16 by autocast."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    options: dict[str, Any] = {"dtype": torch.float32, "use_safetensors": True}
+    if config.method == "qlora":
+        options.update(_qlora_options(device))
+    try:
+        return AutoModelForCausalLM.from_pretrained(model_location(config), **options)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise LabError(f"Could not load the base model {config.model} for training: "
+                       f"{str(exc).splitlines()[0]}",
+                       "Check the model source (a folder with config.json and safetensors, "
+                       "or an embedded model after `python -m core prepare`).") from exc
+
+
+def _qlora_options(device: str) -> dict:
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise LabError("QLoRA needs bitsandbytes, which is not installed.",
+                       "pip install bitsandbytes, or choose LoRA.") from exc
+    compute = torch.bfloat16 if device == "cuda" else torch.float32  # fp32: see MEASURED.md
+    return {"quantization_config": BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
+        bnb_4bit_use_double_quant=False),
+        # under accelerate launch each process holds its own copy on its own GPU
+        "device_map": {"": int(os.environ.get("LOCAL_RANK", "0")) if device == "cuda" else "cpu"}}
+
+
+def disable_bnb_cpu_repacking(model) -> int:
+    """Turn off bitsandbytes' in-place CPU repacking on every Linear4bit; return how many.
+
+    bitsandbytes 0.50.2 repacks a Linear4bit weight for a fast AVX512-BF16 kernel on the
+    first eval forward and never unpacks it: training afterwards runs through a kernel
+    without autograd and the LoRA gradients are wrong (MEASURED.md).
+    """
+    import bitsandbytes as bnb
+
+    count = 0
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
+            count += 1
+    return count
+
+
+def build_model(config: TrainConfig, device: str):
+    """The model to train: the base wrapped by PEFT for the chosen method (full: the base)."""
+    import peft
+
+    model = load_base(config, device)
+    if config.method == "full":
+        return model
+    if config.method == "qlora":
+        model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        if device == "cpu":
+            disable_bnb_cpu_repacking(model)
+    targets = config.target_modules or default_targets(model, config.method)
+    missing = sorted(set(targets) - linear_names(model))
+    if missing and config.method != "prompt-tuning":
+        raise ConfigError(f"target_modules names layer(s) this model does not have: "
+                          f"{', '.join(missing)}.",
+                          f"Its linear layers: {', '.join(sorted(linear_names(model)))}.")
+    if config.method in ("lora", "qlora"):
+        peft_config = peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                      lora_dropout=config.lora_dropout,
+                                      target_modules=list(targets), task_type="CAUSAL_LM")
+    elif config.method == "ia3":
+        feedforward = [t for t in targets if t in ("down_proj", "fc2", "c_proj")]
+        peft_config = peft.IA3Config(target_modules=list(targets),
+                                     feedforward_modules=feedforward, task_type="CAUSAL_LM")
+    else:
+        peft_config = peft.PromptTuningConfig(num_virtual_tokens=config.num_virtual_tokens,
+                                              task_type="CAUSAL_LM")
+    return peft.get_peft_model(model, peft_config)
+
+
+
+# -- estimate ------------------------------------------------------------------------
+
+# Measured constants (Gemma 3 270M, live-demo preset, 1 training thread, 2-core CPU shared
+# with other work; bf16 autocast over fp32 weights): 1.5-2.6 s/step at batch 8, ~33 tokens.
+# Time per step = tokens in the step x non-embedding parameters x SECONDS_PER_TOKEN_PARAM
+# + completion positions x head (embedding) parameters x the same (the LM head runs on
+# completion positions only). Ratios from bench/training.py: full 2.8x, QLoRA 2.1x LoRA.
+SECONDS_PER_TOKEN_PARAM = {"lora": 4.0e-11, "ia3": 3.8e-11, "prompt-tuning": 4.5e-11,
+                           "full": 1.1e-10, "qlora": 8.5e-11}
+STARTUP_SECONDS = 12.0       # imports, model and tokenizer load
+RUNTIME_BYTES = 1000 * 2**20  # torch, transformers, tokenizer, allocator slack
+ACTIVATION_BYTES_PER_TOKEN_PARAM = 1 / 40  # per token of a micro-batch, x body parameters
+# bytes per parameter beyond the fp32 weights: full = grads + two Adam moments
+EXTRA_BYTES_PER_PARAM = {"lora": 0.0, "ia3": 0.0, "prompt-tuning": 0.0, "full": 12.0,
+                         "qlora": 0.0}
+
+
+def _param_counts(location: str) -> tuple[int, int]:
+    """(all parameters, embedding parameters) from the safetensors headers, no loading."""
+    from safetensors import safe_open
+
+    total = embed = 0
+    for file in Path(location).glob("*.safetensors"):
+        with safe_open(str(file), framework="np") as fh:
+            for key in fh.keys():
+                numel = math.prod(fh.get_slice(key).get_shape())
+                total += numel
+                embed += numel if "embed_tokens" in key or "wte" in key else 0
+    return total, embed
+
+
+def estimate(config: TrainConfig) -> tuple[float, int]:
+    """(seconds, peak memory in bytes) the run should take, before it starts.
+
+    Reads the data (so data errors show here, before a start) and the model's
+    parameter count; see the constants above for the model of time and memory.
+    """
+    check_max_length(config)
+    tokenizer = load_tokenizer(config)
+    data = prepare_data(config, tokenizer)
+    total, embed = _param_counts(model_location(config))
+    body = total - embed
+    lengths = [len(e["input_ids"]) for e in data.train]
+    completion = sum(sum(1 for x in e["labels"] if x != -100) for e in data.train) / len(lengths)
+    per_step = config.batch_size * config.grad_accum
+    steps = config.max_steps or math.ceil(len(lengths) / per_step * config.epochs)
+    padded = (sum(lengths) / len(lengths)) * 1.25  # dynamic padding: ~25% over the mean
+    rate = SECONDS_PER_TOKEN_PARAM[config.method] / max(1, config.threads) ** 0.7
+    step_s = per_step * (padded * body + (completion + 1) * embed) * rate
+    n_eval = len(data.validation)
+    eval_s = n_eval * (padded * body + embed) * rate / 3 * (1 + len(data.prompt_format.labels))
+    seconds = STARTUP_SECONDS + steps * step_s + eval_s
+    activations = config.batch_size * padded * body * ACTIVATION_BYTES_PER_TOKEN_PARAM
+    memory = RUNTIME_BYTES + total * (4 + EXTRA_BYTES_PER_PARAM[config.method]) + activations
+    return round(seconds, 1), int(memory)
