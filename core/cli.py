@@ -289,7 +289,7 @@ def _runs(args: argparse.Namespace) -> int:
 
     found = list_runs()
     if args.json:
-        print(json.dumps([{"id": r.id, "status": r.status, "created_at": r.created_at,
+        print(json.dumps([{"id": r.id, "name": r.name, "status": r.status, "created_at": r.created_at,
                            "method": r.config.get("method"), "model": r.config.get("model"),
                            "data": r.data, "queue_position": r.queue_position,
                            "run_dir": str(r.run_dir), "metrics": r.metrics,
@@ -299,7 +299,8 @@ def _runs(args: argparse.Namespace) -> int:
         extra = f" (queue position {r.queue_position})" if r.queue_position else ""
         acc = r.metrics.get("accuracy")
         acc_text = f" accuracy {acc:.3f}" if acc is not None else ""
-        print(f"{r.id:48s} {r.status:9s}{extra} {r.config.get('method')} {r.data}{acc_text}")
+        name = f" \"{r.name}\"" if r.name else ""
+        print(f"{r.id:48s} {r.status:9s}{extra} {r.config.get('method')} {r.data}{acc_text}{name}")
     return 0
 
 

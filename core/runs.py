@@ -27,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import unicodedata
 import zipfile
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -84,6 +85,11 @@ class Run:
         return self.config.get("data_path") or f"task:{self.config.get('task')}"
 
     @property
+    def name(self) -> str:
+        """The user's name for the run; empty where none was given."""
+        return self.config.get("name") or ""
+
+    @property
     def duration_s(self) -> float | None:
         """Seconds from the training start to its end (or to now, while it runs)."""
         if not self.started_at:
@@ -114,12 +120,22 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def write_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
-    """Merge ``changes`` into status.json by atomic rename; mirror the status in the index."""
-    status = {**read_status(run_dir), **changes, "updated_at": _now()}
-    tmp = run_dir / f"status.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(status, indent=2), encoding="utf-8")
-    tmp.replace(run_dir / "status.json")
+def write_status(run_dir: Path, unless: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
+    """Merge ``changes`` into status.json (atomic rename) unless its status is one of
+    ``unless``; mirror the status in the index; return the status as it now stands.
+
+    The page and the training process both write it (a cancel, the process's start): an
+    exclusive lock on status.lock makes each read-merge-write whole, so neither undoes the
+    other's change."""
+    with open(run_dir / "status.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        status = read_status(run_dir)
+        if status.get("status") in unless:
+            return status
+        status = {**status, **changes, "updated_at": _now()}
+        tmp = run_dir / f"status.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(status, indent=2), encoding="utf-8")
+        tmp.replace(run_dir / "status.json")
     _index_status(run_dir.name, status["status"], _read_json(run_dir / "metrics.json"))
     return status
 
@@ -159,8 +175,12 @@ def _index_status(run_id: str, status: str, metrics: dict) -> None:
 
 
 def _slug(config: TrainConfig) -> str:
+    """The folder name's readable part: the run's name, else its method and data. Only
+    [a-z0-9-] survive, so no name can reach outside the runs folder."""
     data = Path(config.data_path).stem if config.data_path else config.task or "data"
-    return re.sub(r"[^a-z0-9]+", "-", f"{config.method}-{data}".lower()).strip("-")[:40]
+    text = unicodedata.normalize("NFKD", config.name or f"{config.method}-{data}")
+    slug = re.sub(r"[^a-z0-9]+", "-", text.encode("ascii", "ignore").decode().lower())
+    return slug.strip("-")[:40] or config.method
 
 
 def launch_id() -> str | None:
@@ -295,8 +315,11 @@ def execute(config: TrainConfig, run_dir: Path, resume: bool = False, echo: bool
         return 0
     signal.signal(signal.SIGTERM, lambda *_: (run_dir / "cancel").touch())
     queued = {} if read_status(run_dir).get("queued_at") else {"queued_at": time.time()}
-    write_status(run_dir, status="queued", pid=os.getpid(), pid_started=_create_time(os.getpid()),
-                 launch=launch_id(), **queued)
+    # cancelled before this process got here (a slow start): leave it cancelled, train nothing
+    status = write_status(run_dir, unless=("cancelled",), status="queued", pid=os.getpid(),
+                          pid_started=_create_time(os.getpid()), launch=launch_id(), **queued)
+    if status.get("status") == "cancelled":
+        return 0
     lock = _wait_for_lock(run_dir)
     if lock is None:
         write_status(run_dir, status="cancelled", finished_at=_now(), problem=None, fix=None)

@@ -196,7 +196,7 @@ def wrong_review(check: QuickCheck) -> str:
 
 def tour_train_config() -> TrainConfig:
     """The live-demo LoRA preset on the sentiment task (60 steps, ~2-3 minutes on a CPU)."""
-    return preset("live-demo", task=TASK)
+    return preset("live-demo", task=TASK, name="tour: live-demo LoRA")
 
 
 def _is_tour_run(run: Run, config: TrainConfig) -> bool:

@@ -19,6 +19,7 @@ from core.training_data import DEFAULT_COLUMNS, FORMATS, _template_names
 METHODS = ("lora", "qlora", "ia3", "prompt-tuning", "full")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 DEVICES = ("auto", "cpu", "cuda")
+NAME_MAX = 60
 # learning rate when the config leaves it at None; LoRA/QLoRA/full as measured here
 METHOD_LR = {"lora": 2e-4, "qlora": 5e-4, "ia3": 5e-3, "prompt-tuning": 3e-2, "full": 5e-5}
 
@@ -34,8 +35,11 @@ class TrainConfig:
     input column's name for text-label; default: the task's template).
     ``learning_rate`` None means the method's default (``METHOD_LR``); ``max_steps``
     None means ``epochs`` decide; ``eval_steps``/``save_steps`` 0 mean only at the end.
+    ``name`` is a label of the user's for the run (lists show it; the run's folder is named
+    after it); empty, the folder is named after the method and the data.
     """
 
+    name: str = ""
     model: str = DEFAULT_MODEL
     task: str | None = "review-sentiment"
     data_path: str | None = None
@@ -78,6 +82,11 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"Unknown {name} {getattr(self, name)!r}.",
                                   f"Use one of {', '.join(allowed)}.")
+        if not isinstance(self.name, str) or len(self.name) > NAME_MAX \
+                or any(not ch.isprintable() for ch in self.name):
+            raise ConfigError(f"The run name must be text of at most {NAME_MAX} printable "
+                              "characters.", "Shorten it, or leave it empty.")
+        object.__setattr__(self, "name", self.name.strip())
         if not isinstance(self.model, str) or not self.model.strip():
             raise ConfigError("The base model (model) is empty.", f"Use e.g. {DEFAULT_MODEL}.")
         if self.merge_after and self.method in ("prompt-tuning", "full"):
@@ -169,12 +178,13 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
-def preset(name: str, **overrides: Any) -> TrainConfig:
-    """A preset with some settings changed; unknown names are a ConfigError."""
-    if name not in PRESETS:
-        raise ConfigError(f"There is no training preset {name!r}.",
+def preset(preset_name: str, /, **overrides: Any) -> TrainConfig:
+    """A preset with some settings changed (``name`` too: the run's); unknown presets are a
+    ConfigError."""
+    if preset_name not in PRESETS:
+        raise ConfigError(f"There is no training preset {preset_name!r}.",
                           f"Use one of: {', '.join(PRESETS)}.")
-    return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+    return replace(PRESETS[preset_name], **overrides) if overrides else PRESETS[preset_name]
 
 
 def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig:

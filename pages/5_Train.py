@@ -9,7 +9,7 @@ from core.datafiles import columns_of, read_examples
 from core.errors import LabError
 from core.runs import get_run, start_run
 from core.tasks import list_tasks, load_task
-from core.train_config import METHODS, PRESETS, SCHEDULERS, TrainConfig
+from core.train_config import METHODS, NAME_MAX, PRESETS, SCHEDULERS, TrainConfig
 from core.train_model import check_qlora, target_choices
 from core.training_data import DEFAULT_COLUMNS, FORMATS, fetch_hub_dataset, save_upload
 from ui.controls import init_state
@@ -202,6 +202,9 @@ c[4].selectbox("Device", ("auto", "cpu", "cuda"), key="train_device")
 
 # the one config, its data preview, its estimate
 st.subheader("6 · Check and start")
+st.text_input("Run name (optional)", key="train_name", max_chars=NAME_MAX,
+              placeholder="e.g. lora-r16-lr1e-3",
+              help="How the Runs and Compare pages list this run; empty: its method and data.")
 config = None
 try:
     config = config_from_state(state)
@@ -246,7 +249,7 @@ if state.get("train_started_run"):
     try:
         run = get_run(state["train_started_run"])
         where = f"queued (#{run.queue_position} in line)" if run.queue_position else run.status
-        st.success(f"Run **{run.id}** is {where}. Its folder: `{run.run_dir}`",
+        st.success(f"Run **{run.name or run.id}** is {where}. Its folder: `{run.run_dir}`",
                    icon=":material/rocket_launch:")
         st.page_link("pages/6_Runs.py", label="Watch it on the Runs page", icon=":material/list_alt:")
     except LabError as exc:

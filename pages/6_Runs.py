@@ -14,7 +14,7 @@ from core.runs import (FINAL, LIVE, cancel_run, delete_run, get_run, list_runs, 
 from ui.controls import init_state
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
-from ui.training import (METHOD_LABELS, loss_chart, output_folder, poll_events, progress_row,
+from ui.training import (loss_chart, output_folder, poll_events, progress_row, run_label,
                          runs_frame, use_in_playground)
 
 st.set_page_config(page_title="Runs · PromptTune Lab", page_icon=":material/list_alt:",
@@ -38,9 +38,7 @@ init_state({"runs_selected": ids[0]})
 if st.session_state["runs_selected"] not in ids:  # deleted, or from another lab folder
     st.session_state["runs_selected"] = ids[0]
 by_id = {run.id: run for run in runs}
-st.selectbox("Run", ids, key="runs_selected",
-             format_func=lambda i: f"{i} · {by_id[i].status} · "
-                                   f"{METHOD_LABELS.get(by_id[i].config.get('method'), '?')}")
+st.selectbox("Run", ids, key="runs_selected", format_func=lambda i: run_label(by_id[i]))
 run = by_id[st.session_state["runs_selected"]]
 
 

@@ -10,10 +10,11 @@ from core.errors import LabError
 from core.fewshot import list_sets
 from core.runs import list_runs
 from core.tasks import list_tasks, load_task
-from ui.compare import free_form, show_results, variant_choices
+from ui.compare import free_form, show_results, tuned_variant_names, variant_choices
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
 from ui.sidebar import render_sidebar
+from ui.training import run_label
 
 st.set_page_config(page_title="Compare · PromptTune Lab", page_icon=":material/compare:", layout="wide")
 engine = render_sidebar()
@@ -41,9 +42,9 @@ with new_tab:
     st.multiselect("Prompt variants", list(basic), key="cmp_basic")
     c1, c2 = st.columns(2)
     c1.multiselect("Saved few-shot sets", list_sets(), key="cmp_sets")
-    c2.multiselect("Fine-tuned runs (same base model)", [r.id for r in runs], key="cmp_runs",
-                   format_func=lambda i: next(f"{r.id} · {r.config.get('method')} · "
-                                              f"{r.data}" for r in runs if r.id == i))
+    by_id = {r.id: r for r in runs}
+    c2.multiselect("Fine-tuned runs (same base model)", list(by_id), key="cmp_runs",
+                   format_func=lambda i: f"{run_label(by_id[i])} · {by_id[i].data}" if i in by_id else i)
     st.markdown("**Prices** (leave empty when unknown: the cost columns then say so)")
     p1, p2, p3, p4 = st.columns(4)
     p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, key="cmp_price_in", format="%.4f")
@@ -55,8 +56,9 @@ with new_tab:
             variants = [basic[name] for name in st.session_state["cmp_basic"]]
             variants += [{"name": f"set {name}", "kind": "few-shot", "fewshot_set": name, "shots": 64}
                          for name in st.session_state["cmp_sets"]]
-            variants += [{"name": f"tuned {rid}", "kind": "fine-tuned", "run_id": rid}
-                         for rid in st.session_state["cmp_runs"]]
+            variants += [{"name": name, "kind": "fine-tuned", "run_id": rid} for rid, name in
+                         tuned_variant_names([by_id[i] for i in st.session_state["cmp_runs"]
+                                              if i in by_id]).items()]
             config = CompareConfig(task.name, tuple(variants), int(st.session_state["cmp_n"]),
                                    int(st.session_state["cmp_seed"]), current_spec().source,
                                    current_spec().engine,

@@ -34,6 +34,14 @@ def variant_choices(task: Task) -> dict[str, dict]:
     return {name: {"name": name, **spec} for name, spec in names.items()}
 
 
+def tuned_variant_names(runs: list) -> dict[str, str]:
+    """A variant name for each chosen run (by id): "tuned <its name>", or its id where it has
+    no name or shares its name with another chosen run (variant names must differ)."""
+    names = [run.name for run in runs]
+    return {run.id: f"tuned {run.name if run.name and names.count(run.name) == 1 else run.id}"
+            for run in runs}
+
+
 def show_results(results: dict) -> None:
     """Verdict, metrics, charts, per-example table, when to use which, break-even, downloads."""
     st.subheader("Verdict")

@@ -93,7 +93,8 @@ def initial_state() -> dict[str, Any]:
              "train_max_train": 0, "train_max_eval": 0, "train_preset": "live-demo",
              "train_method": "lora", "train_lora_r": 16, "train_lora_alpha": 32,
              "train_lora_dropout": 0.0, "train_virtual_tokens": 20, "train_device": "auto",
-             "train_merge": False, "train_targets": [], **preset_values("live-demo")}
+             "train_merge": False, "train_targets": [], "train_name": "",
+             **preset_values("live-demo")}
     state["train_template"] = load_task("review-sentiment").template
     return state
 
@@ -135,7 +136,7 @@ def config_from_state(state) -> TrainConfig:
     method = state["train_method"]
     targets = tuple(state.get("train_targets") or ()) or None
     return TrainConfig(
-        model=base_model(state) or "", **data, template=state["train_template"] or None,
+        name=state["train_name"], model=base_model(state) or "", **data, template=state["train_template"] or None,
         validation_fraction=float(state["train_val_fraction"]),
         max_train_examples=int(state["train_max_train"]) or None,
         max_eval_examples=int(state["train_max_eval"]) or None,
@@ -205,6 +206,11 @@ def _number(value: Any, digits: int = 4) -> Any:
     return round(value, digits) if isinstance(value, (int, float)) else None
 
 
+def run_label(run: Run) -> str:
+    """How a list names a run: its name (else its id), status and method."""
+    return f"{run.name or run.id} · {run.status} · {METHOD_LABELS.get(run.config.get('method'), '?')}"
+
+
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
     """One row per run: what it trained, how it went, its final figures."""
     rows = []
@@ -215,7 +221,7 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
         except ValueError:
             pass
         status = run.status + (f" (#{run.queue_position})" if run.queue_position else "")
-        rows.append({"run": run.id, "status": status,
+        rows.append({"name": run.name, "run": run.id, "status": status,
                      "method": METHOD_LABELS.get(run.config.get("method"), "?"),
                      "data": Path(run.data).name if run.config.get("data_path") else run.data,
                      "base": run.config.get("model"), "created": created,

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,26 @@ def test_runs_queue_behind_the_lock_and_a_queued_run_cancels_untrained(tiny_mode
     assert listed == {first: "succeeded", second: "cancelled"}
 
 
+def test_a_run_cancelled_before_its_process_starts_stays_cancelled(tiny_model_dir, monkeypatch):
+    # a loaded machine: the user cancels while the training process is still importing
+    config = tiny_config(tiny_model_dir)
+    run_dir = runs.create_run(config)
+    assert runs.cancel_run(run_dir.name).status == "cancelled"
+    seen = []  # every status the page could read from here on
+    write = runs.write_status
+
+    def recorded(*args, **changes):
+        status = write(*args, **changes)
+        seen.append(status["status"])
+        return status
+
+    monkeypatch.setattr(runs, "write_status", recorded)
+    assert runs.execute(config, run_dir, echo=False) == 0  # the process arrives late
+    assert set(seen) <= {"cancelled"}, seen  # never "queued" again, not even for a moment
+    run = runs.get_run(run_dir.name)
+    assert run.status == "cancelled" and not step_events(run_dir)
+
+
 def test_cancelling_a_running_run_keeps_its_adapter(tiny_model_dir):
     run_id = runs.start_run(tiny_config(tiny_model_dir, max_steps=100000))
     run_dir = runs.get_run(run_id).run_dir
@@ -124,6 +145,14 @@ def test_zip_delete_and_the_runs_command(tiny_model_dir, capsys):
     assert main(["runs", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["id"] == run_id and listed[0]["status"] == "succeeded"
+    assert listed[0]["name"] == ""  # unnamed: its folder says method and data
+
+    named = runs.create_run(replace(tiny_config(tiny_model_dir), name="../../Ünïcode run!"))
+    assert named.parent == runs.runs_dir() and "-unicode-run-" in named.name  # [a-z0-9-] only
+    assert runs.get_run(named.name).name == "../../Ünïcode run!"
+    assert main(["runs"]) == 0 and '"../../Ünïcode run!"' in capsys.readouterr().out
+    runs.cancel_run(named.name)  # created, never started: it waits as queued
+    runs.delete_run(named.name)
     runs.delete_run(run_id)
     assert not run_dir.exists() and runs.list_runs() == []
     with pytest.raises(runs.RunError, match="no training run"):

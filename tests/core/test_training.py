@@ -60,6 +60,8 @@ def test_config_file_json_and_yaml_over_a_preset(tmp_path):
     ({"method": "full", "merge_after": True}, "merge_after"),
     ({"columns": {"question": "q"}}, "question"),
     ({"template": "Review: {text"}, "template"),
+    ({"name": "x" * 61}, "run name"),
+    ({"name": "two\nlines"}, "run name"),
 ])
 def test_bad_settings_name_the_field(settings, named):
     with pytest.raises(ConfigError) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,16 @@ def test_a_past_comparison_with_a_tuned_variant_shows_break_even_and_the_calcula
     assert any("pays back" in s.value for s in at.success)  # the calculator's answer
     assert any("Break-even" in m.value for m in at.markdown)
     assert any("could not run" in c.value for c in at.caption)  # the failed variant is named
+
+
+def test_tuned_variants_are_named_after_their_runs_and_never_clash():
+    from core.runs import Run
+    from ui.compare import tuned_variant_names
+
+    def run(run_id, name):
+        return Run(id=run_id, run_dir=Path("/nowhere"), status="succeeded", created_at="",
+                   config={"name": name})
+
+    names = tuned_variant_names([run("r1", "lora r16"), run("r2", ""), run("r3", "same"),
+                                 run("r4", "same")])
+    assert names == {"r1": "tuned lora r16", "r2": "tuned r2", "r3": "tuned r3", "r4": "tuned r4"}

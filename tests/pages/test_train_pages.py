@@ -61,10 +61,12 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     assert _charts(at), "no token-length histogram"
     assert "Review:" in str(at.dataframe[0].value["prompt"].iloc[0])
 
+    at.text_input(key="train_name").set_value("class demo / r16").run()
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     run_id = at.session_state["train_started_run"]
-    assert any(run_id in s.value for s in at.success)
+    assert any("class demo / r16" in s.value for s in at.success)
+    assert "-class-demo-r16-" in run_id  # the folder is named after it, slashes and all gone
     run = _wait(run_id, runs.FINAL)
     assert run.status == "succeeded", (run.problem, (run.run_dir / "log.txt").read_text()[-2000:])
     assert run.config["max_steps"] == 4 and run.config["model"] == str(tiny_model_dir)
@@ -73,6 +75,7 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     row = table[table["run"] == run_id].iloc[0]
+    assert row["name"] == "class demo / r16"
     assert row["status"] == "succeeded" and row["method"] == "LoRA" and row["steps"] == 4
     assert row["train loss"] > 0
     assert _charts(at), "no loss curve"
@@ -84,6 +87,7 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     again = _page(RUNS, tiny)
     assert not again.exception, again.exception
     assert again.selectbox(key="runs_selected").value == run_id
+    assert "class demo / r16 · succeeded · LoRA" in again.selectbox(key="runs_selected").options
     assert _charts(again) and str(run.run_dir / "adapter") in _text(again)
     steps = [e for e in runs.read_events(run.run_dir, 0)[0] if e["type"] == "step"]
     assert [e["step"] for e in steps] == [1, 2, 3, 4]
