@@ -11,7 +11,7 @@ import streamlit as st
 from core.errors import LabError
 from core.runs import (FINAL, LIVE, cancel_run, delete_run, get_run, list_runs, resume_run,
                        zip_run)
-from ui.controls import init_state
+from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
 from ui.training import (loss_chart, output_folder, poll_events, progress_row, run_label,
@@ -71,7 +71,9 @@ def live_view(run_id: str, shown_status: str) -> None:
     loss_chart(events, key=f"runs_loss_{run_id}")
 
 
-st.subheader(f"Run {run.id}")
+st.subheader(f"Run {plain(run.name or run.id)}")
+if run.name:
+    st.caption(f"id {run.id}")
 st.fragment(run_every=2 if run.status in LIVE else None)(live_view)(run.id, run.status)
 
 # actions: chosen by the status at this rerun; the live view reruns the page when it changes

@@ -119,14 +119,19 @@ def test_train_a_short_run_then_watch_its_loss_curve(lab_server, page):
     main.get_by_text("Token lengths of 300 training examples").wait_for(timeout=120_000)
     _settled(page)
     screenshot(page, "train-page")
+    name = page.get_by_role("textbox", name="Run name (optional)")
+    name.fill("four steps")
+    name.press("Enter")
     main.get_by_text("Estimated time").scroll_into_view_if_needed()
     _settled(page)
     screenshot(page, "train-page-check")
     page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Run four steps is").wait_for(timeout=60_000)
     page.get_by_role("link", name="Watch it on the Runs page").wait_for(timeout=60_000)
     page.get_by_role("link", name="Watch it on the Runs page").click()
 
     page.get_by_role("heading", name="Runs").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Run four steps").wait_for(timeout=60_000)  # by its name
     # the live view polls the run's events: the curve gains points while it trains
     main.get_by_text("Step", exact=True).wait_for(timeout=240_000)
     screenshot(page, "runs-live")
