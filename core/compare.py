@@ -223,8 +223,9 @@ def _fine_tuned(spec: VariantSpec, config: CompareConfig) -> tuple[ModelSpec, di
     from core.runs import get_run
 
     run = get_run(spec.run_id)
-    if run.status != "succeeded":
-        raise ConfigError(f"Run {spec.run_id} has status {run.status}; only finished runs compare.",
+    if not run.has_outputs:
+        raise ConfigError(f"Run {spec.run_id} has status {run.status} and no saved model; only "
+                          "finished runs (or runs cancelled after a step) compare.",
                           "Pick a run that succeeded, or resume this one.")
     base = run.config.get("model")
     if base and base != config.model:

@@ -162,12 +162,14 @@ def break_even(train_cost: float | None, prompt_tokens_base: float, prompt_token
 
 def _break_even_meaning(queries: float | None, cost: float | None,
                         prices: dict[str, Any]) -> str:
+    """A phrase that completes "the trained model ..." and reads alone in the table."""
     if prices.get("input_per_million") is None:
-        return "not estimated: no price per million input tokens set"
+        return "is not weighed against prompting: no price per million prompt tokens is set"
     if cost is None:
-        return "not estimated: no training cost (set a price per CPU-hour or GPU-hour)"
+        return ("is not weighed against prompting: its training has no price (set one per "
+                "CPU-hour or GPU-hour)")
     if queries is None:
-        return "never: its queries are not cheaper than the prompt's"
+        return "never pays back its training: its queries are not cheaper than the prompt's"
     return f"pays back its training after about {math.ceil(queries):,} queries"
 
 
@@ -184,7 +186,9 @@ def _break_even_row(tuned: Variant, base: Variant, results: Results) -> dict[str
     return {"Fine-tuned variant": tuned["name"], "Compared with": base["name"],
             f"{metric_label(metric)} difference": round(gap, 3), "Training cost ($)": cost,
             "Prompt tokens saved per query": round(saved, 1),
-            "Break-even (queries)": None if queries is None else math.ceil(queries),
+            "Break-even (queries)": f"{math.ceil(queries):,}" if queries is not None
+            else "never" if cost is not None and prices.get("input_per_million") is not None
+            else "–",
             "What it means": _break_even_meaning(queries, cost, prices)}
 
 

@@ -85,6 +85,14 @@ class Run:
         return self.config.get("data_path") or f"task:{self.config.get('task')}"
 
     @property
+    def has_outputs(self) -> bool:
+        """Whether the run left a model to use: it succeeded, or was cancelled after a step
+        (the cancel saves the adapter or model as it stood, with its metrics)."""
+        return self.status == "succeeded" or (
+            self.status == "cancelled" and bool(self.metrics)
+            and ((self.run_dir / "adapter").is_dir() or (self.run_dir / "model").is_dir()))
+
+    @property
     def name(self) -> str:
         """The user's name for the run; empty where none was given."""
         return self.config.get("name") or ""

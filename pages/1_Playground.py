@@ -105,7 +105,8 @@ with editor:
                                "xgrammar. Off: the model writes freely and the lab only checks.")
             if mode != "Few-shot":
                 st.text_area("Instruction", key="play_instruction", height=68)
-                st.text_input("Template ({input} is replaced by the input)", key="play_template")
+                st.text_area("Template ({input} is replaced by the input)", key="play_template",
+                             height=68)  # several lines: a newline in it shows as one
             st.text_area("Input", key="play_input", height=90)
             if recipe is None and mode != "Few-shot":
                 task = load_task(st.session_state["play_task"])
@@ -185,6 +186,11 @@ if last is not None and last["mode"] == mode:
             else:
                 st.warning(f"No answer within {len(result.steps)} steps: raise the step limit, or "
                            "see in the trace where the model went wrong.")
+            if result.steps:
+                done = result.steps[-1].completion
+                speed = result.completion_tokens / result.latency_s if result.latency_s else 0.0
+                st.caption(f"{speed:.1f} tokens/s over the whole run · engine: {done.engine} · "
+                           f"model: {done.model} · every step is saved in History")
             with st.expander("The whole transcript the model read"):
                 st.code(result.transcript, language=None, wrap_lines=True)
         else:

@@ -70,7 +70,7 @@ st.caption("Add rows at the bottom, delete with the row checkbox, reorder by edi
 st.subheader("2 · Prompt")
 c1, c2 = st.columns(2)
 c1.text_area("Instruction", key="fs_instruction", height=80)
-c2.text_input("Template ({input} is replaced by each example's input)", key="fs_template")
+c2.text_area("Template ({input} is replaced by each example's input)", key="fs_template", height=68)
 c2.text_input("Labels (comma-separated; empty = the labels in the table)", key="fs_labels")
 
 # 3. which examples, in which order

@@ -66,7 +66,7 @@ def live_view(run_id: str, shown_status: str) -> None:
     events = poll_events(current)
     for warning in (e for e in events if e.get("type") == "warning"):
         st.warning(warning.get("message", ""), icon=":material/warning:")
-    if current.status in LIVE:
+    if current.status == "running":  # queued: the line above says where it waits
         progress_row(events)
     loss_chart(events, key=f"runs_loss_{run_id}")
 

@@ -37,7 +37,7 @@ with new_tab:
                         help="The first N of the task's test split; ~60 run in a few minutes on a CPU.")
     right.number_input("Seed", 0, 10_000, key="cmp_seed")
     task = load_task(st.session_state["cmp_task"])
-    runs = [r for r in list_runs() if r.status == "succeeded"]
+    runs = [r for r in list_runs() if r.has_outputs]
     basic = variant_choices(task)
     st.multiselect("Prompt variants", list(basic), key="cmp_basic")
     c1, c2 = st.columns(2)
@@ -47,10 +47,15 @@ with new_tab:
                    format_func=lambda i: f"{run_label(by_id[i])} · {by_id[i].data}" if i in by_id else i)
     st.markdown("**Prices** (leave empty when unknown: the cost columns then say so)")
     p1, p2, p3, p4 = st.columns(4)
-    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, key="cmp_price_in", format="%.4f")
-    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, key="cmp_price_out", format="%.4f")
-    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, key="cmp_gpu_hour")
-    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, key="cmp_cpu_hour")
+    # value=None makes each field clearable: empty reads None, "unknown", never a price of 0
+    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, None, key="cmp_price_in", format="%.4f",
+                    placeholder="unknown")
+    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, None, key="cmp_price_out", format="%.4f",
+                    placeholder="unknown")
+    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, None, key="cmp_gpu_hour",
+                    placeholder="unknown")
+    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, None, key="cmp_cpu_hour",
+                    placeholder="unknown")
     if st.button("Run comparison", type="primary", key="cmp_run"):
         try:
             variants = [basic[name] for name in st.session_state["cmp_basic"]]

@@ -230,14 +230,14 @@ def _fs_loaded(lab: Lab) -> AppTest:
 @case("fewshot-template-unknown-variable")
 def _(lab):
     at = _fs_loaded(lab)
-    at.text_input(key="fs_template").set_value("Review: {review}\nSentiment:").run()
+    at.text_area(key="fs_template").set_value("Review: {review}\nSentiment:").run()
     return seen(at), ["unknown variable(s): {review}", "Available: {input}"]
 
 
 @case("fewshot-template-malformed")
 def _(lab):
     at = _fs_loaded(lab)
-    at.text_input(key="fs_template").set_value("Review: {input\nSentiment:").run()
+    at.text_area(key="fs_template").set_value("Review: {input\nSentiment:").run()
     return seen(at), ["template is malformed", "double it"]
 
 
@@ -297,7 +297,7 @@ def _(lab):
 @case("playground-template-unknown-variable")
 def _(lab):
     at = _play(lab, "Zero-shot")
-    at.text_input(key="play_template").set_value("Review: {review}\nSentiment:").run()
+    at.text_area(key="play_template").set_value("Review: {review}\nSentiment:").run()
     return seen(at), ["unknown variable(s): {review}", "Available: {input}"]
 
 

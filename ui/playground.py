@@ -82,12 +82,27 @@ def show_react_step(step: ReActStep) -> None:
 
 
 def run_react_steps(engine, question: str, config: ReActConfig) -> ReActResult:
-    """Run the ReAct loop, drawing each step as it completes."""
+    """Run the ReAct loop, drawing each step as it completes; each step's generation is
+    saved to the history like any other answer."""
+    from core.history import record_generation
+
     search_fn = _searcher(config.collection) if config.collection else None
     result = ReActResult(question)
+    unsaved: list[str] = []
+
+    def generate_and_record(prompt, params):
+        completion = engine.generate(prompt, params)
+        try:
+            record_generation(prompt, params, completion, source="playground:ReAct")
+        except LabError as exc:  # the step goes on; only its record failed
+            unsaved.append(f"{exc.problem} {exc.fix or ''}")
+        return completion
+
     with st.spinner("The agent is working..."):
-        for step in react_steps(engine.generate, question, config, search_fn, result):
+        for step in react_steps(generate_and_record, question, config, search_fn, result):
             show_react_step(step)
+    if unsaved:
+        st.warning(f"{len(unsaved)} step(s) were not saved to history: {unsaved[0]}")
     return result
 
 

@@ -187,7 +187,8 @@ def _live_run(run_id: str, shown_status: str) -> None:
         st.info(f"Run **{run.id}** is {run.status}"
                 + (f" · {duration(run.duration_s)} so far" if run.duration_s else ""),
                 icon=":material/model_training:")
-        progress_row(events)
+        if run.status == "running":
+            progress_row(events)
     elif run.status == "succeeded":
         accuracy = run.metrics.get("accuracy")
         st.success(f"Run **{run.id}** finished in {duration(run.duration_s)} (expected ~2.5-3 "

@@ -246,9 +246,11 @@ def poll_events(run: Run) -> list[dict]:
 
 
 def loss_chart(events: list[dict], key: str) -> None:
-    """Training loss per step and evaluation loss where evaluated."""
+    """Training loss per step and evaluation loss where evaluated; nothing before the first."""
     steps = [e for e in events if e.get("type") == "step" and e.get("loss") is not None]
     evals = [e for e in events if e.get("type") == "eval"]
+    if not steps and not evals:  # queued, loading, or cancelled before a step: no empty axes
+        return
     figure = go.Figure()
     figure.add_trace(go.Scatter(x=[e["step"] for e in steps], y=[e["loss"] for e in steps],
                                 mode="lines+markers", name="training loss",

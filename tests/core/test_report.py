@@ -284,15 +284,24 @@ def test_break_even_rows_compare_each_tuned_variant_with_the_best_prompt(results
     assert row["Compared with"] == "few-shot-4"
     assert row["Prompt tokens saved per query"] == pytest.approx(188.5)
     # (210.5 - 22) tokens x $0.10/M = $0.00001885 per query; training 150 s x $0.05/h
-    assert row["Break-even (queries)"] == 111
+    assert row["Break-even (queries)"] == "111"
     assert row["Accuracy difference"] == pytest.approx(0.13)
     assert "about 111 queries" in row["What it means"]
 
 
 def test_break_even_rows_without_prices_say_why_instead_of_crashing(no_prices):
     row = report.break_even_rows(no_prices).iloc[0]
-    assert pd.isna(row["Break-even (queries)"])
-    assert "no price per million input tokens" in row["What it means"]
+    assert row["Break-even (queries)"] == "–"
+    assert "no price per million prompt tokens" in row["What it means"]
+    assert "trained model is not weighed against prompting: no price" in report.verdict(no_prices)
+
+
+def test_a_tuned_model_no_cheaper_per_query_never_pays_back_in_words(results):
+    _variant_named(results, "lora-live-demo")["prompt_tokens_mean"] = 400  # longer than few-shot
+    row = report.break_even_rows(results).iloc[0]
+    assert row["Break-even (queries)"] == "never"
+    assert "the trained model never pays back its training: its queries are not cheaper" \
+        in report.verdict(results)
 
 
 def test_verdict_names_the_winner_the_margin_and_that_intervals_do_not_overlap(results):

@@ -95,6 +95,7 @@ def test_a_run_cancelled_before_its_process_starts_stays_cancelled(tiny_model_di
     assert set(seen) <= {"cancelled"}, seen  # never "queued" again, not even for a moment
     run = runs.get_run(run_dir.name)
     assert run.status == "cancelled" and not step_events(run_dir)
+    assert not run.has_outputs  # nothing to compare: the Compare page does not offer it
 
 
 def test_cancelling_a_running_run_keeps_its_adapter(tiny_model_dir):
@@ -108,6 +109,12 @@ def test_cancelling_a_running_run_keeps_its_adapter(tiny_model_dir):
     assert run.status == "cancelled" and run.metrics["cancelled"]
     assert (run_dir / "adapter/adapter_model.safetensors").exists()
     assert step_events(run_dir)[-1]["step"] < 100000
+    # the adapter it kept is a model to compare, like a finished run's
+    from core.compare import CompareConfig, check_variants
+
+    assert run.has_outputs
+    check_variants(CompareConfig("review-sentiment", ({"name": "stopped early", "kind": "fine-tuned",
+                                                       "run_id": run_id},), model=str(tiny_model_dir)))
 
 
 def test_a_killed_run_reads_crashed_and_resumes_from_its_checkpoint(tiny_model_dir):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -34,10 +35,13 @@ def test_a_comparison_runs_in_the_background_and_reopens_with_its_report(tiny):
     assert not at.exception, at.exception
     at.number_input(key="cmp_n").set_value(6)
     at.multiselect(key="cmp_basic").set_value(["zero-shot", "few-shot 2", "chain-of-thought"])
+    at.number_input(key="cmp_price_out").set_value(None)  # cleared: unknown, not a price of 0
     at.button(key="cmp_run").click().run()
     assert not at.exception, at.exception
     [comparison] = list_comparisons()
     assert _wait(comparison.id) == "succeeded", (comparison.folder / "log.txt").read_text()[-2000:]
+    prices = json.loads((comparison.folder / "config.json").read_text())["prices"]
+    assert prices["output_per_million"] is None and prices["input_per_million"] == 0.10
 
     again = _page(CMP, tiny)  # a new session: a closed tab, a restarted app
     assert not again.exception, again.exception
@@ -66,8 +70,6 @@ def test_free_form_answers_in_columns(tiny):
 
 
 def test_a_past_comparison_with_a_tuned_variant_shows_break_even_and_the_calculator(tiny):
-    import json
-
     from core.compare_runs import comparisons_dir
     from tests.core.test_report import results as results_fixture
 

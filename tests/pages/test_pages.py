@@ -80,7 +80,7 @@ def test_playground_shows_the_exact_chat_text(tiny_model_dir):
     at.radio(key="play_mode").set_value("System prompt").run()
     at.text_area(key="play_system").set_value("Be brief.")
     at.text_area(key="play_instruction").set_value("Classify.")
-    at.text_input(key="play_template").set_value("R: {input}")
+    at.text_area(key="play_template").set_value("R: {input}")
     at.text_area(key="play_input").set_value("Hi").run()
     assert "Be brief.\n\nUser: Classify.\n\nR: Hi\nAssistant:" in [c.value for c in at.code]
     assert any("The exact text the model sees" in e.label for e in at.expander)

@@ -84,9 +84,9 @@ def test_invalid_schema_is_named_and_kept(tiny):
 
 def test_unknown_template_variable_is_named_and_the_text_kept(tiny):
     at = _technique(_page(PLAY, tiny), "Zero-shot")
-    at.text_input(key="play_template").set_value("Review: {review}").run()
+    at.text_area(key="play_template").set_value("Review: {review}").run()
     assert any("unknown variable(s): {review}" in e.value for e in at.error)
-    assert at.text_input(key="play_template").value == "Review: {review}"
+    assert at.text_area(key="play_template").value == "Review: {review}"
 
 
 def test_chain_of_thought_extracts_an_answer_or_says_there_is_none(tiny):
@@ -111,6 +111,13 @@ def test_react_runs_the_loop_and_shows_the_trace():
     assert any("Final answer" in s.value for s in at.success) or \
         any("No answer within 2 steps" in w.value for w in at.warning)
     assert "Observation" in text or "finish[" in text
+    assert any("engine: llama.cpp" in c.value and "tokens/s" in c.value for c in at.caption)
+    # every step's generation is in History, like any other answer
+    from core.history import list_generations
+
+    steps = [s for s in list_generations() if s.source == "playground:ReAct"]
+    assert len(steps) == text.count("Step ") and steps[-1].prompt.startswith("Answer the question")
+    assert "Question: What is 17 * 23?" in steps[-1].prompt
 
 
 def test_few_shot_uses_a_saved_set(tiny):
@@ -173,9 +180,9 @@ def test_builder_measures_how_many_shots(tiny):
 def test_builder_bad_inputs_are_named(tiny):
     at = _builder(tiny)
     at.button(key="fs_load_task").click().run()
-    at.text_input(key="fs_template").set_value("Review: {text}").run()
+    at.text_area(key="fs_template").set_value("Review: {text}").run()
     assert any("unknown variable(s): {text}" in e.value for e in at.error)
-    at.text_input(key="fs_template").set_value("Review: {input}\nSentiment:")
+    at.text_area(key="fs_template").set_value("Review: {input}\nSentiment:")
     at.text_input(key="fs_name").set_value("../evil").run()
     at.button(key="fs_save").click().run()
     assert any("not a usable few-shot set name" in e.value for e in at.error)
