@@ -191,7 +191,8 @@ class TransformersEngine:
         return output, criteria.stopped_at
 
     def _grammar(self, schema: str | None):
-        """xgrammar's compiled grammar for ``schema`` (cached); ConfigError where a valid
+        """xgrammar's compiled grammar for ``schema`` (cached), compact JSON on one line;
+        ConfigError where a valid
         schema uses what xgrammar cannot compile (a lookbehind in a pattern, for one)."""
         if not schema:
             return None
@@ -203,7 +204,9 @@ class TransformersEngine:
                     self.tokenizer, vocab_size=self.model.config.vocab_size)
             compiler = xgrammar.GrammarCompiler(self._grammars["tokenizer_info"])
             try:
-                self._grammars[schema] = compiler.compile_json_schema(schema)
+                # one line, no free whitespace: a small model otherwise spends its tokens on
+                # tabs and newlines (and the prompt's blank-line stop cuts the JSON short)
+                self._grammars[schema] = compiler.compile_json_schema(schema, any_whitespace=False)
             except (RuntimeError, ValueError, TypeError) as exc:
                 raise grammar_error(schema, exc, self.name) from exc
         return self._grammars[schema]

@@ -114,7 +114,7 @@ class PromptRecipe:
         if self.technique == "structured":
             if not self.json_schema:
                 raise ConfigError("Structured output needs a JSON Schema.",
-                                  "Pick a sample schema or paste one.")
+                                  "Paste one, or pick a sample task: each fills in its schema.")
             object.__setattr__(self, "json_schema", check_json_schema(self.json_schema))
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,6 +261,12 @@ def _json_span(text: str) -> str | None:
             if depth == 0:
                 return text[start:i + 1]
     return None
+
+
+def label_schema(labels: tuple[str, ...] | list[str]) -> str:
+    """The JSON Schema of a classification answer: {"label": one of ``labels``}."""
+    return json.dumps({"type": "object", "properties": {"label": {"enum": list(labels)}},
+                       "required": ["label"], "additionalProperties": False}, indent=2)
 
 
 def check_structured(text: str, schema: str | dict) -> StructuredCheck:

@@ -8,7 +8,7 @@ import streamlit as st
 from core.errors import LabError
 from core.generation import CandidateScore
 from core.knowledge import ensure_sample_collection, format_hits, search
-from core.prompting import StructuredCheck
+from core.prompting import StructuredCheck, label_schema
 from core.react import ReActConfig, ReActResult, ReActStep, react_steps
 from core.tasks import load_split, load_task
 from ui.controls import plain
@@ -42,6 +42,8 @@ def apply_task() -> None:
               "play_input": first[task.input_field]}
     if task.schema:
         values["play_schema"] = task.schema
+    elif task.labels:  # a classification task answers as {"label": ...}
+        values["play_schema"] = label_schema(task.labels)
     st.session_state.update(values)
 
 

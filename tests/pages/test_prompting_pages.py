@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import pandas as pd
 import pytest
@@ -71,6 +72,18 @@ def test_structured_answer_cut_off_by_the_token_limit_says_so(tiny):
     at.button(key="play_run").click().run()
     assert not at.exception
     assert any("cut off" in e.value and "max new tokens" in e.value for e in at.error), _text(at)
+
+
+def test_structured_output_on_the_sentiment_task_has_a_label_schema_ready(tiny):
+    at = _technique(_page(PLAY, tiny), "Structured output")  # the default task: sentiment
+    assert not at.error, [e.value for e in at.error]
+    schema = json.loads(at.text_area(key="play_schema").value)
+    assert schema["properties"]["label"]["enum"] == ["POSITIVE", "NEGATIVE", "MIXED"]
+    assert not at.button(key="play_run").disabled
+    at.number_input(key="play_max_new").set_value(24)
+    at.button(key="play_run").click().run()
+    assert any("Valid: the answer parses" in s.value for s in at.success), \
+        [e.value for e in at.error] + [c.value for c in at.code]
 
 
 def test_invalid_schema_is_named_and_kept(tiny):
