@@ -31,7 +31,7 @@ left.download_button("Export JSON", export_history(entries, "json"), "prompttune
 right.download_button("Export CSV", export_history(entries, "csv"), "prompttune-history.csv",
                       "text/csv", key="hist_export_csv")
 
-st.subheader("One entry")
+st.subheader("Look at one entry")
 chosen = st.selectbox("Entry", [e.id for e in entries], key="hist_pick",
                       format_func=lambda i: f"#{i}")
 entry = get_generation(chosen)

@@ -84,33 +84,38 @@ c3.number_input("Seed", 0, 10_000, key="fs_seed")
 st.text_area("Query (the input the prompt is for)", key="fs_query", height=68)
 
 selected, recipe = [], None
-try:
-    pool, manual = examples_from_table(table)
-    labels = tuple(s.strip() for s in st.session_state["fs_labels"].split(",") if s.strip()) \
-        or tuple(sorted({e.label for e in pool}))
-    strategy = st.session_state["fs_strategy"]
-    with st.spinner("Choosing examples..."):
-        selected = select_examples(manual if strategy == "manual" else pool, strategy,
-                                   len(manual) if strategy == "manual" else st.session_state["fs_k"],
-                                   st.session_state["fs_seed"], st.session_state["fs_query"])
-    recipe = PromptRecipe("few-shot" if selected else "zero-shot", st.session_state["fs_instruction"],
-                          st.session_state["fs_template"], tuple(selected), labels=labels)
-    query = st.session_state["fs_query"] or (pool[0].input if pool else "")
-    built = build_prompt(recipe, query)
-    left, right = st.columns([3, 2])
-    with left:
-        st.markdown(f"**Preview** · {len(selected)} examples")
-        st.code(built.text, language=None, wrap_lines=True)
-    with right:
-        if engine is not None:
-            budget = prompt_budget(engine.count_tokens, recipe, query, engine.info.context_window)
-            budget_chart(budget)
-            check_fits(budget)
-        else:
-            st.info("Load a model in the sidebar to count tokens against its window.")
-except LabError as exc:
-    show_error(exc)
-    recipe = None
+if table is None or table.empty:  # a first visit: nothing is wrong yet
+    st.info("No examples yet: load some from a sample task or a file above, or add rows to "
+            "the table. The prompt preview and the context budget appear here.",
+            icon=":material/info:")
+else:
+    try:
+        pool, manual = examples_from_table(table)
+        labels = tuple(s.strip() for s in st.session_state["fs_labels"].split(",") if s.strip()) \
+            or tuple(sorted({e.label for e in pool}))
+        strategy = st.session_state["fs_strategy"]
+        with st.spinner("Choosing examples..."):
+            selected = select_examples(manual if strategy == "manual" else pool, strategy,
+                                       len(manual) if strategy == "manual" else st.session_state["fs_k"],
+                                       st.session_state["fs_seed"], st.session_state["fs_query"])
+        recipe = PromptRecipe("few-shot" if selected else "zero-shot", st.session_state["fs_instruction"],
+                              st.session_state["fs_template"], tuple(selected), labels=labels)
+        query = st.session_state["fs_query"] or (pool[0].input if pool else "")
+        built = build_prompt(recipe, query)
+        left, right = st.columns([3, 2])
+        with left:
+            st.markdown(f"**Preview** · {len(selected)} examples")
+            st.code(built.text, language=None, wrap_lines=True)
+        with right:
+            if engine is not None:
+                budget = prompt_budget(engine.count_tokens, recipe, query, engine.info.context_window)
+                budget_chart(budget)
+                check_fits(budget)
+            else:
+                st.info("Load a model in the sidebar to count tokens against its window.")
+    except LabError as exc:
+        show_error(exc)
+        recipe = None
 
 # 4. save
 st.subheader("4 · Save as a named set")

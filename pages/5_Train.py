@@ -1,7 +1,5 @@
 """Train: base model, data, template, method and hyperparameters -> one TrainConfig -> a run."""
 
-import json
-
 import psutil
 import streamlit as st
 
@@ -16,9 +14,9 @@ from ui.controls import init_state
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
 from ui.training import (FORMAT_LABELS, METHOD_LABELS, OTHER, SOURCES, apply_preset, base_label,
-                         base_model, base_options, cached_estimate, config_from_state,
+                         base_model, base_options, config_from_state,
                          data_preview, default_template, duration, length_histogram,
-                         initial_state, method_changed, reset_template)
+                         initial_state, method_changed, reset_template, training_estimate)
 
 st.set_page_config(page_title="Train · PromptTune Lab", page_icon=":material/model_training:",
                    layout="wide")
@@ -110,8 +108,11 @@ else:
         except LabError as exc:
             show_error(exc)
 c1, c2, c3 = st.columns(3)
-c1.slider("Validation fraction (files, or 'a fraction of train')", 0.0, 0.5, step=0.05,
-          key="train_val_fraction")
+uses_fraction = state["train_source"] != SOURCES[0] or \
+    not state["train_val_mode"].startswith("the task")
+c1.slider("Validation fraction (of the training data)", 0.0, 0.5, step=0.05,
+          key="train_val_fraction", disabled=not uses_fraction,
+          help=None if uses_fraction else "Off: the task's own validation split is used.")
 c2.number_input("At most this many training examples (0 = all)", 0, 10**6, key="train_max_train")
 c3.number_input("At most this many validation examples (0 = all)", 0, 10**6, key="train_max_eval")
 
@@ -224,7 +225,7 @@ try:
                    "would be cut. Raise the max length to keep them whole.",
                    icon=":material/content_cut:")
     with st.spinner("Estimating time and memory..."):
-        seconds, peak = cached_estimate(json.dumps(config.to_dict(), sort_keys=True))
+        seconds, peak = training_estimate(config)
     available = psutil.virtual_memory().available
     c = st.columns(3)
     c[0].metric("Estimated time", duration(seconds))

@@ -162,9 +162,20 @@ def _tokenizer(model: str):
     return load_tokenizer(TrainConfig(model=model))
 
 
+def _settings_key(config: TrainConfig) -> str:
+    """The config as a cache key, less the run's name: a rename changes neither the data
+    nor the estimate, so it must not read and tokenize everything again."""
+    return json.dumps({**config.to_dict(), "name": ""}, sort_keys=True)
+
+
 def data_preview(config: TrainConfig) -> DataPreview:
     """Examples as the model will read them, and their token lengths (cached per config)."""
-    return _preview(json.dumps(config.to_dict(), sort_keys=True))
+    return _preview(_settings_key(config))
+
+
+def training_estimate(config: TrainConfig) -> tuple[float, int]:
+    """(seconds, peak bytes) the run should take (cached per config)."""
+    return _estimate(_settings_key(config))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -174,7 +185,7 @@ def _preview(config_json: str) -> DataPreview:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def cached_estimate(config_json: str) -> tuple[float, int]:
+def _estimate(config_json: str) -> tuple[float, int]:
     return estimate(TrainConfig.from_dict(json.loads(config_json)))
 
 
