@@ -14,8 +14,8 @@ from core.runs import (FINAL, LIVE, cancel_run, delete_run, get_run, list_runs, 
 from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
-from ui.training import (loss_chart, output_folder, poll_events, progress_row, run_label,
-                         runs_frame, use_in_playground)
+from ui.training import (loss_chart, metrics_frame, output_folder, poll_events, progress_row,
+                         run_label, runs_frame, use_in_playground)
 
 st.set_page_config(page_title="Runs · PromptTune Lab", page_icon=":material/list_alt:",
                    layout="wide")
@@ -89,9 +89,7 @@ try:
         resume_run(run.id)
         st.rerun()
     if run.status in FINAL and row.button("Delete", key="runs_delete"):
-        delete_run(run.id)
-        st.session_state.pop("runs_selected", None)
-        st.rerun()
+        st.session_state["runs_confirm_delete"] = run.id  # asked below, before anything goes
     done = run.status in ("succeeded", "cancelled") and output_folder(run).is_dir()
     if done:
         row.download_button("Download zip", zip_run(run.id), file_name=f"{run.id}.zip",
@@ -99,6 +97,19 @@ try:
         if row.button("Use in Playground", key="runs_use", type="primary",
                        on_click=use_in_playground, args=(run,)):
             st.switch_page("pages/1_Playground.py")
+    if st.session_state.get("runs_confirm_delete") == run.id:
+        st.warning(f"Delete run {plain(run.name or run.id)} with its folder (adapter, checkpoints, "
+                   "events, log)? This cannot be undone.", icon=":material/delete:")
+        confirm = st.container(horizontal=True)
+        if confirm.button("Delete for good", key="runs_delete_confirm", type="primary"):
+            delete_run(run.id)
+            st.session_state.pop("runs_selected", None)
+            st.session_state.pop("runs_confirm_delete", None)
+            st.toast(f"Deleted run {run.name or run.id}.", icon=":material/delete:")
+            st.rerun()
+        if confirm.button("Keep it", key="runs_delete_keep"):
+            st.session_state.pop("runs_confirm_delete", None)
+            st.rerun()
 except LabError as exc:
     show_error(exc)
 
@@ -107,7 +118,9 @@ left, right = st.columns(2)
 with left:
     folder = output_folder(run)
     st.markdown(f"**{'Model' if run.config.get('method') == 'full' else 'Adapter'} folder**")
-    st.code(str(folder) if folder.is_dir() else f"{folder} (not written yet)", language=None)
+    if not folder.is_dir():
+        st.caption("Not written yet: it appears when the run finishes or is cancelled.")
+    st.code(str(folder), language=None, wrap_lines=True)
     if folder.is_dir() and run.config.get("method") != "full":
         st.caption("A standard PEFT adapter: `PeftModel.from_pretrained(base, folder)`.")
     template = run.run_dir / "template.json"
@@ -118,6 +131,8 @@ with left:
 with right:
     if run.metrics:
         st.markdown("**Metrics**")
-        st.json(run.metrics)
+        st.dataframe(metrics_frame(run.metrics), hide_index=True, width="stretch")
+        with st.expander("metrics.json"):
+            st.json(run.metrics)
     with st.expander("Config"):
         st.json(run.config)

@@ -146,3 +146,7 @@ def label_scores(scores: list[CandidateScore]) -> None:
                          title="Probability of each label (log-likelihood)",
                          xaxis=dict(range=[0, 1], tickformat=".0%"))
     st.plotly_chart(figure, key="play_label_chart")
+    best = ordered[-1]
+    st.markdown(f"**Prediction: {plain(best.candidate.strip())}** ({best.probability:.0%}), the "
+                "label the model finds most likely after this prompt: what an evaluation counts. "
+                "The answer above is what it wrote freely, which may be something else.")

@@ -56,7 +56,9 @@ def render_sidebar() -> Engine | None:
                               label_visibility="collapsed")
         source = choice
         if choice == OTHER:
-            source = st.text_input("Hub id or folder", value="" if spec.is_embedded else spec.source,
+            st.session_state.setdefault("sidebar_model_source",
+                                        "" if spec.is_embedded else spec.source)
+            source = st.text_input("Hub id or folder",
                                    placeholder="HuggingFaceTB/SmolLM2-135M or /path/to/model",
                                    key="sidebar_model_source").strip()
         engine_name = st.selectbox(
@@ -72,8 +74,11 @@ def render_sidebar() -> Engine | None:
                 "CPU threads (0 = measured at first start)", 0, 256, value=spec.threads,
                 key="sidebar_threads",
                 help="On 2 shared cores, 1 thread beats 2 whenever another process is busy.")
+            # the first value comes from the spec; later ones from the widget or from "Use in
+            # Playground", which sets the key (a value= as well would make Streamlit warn)
+            st.session_state.setdefault("sidebar_adapter", spec.adapter or "")
             adapter = st.text_input(
-                "Adapter folder (optional)", value=spec.adapter or "", key="sidebar_adapter",
+                "Adapter folder (optional)", key="sidebar_adapter",
                 help="A PEFT adapter saved by a training run. LoRA runs on llama.cpp too "
                      "(exported to GGUF once); other methods run on transformers.").strip()
             trust = st.checkbox("Trust remote code", value=spec.trust_remote_code,

@@ -14,12 +14,12 @@ import streamlit as st
 
 from core.config import DEFAULT_MODEL, ModelSpec
 from core.embedded import EMBEDDED_MODELS
+from core.errors import LabError
 from core.runs import Run
 from core.tasks import load_task
 from core.train_config import METHOD_LR, PRESETS, TrainConfig
 from core.train_model import estimate, load_tokenizer
-from core.training_data import DEFAULT_COLUMNS, DEFAULT_TEMPLATES
-from core.training_data import DataPreview, preview_data
+from core.training_data import DEFAULT_COLUMNS, DEFAULT_TEMPLATES, DataPreview, preview_data
 from ui.engine import SPEC_KEY, current_spec
 from ui.sidebar import OTHER as SIDEBAR_OTHER
 
@@ -217,6 +217,29 @@ def _number(value: Any, digits: int = 4) -> Any:
     return round(value, digits) if isinstance(value, (int, float)) else None
 
 
+METRIC_ROWS = (  # metrics.json key, what a person calls it, how to write the value
+    ("accuracy", "Validation accuracy", lambda v: f"{v:.3f}"),
+    ("eval_loss", "Validation loss", lambda v: f"{v:.3f}"),
+    ("train_loss", "Training loss (mean)", lambda v: f"{v:.3f}"),
+    ("steps", "Steps", lambda v: f"{v:,}"),
+    ("tokens_seen", "Tokens trained on", lambda v: f"{v:,}"),
+    ("train_seconds", "Training time", lambda v: f"{duration(v)} (m:ss)"),
+    ("total_seconds", "Whole run, with loading and evaluation", lambda v: f"{duration(v)} (m:ss)"),
+    ("peak_rss_bytes", "Peak memory", lambda v: f"{v / 2**30:.2f} GiB"),
+    ("examples_cut", "Examples cut by the max length", lambda v: f"{v:,}"),
+)
+
+
+def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    """A run's final figures as a two-column table a person reads, units included."""
+    rows = []
+    for key, label, write in METRIC_ROWS:
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rows.append({"metric": label, "value": write(value)})
+    return pd.DataFrame(rows)
+
+
 def run_label(run: Run) -> str:
     """How a list names a run: its name (else its id), status and method."""
     return f"{run.name or run.id} · {run.status} · {METHOD_LABELS.get(run.config.get('method'), '?')}"
@@ -310,12 +333,35 @@ def spec_for(run: Run) -> ModelSpec:
     return ModelSpec(source=run.config["model"], adapter=folder)
 
 
+def trained_prompt(run: Run) -> str | None:
+    """A prompt exactly as the run's model was trained to read it (text-label runs): the
+    first test example of its task, or a placeholder to replace; None for other formats."""
+    from core.training_data import PromptFormat
+
+    try:
+        saved = json.loads((run.run_dir / "template.json").read_text(encoding="utf-8"))
+        fmt = PromptFormat(**{k: v for k, v in saved.items() if k != "eos_appended"})
+        if fmt.data_format != "text-label":
+            return None
+        text = "Type your text here"
+        if run.config.get("task"):
+            task = load_task(run.config["task"])
+            text = task.examples("test", limit=1)[0].input
+        return fmt.render({fmt.input_variable or "input": text})
+    except (OSError, ValueError, TypeError, KeyError, IndexError, LabError):
+        return None
+
+
 def use_in_playground(run: Run) -> None:
-    """on_click: put the run's adapter (or full model) into the sidebar's model.
+    """on_click: put the run's adapter (or full model) into the sidebar's model, and a
+    prompt in the format it was trained on (a test example of its task) into the editor.
 
     A callback, because the sidebar's widgets (which build the spec on every page) must
     get the same values before they are drawn again; the page then opens the Playground.
     """
+    prompt = trained_prompt(run)
+    if prompt:
+        st.session_state.update(play_mode="Free text", play_prompt=prompt)
     tuned = spec_for(run)
     spec = replace(current_spec(), source=tuned.source, adapter=tuned.adapter)
     st.session_state[SPEC_KEY] = spec

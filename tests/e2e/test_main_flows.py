@@ -141,7 +141,7 @@ def test_train_a_short_run_then_watch_its_loss_curve(lab_server, page):
     points = page.locator(".js-plotly-plot .scatterlayer .trace").first.locator("path.point")
     assert points.count() == 4, points.count()
     text = main.inner_text()
-    assert "/adapter" in text and "not written yet" not in text and "train_loss" in text
+    assert "/adapter" in text and "Not written yet" not in text and "metrics.json" in text
     screenshot(page, "runs-finished")
     main.get_by_text("Metrics", exact=True).scroll_into_view_if_needed()
     screenshot(page, "runs-outputs")

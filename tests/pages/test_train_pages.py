@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core import runs
 from core.config import ModelSpec
 from core.paths import data_dir
+from core.tasks import load_task
 from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
 
 TRAIN, RUNS = "pages/5_Train.py", "pages/6_Runs.py"
@@ -81,6 +82,9 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     assert _charts(at), "no loss curve"
     text = _text(at)
     assert str(run.run_dir / "adapter") in text and "Review: {text}" in text
+    figures = dict(at.dataframe[1].value.values)  # the run's metrics, in words and units
+    assert figures["Steps"] == "4" and figures["Peak memory"].endswith(" GiB")
+    assert figures["Training time"].endswith("(m:ss)")
     assert any(b.label == "Download zip" for b in at.get("download_button"))
 
     # a new session (a refresh, a closed tab, a restarted app) sees the same run
@@ -99,9 +103,18 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     spec = again.session_state["lab_model_spec"]
     assert spec.adapter == str(run.run_dir / "adapter") and spec.source == str(tiny_model_dir)
     assert again.text_input(key="sidebar_adapter").value == spec.adapter
+    # the Playground opens on a prompt in the trained format: the task's first test review
+    first = load_task("review-sentiment").examples("test", limit=1)[0].input
+    assert again.session_state["play_prompt"] == f"Review: {first}\nSentiment:"
+    assert again.session_state["play_mode"] == "Free text"
 
     again.switch_page(RUNS).run()
     again.button(key="runs_delete").click().run()
+    assert run.run_dir.exists() and any("cannot be undone" in w.value for w in again.warning)
+    again.button(key="runs_delete_keep").click().run()  # changed their mind: nothing went
+    assert run.run_dir.exists() and not any("cannot be undone" in w.value for w in again.warning)
+    again.button(key="runs_delete").click().run()
+    again.button(key="runs_delete_confirm").click().run()
     assert not again.exception, again.exception
     assert runs.list_runs() == [] and not run.run_dir.exists()
     assert any("No training runs yet" in i.value for i in again.info)
@@ -178,6 +191,7 @@ def test_a_queued_run_shows_its_place_and_cancels(tiny, tiny_model_dir):
         assert at.dataframe[0].value["status"].iloc[0] == "cancelled"
         assert not any(b.key == "runs_cancel" for b in at.button)
         at.button(key="runs_delete").click().run()
+        at.button(key="runs_delete_confirm").click().run()
         assert runs.list_runs() == []
     finally:
         lock.close()
