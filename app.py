@@ -40,8 +40,8 @@ with right:
 st.divider()
 st.subheader("Where to start")
 st.page_link("pages/0_Tour.py", label="**New here, or teaching? Take the 10-minute lesson**: "
-             "zero-shot, few-shot, a live LoRA run and the comparison that ranks them, one click "
-             "a step, ending with a report for stakeholders", icon=":material/school:")
+             "zero-shot, few-shot, a live LoRA run, the comparison and a report, a click a step",
+             icon=":material/school:")  # one line: a page link does not wrap
 st.page_link("pages/1_Playground.py", label="**Playground**: write a prompt, see the exact text "
              "the model reads, stream its answer with tokens, time and speed", icon=":material/chat:")
 st.page_link("pages/3_Few-shot_builder.py", label="**Few-shot builder**: pick, edit, order and "

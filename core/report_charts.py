@@ -191,6 +191,24 @@ def _uses_prices(variants: list[Variant]) -> bool:
     return bool(variants) and all(v.get("cost_per_1000") is not None for v in variants)
 
 
+LABEL_SPOTS = ("top center", "bottom center", "middle right", "middle left")
+
+
+def label_positions(xs: list, ys: list) -> list[str]:
+    """Where to write each point's name so that names of points close together do not
+    overlap: the next free spot around the point among LABEL_SPOTS."""
+    finite = [x for x in xs if isinstance(x, (int, float))]
+    span = (max(finite) - min(finite)) if finite else 0
+    positions: list[str] = []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        near = [j for j in range(i) if isinstance(x, (int, float))
+                and isinstance(xs[j], (int, float)) and abs(xs[j] - x) <= 0.06 * span + 1e-12
+                and abs(ys[j] - y) <= 0.06]
+        taken = {positions[j] for j in near}
+        positions.append(next((s for s in LABEL_SPOTS if s not in taken), LABEL_SPOTS[0]))
+    return positions
+
+
 def quality_vs_cost(results: Results) -> go.Figure:
     """Primary metric against cost per 1,000 queries, or mean prompt tokens without prices."""
     metric = primary_metric(results)
@@ -198,9 +216,10 @@ def quality_vs_cost(results: Results) -> go.Figure:
     priced = _uses_prices(shown)
     key = "cost_per_1000" if priced else "prompt_tokens_mean"
     points = [metric_of(v, metric) for v in shown]
+    xs, ys = [v.get(key) for v in shown], [p["value"] for p in points]
     fig = go.Figure(go.Scatter(
-        x=[v.get(key) for v in shown], y=[p["value"] for p in points], mode="markers+text",
-        text=[v["name"] for v in shown], textposition="top center", error_y=_error_arrays(points),
+        x=xs, y=ys, mode="markers+text", text=[v["name"] for v in shown],
+        textposition=label_positions(xs, ys), error_y=_error_arrays(points),
         cliponaxis=False,  # a label near the edge is drawn whole
         marker={"size": 13, "color": [KIND_COLOURS.get(v.get("kind"), "#636efa") for v in shown]},
         hovertemplate="%{text}: %{y:.3f} at %{x}<extra></extra>"))

@@ -132,8 +132,9 @@ with editor:
 
     n_tokens = engine.count_tokens(prompt) if engine is not None and prompt else 0
     window = f" of {engine.info.context_window:,}" if engine is not None else ""
+    # a key per technique: switching from Free text opens it, whatever the last one's state
     with st.expander(f"The exact text the model sees · {n_tokens} tokens{window}",
-                     expanded=mode != "Free text"):
+                     expanded=mode != "Free text", key=f"play_exact_{mode}"):
         st.code(prompt or " ", language=None, wrap_lines=True)
         if stops:
             st.caption("Stops at: " + ", ".join(repr(s) for s in stops))

@@ -387,3 +387,12 @@ def test_html_report_builds_without_prices(no_prices):
     page = report.html_report(no_prices)
     assert "Cost per 1,000 queries is not estimated" in page
     assert "No prices were set" in page
+
+
+def test_names_of_points_close_together_go_to_different_sides():
+    from core.report_charts import label_positions
+
+    # two variants at the same cost and accuracy, a third far away
+    assert label_positions([0.0008, 0.0008, 0.0100], [0.50, 0.51, 0.90]) == \
+        ["top center", "bottom center", "top center"]
+    assert label_positions([None, 5], [0.5, 0.5]) == ["top center", "top center"]
