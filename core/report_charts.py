@@ -224,7 +224,8 @@ def quality_vs_cost(results: Results) -> go.Figure:
         marker={"size": 13, "color": [KIND_COLOURS.get(v.get("kind"), "#636efa") for v in shown]},
         hovertemplate="%{text}: %{y:.3f} at %{x}<extra></extra>"))
     x_title = ("estimated cost per 1,000 queries ($)" if priced else "mean prompt tokens per query")
-    fig.update_xaxes(title=x_title, rangemode="tozero")
+    # dollars as dollars ($0.0008), not SI prefixes (800μ)
+    fig.update_xaxes(title=x_title, rangemode="tozero", tickformat="$.2~g" if priced else None)
     fig.update_yaxes(title=metric_label(metric), range=[0, 1.05])
     note = ("Per-query cost only: a fine-tuned variant's one-time training cost is not included."
             if priced else "No prices set, so the cost axis shows prompt tokens per query; "

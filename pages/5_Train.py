@@ -228,7 +228,7 @@ try:
         seconds, peak = training_estimate(config)
     available = psutil.virtual_memory().available
     c = st.columns(3)
-    c[0].metric("Estimated time", duration(seconds))
+    c[0].metric("Estimated time (m:ss)", duration(seconds))
     c[1].metric("Estimated peak memory", f"{peak / 2**30:.2f} GiB")
     c[2].metric("Memory available now", f"{available / 2**30:.1f} GiB")
     if peak > available:

@@ -313,7 +313,7 @@ def progress_row(events: list[dict]) -> None:
                 f"step {last['step']} of {last['total_steps']}")
     cols = st.columns(5)
     cols[0].metric("Step", f"{last['step']} / {last['total_steps']}")
-    cols[1].metric("ETA", duration(last.get("eta_s")))
+    cols[1].metric("ETA (m:ss)", duration(last.get("eta_s")))
     tps = last.get("tokens_per_s")
     cols[2].metric("Tokens/s", f"{tps:.0f}" if tps is not None else "–")
     cols[3].metric("Memory (RSS)", f"{last.get('rss_bytes', 0) / 2**30:.2f} GiB")

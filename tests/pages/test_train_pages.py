@@ -58,7 +58,7 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     _short_run(at)
     assert not at.error, [e.value for e in at.error]
     labels = {m.label: m.value for m in at.metric}
-    assert "Estimated time" in labels and labels["Estimated peak memory"].endswith("GiB")
+    assert "Estimated time (m:ss)" in labels and labels["Estimated peak memory"].endswith("GiB")
     assert _charts(at), "no token-length histogram"
     assert "Review:" in str(at.dataframe[0].value["prompt"].iloc[0])
 
