@@ -250,7 +250,8 @@ def check_variants(config: CompareConfig) -> None:
             _fine_tuned(spec, config)
 
 
-def _tuned_prompt(template: dict, text: str) -> str:
+def tuned_prompt(template: dict, text: str) -> str:
+    """``text`` in the prompt a run's model was trained on (its template.json, as a dict)."""
     variable = template.get("input_variable") or "input"
     return template["template"].format(**{variable: text, "input": text})
 
@@ -261,7 +262,7 @@ def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], con
     inputs = [e["input"] for e in examples]
     instruction, tmpl = task.instruction, task.prompt_template
     if spec.kind == "fine-tuned":
-        prompts = [_tuned_prompt(template, text) for text in inputs]
+        prompts = [tuned_prompt(template, text) for text in inputs]
         if task.kind == "classification":
             return _scored(engine, prompts, task.labels, template.get("completion_prefix", " "))
         return _generated(engine, prompts, GenerationParams(max_new_tokens=96, stop=("\n\n",)),

@@ -192,8 +192,8 @@ class TransformersEngine:
 
     def _grammar(self, schema: str | None):
         """xgrammar's compiled grammar for ``schema`` (cached), compact JSON on one line;
-        ConfigError where a valid
-        schema uses what xgrammar cannot compile (a lookbehind in a pattern, for one)."""
+        ConfigError where a valid schema uses what xgrammar cannot compile (a lookbehind in
+        a pattern, for one)."""
         if not schema:
             return None
         if schema not in self._grammars:

@@ -9,13 +9,13 @@ import json
 import streamlit as st
 
 from core.errors import LabError
-from core.runs import (FINAL, LIVE, cancel_run, delete_run, get_run, list_runs, resume_run,
+from core.runs import (FINAL, LIVE, cancel_run, delete_run, list_runs, resume_run,
                        zip_run)
 from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
 from ui.training import (loss_chart, metrics_frame, output_folder, poll_events, progress_row,
-                         run_label, runs_frame, use_in_playground)
+                         refreshed, run_label, runs_frame, use_in_playground)
 
 st.set_page_config(page_title="Runs · PromptTune Lab", page_icon=":material/list_alt:",
                    layout="wide")
@@ -44,13 +44,9 @@ run = by_id[st.session_state["runs_selected"]]
 
 def live_view(run_id: str, shown_status: str) -> None:
     """Status, progress and curves, polled every 2 s while the run is queued or running."""
-    try:
-        current = get_run(run_id)
-    except LabError as exc:
-        show_error(exc)
+    current = refreshed(run_id, shown_status)
+    if current is None:
         return
-    if current.status != shown_status:  # the buttons and the table depend on the status
-        st.rerun(scope="app")
     if current.status == "queued":
         st.info(f"Queued: #{current.queue_position or '?'} in line. It starts when the runs "
                 "before it finish.", icon=":material/hourglass_top:")
@@ -90,8 +86,7 @@ try:
         st.rerun()
     if run.status in FINAL and row.button("Delete", key="runs_delete"):
         st.session_state["runs_confirm_delete"] = run.id  # asked below, before anything goes
-    done = run.status in ("succeeded", "cancelled") and output_folder(run).is_dir()
-    if done:
+    if run.has_outputs:
         row.download_button("Download zip", zip_run(run.id), file_name=f"{run.id}.zip",
                              mime="application/zip", key="runs_zip")
         if row.button("Use in Playground", key="runs_use", type="primary",

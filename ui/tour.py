@@ -16,7 +16,7 @@ from core.report import html_report
 from core.report_charts import metric_bars, quality_vs_cost
 from core.runs import LIVE, get_run
 from ui.engine import current_spec, show_error
-from ui.training import duration, loss_chart, poll_events, progress_row
+from ui.training import duration, loss_chart, poll_events, progress_row, refreshed
 
 STATE = {"tour_zero": None, "tour_shots": None, "tour_run": None, "tour_cmp": None,
          "tour_n": tour.DEFAULT_N, "tour_downloaded": False}
@@ -175,13 +175,9 @@ def training_step() -> None:
 
 
 def _live_run(run_id: str, shown_status: str) -> None:
-    try:
-        run = get_run(run_id)
-    except LabError as exc:
-        show_error(exc)
+    run = refreshed(run_id, shown_status)  # a status change reruns: the next steps unlock
+    if run is None:
         return
-    if run.status != shown_status:  # done: the next steps unlock
-        st.rerun(scope="app")
     events = poll_events(run)
     if run.status in LIVE:
         st.info(f"Run **{run.id}** is {run.status}"

@@ -15,12 +15,12 @@ import streamlit as st
 from core.config import DEFAULT_MODEL, ModelSpec
 from core.embedded import EMBEDDED_MODELS
 from core.errors import LabError
-from core.runs import Run
+from core.runs import Run, get_run
 from core.tasks import load_task
 from core.train_config import METHOD_LR, PRESETS, TrainConfig
 from core.train_model import estimate, load_tokenizer
 from core.training_data import DEFAULT_COLUMNS, DEFAULT_TEMPLATES, DataPreview, preview_data
-from ui.engine import SPEC_KEY, current_spec
+from ui.engine import SPEC_KEY, current_spec, show_error
 from ui.sidebar import OTHER as SIDEBAR_OTHER
 
 OTHER = "Other: local folder or Hub id"
@@ -267,6 +267,20 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def refreshed(run_id: str, shown_status: str) -> Run | None:
+    """The run as it stands now, for a live fragment polling it: None (the error shown) when
+    it cannot be read; the whole page reruns when the status changed since it was drawn
+    (its buttons and the steps after it depend on the status)."""
+    try:
+        run = get_run(run_id)
+    except LabError as exc:
+        show_error(exc)
+        return None
+    if run.status != shown_status:
+        st.rerun(scope="app")
+    return run
+
+
 def poll_events(run: Run) -> list[dict]:
     """Every event of ``run`` so far, reading only what was added since the last poll."""
     cache = st.session_state.setdefault("runs_events", {})
@@ -336,19 +350,17 @@ def spec_for(run: Run) -> ModelSpec:
 def trained_prompt(run: Run) -> str | None:
     """A prompt exactly as the run's model was trained to read it (text-label runs): the
     first test example of its task, or a placeholder to replace; None for other formats."""
-    from core.training_data import PromptFormat
+    from core.compare import tuned_prompt  # the comparison prompts the tuned model this way
 
     try:
-        saved = json.loads((run.run_dir / "template.json").read_text(encoding="utf-8"))
-        fmt = PromptFormat(**{k: v for k, v in saved.items() if k != "eos_appended"})
-        if fmt.data_format != "text-label":
+        template = json.loads((run.run_dir / "template.json").read_text(encoding="utf-8"))
+        if template.get("data_format") != "text-label":
             return None
         text = "Type your text here"
         if run.config.get("task"):
-            task = load_task(run.config["task"])
-            text = task.examples("test", limit=1)[0].input
-        return fmt.render({fmt.input_variable or "input": text})
-    except (OSError, ValueError, TypeError, KeyError, IndexError, LabError):
+            text = load_task(run.config["task"]).examples("test", limit=1)[0].input
+        return tuned_prompt(template, text)
+    except (OSError, ValueError, KeyError, IndexError, AttributeError, LabError):
         return None
 
 
