@@ -86,10 +86,11 @@ class Run:
 
     @property
     def has_outputs(self) -> bool:
-        """Whether the run left a model to use, download and compare: it succeeded, or was
-        cancelled after a step (the cancel saves the adapter or model as it stood)."""
-        return self.status in ("succeeded", "cancelled") and (
-            (self.run_dir / "adapter").is_dir() or (self.run_dir / "model").is_dir())
+        """Whether the run left a model to use: it succeeded, or was cancelled after a step
+        (the cancel saves the adapter or model as it stood, with its metrics)."""
+        return self.status == "succeeded" or (
+            self.status == "cancelled" and bool(self.metrics)
+            and ((self.run_dir / "adapter").is_dir() or (self.run_dir / "model").is_dir()))
 
     @property
     def name(self) -> str:

@@ -86,7 +86,8 @@ try:
         st.rerun()
     if run.status in FINAL and row.button("Delete", key="runs_delete"):
         st.session_state["runs_confirm_delete"] = run.id  # asked below, before anything goes
-    if run.has_outputs:
+    done = run.status in ("succeeded", "cancelled") and output_folder(run).is_dir()
+    if done:
         row.download_button("Download zip", zip_run(run.id), file_name=f"{run.id}.zip",
                              mime="application/zip", key="runs_zip")
         if row.button("Use in Playground", key="runs_use", type="primary",
