@@ -22,6 +22,9 @@
    preset's wall time and validation accuracy gain over zero-shot.
 7. Training (``bench/training.py``): s/step and peak memory of LoRA, full
    fine-tuning and QLoRA on the embedded model, as ratios to LoRA.
+10. Number formats (``bench/precision.py``): training s/step and decoding and prompt
+   tokens/s of the real model in float32 and bfloat16 side by side, beside the format
+   ``auto`` picked on this processor from its small workloads.
 4. Evaluation throughput on 50 shipped reviews: label scoring (few-shot prompt,
    log-likelihood of " positive" / " negative") and chain-of-thought generation,
    each engine and batching choice side by side, in examples/s.
@@ -45,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.prompting import (bench_batched_evaluation, bench_label_scoring,  # noqa: E402
                              bench_structured)
+from bench.precision import bench_precision  # noqa: E402
 from bench.retrieval import bench_retrieval  # noqa: E402
 from bench.training import bench_live_demo, bench_training, bench_training_ratio  # noqa: E402
 PROMPT = "Write a short story about a robot who learns to paint. Once upon a time,"
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=6, help="steps per training method")
     parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
                                            "scoring", "structured", "retrieval", "training",
-                                           "batched", "training_ratio", "live_demo"),
+                                           "batched", "training_ratio", "live_demo",
+                                           "precision"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -242,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
              "batched": lambda: bench_batched_evaluation(args.batched_examples),
              "training_ratio": lambda: bench_training_ratio(steps=8),
              "live_demo": lambda: bench_live_demo(),
+             "precision": lambda: bench_precision(),
              "training": lambda: {f"{r['method']}_s_per_step": round(r["s_per_step"], 2)
                                   for r in bench_training(steps=args.train_steps)}}
     results = {name: run() for name, run in parts.items() if not args.only or name in args.only}

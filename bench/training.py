@@ -27,14 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("lora", "full", "qlora")
 
 
-def _measure(method: str, steps: int, model: str) -> dict:
-    """Run ``steps`` steps of ``method`` in this process; return s/step and peak RSS."""
+def _measure(method: str, steps: int, model: str, **settings) -> dict:
+    """Run ``steps`` steps of ``method`` (other ``settings`` of the live-demo preset changed
+    too) in this process; return s/step and peak RSS."""
     from core.runs import read_events
     from core.train_config import preset
     from core.training import train
 
     overrides = {"method": method, "max_steps": steps, "model": model, "max_eval_examples": 1,
-                 "learning_rate": None, "validation_split": None, "validation_fraction": 0.0}
+                 "threads": 1,
+                 "learning_rate": None, "validation_split": None, "validation_fraction": 0.0,
+                 **settings}
     with tempfile.TemporaryDirectory() as run_dir:
         metrics = train(preset("live-demo", **overrides), run_dir, echo=False)
         steps_seen = [e for e in read_events(run_dir, 0)[0] if e["type"] == "step"]
@@ -84,7 +87,7 @@ def _ratio_config(steps: int, model: str):
     from core.train_config import preset
 
     return preset("live-demo", max_steps=steps, model=model, validation_split=None,
-                  validation_fraction=0.0, max_eval_examples=1)
+                  validation_fraction=0.0, max_eval_examples=1, threads=1)
 
 
 def _lab_tokens_per_s(steps: int, model: str, batches_file: str) -> dict:
@@ -111,15 +114,17 @@ def _lab_tokens_per_s(steps: int, model: str, batches_file: str) -> dict:
 
 
 def _bare_tokens_per_s(steps: int, model: str, batches_file: str) -> dict:
-    """What a person would write with transformers + peft alone: fp32 weights, bf16 autocast,
+    """What a person would write with transformers + peft alone: fp32 weights, autocast in the
+    format the lab trains in on this processor,
     right padding, the model's own loss, AdamW with linear warmup/decay and clipping."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
 
-    from core.train_model import model_location
+    from core.train_model import model_location, training_precision
 
     config = _ratio_config(steps, model)
+    fmt = training_precision(config, "cpu")[0]
     torch.set_num_threads(config.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(config.seed)
@@ -142,7 +147,7 @@ def _bare_tokens_per_s(steps: int, model: str, batches_file: str) -> dict:
         labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in batch])
         mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"]))
                              for e in batch])
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=getattr(torch, fmt), enabled=fmt != "float32"):
             loss = peft(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -157,7 +162,7 @@ def _bare_tokens_per_s(steps: int, model: str, batches_file: str) -> dict:
 def bench_training_ratio(steps: int = 8, model: str = "embedded:gemma-3-270m",
                          rounds: int = 1) -> dict:
     """Training tokens/s of the lab's train() over a bare transformers + peft loop on the same
-    model, batches, LoRA, batch size, max length, lr, bf16 autocast and threads (live-demo
+    model, batches, LoRA, batch size, max length, lr, number format and threads (live-demo
     settings), each in a fresh process, alternating for ``rounds``; goal: ratio >= 0.95."""
     lab, bare = [], []
     with tempfile.TemporaryDirectory() as folder:
@@ -182,7 +187,7 @@ def _live_demo(model: str) -> dict:
 
     from core.train_config import preset
     from core.train_model import load_base, load_tokenizer
-    from core.training import label_accuracy, set_threads, train
+    from core.training import label_accuracy, scoring_autocast, set_threads, train
     from core.training_data import prepare_data
 
     config = preset("live-demo", model=model)
@@ -191,7 +196,8 @@ def _live_demo(model: str) -> dict:
     data = prepare_data(config, tokenizer)
     base = load_base(config, "cpu")
     started = time.perf_counter()
-    zero_shot = label_accuracy(base, tokenizer, data.eval_rows, data.prompt_format.labels)
+    zero_shot = label_accuracy(base, tokenizer, data.eval_rows, data.prompt_format.labels,
+                               autocast=scoring_autocast(config, "cpu"))
     zero_shot_s = time.perf_counter() - started
     del base
     torch.manual_seed(config.seed)

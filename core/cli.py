@@ -8,6 +8,7 @@
     python -m core history --limit 5 --export csv
     python -m core bench --rounds 3            # the benchmarks of bench/
     python -m core train --preset live-demo    # fine-tune in the foreground, printing progress
+    python -m core train --preset live-demo --precision float32 --threads 1
     python -m core train CONFIG.json --run-dir DIR [--resume]   # what a background run executes
     python -m core runs --json                 # the training runs and their status
     python -m core compare CONFIG.json --report report.html   # a comparison, headless
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from core.config import DEFAULT_MODEL, DEVICES, DTYPES, ENGINES, GenerationParams, ModelSpec
 from core.errors import ConfigError, LabError
+from core.precision import PRECISIONS
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the run folder (default: a new one under $PROMPTTUNE_HOME/runs)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the run folder's last checkpoint")
+    train.add_argument("--precision", default=None, choices=PRECISIONS,
+                       help="number format of the training arithmetic (default: the config's; "
+                            "auto = measured fastest on this processor)")
+    train.add_argument("--threads", type=int, default=None,
+                       help="training threads (0 = auto: every core while the machine is "
+                            "otherwise idle, one while something else is busy)")
 
     compare = sub.add_parser("compare", help="run a comparison config (foreground) and print "
                                              "its verdict and metrics")
@@ -236,12 +244,16 @@ def _history(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from core import runs
-    from core.train_config import load_config, preset
+    from core.train_config import TrainConfig, load_config, preset
 
     if args.config is None and args.preset is None:
         raise ConfigError("Give a config file, a --preset, or both.",
                           "e.g. python -m core train --preset live-demo")
     config = load_config(args.config, args.preset) if args.config else preset(args.preset)
+    overrides = {k: getattr(args, k) for k in ("precision", "threads")
+                 if getattr(args, k) is not None}
+    if overrides:
+        config = TrainConfig.from_dict({**config.to_dict(), **overrides})
     run_dir = Path(args.run_dir) if args.run_dir else None
     if run_dir is None or not (run_dir / "status.json").exists():
         run_dir = runs.create_run(config, run_dir)

@@ -356,6 +356,7 @@ def evaluate(config: CompareConfig, progress: Callable[[int, int, str], None] | 
     started = time.perf_counter()
     task = load_task(config.task)
     examples = _examples(task, config.n_examples)
+    work = "prefill" if task.kind == "classification" else "generate"  # scoring or answers
     base = None
     variants, per_example = [], {}
     for number, spec in enumerate(config.variants):
@@ -369,12 +370,13 @@ def evaluate(config: CompareConfig, progress: Callable[[int, int, str], None] | 
             template = None
             if spec.kind == "fine-tuned":
                 model, template, metrics, run_config = _fine_tuned(spec, config)
-                engine = load_engine(model, threads)
+                engine = load_engine(model, threads, work)
                 variant.update(adapter=model.adapter, train_seconds=metrics.get("train_seconds"),
                                train_device=run_config.get("device", "cpu").replace("auto", "cpu"),
                                n_train_examples=_train_rows(run_config))
             else:
-                base = base or load_engine(ModelSpec(source=config.model, engine=config.engine), threads)
+                base = base or load_engine(ModelSpec(source=config.model, engine=config.engine),
+                                           threads, work)
                 engine = base
             variant["n_shots"] = spec.shots if spec.kind == "few-shot" else 0 \
                 if spec.kind in ("zero-shot", "cot") else None

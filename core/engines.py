@@ -68,8 +68,9 @@ def engine_choice(spec: ModelSpec) -> tuple[str, str]:
     return "llama.cpp", "GGUF model on a CPU: llama.cpp is 3-7x faster here"
 
 
-def load_engine(spec: ModelSpec, threads: int | None = None) -> Engine:
-    """Load the model of ``spec`` on the engine ``choose_engine`` names."""
+def load_engine(spec: ModelSpec, threads: int | None = None, work: str = "generate") -> Engine:
+    """Load the model of ``spec`` on the engine ``choose_engine`` names. ``work`` (generate,
+    or prefill for label scoring) picks the transformers engine's dtype where it is auto."""
     name = choose_engine(spec)
     if name == "llama.cpp":
         from core.llama_engine import LlamaCppEngine
@@ -80,4 +81,4 @@ def load_engine(spec: ModelSpec, threads: int | None = None) -> Engine:
                          "single GGUF files.", "Choose the llama.cpp engine (or auto) for this file.")
     from core.hf_engine import TransformersEngine
 
-    return TransformersEngine.load(spec, threads)
+    return TransformersEngine.load(spec, threads, work)

@@ -73,9 +73,11 @@ class TransformersEngine:
         self._grammars: dict[str, object] = {}  # compiled JSON Schemas, by schema text
 
     @classmethod
-    def load(cls, spec: ModelSpec, threads: int | None = None) -> TransformersEngine:
-        """Load the model of ``spec`` (see ``core.models``) and wrap it."""
-        return cls(*load_transformers(spec, threads))
+    def load(cls, spec: ModelSpec, threads: int | None = None,
+             work: str = "generate") -> TransformersEngine:
+        """Load the model of ``spec`` (see ``core.models``; ``work`` decides dtype ``auto``)
+        and wrap it."""
+        return cls(*load_transformers(spec, threads, work))
 
     @property
     def device(self) -> torch.device:

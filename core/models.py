@@ -39,6 +39,7 @@ class ModelInfo:
     weights_bytes: int
     threads: int
     adapter: str | None = None
+    dtype_reason: str = ""  # why this dtype: set by the user, or measured (core.precision)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,22 +60,17 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def resolve_dtype(requested: str, device: str) -> str:
-    """``auto``: bfloat16 on CUDA (float16 where bf16 is unsupported) and on the CPU.
+def resolve_dtype(requested: str, device: str, work: str = "generate") -> tuple[str, str]:
+    """(dtype, why) of the weights for ``work`` (generate, prefill or decode) on ``device``.
 
-    On the CPU, bf16 weights decode about twice as fast as fp32 for inference
-    (measured here on AVX2-only and on AVX512-BF16 machines alike). Training
-    loads its own fp32 copy: bf16 weights are a trap for training.
+    ``auto``: on the CPU, the format measured fastest on this processor for that work
+    (``core.precision``: bf16 decodes ~2x faster than fp32 on AVX2 and AVX512-BF16
+    processors alike, but processes prompts ~5x slower where bf16 is emulated); on CUDA,
+    bfloat16 (float16 where unsupported). Training loads its own fp32 copy.
     """
-    import torch
+    from core.precision import choose_format
 
-    if requested != "auto":
-        return requested
-    if device.startswith("cuda"):
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    if device == "cpu":
-        return "bfloat16"
-    return "float16"
+    return choose_format(requested, work, device)
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -131,14 +127,15 @@ def check_model_folder(path: Path) -> Path:
     return path
 
 
-def load_transformers(spec: ModelSpec, threads: int | None = None):
-    """Load model and tokenizer for ``spec``; return (model, tokenizer, ModelInfo)."""
+def load_transformers(spec: ModelSpec, threads: int | None = None, work: str = "generate"):
+    """Load model and tokenizer for ``spec``; return (model, tokenizer, ModelInfo). ``work``
+    says what the model will mostly do, for a dtype of ``auto`` (see ``resolve_dtype``)."""
     import torch
 
     started = time.perf_counter()
     location, title = resolve_source(spec)
     device = resolve_device(spec.device)
-    dtype = resolve_dtype(spec.dtype, device)
+    dtype, dtype_reason = resolve_dtype(spec.dtype, device, work)
     n_threads = configure_threads(threads or spec.threads)
     options = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code,
                "dtype": getattr(torch, dtype)}
@@ -178,6 +175,7 @@ def load_transformers(spec: ModelSpec, threads: int | None = None):
         weights_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
         threads=n_threads,
         adapter=spec.adapter,
+        dtype_reason=dtype_reason,
     )
     return model, tokenizer, info
 

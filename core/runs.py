@@ -499,3 +499,39 @@ def zip_run(run_id: str) -> bytes:
                 if file.is_file():
                     archive.write(file, f"{run_id}/{file.relative_to(run.run_dir)}")
     return buffer.getvalue()
+
+
+SLOW_FACTOR = 2.5  # a run this many times slower than estimated is worth a word
+
+
+def speed_warning(events: list[dict], cores: int | None = None,
+                  load: float | None = None) -> str | None:
+    """A sentence when a running run steps far slower than its start estimate, with the
+    likely cause; None while it keeps pace (or before there is enough to judge).
+
+    The estimate is the start event's ``estimated_step_s`` (this machine's measured speed in
+    the run's format); the pace is the mean of the steps after the first (warm-up).
+    """
+    start = next((e for e in events if e.get("type") == "start"), None)
+    steps = [e for e in events if e.get("type") == "step" and e.get("elapsed_s") is not None]
+    estimated = (start or {}).get("estimated_step_s")
+    if not estimated or len(steps) < 3:
+        return None
+    pace = (steps[-1]["elapsed_s"] - steps[0]["elapsed_s"]) / (steps[-1]["step"] - steps[0]["step"]) \
+        if steps[-1]["step"] > steps[0]["step"] else None
+    if pace is None or pace < SLOW_FACTOR * estimated:
+        return None
+    cores = cores or os.cpu_count() or 1
+    load = os.getloadavg()[0] if load is None and hasattr(os, "getloadavg") else load
+    said = (f"This run takes {pace:.1f} s a step, {pace / estimated:.0f}x the {estimated:.1f} s "
+            "estimated from this machine's measured speed.")
+    if load is not None and load > cores + 0.5:
+        return (f"{said} Likely cause: other work keeps the processor busy (load average "
+                f"{load:.1f} on {cores} cores). It speeds up when that work ends; with threads "
+                "auto the run already steps down to one thread meanwhile.")
+    if start.get("precision") in ("bfloat16", "float16") and start.get("device") == "cpu":
+        return (f"{said} Likely cause: the number format ({start['precision']}), which this "
+                "processor may emulate. Cancel and start again with Number format auto or "
+                "float32.")
+    return (f"{said} Likely causes: another busy process on this machine, or a number format "
+            "this processor runs slowly.")

@@ -54,13 +54,73 @@ def default_threads() -> int:
     env = os.environ.get("PROMPTTUNE_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
+    return int(threads_measurement()["threads"])
+
+
+def threads_measurement() -> dict:
+    """The saved thread measurement for this machine's core count, measured once if none."""
     path = cache_dir() / CHOICE_FILE
     try:
         saved = json.loads(path.read_text())
-        if saved.get("cores") == os.cpu_count():
-            return int(saved["threads"])
-    except (OSError, ValueError, KeyError):
+        if saved.get("cores") == os.cpu_count() and int(saved["threads"]) > 0:
+            return saved
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     choice = measure_threads()
-    path.write_text(json.dumps(choice, indent=2))
-    return int(choice["threads"])
+    try:
+        path.write_text(json.dumps(choice, indent=2))
+    except OSError:
+        pass  # a read-only cache: the choice holds for this process
+    return choice
+
+
+def thread_speedup(threads: int) -> float:
+    """How much faster ``threads`` threads ran the workload than one, as measured at first
+    start (1.0 where that was not measured for this count)."""
+    try:
+        rates = threads_measurement()["rates"]
+        return max(1.0, float(rates[str(threads)]) / float(rates["1"]))
+    except (ValueError, KeyError, TypeError, ZeroDivisionError):
+        return 1.0
+
+
+class SharedCores:
+    """Thread count for a long job that shares the machine: every core while the rest of
+    the machine is idle, one while another process keeps a core busy (MEASURED.md: two
+    threads beside a busy neighbour run 4-15x slower than one). ``update()`` looks at the
+    CPU time the other processes used since the last call and sets torch's count."""
+
+    BUSY_CORES = 0.3  # others using more than this share of a core count as busy
+
+    def __init__(self, cores: int | None = None) -> None:
+        import psutil
+
+        self.cores = cores or os.cpu_count() or 1
+        self._me = psutil.Process()
+        self._last = self._sample()
+        self.threads = self.cores
+        self.others_busy = 0.0
+
+    def _sample(self) -> tuple[float, float, float]:
+        import psutil
+
+        times = psutil.cpu_times()
+        busy = sum(getattr(times, name, 0.0) for name in
+                   ("user", "nice", "system", "irq", "softirq", "steal"))
+        mine = sum(self._me.cpu_times()[:2])
+        return time.monotonic(), busy, mine
+
+    def update(self) -> int:
+        """Re-read the load and set the thread count for what comes next; return it."""
+        import torch
+
+        now = self._sample()
+        wall = now[0] - self._last[0]
+        if wall > 0.05:
+            self.others_busy = max(0.0, (now[1] - self._last[1]) - (now[2] - self._last[2])) / wall
+            self._last = now
+            wanted = 1 if self.others_busy > self.BUSY_CORES else self.cores
+            if wanted != self.threads:
+                self.threads = wanted
+        torch.set_num_threads(self.threads)
+        return self.threads

@@ -14,6 +14,7 @@ from typing import Any
 
 from core.config import DEFAULT_MODEL, _check_range, check_known_settings
 from core.errors import ConfigError
+from core.precision import PRECISIONS
 from core.training_data import DEFAULT_COLUMNS, FORMATS, _template_names
 
 METHODS = ("lora", "qlora", "ia3", "prompt-tuning", "full")
@@ -37,6 +38,10 @@ class TrainConfig:
     None means ``epochs`` decide; ``eval_steps``/``save_steps`` 0 mean only at the end.
     ``name`` is a label of the user's for the run (lists show it; the run's folder is named
     after it); empty, the folder is named after the method and the data.
+    ``precision`` is the number format of the training arithmetic: ``auto`` (measured on
+    this processor, see ``core.precision``), ``float32``, or ``bfloat16``/``float16`` autocast
+    over float32 weights. ``threads`` 0 means auto: every core while nothing else keeps
+    the machine busy, one while something does, checked at every step.
     """
 
     name: str = ""
@@ -69,6 +74,7 @@ class TrainConfig:
     save_steps: int = 0
     threads: int = 1
     device: str = "auto"
+    precision: str = "auto"
     merge_after: bool = False
 
     def __post_init__(self) -> None:
@@ -78,7 +84,8 @@ class TrainConfig:
 
     def _check_choices(self) -> None:
         for name, allowed in (("method", METHODS), ("data_format", FORMATS),
-                              ("scheduler", SCHEDULERS), ("device", DEVICES)):
+                              ("scheduler", SCHEDULERS), ("device", DEVICES),
+                              ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"Unknown {name} {getattr(self, name)!r}.",
                                   f"Use one of {', '.join(allowed)}.")
@@ -171,7 +178,7 @@ PRESETS: dict[str, TrainConfig] = {
     # ~2 minutes on a 2-core CPU with the embedded Gemma, one training thread.
     "live-demo": TrainConfig(method="lora", lora_r=16, lora_alpha=32, lora_dropout=0.0,
                              learning_rate=1e-3, batch_size=8, max_steps=60,
-                             warmup_ratio=0.1, max_length=128, threads=1),
+                             warmup_ratio=0.1, max_length=128, threads=0),
     "thorough": TrainConfig(method="lora", lora_r=16, lora_alpha=32, lora_dropout=0.05,
                             learning_rate=2e-4, epochs=3.0, batch_size=8, scheduler="cosine",
                             warmup_ratio=0.05, max_length=256, eval_steps=50, save_steps=50),

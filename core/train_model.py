@@ -2,8 +2,9 @@
 and the estimate of time and memory made before a start.
 
 QLoRA loads the base in 4-bit NF4 through bitsandbytes, on CUDA or on the CPU (with
-the repacking fix below); everything else loads fp32 weights and trains under bf16
-autocast (bf16 weights train 4x slower on these CPUs: ../shared/MEASURED.md).
+the repacking fix below); everything else loads fp32 weights and trains in float32 or
+under bf16/fp16 autocast, as ``training_precision`` decides (bf16 weights train 4x
+slower on these CPUs: ../shared/MEASURED.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,29 @@ def resolve_device(config: TrainConfig) -> str:
         raise ConfigError("device is cuda but PyTorch sees no CUDA GPU here.",
                           "Use device auto or cpu.")
     return config.device
+
+
+def training_precision(config: TrainConfig, device: str) -> tuple[str, str]:
+    """(format, why) of the run's arithmetic on ``device``: the config's ``precision``, with
+    ``auto`` the format measured fastest for a training step here (``core.precision``)."""
+    from core.precision import choose_format
+
+    if config.method == "qlora" and device == "cpu":
+        if config.precision not in ("auto", "float32"):
+            raise ConfigError(f"QLoRA on the CPU trains in float32, not {config.precision}: "
+                              "bitsandbytes' CPU layers compute in float32.",
+                              "Set precision to auto or float32, or train LoRA.")
+        return "float32", "float32: QLoRA's 4-bit layers compute in float32 on the CPU"
+    if config.precision == "float16" and device == "cpu":
+        raise ConfigError("float16 training needs a CUDA GPU.",
+                          "Use precision auto, float32 or bfloat16 on the CPU.")
+    if config.precision == "bfloat16" and device == "cuda":
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            raise ConfigError("This GPU does not support bfloat16.",
+                              "Use precision auto (float16 here) or float32.")
+    return choose_format(config.precision, "train", device)
 
 
 def model_location(config: TrainConfig) -> str:
@@ -122,14 +146,15 @@ def load_tokenizer(config: TrainConfig):
     return tokenizer
 
 
-def load_base(config: TrainConfig, device: str):
-    """The base model in fp32 (QLoRA: NF4 weights); training casts to bf16 by autocast."""
+def load_base(config: TrainConfig, device: str, precision: str = "float32"):
+    """The base model in fp32 (QLoRA: NF4 weights computing in ``precision`` on CUDA);
+    training casts to bf16/fp16 by autocast where the run's precision says so."""
     import torch
     from transformers import AutoModelForCausalLM
 
     options: dict[str, Any] = {"dtype": torch.float32, "use_safetensors": True}
     if config.method == "qlora":
-        options.update(_qlora_options(device))
+        options.update(_qlora_options(device, precision))
     try:
         return AutoModelForCausalLM.from_pretrained(model_location(config), **options)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -139,7 +164,7 @@ def load_base(config: TrainConfig, device: str):
                        "or an embedded model after `python -m core prepare`).") from exc
 
 
-def _qlora_options(device: str) -> dict:
+def _qlora_options(device: str, precision: str = "float32") -> dict:
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -148,7 +173,7 @@ def _qlora_options(device: str) -> dict:
     except ImportError as exc:
         raise LabError("QLoRA needs bitsandbytes, which is not installed.",
                        "pip install bitsandbytes, or choose LoRA.") from exc
-    compute = torch.bfloat16 if device == "cuda" else torch.float32  # fp32: see MEASURED.md
+    compute = getattr(torch, precision) if device == "cuda" else torch.float32  # MEASURED.md
     return {"quantization_config": BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
         bnb_4bit_use_double_quant=False),
@@ -173,11 +198,11 @@ def disable_bnb_cpu_repacking(model) -> int:
     return count
 
 
-def build_model(config: TrainConfig, device: str):
+def build_model(config: TrainConfig, device: str, precision: str = "float32"):
     """The model to train: the base wrapped by PEFT for the chosen method (full: the base)."""
     import peft
 
-    model = load_base(config, device)
+    model = load_base(config, device, precision)
     if config.method == "full":
         return model
     if config.method == "qlora":
@@ -207,13 +232,15 @@ def build_model(config: TrainConfig, device: str):
 
 # -- estimate ------------------------------------------------------------------------
 
-# Measured constants (Gemma 3 270M, live-demo preset, 1 training thread, 2-core CPU shared
-# with other work; bf16 autocast over fp32 weights): 1.5-2.6 s/step at batch 8, ~33 tokens.
-# Time per step = tokens in the step x non-embedding parameters x SECONDS_PER_TOKEN_PARAM
-# + completion positions x head (embedding) parameters x the same (the LM head runs on
-# completion positions only). Ratios from bench/training.py: full 2.8x, QLoRA 2.1x LoRA.
-SECONDS_PER_TOKEN_PARAM = {"lora": 4.0e-11, "ia3": 3.8e-11, "prompt-tuning": 4.5e-11,
-                           "full": 1.1e-10, "qlora": 8.5e-11}
+# The time of a step comes from this processor's measured speed in the run's format
+# (core.precision: token-parameters per second of a LoRA step through frozen layers, one
+# thread), scaled to the model: tokens in the step x non-embedding parameters + completion
+# positions x head (embedding) parameters (the LM head runs on completion positions only),
+# times what a real step costs beyond the bare products (attention, norms, the optimizer,
+# Python), calibrated against the live-demo run on Gemma 3 270M in both formats. Methods
+# relative to LoRA as bench/training.py measured them: full 2.8x, QLoRA 2.1x.
+STEP_OVERHEAD = 1.2  # measured 1.40 in float32 and 1.05 in bfloat16: within ~15%
+METHOD_COST = {"lora": 1.0, "ia3": 0.95, "prompt-tuning": 1.1, "full": 2.8, "qlora": 2.1}
 STARTUP_SECONDS = 12.0       # imports, model and tokenizer load
 RUNTIME_BYTES = 1000 * 2**20  # torch, transformers, tokenizer, allocator slack
 ACTIVATION_BYTES_PER_TOKEN_PARAM = 1 / 40  # per token of a micro-batch, x body parameters
@@ -236,27 +263,63 @@ def _param_counts(location: str) -> tuple[int, int]:
     return total, embed
 
 
+def token_params_per_s(precision: str, device: str, threads: int) -> float | None:
+    """This machine's measured training speed in ``precision`` at ``threads`` threads, as
+    token-parameters per second; None on a GPU (not measured there)."""
+    from core.precision import cpu_measurement
+    from core.threads import thread_speedup
+
+    if device != "cpu":
+        return None
+    rate = cpu_measurement().token_params_per_s.get(precision)
+    return rate * thread_speedup(threads) if rate else None
+
+
+def _step_work(config: TrainConfig, data) -> tuple[float, float, int, int]:
+    """(mean padded tokens per example, mean completion tokens, body params, head params)."""
+    total, embed = _param_counts(model_location(config))
+    lengths = [len(e["input_ids"]) for e in data.train] or [1]
+    completion = sum(sum(1 for x in e["labels"] if x != -100) for e in data.train) / len(lengths)
+    padded = (sum(lengths) / len(lengths)) * 1.25  # dynamic padding: ~25% over the mean
+    return padded, completion, total - embed, embed
+
+
+def step_seconds(config: TrainConfig, data, precision: str, device: str,
+                 threads: int) -> float | None:
+    """Seconds one optimizer step should take here, from the measured speed (None on a GPU)."""
+    rate = token_params_per_s("float32" if config.method == "qlora" and device == "cpu"
+                              else precision, device, max(1, threads))
+    if rate is None:
+        return None
+    padded, completion, body, embed = _step_work(config, data)
+    per_step = config.batch_size * config.grad_accum
+    work = per_step * (padded * body + (completion + 1) * embed)
+    return float(f"{work / rate * STEP_OVERHEAD * METHOD_COST[config.method]:.3g}")
+
+
 def estimate(config: TrainConfig) -> tuple[float, int]:
     """(seconds, peak memory in bytes) the run should take, before it starts.
 
-    Reads the data (so data errors show here, before a start) and the model's
-    parameter count; see the constants above for the model of time and memory.
+    Reads the data (so data errors show here, before a start), the model's parameter
+    count and this processor's measured speed in the run's number format. With threads
+    auto, it counts every core: the run uses them while nothing else keeps them busy.
     """
     check_max_length(config)
     tokenizer = load_tokenizer(config)
     data = prepare_data(config, tokenizer)
-    total, embed = _param_counts(model_location(config))
-    body = total - embed
-    lengths = [len(e["input_ids"]) for e in data.train]
-    completion = sum(sum(1 for x in e["labels"] if x != -100) for e in data.train) / len(lengths)
+    device = resolve_device(config)
+    precision = training_precision(config, device)[0]
+    threads = config.threads or os.cpu_count() or 1
+    step_s = step_seconds(config, data, precision, device, threads) or 0.0
     per_step = config.batch_size * config.grad_accum
-    steps = config.max_steps or math.ceil(len(lengths) / per_step * config.epochs)
-    padded = (sum(lengths) / len(lengths)) * 1.25  # dynamic padding: ~25% over the mean
-    rate = SECONDS_PER_TOKEN_PARAM[config.method] / max(1, config.threads) ** 0.7
-    step_s = per_step * (padded * body + (completion + 1) * embed) * rate
-    n_eval = len(data.validation)
-    eval_s = n_eval * (padded * body + embed) * rate / 3 * (1 + len(data.prompt_format.labels))
+    steps = config.max_steps or math.ceil(len(data.train) / per_step * config.epochs)
+    padded, _, body, embed = _step_work(config, data)
+    # scoring the validation rows: one forward per label, about a third of a training step's
+    # cost per token (no backward)
+    per_example = step_s / per_step / 3 if per_step else 0.0
+    eval_s = len(data.validation) * per_example * (1 + len(data.prompt_format.labels))
     seconds = STARTUP_SECONDS + steps * step_s + eval_s
     activations = config.batch_size * padded * body * ACTIVATION_BYTES_PER_TOKEN_PARAM
-    memory = RUNTIME_BYTES + total * (4 + EXTRA_BYTES_PER_PARAM[config.method]) + activations
+    memory = RUNTIME_BYTES + (body + embed) * (4 + EXTRA_BYTES_PER_PARAM[config.method]) \
+        + activations
     return round(seconds, 1), int(memory)

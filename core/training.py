@@ -7,10 +7,12 @@ trained), ``metrics.json``, ``events.jsonl`` (one JSON object per line) and, on 
 ``merged/``. The settings are ``core.train_config.TrainConfig``; the model and the
 estimate before a start are in ``core.train_model``.
 
-Choices measured on 2-core CPUs (see ../shared/MEASURED.md): fp32 weights with
-bf16 autocast (bf16 weights train 4x slower), dynamic padding, loss on the
-completion tokens only, and the LM head applied to those positions only (Gemma's
-262k-word head costs more than the rest of the model).
+Choices measured on 2-core CPUs (see ../shared/MEASURED.md): fp32 weights, with bf16
+autocast where this processor computes bf16 faster (``core.precision`` measures it; bf16
+weights are a trap for training, and on AVX2-only processors bf16 arithmetic is ~35x
+slower than fp32), dynamic padding, loss on the completion tokens only, and the LM head
+applied to those positions only (Gemma's 262k-word head costs more than the rest of the
+model).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Any
 
 from core.errors import LabError
 from core.train_config import TrainConfig
+from core.threads import SharedCores
 from core.train_model import (build_model, check_max_length, load_base, load_tokenizer,
-                              resolve_device)
+                              resolve_device, step_seconds, training_precision)
 from core.training_data import PromptFormat, prepare_data
 
 
@@ -134,6 +137,11 @@ def format_event(event: dict) -> str:
         return " · ".join(parts)
     if kind == "eval":
         return f"step {event['step']}: eval_loss {event['eval_loss']:.4f}"
+    if kind == "start" and event.get("precision"):
+        step = event.get("estimated_step_s")
+        return (f"start: {event.get('examples')} training examples on {event.get('device')}, "
+                f"threads {event.get('threads')}, number format {event['precision_reason']}"
+                + (f"; estimated {step:.2f} s a step" if step else ""))
     rest = {k: v for k, v in event.items() if k not in ("type", "time")}
     return f"[{kind}] {json.dumps(rest)}"
 
@@ -150,11 +158,13 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
-def _progress_callback(log: EventLog, run_dir: Path, collator: Collator):
+def _progress_callback(log: EventLog, run_dir: Path, collator: Collator,
+                       cores: SharedCores | None = None):
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
-        """Writes a step event per log, an eval event per evaluation; stops on a cancel file."""
+        """Writes a step event per log, an eval event per evaluation; stops on a cancel file;
+        with ``cores`` (threads auto), sets the thread count before every step."""
 
         def __init__(self) -> None:
             self.started = time.perf_counter()
@@ -163,6 +173,10 @@ def _progress_callback(log: EventLog, run_dir: Path, collator: Collator):
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started, self.first_step = time.perf_counter(), state.global_step
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if cores is not None:
+                cores.update()
 
         def on_step_end(self, args, state, control, **kwargs):
             if agreed(args, (run_dir / "cancel").exists()):
@@ -186,6 +200,7 @@ def _progress_callback(log: EventLog, run_dir: Path, collator: Collator):
                       learning_rate=logs.get("learning_rate"),
                       tokens_per_s=round(tokens / elapsed, 1) if elapsed else None,
                       rss_bytes=rss_bytes(), elapsed_s=round(elapsed, 2),
+                      threads=cores.threads if cores is not None else None,
                       eta_s=round(elapsed / done * (state.max_steps - state.global_step), 1))
 
     return Progress()
@@ -194,17 +209,21 @@ def _progress_callback(log: EventLog, run_dir: Path, collator: Collator):
 # -- the run ------------------------------------------------------------------------
 
 
-def set_threads(threads: int) -> int:
-    """Training threads: ``threads`` or 1, leaving the other core to the app's inference."""
+def set_threads(threads: int) -> SharedCores | None:
+    """Training threads: ``threads``, or (0, auto) a ``SharedCores`` that gives the run every
+    core while the machine is otherwise idle and one while something else is busy."""
     import torch
 
-    n = threads or 1
-    torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set once in this process
         pass
-    return n
+    if threads:
+        torch.set_num_threads(threads)
+        return None
+    cores = SharedCores(max(1, (os.cpu_count() or 1) // world_size()))
+    cores.update()
+    return cores
 
 
 def is_main_process() -> bool:
@@ -243,10 +262,9 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def _training_args(config: TrainConfig, run_dir: Path, device: str):
+def _training_args(config: TrainConfig, run_dir: Path, device: str, precision: str):
     from transformers import TrainingArguments
 
-    bf16 = config.method != "qlora" or device == "cuda"  # QLoRA on CPU computes in fp32
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"), num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1, per_device_train_batch_size=config.batch_size,
@@ -255,7 +273,8 @@ def _training_args(config: TrainConfig, run_dir: Path, device: str):
         warmup_steps=config.warmup_ratio, seed=config.seed, logging_steps=1,
         eval_strategy="steps" if config.eval_steps else "no", eval_steps=config.eval_steps or None,
         save_strategy="steps" if config.save_steps else "no", save_steps=config.save_steps or 500,
-        save_total_limit=2, bf16=bf16, use_cpu=device == "cpu", report_to="none",
+        save_total_limit=2, bf16=precision == "bfloat16", fp16=precision == "float16",
+        use_cpu=device == "cpu", report_to="none",
         disable_tqdm=True, remove_unused_columns=False, prediction_loss_only=True,
         label_names=["labels"], dataloader_num_workers=0, optim="adamw_torch")
 
@@ -275,8 +294,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
     run_dir.mkdir(parents=True, exist_ok=True)
     main = is_main_process()
     log = EventLog(run_dir, echo=echo and main, enabled=main)
-    set_threads(config.threads)
+    cores = set_threads(config.threads)
     device = resolve_device(config)
+    precision, precision_why = training_precision(config, device)
     started = time.perf_counter()
     check_max_length(config)
     tokenizer = load_tokenizer(config)
@@ -288,15 +308,20 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
         raise LabError("There is no checkpoint to resume from in this run.",
                        "Start the run again, with save_steps above 0 to keep checkpoints.")
     torch.manual_seed(config.seed)
-    model = build_model(config, device)
+    model = build_model(config, device, precision)
+    threads = cores.cores if cores is not None else config.threads
     log.write("start", examples=len(data.train), validation=len(data.validation),
               train_tokens=data.train_tokens, cut=data.cut, device=device,
+              precision=precision, precision_reason=precision_why,
+              threads="auto" if cores is not None else config.threads,
+              estimated_step_s=step_seconds(config, data, precision, device, threads),
               trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
               resumed_from=checkpoint.name if checkpoint else None,
               load_s=round(time.perf_counter() - started, 2))
     collator = Collator(tokenizer.pad_token_id)
-    progress = _progress_callback(log, run_dir, collator)
-    trainer = _trainer_class()(model=model, args=_training_args(config, run_dir, device),
+    progress = _progress_callback(log, run_dir, collator, cores)
+    trainer = _trainer_class()(model=model,
+                               args=_training_args(config, run_dir, device, precision),
                                train_dataset=data.train,
                                eval_dataset=data.validation or None,
                                data_collator=collator, callbacks=[progress])
@@ -308,7 +333,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
     metrics = {"cancelled": progress.cancelled, "steps": trainer.state.global_step,
                "train_loss": result.training_loss, "train_seconds": round(train_seconds, 2),
                "tokens_seen": collator.tokens_seen, "examples_cut": data.cut,
-               "peak_rss_bytes": peak_rss_bytes(), "method": config.method}
+               "peak_rss_bytes": peak_rss_bytes(), "method": config.method,
+               "precision": precision, "precision_reason": precision_why}
     if not progress.cancelled and data.validation:
         metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
     state_dict = gathered_state_dict(trainer)  # collective: every process takes part
@@ -320,7 +346,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
         # every process scores: under FSDP or ZeRO-3 a forward pass gathers the weights from
         # all of them, so a rank-0-only pass would wait for the others for ever
         metrics["accuracy"] = label_accuracy(trainer.model, tokenizer, data.eval_rows,
-                                             data.prompt_format.labels)
+                                             data.prompt_format.labels,
+                                             autocast=scoring_autocast(config, device))
     if main:
         if config.merge_after and not progress.cancelled:
             merge_adapter(config, run_dir)
@@ -380,9 +407,21 @@ def _is_prompt_learning(model) -> bool:
     return bool(config is not None and config.is_prompt_learning)
 
 
+def scoring_autocast(config: TrainConfig, device: str) -> str | None:
+    """The autocast format for scoring the tuned model (prompt processing): the run's own
+    format where the user set one, else the one measured fastest for prompt processing."""
+    from core.precision import choose_format
+
+    if config.method == "qlora" and device == "cpu":
+        return None  # bitsandbytes' CPU layers compute in float32
+    fmt = choose_format(config.precision, "prefill", device)[0]
+    return None if fmt == "float32" else fmt
+
+
 def label_accuracy(model, tokenizer, rows: list[tuple[str, str]], labels: tuple[str, ...],
-                   batch_size: int = 16) -> float:
-    """Share of ``rows`` whose answer is the label of highest log-likelihood after the prompt."""
+                   batch_size: int = 16, autocast: str | None = None) -> float:
+    """Share of ``rows`` whose answer is the label of highest log-likelihood after the prompt
+    (under ``autocast`` in that format over the float32 weights, where given)."""
     import torch
 
     cands = [tokenizer(" " + label, add_special_tokens=False)["input_ids"] for label in labels]
@@ -391,8 +430,9 @@ def label_accuracy(model, tokenizer, rows: list[tuple[str, str]], labels: tuple[
     scores: list[float] = []
     model.eval()
     device = next(model.parameters()).device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16)
-    with torch.inference_mode(), autocast:
+    mixed = torch.autocast(device.type, dtype=getattr(torch, autocast or "float32"),
+                           enabled=autocast is not None)
+    with torch.inference_mode(), mixed:
         for start in range(0, len(seqs), batch_size):
             chunk = seqs[start:start + batch_size]
             batch = Collator(tokenizer.pad_token_id)(

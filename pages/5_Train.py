@@ -7,6 +7,7 @@ from core.datafiles import columns_of, read_examples
 from core.errors import LabError
 from core.runs import get_run, start_run
 from core.tasks import list_tasks, load_task
+from core.precision import PRECISIONS
 from core.train_config import METHODS, NAME_MAX, PRESETS, SCHEDULERS, TrainConfig
 from core.train_model import check_qlora, target_choices
 from core.training_data import DEFAULT_COLUMNS, FORMATS, fetch_hub_dataset, save_upload
@@ -16,7 +17,8 @@ from ui.sidebar import render_sidebar
 from ui.training import (FORMAT_LABELS, METHOD_LABELS, OTHER, SOURCES, apply_preset, base_label,
                          base_model, base_options, config_from_state,
                          data_preview, default_template, duration, length_histogram,
-                         initial_state, method_changed, reset_template, training_estimate)
+                         initial_state, method_changed, precision_note, preset_label,
+                         reset_template, training_estimate)
 
 st.set_page_config(page_title="Train · PromptTune Lab", page_icon=":material/model_training:",
                    layout="wide")
@@ -57,7 +59,8 @@ c1.selectbox("Base model", base_options(), key="train_base_choice", format_func=
 if state["train_base_choice"] == OTHER:
     c2.text_input("Local folder or Hub id", key="train_base_other",
                   placeholder="/path/to/model or HuggingFaceTB/SmolLM2-135M")
-c2.caption("Training runs on transformers with fp32 weights and bf16 autocast; the embedded "
+c2.caption("Training runs on transformers with fp32 weights, in float32 or under bf16 autocast, "
+           "whichever this processor runs faster (measured once, see step 5); the embedded "
            "models train from their converted safetensors copy.")
 
 # 2. data
@@ -180,9 +183,9 @@ if method in ("lora", "qlora", "ia3"):
 # 5. hyperparameters
 st.subheader("5 · Hyperparameters")
 st.selectbox("Preset", list(PRESETS), key="train_preset", on_change=apply_preset,
-             format_func={"live-demo": "live demo (about 2 minutes on a 2-core CPU)",
-                          "thorough": "thorough (3 epochs, evaluation and checkpoints)"}.get,
-             help="Fills the fields below; each stays editable.")
+             format_func=preset_label,
+             help="Fills the fields below; each stays editable. Times are estimated from this "
+                  "machine's measured speed on the review-sentiment task.")
 c = st.columns(4)
 c[0].number_input("Epochs", 0.0, 1000.0, step=0.5, key="train_epochs")
 c[1].number_input("Max steps (0 = by epochs)", 0, 10**7, key="train_max_steps")
@@ -193,13 +196,19 @@ c[0].number_input("Learning rate", 0.0, 1.0, step=1e-5, format="%.2e", key="trai
 c[1].selectbox("Schedule", SCHEDULERS, key="train_scheduler")
 c[2].number_input("Warmup (fraction of steps)", 0.0, 1.0, step=0.05, key="train_warmup")
 c[3].number_input("Max length (tokens)", 0, 131072, step=16, key="train_max_len")
-c = st.columns(5)
+c = st.columns(6)
 c[0].number_input("Seed", 0, 2**32 - 1, key="train_seed")
 c[1].number_input("Eval every (steps, 0 = at the end)", 0, 10**7, key="train_eval_steps")
 c[2].number_input("Save every (steps, 0 = at the end)", 0, 10**7, key="train_save_steps")
-c[3].number_input("Training threads (0 = 1)", 0, 256, key="train_threads",
-                  help="One leaves the other core to the app's answers.")
+c[3].number_input("Training threads (0 = auto)", 0, 256, key="train_threads",
+                  help="auto: every core while nothing else keeps the machine busy, one while "
+                       "something does (two threads beside a busy neighbour run several times "
+                       "slower than one), checked at every step.")
 c[4].selectbox("Device", ("auto", "cpu", "cuda"), key="train_device")
+c[5].selectbox("Number format", PRECISIONS, key="train_precision",
+               help="auto: the format measured fastest for a training step on this processor "
+                    "(bfloat16 autocast where it is native, float32 where bf16 is emulated and "
+                    "~35x slower); float16 needs a CUDA GPU.")
 
 # the one config, its data preview, its estimate
 st.subheader("6 · Check and start")
@@ -228,9 +237,12 @@ try:
         seconds, peak = training_estimate(config)
     available = psutil.virtual_memory().available
     c = st.columns(3)
-    c[0].metric("Estimated time (m:ss)", duration(seconds))
+    c[0].metric("Estimated time (m:ss)", duration(seconds),
+                help="From this machine's measured training speed in the run's number format.")
     c[1].metric("Estimated peak memory", f"{peak / 2**30:.2f} GiB")
     c[2].metric("Memory available now", f"{available / 2**30:.1f} GiB")
+    st.caption(f"Number format {precision_note(config)}. The estimate comes from that "
+               "measured speed.")
     if peak > available:
         st.warning("The run may not fit in the memory available now: lower the batch size or "
                    "the max length, or pick LoRA over full fine-tuning.", icon=":material/memory:")

@@ -10,12 +10,12 @@ import streamlit as st
 
 from core.errors import LabError
 from core.runs import (FINAL, LIVE, cancel_run, delete_run, list_runs, resume_run,
-                       zip_run)
+                       speed_warning, zip_run)
 from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
 from ui.training import (loss_chart, metrics_frame, output_folder, poll_events, progress_row,
-                         refreshed, run_label, runs_frame, use_in_playground)
+                         refreshed, run_label, run_setup_line, runs_frame, use_in_playground)
 
 st.set_page_config(page_title="Runs · PromptTune Lab", page_icon=":material/list_alt:",
                    layout="wide")
@@ -62,8 +62,14 @@ def live_view(run_id: str, shown_status: str) -> None:
     events = poll_events(current)
     for warning in (e for e in events if e.get("type") == "warning"):
         st.warning(warning.get("message", ""), icon=":material/warning:")
+    setup = run_setup_line(events)
+    if setup:
+        st.caption(setup)
     if current.status == "running":  # queued: the line above says where it waits
         progress_row(events)
+        slow = speed_warning(events)
+        if slow:
+            st.warning(slow, icon=":material/speed:")
     loss_chart(events, key=f"runs_loss_{run_id}")
 
 

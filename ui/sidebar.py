@@ -69,7 +69,9 @@ def render_sidebar() -> Engine | None:
             device = st.selectbox("Device", DEVICES, index=DEVICES.index(spec.device.split(":")[0]),
                                   key="sidebar_device")
             dtype = st.selectbox("Weights dtype", DTYPES, index=DTYPES.index(spec.dtype),
-                                 key="sidebar_dtype")
+                                 key="sidebar_dtype",
+                                 help="auto: on a CPU, the format measured fastest for an "
+                                      "answer on this processor; on CUDA, bfloat16.")
             threads = st.number_input(
                 "CPU threads (0 = measured at first start)", 0, 256, value=spec.threads,
                 key="sidebar_threads",
@@ -106,5 +108,6 @@ def _render_status(engine_name: str, info: ModelInfo) -> None:
         f"process {rss / 2**30:.2f} GiB  \n"
         f"context {info.context_window:,} tokens · loaded in {info.load_seconds:.1f} s  \n"
         f"chat template: {'yes' if info.has_chat_template else 'no (plain turn format)'}"
-        + (f"  \nadapter: `{info.adapter}`" if info.adapter else ""))
+        + (f"  \nadapter: `{info.adapter}`" if info.adapter else "")
+        + (f"  \ndtype {info.dtype_reason}" if info.dtype_reason else ""))
 

@@ -18,7 +18,7 @@ from core.errors import LabError
 from core.runs import Run, get_run
 from core.tasks import load_task
 from core.train_config import METHOD_LR, PRESETS, TrainConfig
-from core.train_model import estimate, load_tokenizer
+from core.train_model import estimate, load_tokenizer, resolve_device, training_precision
 from core.training_data import DEFAULT_COLUMNS, DEFAULT_TEMPLATES, DataPreview, preview_data
 from ui.engine import SPEC_KEY, current_spec, show_error
 from ui.sidebar import OTHER as SIDEBAR_OTHER
@@ -35,7 +35,7 @@ HYPER = {"train_epochs": "epochs", "train_max_steps": "max_steps", "train_batch"
          "train_accum": "grad_accum", "train_lr": "learning_rate", "train_scheduler": "scheduler",
          "train_warmup": "warmup_ratio", "train_max_len": "max_length", "train_seed": "seed",
          "train_eval_steps": "eval_steps", "train_save_steps": "save_steps",
-         "train_threads": "threads"}
+         "train_threads": "threads", "train_precision": "precision"}
 
 
 # -- the Train page's state --------------------------------------------------------------
@@ -150,7 +150,7 @@ def config_from_state(state) -> TrainConfig:
         warmup_ratio=float(state["train_warmup"]), max_length=int(state["train_max_len"]),
         seed=int(state["train_seed"]), eval_steps=int(state["train_eval_steps"]),
         save_steps=int(state["train_save_steps"]), threads=int(state["train_threads"]),
-        device=state["train_device"],
+        device=state["train_device"], precision=state["train_precision"],
         merge_after=bool(state["train_merge"]) and method in ("lora", "qlora", "ia3"))
 
 
@@ -187,6 +187,25 @@ def _preview(config_json: str) -> DataPreview:
 @st.cache_data(max_entries=8, show_spinner=False)
 def _estimate(config_json: str) -> tuple[float, int]:
     return estimate(TrainConfig.from_dict(json.loads(config_json)))
+
+
+def precision_note(config: TrainConfig) -> str:
+    """The run's number format and why, as the Train page says it (measured here)."""
+    device = resolve_device(config)
+    fmt, why = training_precision(config, device)
+    return why if why.startswith(fmt) else f"{fmt}: {why}"
+
+
+def preset_label(name: str) -> str:
+    """A preset as the picker names it, with its time estimated from this machine's
+    measured speed on the sample task (not a figure from elsewhere)."""
+    what = {"live-demo": "live demo", "thorough": "thorough (3 epochs, evaluation and "
+                                                  "checkpoints)"}.get(name, name)
+    try:
+        seconds, _ = training_estimate(PRESETS[name])
+    except LabError:
+        return what
+    return f"{what}, about {duration(seconds)} (m:ss) here"
 
 
 def length_histogram(preview: DataPreview) -> None:
@@ -333,6 +352,22 @@ def progress_row(events: list[dict]) -> None:
     cols[3].metric("Memory (RSS)", f"{last.get('rss_bytes', 0) / 2**30:.2f} GiB")
     lr = last.get("learning_rate")
     cols[4].metric("Learning rate", f"{lr:.2e}" if lr is not None else "–")
+
+
+def run_setup_line(events: list[dict]) -> str | None:
+    """Where and how the run trains, from its start event: device, threads, number format
+    and why, and the step time estimated from this machine's measured speed."""
+    start = next((e for e in events if e.get("type") == "start"), None)
+    if not start or not start.get("precision"):
+        return None
+    step = start.get("estimated_step_s")
+    steps = [e for e in events if e.get("type") == "step" and e.get("threads")]
+    threads = start.get("threads")
+    if threads == "auto":
+        threads = f"auto (now {steps[-1]['threads']})" if steps else "auto"
+    return (f"Device {start.get('device')} · threads {threads} · number format "
+            f"{start.get('precision_reason') or start['precision']}"
+            + (f" · estimated {step:.2f} s a step" if step else ""))
 
 
 def output_folder(run: Run) -> Path:

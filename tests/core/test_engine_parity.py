@@ -1,6 +1,8 @@
 """The same behaviour tests on both engines, on the embedded SmolLM2 135M Instruct.
 
-Each test runs twice, once per engine. Where the two engines cannot give
+Each test runs three times: on llama.cpp, and on transformers with its weights in float32
+and in bfloat16, each forced through the dtype setting, so that a processor with native
+bf16 still tests float32 and one without still tests bf16. Where the two engines cannot give
 identical numbers (llama.cpp multiplies 4-bit weights with 8-bit activations),
 the tolerance is stated beside the assertion.
 """
@@ -20,12 +22,16 @@ pytestmark = pytest.mark.integration
 
 SMOL = "embedded:smollm2-135m-instruct"
 ENGINES = ["transformers", "llama.cpp"]
+SETUPS = [("transformers", "float32"), ("transformers", "bfloat16"), ("llama.cpp", "auto")]
 PROMPT = "The three primary colours are"
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+@pytest.fixture(scope="module", params=SETUPS, ids=lambda setup: "-".join(setup))
 def engine(request):
-    return load_engine(ModelSpec(source=SMOL, engine=request.param))
+    name, dtype = request.param
+    loaded = load_engine(ModelSpec(source=SMOL, engine=name, dtype=dtype))
+    assert name == "llama.cpp" or loaded.info.dtype == dtype
+    return loaded
 
 
 @pytest.fixture(scope="module")

@@ -76,11 +76,43 @@ def test_device_and_dtype_choice_on_this_machine():
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto") == expected
-    assert resolve_dtype("auto", "cpu") == "bfloat16"
-    assert resolve_dtype("float32", "cpu") == "float32"
+    from core.precision import cpu_measurement
+
+    measured = cpu_measurement()
+    for work in ("generate", "prefill", "decode"):  # auto: this processor's measured choice
+        dtype, why = resolve_dtype("auto", "cpu", work)
+        assert dtype == measured.chosen[work] and why == measured.reason(work)
+    assert resolve_dtype("float32", "cpu") == ("float32", "float32: set in the settings")
     if not torch.cuda.is_available():
         with pytest.raises(ModelError, match="no CUDA GPU is visible"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_engine_answers_in_each_dtype_forced_by_the_setting(dtype, tiny_model_dir):
+    from core.config import GenerationParams
+
+    engine = TransformersEngine.load(ModelSpec(source=str(tiny_model_dir), dtype=dtype),
+                                     threads=1)
+    assert engine.info.dtype == dtype and engine.info.dtype_reason == f"{dtype}: set in the settings"
+    assert str(next(engine.model.parameters()).dtype) == f"torch.{dtype}"
+    done = engine.generate("Review: fine.\nSentiment:", GenerationParams(max_new_tokens=4))
+    assert done.completion_tokens == 4
+    scores = engine.score_candidates("Review: fine.\nSentiment:", [" positive", " negative"])
+    assert len(scores) == 2 and all(s.logprob < 0 and s.n_tokens > 0 for s in scores)
+
+
+def test_dtype_auto_takes_the_format_measured_for_the_work(tiny_model_dir, monkeypatch):
+    from core import precision
+    from tests.core.test_precision import AVX2, _measurement
+
+    monkeypatch.setattr(precision, "cpu_measurement", lambda: _measurement(AVX2, native=False))
+    answers = TransformersEngine.load(ModelSpec(source=str(tiny_model_dir)), threads=1)
+    assert answers.info.dtype == "bfloat16"  # an answer: decoding dominates, bf16 halves reads
+    scoring = TransformersEngine.load(ModelSpec(source=str(tiny_model_dir)), threads=1,
+                                      work="prefill")
+    assert scoring.info.dtype == "float32"
+    assert scoring.info.dtype_reason.startswith("float32: this processor has no native bfloat16")
 
 
 def test_load_a_local_folder(tiny_model_dir):

@@ -347,3 +347,112 @@ def test_a_hub_dataset_out_of_reach_says_so(monkeypatch):
     with pytest.raises(DataFileError, match="cannot be reached") as caught:
         fetch_hub_dataset("someone/some-reviews")
     assert "Upload the examples" in caught.value.fix
+
+
+# -- number formats and threads ---------------------------------------------------------------
+
+
+def _linear_output_dtypes(monkeypatch) -> list:
+    """Record the dtype a Linear layer of the trained model computes in, step by step."""
+    import core.training as training
+
+    seen, build = [], training.build_model
+
+    def recording(*args, **kwargs):
+        import torch
+
+        model = build(*args, **kwargs)
+        linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+        linear.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+        return model
+
+    monkeypatch.setattr(training, "build_model", recording)
+    return seen
+
+
+@pytest.mark.parametrize("fmt", ["float32", "bfloat16"])
+def test_lora_trains_in_each_number_format_forced_by_the_setting(fmt, tiny_model_dir, tmp_path,
+                                                                  monkeypatch):
+    from safetensors.torch import load_file
+
+    seen = _linear_output_dtypes(monkeypatch)
+    run_dir = tmp_path / "run"
+    metrics = train(tiny_config(tiny_model_dir, precision=fmt), run_dir)
+    assert metrics["precision"] == fmt and metrics["precision_reason"] == \
+        f"{fmt}: set in the settings"
+    assert {str(d).removeprefix("torch.") for d in seen} == {fmt}  # every pass, scoring too
+    start = next(e for e in events(run_dir) if e["type"] == "start")
+    assert start["precision"] == fmt and start["estimated_step_s"] > 0
+    lora_b = [t for k, t in load_file(run_dir / "adapter/adapter_model.safetensors").items()
+              if "lora_B" in k]
+    assert lora_b and all(t.abs().sum() > 0 for t in lora_b)
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_precision_auto_follows_this_processors_measurement(tiny_model_dir, tmp_path,
+                                                            monkeypatch):
+    from core import precision
+    from tests.core.test_precision import AVX2, NATIVE, _measurement
+
+    monkeypatch.setattr(precision, "cpu_measurement", lambda: _measurement(AVX2, native=False))
+    avx2 = train(tiny_config(tiny_model_dir, max_steps=1), tmp_path / "avx2")
+    assert avx2["precision"] == "float32"
+    assert avx2["precision_reason"].startswith("float32: this processor has no native bfloat16")
+    monkeypatch.setattr(precision, "cpu_measurement", lambda: _measurement(NATIVE, native=True))
+    assert train(tiny_config(tiny_model_dir, max_steps=1), tmp_path / "native")["precision"] \
+        == "bfloat16"
+
+
+def test_formats_a_device_cannot_train_in_are_refused_before_loading(tiny_model_dir, tmp_path):
+    with pytest.raises(ConfigError, match="float16 training needs a CUDA GPU"):
+        train(tiny_config(tiny_model_dir, precision="float16", device="cpu"), tmp_path / "a")
+    with pytest.raises(ConfigError, match="QLoRA on the CPU trains in float32"):
+        train(tiny_config(tiny_model_dir, precision="bfloat16", method="qlora", device="cpu"),
+              tmp_path / "b")
+    with pytest.raises(ConfigError, match="Unknown precision 'fp8'"):
+        tiny_config(tiny_model_dir, precision="fp8")
+
+
+def test_the_estimate_comes_from_the_measured_speed_in_the_runs_format(tiny_model_dir,
+                                                                       monkeypatch):
+    from core import precision
+    from core.train_model import STARTUP_SECONDS, estimate
+    from tests.core.test_precision import AVX2, _measurement
+
+    monkeypatch.setattr(precision, "cpu_measurement", lambda: _measurement(AVX2, native=False))
+    config = tiny_config(tiny_model_dir, max_steps=4000)
+    float32 = estimate(replace(config, precision="float32"))[0] - STARTUP_SECONDS
+    assert float32 > 0 and estimate(config)[0] - STARTUP_SECONDS == float32  # auto: float32
+    # bf16 forced where it is emulated: the estimate says so (14x slower measured here)
+    assert estimate(replace(config, precision="bfloat16"))[0] - STARTUP_SECONDS > 10 * float32
+
+
+def test_auto_threads_give_way_to_a_busy_neighbour_and_come_back(monkeypatch):
+    import torch
+
+    from core.threads import SharedCores
+
+    cores = SharedCores(cores=2)
+    samples = iter([(10.0, 100.0, 50.0),   # 1 s: the machine busy 2 cores, this run 1: +1 other
+                    (11.0, 101.1, 50.9),   # 1 s: 1.1 busy, 0.9 mine: idle otherwise
+                    ])
+    monkeypatch.setattr(cores, "_sample", lambda: next(samples))
+    cores._last = (9.0, 98.0, 49.0)
+    assert cores.update() == 1 and torch.get_num_threads() == 1 and cores.others_busy > 0.9
+    assert cores.update() == 2 and torch.get_num_threads() == 2
+    torch.set_num_threads(1)
+
+
+def test_a_run_far_slower_than_its_estimate_says_so_with_the_likely_cause():
+    from core.runs import speed_warning
+
+    start = {"type": "start", "estimated_step_s": 1.0, "precision": "float32", "device": "cpu"}
+    steps = [{"type": "step", "step": n, "elapsed_s": 5.0 * n} for n in range(1, 5)]
+    assert speed_warning([start, *steps[:2]]) is None  # too early to judge
+    busy = speed_warning([start, *steps], cores=2, load=3.9)
+    assert busy.startswith("This run takes 5.0 s a step, 5x the 1.0 s estimated")
+    assert "load average 3.9 on 2 cores" in busy
+    emulated = speed_warning([{**start, "precision": "bfloat16"}, *steps], cores=2, load=1.0)
+    assert "the number format (bfloat16)" in emulated and "auto or float32" in emulated
+    on_pace = [{"type": "step", "step": n, "elapsed_s": 1.2 * n} for n in range(1, 5)]
+    assert speed_warning([start, *on_pace], cores=2, load=3.9) is None

@@ -61,6 +61,16 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     assert "Estimated time (m:ss)" in labels and labels["Estimated peak memory"].endswith("GiB")
     assert _charts(at), "no token-length histogram"
     assert "Review:" in str(at.dataframe[0].value["prompt"].iloc[0])
+    # the number format: auto is this processor's measured choice, with the reason
+    from core.precision import cpu_measurement
+
+    measured = cpu_measurement()
+    assert any(c.value.startswith(f"Number format {measured.reason('train')}")
+               for c in at.caption), [c.value for c in at.caption]
+    assert at.selectbox(key="train_preset").format_func("live-demo").endswith("(m:ss) here")
+    at.selectbox(key="train_precision").set_value("float32").run()
+    assert any(c.value.startswith("Number format float32: set in the settings")
+               for c in at.caption)
 
     at.text_input(key="train_name").set_value("class demo / r16").run()
     at.button(key="train_start").click().run()
@@ -82,6 +92,7 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     assert _charts(at), "no loss curve"
     text = _text(at)
     assert str(run.run_dir / "adapter") in text and "Review: {text}" in text
+    assert "number format float32: set in the settings" in text
     figures = dict(at.dataframe[1].value.values)  # the run's metrics, in words and units
     assert figures["Steps"] == "4" and figures["Peak memory"].endswith(" GiB")
     assert figures["Training time"].endswith("(m:ss)")
