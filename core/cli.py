@@ -143,7 +143,18 @@ def _prepare(args: argparse.Namespace) -> int:
             print(f"{name}: ready")
         else:
             ensure_converted(name)
+    _print_precision()
     return 0
+
+
+def _print_precision() -> None:
+    """The number format per kind of work on this processor (measured once, a few seconds)."""
+    from core.precision import cpu_measurement
+
+    measured = cpu_measurement()
+    print(f"number formats on this processor ({measured.processor['capability']}):")
+    for work in ("train", "generate", "prefill"):
+        print(f"  {work:9s} {measured.reason(work)}")
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ STEPS = (
          "four times the prompt tokens."),
     Step(3, "Fine-tune: a LoRA run, live", 180,
          "LoRA trains a small add-on (under 1% of the weights) on 300 labelled reviews, 60 "
-         "steps on one CPU core. While it trains: talk about what it costs."),
+         "steps on this machine's CPU cores. While it trains: talk about what it costs."),
     Step(4, "Compare on the same test reviews", 150,
          "The same held-out reviews through zero-shot, 4 and 8 shots and the tuned model, "
          "scored by the likelihood of each label, with 95% intervals."),
@@ -70,8 +70,8 @@ STEPS = (
 TALK_WHILE_TRAINING = (
     "**What LoRA changes**: two small matrices beside each attention projection; the 268M base "
     "weights stay frozen. The adapter is a few MB, shipped beside the base model.",
-    "**What it costs up front**: ~2-3 minutes of one CPU core here, about a tenth of a cent at "
-    "$0.05 per CPU-hour; on real data, the labelled examples are the expensive part.",
+    "**What it costs up front**: one to three minutes of two CPU cores here, about a tenth of a "
+    "cent at $0.05 per CPU-hour; on real data, the labelled examples are the expensive part.",
     "**What it saves on every query**: the tuned model needs no examples in its prompt, about "
     "30 tokens instead of ~190 with 4 shots: a sixth.",
     "**Watch the loss curve**: it falls as the model learns to put probability on the right "
@@ -195,7 +195,7 @@ def wrong_review(check: QuickCheck) -> str:
 
 
 def tour_train_config() -> TrainConfig:
-    """The live-demo LoRA preset on the sentiment task (60 steps, ~2-3 minutes on a CPU)."""
+    """The live-demo LoRA preset on the sentiment task (60 steps, 1-3 minutes on 2 cores)."""
     return preset("live-demo", task=TASK, name="tour: live-demo LoRA")
 
 

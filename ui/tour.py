@@ -16,7 +16,8 @@ from core.report import html_report
 from core.report_charts import metric_bars, quality_vs_cost
 from core.runs import LIVE, get_run
 from ui.engine import current_spec, show_error
-from ui.training import duration, loss_chart, poll_events, progress_row, refreshed
+from ui.training import (duration, loss_chart, poll_events, progress_row, refreshed,
+                         training_estimate)
 
 STATE = {"tour_zero": None, "tour_shots": None, "tour_run": None, "tour_cmp": None,
          "tour_n": tour.DEFAULT_N, "tour_downloaded": False}
@@ -24,6 +25,17 @@ STATE = {"tour_zero": None, "tour_shots": None, "tour_run": None, "tour_cmp": No
 
 def _minutes(seconds: float) -> str:
     return f"~{seconds / 60:.1f} min" if seconds % 60 else f"~{int(seconds // 60)} min"
+
+
+def _seconds(step: tour.Step) -> float:
+    """A step's expected time: the training step's from this machine's measured training
+    speed (the Train page's estimate of the tour's run), the others as measured here."""
+    if step.number != 3:
+        return step.seconds
+    try:
+        return max(60.0, round(training_estimate(tour.tour_train_config())[0] / 30) * 30)
+    except LabError:
+        return step.seconds
 
 
 def restore() -> None:
@@ -63,20 +75,21 @@ def _comparison():
 
 def overview(done: dict[int, bool]) -> None:
     """The steps with their expected times, ticked as they are done, and 'Start over'."""
-    total = sum(s.seconds for s in tour.STEPS)
+    total = sum(_seconds(s) for s in tour.STEPS)
     count = sum(done.values())
     st.progress(count / len(tour.STEPS), f"{count} of {len(tour.STEPS)} steps done · the lesson "
                 f"takes {_minutes(total)} of clicks and waiting on 2 CPU cores, talk included")
     cols = st.columns(len(tour.STEPS))
     for col, step in zip(cols, tour.STEPS):
         mark = ":material/check_circle:" if done[step.number] else ":material/radio_button_unchecked:"
-        col.markdown(f"{mark} **{step.number} · {step.title}**  \n{_minutes(step.seconds)}")
+        col.markdown(f"{mark} **{step.number} · {step.title}**  \n{_minutes(_seconds(step))}")
 
 
 def step_header(step: tour.Step, done: bool) -> None:
     badge = " :green-badge[:material/check: done]" if done else ""
     st.subheader(f"{step.number} · {step.title}{badge}")
-    st.caption(f"Expected: {_minutes(step.seconds)} on 2 CPU cores.")
+    st.caption(f"Expected: {_minutes(_seconds(step))} on this machine's CPU"
+               + (" (estimated from its measured training speed)." if step.number == 3 else "."))
     st.markdown(f":material/record_voice_over: **Say:** {step.say}")
 
 

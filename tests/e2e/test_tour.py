@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from core.train_config import PRESETS
 from tests.e2e.conftest import ARTIFACTS, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -106,7 +107,8 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
     started = time.time()
     page.get_by_role("button", name="Start the live-demo LoRA run").click()
     training = _step(page, 3)
-    training.get_by_text(re.compile(r"^step \d+ of 60$")).wait_for(timeout=TRAIN)
+    steps = PRESETS["live-demo"].max_steps
+    training.get_by_text(re.compile(rf"^step \d+ of {steps}$")).wait_for(timeout=TRAIN)
     assert training.get_by_text("While it trains, talk about").is_visible()
     screenshot(page, "tour-3-training")
     training.get_by_text(re.compile(r"finished in \d+:\d\d")).wait_for(timeout=TRAIN)
