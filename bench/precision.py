@@ -14,7 +14,6 @@ at AVX2 (the variables below); the choice is then measured anew for that setting
 from __future__ import annotations
 
 import statistics
-import time
 
 FORMATS = ("float32", "bfloat16")
 PROMPT = ("Review: The zipper broke on the second day, but the company sent a new jacket "
@@ -31,13 +30,13 @@ def _decode_and_prefill(fmt: str, new_tokens: int, rounds: int) -> dict:
     decode, prefill = [], []
     prompt_tokens = engine.count_tokens(PROMPT)
     for _ in range(rounds):
+        # decoding speed: the new tokens past the first, so prompt processing is left out
+        first = engine.generate("Once upon a time,", GenerationParams(max_new_tokens=1))
         done = engine.generate("Once upon a time,", params)
-        decode.append(done.completion_tokens / max(done.latency_s - done.time_to_first_token_s,
-                                                   1e-9) * (done.completion_tokens - 1)
-                      / done.completion_tokens)
-        started = time.perf_counter()
-        engine.score_candidates(PROMPT, [" positive"])
-        prefill.append(prompt_tokens / (time.perf_counter() - started))
+        decode.append((done.completion_tokens - 1) / max(done.latency_s - first.latency_s, 1e-9))
+        # prompt processing: a long prompt to its first new token
+        prefill.append(prompt_tokens / engine.generate(PROMPT, GenerationParams(
+            max_new_tokens=1)).latency_s)
     return {"decode_tokens_per_s": round(statistics.median(decode), 1),
             "prompt_tokens_per_s": round(statistics.median(prefill), 1),
             "prompt_tokens": prompt_tokens}

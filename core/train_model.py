@@ -237,9 +237,10 @@ def build_model(config: TrainConfig, device: str, precision: str = "float32"):
 # thread), scaled to the model: tokens in the step x non-embedding parameters + completion
 # positions x head (embedding) parameters (the LM head runs on completion positions only),
 # times what a real step costs beyond the bare products (attention, norms, the optimizer,
-# Python), calibrated against the live-demo run on Gemma 3 270M in both formats. Methods
-# relative to LoRA as bench/training.py measured them: full 2.8x, QLoRA 2.1x.
-STEP_OVERHEAD = 1.2  # measured 1.40 in float32 and 1.05 in bfloat16: within ~15%
+# Python), calibrated against the live-demo run on Gemma 3 270M in each format (float32:
+# 1.40 at one thread, 1.54 at two with bf16 emulated; bfloat16: 1.05 at one thread).
+# Methods relative to LoRA as bench/training.py measured them: full 2.8x, QLoRA 2.1x.
+STEP_OVERHEAD = {"float32": 1.45, "bfloat16": 1.05, "float16": 1.05}
 METHOD_COST = {"lora": 1.0, "ia3": 0.95, "prompt-tuning": 1.1, "full": 2.8, "qlora": 2.1}
 STARTUP_SECONDS = 12.0       # imports, model and tokenizer load
 RUNTIME_BYTES = 1000 * 2**20  # torch, transformers, tokenizer, allocator slack
@@ -287,14 +288,14 @@ def _step_work(config: TrainConfig, data) -> tuple[float, float, int, int]:
 def step_seconds(config: TrainConfig, data, precision: str, device: str,
                  threads: int) -> float | None:
     """Seconds one optimizer step should take here, from the measured speed (None on a GPU)."""
-    rate = token_params_per_s("float32" if config.method == "qlora" and device == "cpu"
-                              else precision, device, max(1, threads))
+    fmt = "float32" if config.method == "qlora" and device == "cpu" else precision
+    rate = token_params_per_s(fmt, device, max(1, threads))
     if rate is None:
         return None
     padded, completion, body, embed = _step_work(config, data)
     per_step = config.batch_size * config.grad_accum
     work = per_step * (padded * body + (completion + 1) * embed)
-    return float(f"{work / rate * STEP_OVERHEAD * METHOD_COST[config.method]:.3g}")
+    return float(f"{work / rate * STEP_OVERHEAD[fmt] * METHOD_COST[config.method]:.3g}")
 
 
 def estimate(config: TrainConfig) -> tuple[float, int]:

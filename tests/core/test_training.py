@@ -424,7 +424,7 @@ def test_the_estimate_comes_from_the_measured_speed_in_the_runs_format(tiny_mode
     float32 = estimate(replace(config, precision="float32"))[0] - STARTUP_SECONDS
     assert float32 > 0 and estimate(config)[0] - STARTUP_SECONDS == float32  # auto: float32
     # bf16 forced where it is emulated: the estimate says so (14x slower measured here)
-    assert estimate(replace(config, precision="bfloat16"))[0] - STARTUP_SECONDS > 10 * float32
+    assert estimate(replace(config, precision="bfloat16"))[0] - STARTUP_SECONDS > 5 * float32
 
 
 def test_auto_threads_give_way_to_a_busy_neighbour_and_come_back(monkeypatch):
