@@ -182,11 +182,22 @@ def processor() -> dict[str, Any]:
             "torch": torch.__version__, "dispatch": dispatch}
 
 
+def choice_file(here: dict[str, Any]) -> str:
+    """``precision.json``; with CPU-dispatch variables set, a file of their own beside it, so
+    that a capped run (tests, a bench) does not replace the machine's own choice."""
+    if not here.get("dispatch"):
+        return CHOICE_FILE
+    import hashlib
+
+    key = hashlib.sha256(json.dumps(here["dispatch"], sort_keys=True).encode()).hexdigest()[:8]
+    return f"precision-{key}.json"
+
+
 def cpu_measurement(remeasure: bool = False) -> Measurement:
     """The saved measurement for this processor, measured now (a few seconds) if there is
     none, the processor changed, or ``remeasure``."""
-    path = cache_dir() / CHOICE_FILE
     here = processor()
+    path = cache_dir() / choice_file(here)
     if not remeasure:
         try:
             saved = Measurement.from_dict(json.loads(path.read_text(encoding="utf-8")))
