@@ -119,8 +119,6 @@ class SharedCores:
         if wall > 0.05:
             self.others_busy = max(0.0, (now[1] - self._last[1]) - (now[2] - self._last[2])) / wall
             self._last = now
-            wanted = 1 if self.others_busy > self.BUSY_CORES else self.cores
-            if wanted != self.threads:
-                self.threads = wanted
+            self.threads = 1 if self.others_busy > self.BUSY_CORES else self.cores
         torch.set_num_threads(self.threads)
         return self.threads
