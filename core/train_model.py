@@ -298,8 +298,9 @@ def step_seconds(config: TrainConfig, data, precision: str, device: str,
     return float(f"{work / rate * STEP_OVERHEAD[fmt] * METHOD_COST[config.method]:.3g}")
 
 
-def estimate(config: TrainConfig) -> tuple[float, int]:
-    """(seconds, peak memory in bytes) the run should take, before it starts.
+def estimate(config: TrainConfig) -> tuple[float | None, int]:
+    """(seconds, peak memory in bytes) the run should take, before it starts; seconds is None
+    on a GPU, whose speed the lab does not measure.
 
     Reads the data (so data errors show here, before a start), the model's parameter
     count and this processor's measured speed in the run's number format. With threads
@@ -311,16 +312,18 @@ def estimate(config: TrainConfig) -> tuple[float, int]:
     device = resolve_device(config)
     precision = training_precision(config, device)[0]
     threads = config.threads or os.cpu_count() or 1
-    step_s = step_seconds(config, data, precision, device, threads) or 0.0
+    step_s = step_seconds(config, data, precision, device, threads)
+    padded, _, body, embed = _step_work(config, data)
+    activations = config.batch_size * padded * body * ACTIVATION_BYTES_PER_TOKEN_PARAM
+    memory = RUNTIME_BYTES + (body + embed) * (4 + EXTRA_BYTES_PER_PARAM[config.method]) \
+        + activations
+    if step_s is None:
+        return None, int(memory)
     per_step = config.batch_size * config.grad_accum
     steps = config.max_steps or math.ceil(len(data.train) / per_step * config.epochs)
-    padded, _, body, embed = _step_work(config, data)
     # scoring the validation rows: one forward per label, about a third of a training step's
     # cost per token (no backward)
     per_example = step_s / per_step / 3 if per_step else 0.0
     eval_s = len(data.validation) * per_example * (1 + len(data.prompt_format.labels))
     seconds = STARTUP_SECONDS + steps * step_s + eval_s
-    activations = config.batch_size * padded * body * ACTIVATION_BYTES_PER_TOKEN_PARAM
-    memory = RUNTIME_BYTES + (body + embed) * (4 + EXTRA_BYTES_PER_PARAM[config.method]) \
-        + activations
     return round(seconds, 1), int(memory)

@@ -238,7 +238,8 @@ try:
     available = psutil.virtual_memory().available
     c = st.columns(3)
     c[0].metric("Estimated time (m:ss)", duration(seconds),
-                help="From this machine's measured training speed in the run's number format.")
+                help="From this machine's measured training speed in the run's number format "
+                     "(not measured on a GPU: –).")
     c[1].metric("Estimated peak memory", f"{peak / 2**30:.2f} GiB")
     c[2].metric("Memory available now", f"{available / 2**30:.1f} GiB")
     st.caption(f"Number format {precision_note(config)}. The estimate comes from that "

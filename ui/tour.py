@@ -33,9 +33,10 @@ def _seconds(step: tour.Step) -> float:
     if step.number != 3:
         return step.seconds
     try:
-        return max(60.0, round(training_estimate(tour.tour_train_config())[0] / 30) * 30)
+        seconds = training_estimate(tour.tour_train_config())[0]
     except LabError:
         return step.seconds
+    return max(60.0, round(seconds / 30) * 30) if seconds else step.seconds
 
 
 def restore() -> None:

@@ -173,8 +173,8 @@ def data_preview(config: TrainConfig) -> DataPreview:
     return _preview(_settings_key(config))
 
 
-def training_estimate(config: TrainConfig) -> tuple[float, int]:
-    """(seconds, peak bytes) the run should take (cached per config)."""
+def training_estimate(config: TrainConfig) -> tuple[float | None, int]:
+    """(seconds or None on a GPU, peak bytes) the run should take (cached per config)."""
     return _estimate(_settings_key(config))
 
 
@@ -185,7 +185,7 @@ def _preview(config_json: str) -> DataPreview:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _estimate(config_json: str) -> tuple[float, int]:
+def _estimate(config_json: str) -> tuple[float | None, int]:
     return estimate(TrainConfig.from_dict(json.loads(config_json)))
 
 
@@ -205,7 +205,7 @@ def preset_label(name: str) -> str:
         seconds, _ = training_estimate(PRESETS[name])
     except LabError:
         return what
-    return f"{what}, about {duration(seconds)} (m:ss) here"
+    return f"{what}, about {duration(seconds)} (m:ss) here" if seconds else what
 
 
 def length_histogram(preview: DataPreview) -> None:

@@ -427,6 +427,14 @@ def test_the_estimate_comes_from_the_measured_speed_in_the_runs_format(tiny_mode
     assert estimate(replace(config, precision="bfloat16"))[0] - STARTUP_SECONDS > 5 * float32
 
 
+def test_on_a_gpu_the_estimate_says_it_does_not_know_the_time(tiny_model_dir, monkeypatch):
+    import core.train_model as train_model
+
+    monkeypatch.setattr(train_model, "resolve_device", lambda config: "cuda")
+    seconds, memory = train_model.estimate(tiny_config(tiny_model_dir, precision="float32"))
+    assert seconds is None and memory > 0  # not measured there: no invented figure
+
+
 def test_auto_threads_give_way_to_a_busy_neighbour_and_come_back(monkeypatch):
     import torch
 
