@@ -201,8 +201,10 @@ def _live_run(run_id: str, shown_status: str) -> None:
             progress_row(events)
     elif run.status == "succeeded":
         accuracy = run.metrics.get("accuracy")
-        st.success(f"Run **{run.id}** finished in {duration(run.duration_s)} (expected ~2.5-3 "
-                   "minutes)" + (f" · validation accuracy {accuracy:.2f}" if accuracy else ""),
+        expected = _minutes(_seconds(tour.STEPS[2]))  # step 3, from the measured speed
+        st.success(f"Run **{run.id}** finished in {duration(run.duration_s)} (expected "
+                   f"{expected} here)"
+                   + (f" · validation accuracy {accuracy:.2f}" if accuracy else ""),
                    icon=":material/check_circle:")
     else:
         show_error(LabError(f"Run {run.id} {run.status}: {run.problem or 'see its log.txt'}",
