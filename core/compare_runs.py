@@ -25,7 +25,7 @@ from typing import Any
 
 from core.compare import CompareConfig, check_variants, evaluate
 from core.errors import LabError
-from core.paths import data_dir, history_db_path
+from core.paths import data_dir, history_db_path, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SPAWN_GRACE_S = 60  # a comparison with no pid recorded this long after its start never started
@@ -58,12 +58,6 @@ def comparisons_dir() -> Path:
     return path
 
 
-def _write_json(path: Path, data: dict) -> None:
-    staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-    staging.replace(path)
-
-
 def _index(comparison_id: str, status: str, config: CompareConfig | None = None,
            folder: Path | None = None) -> None:
     with closing(sqlite3.connect(history_db_path(), timeout=10)) as conn, conn:
@@ -83,14 +77,14 @@ def start_comparison(config: CompareConfig) -> str:
     comparison_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     folder = comparisons_dir() / comparison_id
     folder.mkdir()
-    _write_json(folder / "config.json", config.to_dict())
-    _write_json(folder / "status.json", {"status": "queued"})
+    write_json(folder / "config.json", config.to_dict())
+    write_json(folder / "status.json", {"status": "queued"})
     _index(comparison_id, "queued", config, folder)
     with (folder / "log.txt").open("w") as log:  # the child keeps its own copy of the handle
         process = subprocess.Popen([sys.executable, "-m", "core", "compare",
                                     str(folder / "config.json"), "--out", str(folder)], cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    _write_json(folder / "status.json", {"status": "queued", "pid": process.pid})
+    write_json(folder / "status.json", {"status": "queued", "pid": process.pid})
     return comparison_id
 
 
@@ -103,7 +97,7 @@ def _training_busy() -> bool:
 def execute(config: CompareConfig, folder: Path) -> dict:
     """What the background process does (also ``python -m core compare`` in the foreground)."""
     folder.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / "status.json", {"status": "running", "pid": os.getpid()})
+    write_json(folder / "status.json", {"status": "running", "pid": os.getpid()})
     progress_file = (folder / "progress.jsonl").open("a")
 
     def progress(done: int, total: int, name: str) -> None:
@@ -118,18 +112,18 @@ def execute(config: CompareConfig, folder: Path) -> dict:
         results = evaluate(config, progress, cancelled, threads)
     except LabError as exc:
         status = "cancelled" if cancelled() else "failed"
-        _write_json(folder / "status.json", {"status": status, "problem": exc.problem, "fix": exc.fix})
+        write_json(folder / "status.json", {"status": status, "problem": exc.problem, "fix": exc.fix})
         _index(folder.name, status)
         raise
     except Exception as exc:  # recorded for the page, then re-raised for the log's traceback
-        _write_json(folder / "status.json", {"status": "failed",
+        write_json(folder / "status.json", {"status": "failed",
                                              "problem": f"{type(exc).__name__}: {exc}",
                                              "fix": "See log.txt in the comparison's folder."})
         _index(folder.name, "failed")
         raise
     results["id"] = folder.name
-    _write_json(folder / "results.json", results)
-    _write_json(folder / "status.json", {"status": "succeeded"})
+    write_json(folder / "results.json", results)
+    write_json(folder / "status.json", {"status": "succeeded"})
     _index(folder.name, "succeeded")
     return results
 
@@ -172,7 +166,7 @@ def get_comparison(comparison_id: str) -> Comparison:
             status = {"status": "crashed", "problem": "The evaluation process ended without "
                       "recording a result (killed, out of memory, or the machine restarted).",
                       "fix": "Run the comparison again: its settings are kept with it."}
-            _write_json(folder / "status.json", status)
+            write_json(folder / "status.json", status)
             _index(comparison_id, "crashed")
     state = status["status"]
     lines = (folder / "progress.jsonl").read_text().splitlines() if (folder / "progress.jsonl").exists() else []

@@ -12,8 +12,10 @@ several labs) can point them elsewhere:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def data_dir() -> Path:
@@ -34,3 +36,11 @@ def cache_dir() -> Path:
 def history_db_path() -> Path:
     """The SQLite database that records every generation."""
     return data_dir() / "lab.db"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: a reader sees the old file or the new
+    one whole, never half of it (the staging file is renamed over it)."""
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    staging.replace(path)

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.errors import ConfigError
-from core.paths import cache_dir
+from core.paths import cache_dir, write_json
 
 FORMATS = ("float32", "bfloat16", "float16")
 PRECISIONS = ("auto", *FORMATS)
@@ -206,10 +206,8 @@ def cpu_measurement(remeasure: bool = False) -> Measurement:
         except (OSError, ValueError, KeyError, TypeError):
             pass  # none yet, or damaged: measure again
     measurement = measure(here)
-    tmp = path.with_suffix(".tmp")
     try:
-        tmp.write_text(json.dumps(measurement.to_dict(), indent=2), encoding="utf-8")
-        tmp.replace(path)
+        write_json(path, measurement.to_dict())
     except OSError:
         pass  # a read-only cache: the choice still holds for this process
     return measurement

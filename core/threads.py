@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-from core.paths import cache_dir
+from core.paths import cache_dir, write_json
 
 CHOICE_FILE = "threads.json"
 MIN_GAIN = 1.3  # more threads must be at least this much faster to be worth the risk
@@ -68,7 +68,7 @@ def threads_measurement() -> dict:
         pass
     choice = measure_threads()
     try:
-        path.write_text(json.dumps(choice, indent=2))
+        write_json(path, choice)
     except OSError:
         pass  # a read-only cache: the choice holds for this process
     return choice

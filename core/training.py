@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import LabError
+from core.paths import write_json
 from core.train_config import TrainConfig
 from core.threads import SharedCores
 from core.train_model import (build_model, check_max_length, load_base, load_tokenizer,
@@ -352,15 +353,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
         if config.merge_after and not progress.cancelled:
             merge_adapter(config, run_dir)
         metrics["total_seconds"] = round(time.perf_counter() - started, 2)
-        _write_json(run_dir / "metrics.json", metrics)
+        write_json(run_dir / "metrics.json", metrics)
         log.write("end", **{k: v for k, v in metrics.items() if k != "method"})
     return metrics
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.replace(path)
 
 
 def gathered_state_dict(trainer) -> dict | None:
@@ -387,7 +382,7 @@ def save_outputs(model, tokenizer, config: TrainConfig, fmt: PromptFormat, run_d
         out = run_dir / "adapter"
         model.peft_config["default"].base_model_name_or_path = config.model
         model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
-    _write_json(run_dir / "template.json", fmt.to_dict())
+    write_json(run_dir / "template.json", fmt.to_dict())
     return out
 
 
