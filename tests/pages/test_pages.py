@@ -140,3 +140,17 @@ def test_history_delete(tiny_model_dir):
 def test_empty_history_says_where_answers_come_from(tiny_model_dir):
     at = _page("pages/2_History.py", ModelSpec(source=str(tiny_model_dir)))
     assert any("Nothing here yet" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("dtype", ["auto", "bfloat16"])
+def test_the_sidebar_says_the_engines_dtype_and_why(dtype, tiny_model_dir):
+    from core.precision import cpu_measurement
+
+    at = _page("pages/1_Playground.py", ModelSpec(source=str(tiny_model_dir), dtype=dtype,
+                                                   engine="transformers"))
+    assert not at.exception, at.exception
+    status = " ".join(c.value for c in at.sidebar.caption)
+    # auto: the format measured fastest here for an answer, with its figure
+    why = cpu_measurement().reason("generate") if dtype == "auto" else \
+        "bfloat16: set in the settings"
+    assert f"dtype {why}" in status, status
