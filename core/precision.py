@@ -77,10 +77,7 @@ class Measurement:
 
     def speedup(self, work: str, fmt: str, over: str = "float32") -> float | None:
         """How many times as fast ``fmt`` measured against ``over`` for ``work``."""
-        if work == "generate":
-            mine, theirs = answer_seconds(self.rates, fmt), answer_seconds(self.rates, over)
-            return theirs / mine if mine and theirs else None
-        rates = self.rates.get(work, {})
+        rates = work_rates(self.rates, work)
         if fmt not in rates or over not in rates or not rates[over]:
             return None
         return rates[fmt] / rates[over]
@@ -118,18 +115,26 @@ class Measurement:
 
 def choose(rates: dict[str, dict[str, float]], min_gain: float = MIN_GAIN) -> dict[str, str]:
     """Per work (and for a whole answer): float32, unless an ``AUTO_FORMATS`` format is at
-    least ``min_gain`` times as fast."""
+    least ``min_gain`` times as fast (then the fastest such)."""
+    works = [*rates, "generate"] if "prefill" in rates and "decode" in rates else list(rates)
     chosen = {}
-    for work, by_format in rates.items():
+    for work in works:
+        by_format = work_rates(rates, work)
         best = "float32"
         for fmt in AUTO_FORMATS:
             if fmt in by_format and by_format[fmt] >= min_gain * by_format.get("float32", 0.0) \
                     and by_format[fmt] > by_format.get(best, 0.0):
                 best = fmt
         chosen[work] = best
-    if "prefill" in rates and "decode" in rates:
-        chosen["generate"] = _fastest_answer(rates, min_gain)
     return chosen
+
+
+def work_rates(rates: dict[str, dict[str, float]], work: str) -> dict[str, float]:
+    """Per format, how often ``work`` is done a second; for ``generate``, whole answers."""
+    if work != "generate":
+        return rates.get(work, {})
+    return {fmt: 1 / seconds for fmt in FORMATS
+            if (seconds := answer_seconds(rates, fmt))}
 
 
 def answer_seconds(rates: dict[str, dict[str, float]], fmt: str) -> float | None:
@@ -138,16 +143,6 @@ def answer_seconds(rates: dict[str, dict[str, float]], fmt: str) -> float | None
     if not prefill or not decode:
         return None
     return ANSWER_PROMPT_TOKENS / prefill + ANSWER_NEW_TOKENS / decode
-
-
-def _fastest_answer(rates: dict[str, dict[str, float]], min_gain: float) -> str:
-    base = answer_seconds(rates, "float32")
-    best, best_s = "float32", base
-    for fmt in AUTO_FORMATS:
-        seconds = answer_seconds(rates, fmt)
-        if seconds and base and seconds * min_gain <= base and seconds < best_s:
-            best, best_s = fmt, seconds
-    return best
 
 
 # -- the processor and the saved measurement ---------------------------------------------

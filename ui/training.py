@@ -191,9 +191,7 @@ def _estimate(config_json: str) -> tuple[float | None, int]:
 
 def precision_note(config: TrainConfig) -> str:
     """The run's number format and why, as the Train page says it (measured here)."""
-    device = resolve_device(config)
-    fmt, why = training_precision(config, device)
-    return why if why.startswith(fmt) else f"{fmt}: {why}"
+    return training_precision(config, resolve_device(config))[1]  # "float32: ..." and why
 
 
 def preset_label(name: str) -> str:
