@@ -133,6 +133,32 @@ class BuiltPrompt:
     technique: str
     labels: tuple[str, ...] = ()
     json_schema: str | None = None   # set when decoding is to be constrained
+    shots: int = 0          # worked examples in the text
+    dropped_shots: int = 0  # worked examples left out because their input is the query itself
+
+    @property
+    def shots_note(self) -> str | None:
+        """What a page should say when examples were left out, None when none were."""
+        if not self.dropped_shots:
+            return None
+        n = self.dropped_shots
+        what = f"{n} example{'s' if n > 1 else ''} left out: {'they are' if n > 1 else 'it is'} " \
+               "the query itself (the model must not be shown the answer it is asked for)"
+        if self.technique == "few-shot" and not self.shots:
+            return what + "; no example is left, so the prompt is zero-shot."
+        return what + "."
+
+
+def same_text(a: str, b: str) -> bool:
+    """Whether two inputs are the same text, ignoring case, surrounding and repeated spaces."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def shots_for(examples: tuple[Example, ...], query: str) -> tuple[tuple[Example, ...], int]:
+    """The examples that may be shown for ``query`` (never the query itself) and how many
+    were left out."""
+    kept = tuple(e for e in examples if not same_text(e.input, query))
+    return kept, len(examples) - len(kept)
 
 
 def few_shot_block(template: str, examples: tuple[Example, ...] | list[Example]) -> str:
@@ -149,12 +175,15 @@ def build_prompt(recipe: PromptRecipe, query: str, chat_prompt=None) -> BuiltPro
     if not isinstance(query, str) or not query.strip():
         raise ConfigError("The input is empty.", "Type the text the model should work on.")
     query_text = render(recipe.template, query)
+    # a query among its own shots would show the model the answer it is asked for
+    examples, dropped = shots_for(recipe.examples, query)
     # one answer per line: the model's next example is where its answer ends
     stops = ("\n\n", "\nInput:") if recipe.technique != "chain-of-thought" else ("\n\n\n",)
     if recipe.technique == "zero-shot":
         text = _with_instruction(recipe.instruction, query_text)
     elif recipe.technique == "few-shot":
-        body = few_shot_block(recipe.template, recipe.examples) + EXAMPLE_SEPARATOR + query_text
+        body = (few_shot_block(recipe.template, examples) + EXAMPLE_SEPARATOR
+                if examples else "") + query_text
         text = _with_instruction(recipe.instruction, body)
     elif recipe.technique == "system":
         if chat_prompt is None:
@@ -170,15 +199,18 @@ def build_prompt(recipe: PromptRecipe, query: str, chat_prompt=None) -> BuiltPro
         schema = json.dumps(json.loads(recipe.json_schema), indent=None)
         instruction = (f"{recipe.instruction.strip()}\nAnswer with one JSON object that follows "
                        f"this JSON Schema:\n{schema}").strip()
-        examples = few_shot_block(recipe.template, recipe.examples) + EXAMPLE_SEPARATOR \
-            if recipe.examples else ""
-        text = _with_instruction(instruction, examples + query_text)
+        block = few_shot_block(recipe.template, examples) + EXAMPLE_SEPARATOR \
+            if examples else ""
+        text = _with_instruction(instruction, block + query_text)
         return BuiltPrompt(text, ("\n\n",), recipe.technique, recipe.labels,
-                           recipe.json_schema if recipe.constrained else None)
+                           recipe.json_schema if recipe.constrained else None,
+                           len(examples), dropped)
     else:
         raise ConfigError("ReAct is a loop of prompts, not one prompt.",
                           "Use core.react.run_react for it.")
-    return BuiltPrompt(text, stops, recipe.technique, recipe.labels)
+    shown = len(examples) if recipe.technique == "few-shot" else 0
+    return BuiltPrompt(text, stops, recipe.technique, recipe.labels, None, shown,
+                       dropped if recipe.technique == "few-shot" else 0)
 
 
 ANSWER_LINE = re.compile(r"answer\s*(?:is|:)\s*[:\-]?\s*(.+)", re.IGNORECASE)
