@@ -166,6 +166,15 @@ def few_shot_block(template: str, examples: tuple[Example, ...] | list[Example])
     return EXAMPLE_SEPARATOR.join(f"{render(template, e.input)} {e.label}" for e in examples)
 
 
+def template_stops(template: str) -> tuple[str, ...]:
+    """Where a one-line answer ends under ``template``: a blank line, or the model starting
+    the next input itself (the text before ``{input}`` on the template's first line, e.g.
+    ``'\\nReview:'`` for ``'Review: {input}\\nSentiment:'``)."""
+    head = render(template, "\0").split("\0", 1)[0].split("\n")[-1].strip()
+    # a template that opens on {input} has no marker the model would repeat
+    return ("\n\n", "\n" + head) if head else ("\n\n",)
+
+
 def _with_instruction(instruction: str, body: str) -> str:
     return f"{instruction.strip()}{EXAMPLE_SEPARATOR}{body}" if instruction.strip() else body
 
@@ -178,7 +187,7 @@ def build_prompt(recipe: PromptRecipe, query: str, chat_prompt=None) -> BuiltPro
     # a query among its own shots would show the model the answer it is asked for
     examples, dropped = shots_for(recipe.examples, query)
     # one answer per line: the model's next example is where its answer ends
-    stops = ("\n\n", "\nInput:") if recipe.technique != "chain-of-thought" else ("\n\n\n",)
+    stops = template_stops(recipe.template)
     if recipe.technique == "zero-shot":
         text = _with_instruction(recipe.instruction, query_text)
     elif recipe.technique == "few-shot":
@@ -195,6 +204,8 @@ def build_prompt(recipe: PromptRecipe, query: str, chat_prompt=None) -> BuiltPro
     elif recipe.technique == "chain-of-thought":
         instruction = f"{recipe.instruction.strip()} {COT_INSTRUCTION}".strip()
         text = _with_instruction(instruction, query_text) + COT_TRIGGER
+        # reasoning runs over several lines: only two blank lines or a new input end it
+        stops = ("\n\n\n",) + stops[1:]
     elif recipe.technique == "structured":
         schema = json.dumps(json.loads(recipe.json_schema), indent=None)
         instruction = (f"{recipe.instruction.strip()}\nAnswer with one JSON object that follows "
@@ -202,7 +213,7 @@ def build_prompt(recipe: PromptRecipe, query: str, chat_prompt=None) -> BuiltPro
         block = few_shot_block(recipe.template, examples) + EXAMPLE_SEPARATOR \
             if examples else ""
         text = _with_instruction(instruction, block + query_text)
-        return BuiltPrompt(text, ("\n\n",), recipe.technique, recipe.labels,
+        return BuiltPrompt(text, stops, recipe.technique, recipe.labels,
                            recipe.json_schema if recipe.constrained else None,
                            len(examples), dropped)
     else:

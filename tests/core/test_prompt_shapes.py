@@ -43,3 +43,24 @@ def test_structured_examples_leave_out_the_query_too():
                                       json_schema=schema), "Two pears")
     assert '{"a": 2}' not in built.text and '{"a": 1}' in built.text
     assert (built.shots, built.dropped_shots) == (1, 1)
+
+
+def test_stops_come_from_the_template_in_use():
+    review = build_prompt(PromptRecipe("zero-shot", "Classify.", TEMPLATE), "Nice.")
+    assert review.stops == ("\n\n", "\nReview:")
+    assert "\nInput:" not in review.stops
+    few = build_prompt(PromptRecipe("few-shot", "Classify.", TEMPLATE, SHOTS), "Nice.")
+    assert few.stops == ("\n\n", "\nReview:")
+    default = build_prompt(PromptRecipe("zero-shot", "Classify."), "Nice.")
+    assert default.stops == ("\n\n", "\nInput:")
+    # a marker on the input's own line after an instruction line, literal braces rendered
+    odd = build_prompt(PromptRecipe("zero-shot", "", "Read this.\n{{Q}} {input}\nA:"), "x")
+    assert odd.stops == ("\n\n", "\n{Q}")
+    bare = build_prompt(PromptRecipe("zero-shot", "", "{input}\nSentiment:"), "x")
+    assert bare.stops == ("\n\n",)
+
+
+def test_reasoning_may_run_over_lines_but_stops_at_a_new_input():
+    cot = build_prompt(PromptRecipe("chain-of-thought", "Solve.", "Question: {input}\nAnswer:"),
+                       "2+2?")
+    assert cot.stops == ("\n\n\n", "\nQuestion:")
