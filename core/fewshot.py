@@ -94,41 +94,68 @@ def delete_set(name: str) -> None:
     (_sets_dir() / f"{check_name(name, 'few-shot set')}.json").unlink(missing_ok=True)
 
 
+def same_input(a: str, b: str) -> bool:
+    """Whether two inputs are the same text, ignoring case and spacing (a pasted query with
+    an extra space or a capital is still the example it was copied from)."""
+    return normal_input(a) == normal_input(b)
+
+
+def normal_input(text: str) -> str:
+    """``text`` as inputs are compared: spacing collapsed, case folded."""
+    return " ".join(str(text).split()).casefold()
+
+
+def without_query(pool: list[Example], query: str | None) -> list[Example]:
+    """``pool`` less every example whose input is ``query``: a query must never be one of its
+    own shots, or the model is asked about an example whose answer it was just shown."""
+    if not query or not query.strip():
+        return list(pool)
+    return [e for e in pool if normal_input(e.input) != normal_input(query)]
+
+
 def select_examples(pool: list[Example], strategy: str, k: int, seed: int = 0,
                     query: str | None = None) -> list[Example]:
-    """``k`` examples of ``pool`` by ``strategy``; for ``similar`` the most similar comes last,
-    nearest the query."""
+    """``k`` examples of ``pool`` by ``strategy``, never one whose input is ``query`` (k is taken
+    from the rest); for ``similar`` the most similar comes last, nearest the query."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"Unknown selection strategy {strategy!r}.",
                           f"Use one of {', '.join(STRATEGIES)}.")
     if not pool:
         raise ConfigError("There are no examples to choose from.",
                           "Add examples, load a sample task or upload a file.")
+    if strategy == "similar" and (not query or not query.strip()):
+        raise ConfigError("'Most similar' needs a query to compare the examples with.",
+                          "Type the input you want to ask about.")
+    pool = without_query(pool, query)
     k = max(0, min(k, len(pool)))
+    if k == 0:
+        return []
     if strategy == "manual":
         return list(pool[:k])
     rng = random.Random(seed)
     if strategy == "random":
         return rng.sample(pool, k)
     if strategy == "balanced":
-        by_label: dict[str, list[Example]] = defaultdict(list)
-        for example in pool:
-            by_label[example.label].append(example)
-        for group in by_label.values():
-            rng.shuffle(group)
-        labels = sorted(by_label)
-        rng.shuffle(labels)
-        picked = [group[i] for i in range(max(map(len, by_label.values())))
-                  for group in (by_label[label] for label in labels) if i < len(group)]
-        return picked[:k]
-    if not query or not query.strip():
-        raise ConfigError("'Most similar' needs a query to compare the examples with.",
-                          "Type the input you want to ask about.")
+        return _balanced(pool, k, rng)
     from core.embeddings import similarity
 
     scores, _ = similarity(query, [e.input for e in pool])
     order = sorted(range(len(pool)), key=lambda i: scores[i])
-    return [pool[i] for i in order[len(pool) - k:]] if k else []
+    return [pool[i] for i in order[len(pool) - k:]]
+
+
+def _balanced(pool: list[Example], k: int, rng: random.Random) -> list[Example]:
+    """Labels in turn (in a shuffled label order), each label's examples shuffled."""
+    by_label: dict[str, list[Example]] = defaultdict(list)
+    for example in pool:
+        by_label[example.label].append(example)
+    for group in by_label.values():
+        rng.shuffle(group)
+    labels = sorted(by_label)
+    rng.shuffle(labels)
+    picked = [group[i] for i in range(max(map(len, by_label.values())))
+              for group in (by_label[label] for label in labels) if i < len(group)]
+    return picked[:k]
 
 
 @dataclass(frozen=True)
@@ -191,6 +218,43 @@ class ShotPoint:
     n: int
     mean_prompt_tokens: float
     seconds: float
+    used: int | None = None   # examples really in the prompt: fewer than k when the pool is small
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95% Wilson interval of the accuracy: on 30 examples a point is +-0.15 or so."""
+        return wilson(self.correct, self.n)
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of ``correct`` out of ``n`` (unlike a bootstrap, it does not
+    shrink to a point at 0 or n correct, which a small validation slice often hits)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def validation_split(examples: list[Example], wanted: int, shots: int = max(DEFAULT_KS),
+                     least: int = 5) -> tuple[list[Example], list[Example], str | None]:
+    """(pool, validation, note): the last ``wanted`` rows for validation, fewer when that would
+    leave fewer than ``shots`` to draw the examples from; the note says what was shrunk."""
+    n = len(examples)
+    if n < least + 1:
+        raise ConfigError(f"The table has {n} examples: too few to measure (at least {least} to "
+                          "validate on and 1 to draw examples from).",
+                          "Load more examples or add rows.")
+    keep = min(shots, n - least)  # the pool: enough for the largest k where the rows allow
+    size = max(least, min(wanted, n - keep))
+    if size == wanted:
+        return examples[:-size], examples[-size:], None
+    note = (f"The table has {n} examples: too few to keep {wanted} for validation and still draw "
+            f"{shots} examples. Using the last {size} rows for validation and the other {n - size} "
+            "as the pool" + (f" (k above {n - size} uses all {n - size})." if n - size < shots
+                             else "."))
+    return examples[:-size], examples[-size:], note
 
 
 def shots_curve(engine, pool: list[Example], validation: list[Example], labels: tuple[str, ...],
@@ -205,6 +269,12 @@ def shots_curve(engine, pool: list[Example], validation: list[Example], labels: 
                           "Set the labels (e.g. POSITIVE, NEGATIVE, MIXED).")
     if not validation:
         raise ConfigError("The validation slice is empty.", "Use at least a few examples.")
+    # the same shots for every query, so none may be a validation input
+    asked = {normal_input(e.input) for e in validation}
+    pool = [e for e in pool if normal_input(e.input) not in asked]
+    if not pool and any(ks):
+        raise ConfigError("Every example of the pool is also a validation input.",
+                          "Keep the validation examples out of the table, or load more.")
     points = []
     candidates = [f" {label}" for label in labels]
     for step, k in enumerate(ks):
@@ -221,7 +291,8 @@ def shots_curve(engine, pool: list[Example], validation: list[Example], labels: 
         predicted = [max(row, key=lambda s: s.logprob).candidate.strip() for row in scores]
         correct = sum(p == ex.label for p, ex in zip(predicted, validation))
         tokens = sum(engine.count_tokens(p) for p in prompts) / len(prompts)
-        points.append(ShotPoint(k, correct / len(validation), correct, len(validation), tokens, seconds))
+        points.append(ShotPoint(k, correct / len(validation), correct, len(validation), tokens,
+                                seconds, len(shots)))
         if progress is not None:
             progress(step + 1, len(ks))
     return points
