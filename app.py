@@ -2,9 +2,12 @@
 
 import streamlit as st
 
+from ui.engine import LazyEngine, current_spec, model_title
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="PromptTune Lab", page_icon=":material/science:", layout="wide")
+# an emoji, not ":material/science:": a material page icon is an image the browser fetches
+# from fonts.gstatic.com (a failed name lookup offline); an emoji is drawn from a data: URL
+st.set_page_config(page_title="PromptTune Lab", page_icon="🧪", layout="wide")
 engine = render_sidebar()
 
 st.title("PromptTune Lab")
@@ -61,7 +64,12 @@ st.page_link("pages/7_Compare.py", label="**Compare**: the same test examples th
              icon=":material/compare:")
 st.page_link("pages/2_History.py", label="**History**: every answer the lab has given, with its "
              "prompt and settings; reload, delete, export", icon=":material/history:")
-if engine is not None:
+if isinstance(engine, LazyEngine):  # the home page needs no model: it loads where one is used
+    st.info(f"**{model_title(current_spec())}** loads the first time a page uses it, in a few "
+            "seconds (the very first start converts the embedded model once, about a minute), "
+            "and then stays loaded for every page. Pick another model in the sidebar: an "
+            "embedded one, a Hugging Face id, or a local folder.", icon=":material/info:")
+elif engine is not None:
     info = engine.info
     st.info(f"Loaded **{info.title}** on **{info.device}** ({info.dtype}) in "
             f"{info.load_seconds:.1f} s. Pick another model in the sidebar: an embedded one, a "

@@ -43,9 +43,13 @@ def _text(at: AppTest) -> str:
 
 
 @pytest.mark.integration
-def test_home_page_shows_the_embedded_model_in_the_sidebar():
+def test_home_page_shows_the_embedded_model_in_the_sidebar_once_a_page_uses_it():
     at = _page("app.py")
     assert not at.exception
+    assert "not loaded yet" in " ".join(c.value for c in at.sidebar.caption)  # home needs no model
+    assert any("loads the first time a page uses it" in i.value for i in at.info)
+    at.switch_page("pages/1_Playground.py").run()  # counts the prompt's tokens: loads the model
+    at.switch_page("app.py").run()
     sidebar = " ".join(c.value for c in at.sidebar.caption)
     assert "Gemma 3 270M (base)** · llama.cpp engine" in sidebar and "device **cpu**" in sidebar
     assert "loaded in" in sidebar and "plain turn format" in sidebar
