@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,14 +26,20 @@ import numpy as np
 
 from core.config import GenerationParams, ModelSpec, check_known_settings
 from core.errors import ConfigError, LabError
-from core.fewshot import load_set, select_examples
+from core.fewshot import FewShotSet, list_sets, load_set, select_examples
 from core.metrics import contains_answer, exact_match, rouge_l, token_f1
-from core.prompting import (Example, PromptRecipe, build_prompt, check_structured,
+from core.prompting import (BuiltPrompt, Example, PromptRecipe, build_prompt,
+                            check_structured,
                             extract_answer, normalise_number)
 from core.tasks import Task, load_split, load_task
 
 KINDS = ("zero-shot", "few-shot", "cot", "structured", "rag", "fine-tuned")
 BOOTSTRAP = 1000
+# the settings each kind reads; a saved config writes only these, so a zero-shot variant
+# does not carry a shot count or a constrained flag it never used
+APPLIES = {"zero-shot": (), "cot": (), "few-shot": ("shots", "fewshot_set"),
+           "structured": ("shots", "constrained"), "rag": ("collection", "top_k"),
+           "fine-tuned": ("run_id",)}
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,23 @@ class VariantSpec:
                               "Pick a finished run on the Runs page.")
         if self.kind == "few-shot" and not 1 <= self.shots <= 64:
             raise ConfigError(f"Variant {self.name!r}: shots must be 1 to 64, got {self.shots}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Name, kind and only the settings this kind reads (unset optional ones left out)."""
+        return {"name": self.name, "kind": self.kind,
+                **{key: getattr(self, key) for key in APPLIES[self.kind]
+                   if getattr(self, key) is not None}}
+
+
+def variant_settings(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved variant with only the settings its kind reads: older configs saved every
+    setting on every variant (a zero-shot one with shots and constrained); other keys stay."""
+    applies = APPLIES.get(saved.get("kind"))
+    if applies is None:
+        return dict(saved)
+    settings = {f.name for f in fields(VariantSpec)} - {"name", "kind"}
+    return {key: value for key, value in saved.items()
+            if key not in settings or (key in applies and value is not None)}
 
 
 @dataclass(frozen=True)
@@ -109,8 +132,9 @@ class CompareConfig:
         ModelSpec(source=self.model, engine=self.engine)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as saved with a comparison: each variant with only its own settings."""
         data = asdict(self)
-        data["variants"] = [asdict(v) for v in self.variants]
+        data["variants"] = [v.to_dict() for v in self.variants]
         return data
 
     @classmethod
@@ -183,10 +207,54 @@ def _examples(task: Task, n: int) -> list[dict]:
             for i, r in enumerate(rows)]
 
 
+def set_misfit(fewshot: FewShotSet, task: Task) -> str | None:
+    """Why a saved few-shot set cannot serve ``task`` (its answers are not the task's labels,
+    or it was made for another kind of task); None when it can."""
+    answers = {e.label.strip() for e in fewshot.examples} | {label.strip() for label in fewshot.labels}
+    if task.kind == "classification":
+        allowed = {label.casefold() for label in task.labels}
+        foreign = sorted(a for a in answers if a.casefold() not in allowed)
+        if not foreign:
+            return None
+        return (f"Few-shot set {fewshot.name!r} answers {', '.join(foreign)}, which are not labels "
+                f"of {task.title} ({', '.join(task.labels)}).")
+    if fewshot.labels or (fewshot.task and fewshot.task != task.name):
+        made_for = f"task {fewshot.task}" if fewshot.task else "a labelling task"
+        return f"Few-shot set {fewshot.name!r} was made for {made_for}, not {task.title}."
+    return None
+
+
+def fitting_sets(task: Task) -> list[str]:
+    """The saved few-shot sets whose examples fit ``task`` (the ones the Compare page offers)."""
+    fitting = []
+    for name in list_sets():
+        try:
+            if set_misfit(load_set(name), task) is None:
+                fitting.append(name)
+        except (LabError, ValueError, TypeError, KeyError):  # an unreadable set serves no task
+            continue
+    return fitting
+
+
 def _shots(task: Task, spec: VariantSpec, seed: int) -> tuple[Example, ...]:
+    """The worked examples of a variant: a saved set's first ``shots`` (refused when its
+    answers are not the task's), else a balanced draw from the task's train split, never
+    from the test split the queries come from."""
     if spec.fewshot_set:
-        return load_set(spec.fewshot_set).examples[:spec.shots]
+        fewshot = load_set(spec.fewshot_set)
+        problem = set_misfit(fewshot, task)
+        if problem:
+            raise ConfigError(problem, "Pick a set saved for this task in the Few-shot builder, "
+                                       "or one whose answers are the task's labels.")
+        return fewshot.examples[:spec.shots]
     return tuple(select_examples(task.examples("train"), "balanced", spec.shots, seed))
+
+
+def _without_query(shots: tuple[Example, ...], query: str) -> tuple[Example, ...]:
+    """The shots minus any that is the query itself: a model must never be shown the answer
+    to the question it is asked (a saved set may hold test rows)."""
+    asked = " ".join(query.split()).casefold()
+    return tuple(s for s in shots if " ".join(s.input.split()).casefold() != asked)
 
 
 def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = " ") -> Outputs:
@@ -219,7 +287,8 @@ def _generated(engine, prompts: list[str], params: GenerationParams,
 
 
 def _fine_tuned(spec: VariantSpec, config: CompareConfig) -> tuple[ModelSpec, dict, dict, dict]:
-    """(the model to load, template.json, the run's metrics, the run's config) of a run."""
+    """(the model to load, template.json, the run's metrics, the run's config) of a run;
+    the metrics carry ``train_rows``, the labelled rows it really trained on."""
     from core.runs import get_run
 
     run = get_run(spec.run_id)
@@ -237,15 +306,18 @@ def _fine_tuned(spec: VariantSpec, config: CompareConfig) -> tuple[ModelSpec, di
         model = ModelSpec(source=config.model, engine=config.engine, adapter=str(folder / "adapter"))
     else:
         model = ModelSpec(source=str(folder / "model"), engine="transformers")
-    return model, template, run.metrics, run.config
+    rows = training_rows(folder, run.config, run.metrics)
+    return model, template, {**run.metrics, "train_rows": rows}, run.config
 
 
 def check_variants(config: CompareConfig) -> None:
     """Refuse, before anything runs or is saved, a variant whose saved few-shot set or
-    training run cannot serve this comparison (missing, unfinished, another base model)."""
+    training run cannot serve this comparison (missing, labelled for another task,
+    unfinished, another base model)."""
+    task = load_task(config.task)
     for spec in config.variants:
         if spec.fewshot_set:
-            load_set(spec.fewshot_set)
+            _shots(task, spec, config.seed)
         if spec.kind == "fine-tuned":
             _fine_tuned(spec, config)
 
@@ -256,11 +328,39 @@ def tuned_prompt(template: dict, text: str) -> str:
     return template["template"].format(**{variable: text, "input": text})
 
 
+def variant_prompts(task: Task, spec: VariantSpec, inputs: list[str],
+                    seed: int) -> list[BuiltPrompt]:
+    """The prompt of a prompted variant (not RAG or fine-tuned) for each input: the task's
+    instruction and template, with its shots minus any that is the input itself."""
+    technique = {"zero-shot": "zero-shot", "few-shot": "few-shot", "cot": "chain-of-thought",
+                 "structured": "structured"}[spec.kind]
+    shots = _shots(task, spec, seed) if spec.kind == "few-shot" or \
+        (spec.kind == "structured" and spec.shots and task.kind == "json") else ()
+    recipe = PromptRecipe(technique, task.instruction, task.prompt_template, shots,
+                          labels=task.labels,
+                          json_schema=task.schema if spec.kind == "structured" else None,
+                          constrained=spec.constrained)
+    built = []
+    for text in inputs:
+        own = _without_query(shots, text)
+        alone = technique == "few-shot" and not own  # its only shot was the query
+        built.append(build_prompt(replace(recipe, examples=own,
+                                          technique="zero-shot" if alone else technique), text))
+    return built
+
+
+def shots_used(task: Task, spec: VariantSpec, seed: int) -> int | None:
+    """Worked examples a variant puts in its prompts: a saved set's real count (it may hold
+    fewer than asked), else the shots drawn; 0 for zero-shot and chain-of-thought."""
+    if spec.kind == "few-shot":
+        return len(_shots(task, spec, seed))
+    return 0 if spec.kind in ("zero-shot", "cot") else None
+
+
 def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], config: CompareConfig,
                 should_stop: Callable[[], bool], template: dict | None = None) -> Outputs:
     """Every example through one variant on ``engine``."""
     inputs = [e["input"] for e in examples]
-    instruction, tmpl = task.instruction, task.prompt_template
     if spec.kind == "fine-tuned":
         prompts = [tuned_prompt(template, text) for text in inputs]
         if task.kind == "classification":
@@ -278,14 +378,7 @@ def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], con
         prompts = [build_rag_prompt(rag, text).text for text in inputs]
         return _generated(engine, prompts, GenerationParams(max_new_tokens=32, stop=("\n\n", "\nQuestion:")),
                           lambda t: t.strip(), should_stop)
-    technique = {"zero-shot": "zero-shot", "few-shot": "few-shot", "cot": "chain-of-thought",
-                 "structured": "structured"}[spec.kind]
-    shots = _shots(task, spec, config.seed) if spec.kind in ("few-shot",) or \
-        (spec.kind == "structured" and spec.shots and task.kind == "json") else ()
-    recipe = PromptRecipe(technique, instruction, tmpl, shots, labels=task.labels,
-                          json_schema=task.schema if spec.kind == "structured" else None,
-                          constrained=spec.constrained)
-    built = [build_prompt(recipe, text) for text in inputs]
+    built = variant_prompts(task, spec, inputs, config.seed)
     if task.kind == "classification" and spec.kind != "cot":
         return _scored(engine, [b.text for b in built], task.labels)
     if spec.kind == "cot":
@@ -340,12 +433,33 @@ def _costs(variant: dict, prices: Prices) -> None:
         variant["training_cost"] = round(variant["train_seconds"] / 3600 * hour, 6)
 
 
-def _train_rows(run_config: dict) -> int | None:
+def _split_rows(run_config: dict) -> int | None:
+    """An old run's training rows, from its config (task split, then its cap)."""
     task = run_config.get("task")
+    if run_config.get("data_path") or not task:
+        return None
     try:
-        return len(load_split(task, "train")) if task else None
+        rows = len(load_split(task, "train"))
     except LabError:
         return None
+    cap = run_config.get("max_train_examples")
+    return min(rows, cap) if cap else rows
+
+
+def training_rows(run_dir: Path, run_config: dict, metrics: dict) -> int | None:
+    """The labelled rows a run really trained on: the rows it read (its last start event),
+    capped by what its steps could reach (steps x batch size x accumulation), so a 2-step run
+    of batch 8 counts 16 rows, not its data set's 300."""
+    from core.runs import read_events
+
+    events, _ = read_events(run_dir)
+    starts = [e for e in events if e.get("type") == "start" and e.get("examples") is not None]
+    available = starts[-1]["examples"] if starts else _split_rows(run_config)
+    steps = metrics.get("steps")
+    if available is None or not isinstance(steps, int):
+        return available
+    per_step = int(run_config.get("batch_size") or 8) * int(run_config.get("grad_accum") or 1)
+    return min(available, steps * per_step)
 
 
 def evaluate(config: CompareConfig, progress: Callable[[int, int, str], None] | None = None,
@@ -364,6 +478,7 @@ def evaluate(config: CompareConfig, progress: Callable[[int, int, str], None] | 
             progress(number, len(config.variants), spec.name)
         variant: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "model": config.model,
                                    "adapter": None, "n_shots": None, "n_train_examples": None,
+                                   "train_steps": None,
                                    "train_seconds": None, "train_device": None, "error": None,
                                    "confusion": None, "cost_per_1000": None, "training_cost": None}
         try:
@@ -373,13 +488,13 @@ def evaluate(config: CompareConfig, progress: Callable[[int, int, str], None] | 
                 engine = load_engine(model, threads, work)
                 variant.update(adapter=model.adapter, train_seconds=metrics.get("train_seconds"),
                                train_device=run_config.get("device", "cpu").replace("auto", "cpu"),
-                               n_train_examples=_train_rows(run_config))
+                               n_train_examples=metrics["train_rows"],
+                               train_steps=metrics.get("steps"))
             else:
                 base = base or load_engine(ModelSpec(source=config.model, engine=config.engine),
                                            threads, work)
                 engine = base
-            variant["n_shots"] = spec.shots if spec.kind == "few-shot" else 0 \
-                if spec.kind in ("zero-shot", "cot") else None
+            variant["n_shots"] = shots_used(task, spec, config.seed)
             out = run_variant(engine, task, spec, examples, config, should_stop, template)
             metrics, confusion, right = score_outputs(task, examples, out, config.seed)
             tokens = sum(out.completion_tokens)

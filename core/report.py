@@ -26,6 +26,7 @@ from core.report_charts import (NO_TRAINING_KINDS, Results, Variant, all_figures
 
 REPRODUCE_COMMAND = "python -m core compare CONFIG.json"
 DISAGREEMENT_SAMPLE = 20
+COMPARABLE_GAP = 0.02  # results this close count as level even where the intervals part
 
 
 def prices_note(results: Results) -> str | None:
@@ -173,6 +174,19 @@ def _break_even_meaning(queries: float | None, cost: float | None,
     return f"pays back its training after about {math.ceil(queries):,} queries"
 
 
+def comparable(a: dict[str, float], b: dict[str, float]) -> bool:
+    """True when two results are of comparable quality: their 95% intervals overlap, or
+    their values lie within ``COMPARABLE_GAP`` of each other."""
+    return overlap(a, b) or abs(a["value"] - b["value"]) <= COMPARABLE_GAP
+
+
+def _worse_meaning(gap: float, base: Variant, metric: str) -> str:
+    """The trained model is clearly worse: a cost break-even would compare unequal things."""
+    return (f"scores {abs(gap):.2f} lower on {metric_label(metric).lower()} than {base['name']} "
+            "(their 95% ranges do not overlap), so no break-even applies: its cheaper queries "
+            "would buy worse answers")
+
+
 def _break_even_row(tuned: Variant, base: Variant, results: Results) -> dict[str, Any]:
     prices, metric = results.get("prices") or {}, primary_metric(results)
     cost = training_cost(tuned)
@@ -183,13 +197,38 @@ def _break_even_row(tuned: Variant, base: Variant, results: Results) -> dict[str
                          completion_tokens_tuned=tuned.get("completion_tokens_mean"),
                          price_per_million_output=prices.get("output_per_million"))
     gap = metric_of(tuned, metric)["value"] - metric_of(base, metric)["value"]
+    worse = gap < 0 and not comparable(metric_of(tuned, metric), metric_of(base, metric))
+    if worse:
+        count, meaning = "– (less accurate)", _worse_meaning(gap, base, metric)
+    else:
+        count = f"{math.ceil(queries):,}" if queries is not None \
+            else "never" if cost is not None and prices.get("input_per_million") is not None \
+            else "–"
+        meaning = _break_even_meaning(queries, cost, prices)
     return {"Fine-tuned variant": tuned["name"], "Compared with": base["name"],
             f"{metric_label(metric)} difference": round(gap, 3), "Training cost ($)": cost,
             "Prompt tokens saved per query": round(saved, 1),
-            "Break-even (queries)": f"{math.ceil(queries):,}" if queries is not None
-            else "never" if cost is not None and prices.get("input_per_million") is not None
-            else "–",
-            "What it means": _break_even_meaning(queries, cost, prices)}
+            "Break-even (queries)": count, "What it means": meaning}
+
+
+def break_even_missing(results: Results) -> str | None:
+    """Why a comparison has no break-even table, and what to add; None when it has one."""
+    tuned = [v for v in results.get("variants", []) if v.get("kind") == "fine-tuned"]
+    model = results.get("config", {}).get("model") or "the same base model"
+    if not tuned:
+        return ("Break-even weighs a fine-tuned model's one-time training cost against the "
+                "longer prompts of prompting, so it needs a fine-tuned variant, and this "
+                f"comparison has none. Train a run of {model} on the Train page, then pick it "
+                "under \"Fine-tuned runs\" in New comparison (in a config file: a variant with "
+                "\"kind\": \"fine-tuned\" and its \"run_id\").")
+    if not any(metric_of(v, primary_metric(results)) for v in working_variants(results)
+               if v.get("kind") == "fine-tuned"):
+        return ("The fine-tuned variant(s) could not run (see the metrics table), so there is "
+                "no break-even to show. Fix the run named there and compare again.")
+    if best_variant(results, NO_TRAINING_KINDS) is None:
+        return ("Break-even needs a variant without training to weigh the fine-tuned one "
+                "against: add zero-shot or few-shot to the comparison.")
+    return None
 
 
 def break_even_rows(results: Results) -> pd.DataFrame:
@@ -235,7 +274,9 @@ def _measured_setup(v: Variant) -> str:
 
 def _measured_data(v: Variant) -> str:
     if v.get("kind") == "fine-tuned":
-        return f"{v.get('n_train_examples')} labelled training rows"
+        steps = v.get("train_steps")
+        return f"{v.get('n_train_examples')} labelled training rows" + (
+            f" ({steps} step{'s' if steps != 1 else ''})" if steps is not None else "")
     if v.get("kind") == "rag":
         return "documents, no labelled examples"
     shots = examples_used(v)
@@ -278,9 +319,17 @@ def describe(variant: Variant) -> str:
             "cot": "asking the model to reason step by step first",
             "structured": "an instruction with a required answer format",
             "rag": "giving the model relevant documents with each question",
-            "fine-tuned": "a copy of the model trained further on "
-                          f"{variant.get('n_train_examples')} labelled examples"}.get(
+            "fine-tuned": f"a copy of the model trained further on {_trained_on(variant)}"}.get(
         kind, "an instruction alone")
+
+
+def _trained_on(variant: Variant) -> str:
+    """"16 labelled examples for 2 steps", from the rows and steps the run really used."""
+    rows, steps = variant.get("n_train_examples"), variant.get("train_steps")
+    said = f"{rows} labelled examples" if rows is not None else "labelled examples"
+    if steps is not None:
+        said += f" for {steps} training step{'s' if steps != 1 else ''}"
+    return said
 
 
 def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
@@ -326,7 +375,11 @@ def _tuning_sentences(results: Results, metric: str) -> list[str]:
     said.append(f"Training took {fmt_number(tuned.get('train_seconds'))} s on a "
                 f"{device_name(tuned.get('train_device'))}{spent}.")
     rows = break_even_rows(results)
-    if not rows.empty:
+    if rows.empty:
+        return said
+    if rows.iloc[0]["Break-even (queries)"].startswith("– (less"):
+        said.append("No break-even on cost applies: its cheaper queries would buy worse answers.")
+    else:
         said.append(f"Against {plain['name']}, the trained model "
                     f"{rows.iloc[0]['What it means']}.")
     return said
@@ -390,17 +443,34 @@ def _config_html(config: str) -> str:
             f"to repeat the comparison.</p><pre>{html.escape(config)}</pre>")
 
 
+def _break_even_html(results: Results) -> str:
+    missing = break_even_missing(results)
+    if missing:
+        return f'<p class="note">{html.escape(missing)}</p>'
+    return _table_html(break_even_rows(results))
+
+
+def _config_text(results: Results) -> str:
+    """The reproduce config as JSON, each variant with only the settings its kind reads
+    (older comparisons saved every setting on every variant)."""
+    from core.compare import variant_settings
+
+    config = dict(results.get("config", {}))
+    if "variants" in config:
+        config["variants"] = [variant_settings(v) for v in config["variants"]]
+    return json.dumps(config, indent=2, ensure_ascii=False, default=str)
+
+
 def _sections(results: Results) -> list[tuple[str, str]]:
     sample = disagreements(results, only_disagree=True).head(DISAGREEMENT_SAMPLE)
-    config = json.dumps(results.get("config", {}), indent=2, ensure_ascii=False, default=str)
+    config = _config_text(results)
     return [
         ("Verdict", f'<p class="verdict">{html.escape(verdict(results))}</p>'
                     + "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes(results))),
         ("Metrics", _table_html(metrics_table(results))),
         ("Charts", _figures_html(results)),
         ("When to use which", _table_html(when_to_use(results), index=True)),
-        ("Break-even: when does fine-tuning pay for itself?",
-         _table_html(break_even_rows(results))),
+        ("Break-even: when does fine-tuning pay for itself?", _break_even_html(results)),
         (f"Where the variants disagree (first {DISAGREEMENT_SAMPLE})",
          _table_html(sample) if not sample.empty
          else "<p>The variants agreed on every example.</p>"),

@@ -267,7 +267,11 @@ def quality_vs_examples(results: Results) -> go.Figure:
     if not fig.data:
         fig.add_annotation(text="No few-shot or fine-tuned variant in this comparison.",
                            showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    fig.update_xaxes(title="labelled examples used (log scale)", type="log")
+    counts = sorted({x for trace in fig.data for x in trace.x})
+    # only the counts used are labelled: plotly's own log ticks read "5 1 2 5 10 2"
+    fig.update_xaxes(title="labelled examples used (log scale)", type="log", tickmode="array",
+                     tickvals=counts, ticktext=[str(c) for c in counts],
+                     minor={"ticks": "", "showgrid": False, "tickmode": "array", "tickvals": []})
     fig.update_yaxes(title=metric_label(metric), range=[0, 1.05])
     return _title(fig, f"{metric_label(metric)} against the number of labelled examples used",
                   results, "Few-shot examples sit in every prompt; training rows are paid once.")
