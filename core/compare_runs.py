@@ -50,6 +50,20 @@ class Comparison:
     current: str = ""
     problem: str | None = None
     fix: str | None = None
+    started: float | None = None   # when it was started (epoch seconds: its config was saved)
+    ended: float | None = None     # when its final status was written; None while live
+
+    @property
+    def live(self) -> bool:
+        """Whether it is still queued or running."""
+        return self.status in ("queued", "running")
+
+    @property
+    def elapsed_s(self) -> float | None:
+        """Seconds from its start to its end, or to now while it runs."""
+        if self.started is None:
+            return None
+        return max(0.0, (self.ended if self.ended is not None else time.time()) - self.started)
 
 
 def comparisons_dir() -> Path:
@@ -175,7 +189,10 @@ def get_comparison(comparison_id: str) -> Comparison:
                       tuple(v["name"] for v in config["variants"]),
                       datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds"),
                       last.get("done", 0), last.get("total", len(config["variants"])),
-                      last.get("current", ""), status.get("problem"), status.get("fix"))
+                      last.get("current", ""), status.get("problem"), status.get("fix"),
+                      (folder / "config.json").stat().st_mtime,
+                      None if state in ("queued", "running")
+                      else (folder / "status.json").stat().st_mtime)
 
 
 def list_comparisons() -> list[Comparison]:

@@ -3,14 +3,15 @@
 
 import streamlit as st
 
-from core.compare import CompareConfig, Prices
+from core.compare import CompareConfig, Prices, fitting_sets
 from core.compare_runs import (cancel_comparison, get_comparison, list_comparisons, load_results,
                                start_comparison)
 from core.errors import LabError
-from core.fewshot import list_sets
+from core.fewshot import list_sets, load_set
 from core.runs import list_runs
 from core.tasks import list_tasks, load_task
-from ui.compare import free_form, show_results, tuned_variant_names, variant_choices
+from ui.compare import (follow_comparison, free_form, show_results, tuned_variant_names,
+                        variant_choices)
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
 from ui.sidebar import render_sidebar
@@ -25,7 +26,8 @@ st.caption("Prompting, few-shot, chain-of-thought, RAG and fine-tuned variants o
 
 init_state({"cmp_task": "review-sentiment", "cmp_n": 60, "cmp_seed": 0, "cmp_basic": ["zero-shot", "few-shot 4"],
             "cmp_sets": [], "cmp_runs": [], "cmp_price_in": 0.10, "cmp_price_out": 0.40,
-            "cmp_gpu_hour": 1.20, "cmp_cpu_hour": 0.05, "cmp_selected": None, "cmp_free": ""})
+            "cmp_gpu_hour": 1.20, "cmp_cpu_hour": 0.05, "cmp_selected": None, "cmp_free": "",
+            "cmp_started": None})
 new_tab, results_tab, free_tab = st.tabs(["New comparison", "Results", "Free-form"], key="cmp_tab",
                                          on_change="rerun")
 
@@ -41,7 +43,13 @@ with new_tab:
     basic = variant_choices(task)
     st.multiselect("Prompt variants", list(basic), key="cmp_basic")
     c1, c2 = st.columns(2)
-    c1.multiselect("Saved few-shot sets", list_sets(), key="cmp_sets")
+    sets = fitting_sets(task)  # a set of bug/feature/question examples has no place here
+    st.session_state["cmp_sets"] = [n for n in st.session_state["cmp_sets"] if n in sets]
+    c1.multiselect("Saved few-shot sets", sets, key="cmp_sets",
+                   help="Only sets whose answers are this task's labels are offered.")
+    if len(sets) < len(list_sets()):
+        c1.caption(f"{len(list_sets()) - len(sets)} saved set(s) hidden: their examples are "
+                   f"not labelled for {task.title}.")
     by_id = {r.id: r for r in runs}
     c2.multiselect("Fine-tuned runs (same base model)", list(by_id), key="cmp_runs",
                    format_func=lambda i: f"{run_label(by_id[i])} · {by_id[i].data}" if i in by_id else i)
@@ -59,7 +67,8 @@ with new_tab:
     if st.button("Run comparison", type="primary", key="cmp_run"):
         try:
             variants = [basic[name] for name in st.session_state["cmp_basic"]]
-            variants += [{"name": f"set {name}", "kind": "few-shot", "fewshot_set": name, "shots": 64}
+            variants += [{"name": f"set {name}", "kind": "few-shot", "fewshot_set": name,
+                          "shots": min(len(load_set(name).examples), 64)}
                          for name in st.session_state["cmp_sets"]]
             variants += [{"name": name, "kind": "fine-tuned", "run_id": rid} for rid, name in
                          tuned_variant_names([by_id[i] for i in st.session_state["cmp_runs"]
@@ -69,10 +78,12 @@ with new_tab:
                                    current_spec().engine,
                                    Prices(st.session_state["cmp_price_in"], st.session_state["cmp_price_out"],
                                           st.session_state["cmp_gpu_hour"], st.session_state["cmp_cpu_hour"]))
-            st.session_state["cmp_selected"] = start_comparison(config)
-            st.success("Started: follow it in the Results tab (it keeps running if you close the tab).")
+            st.session_state["cmp_selected"] = st.session_state["cmp_started"] = \
+                start_comparison(config)
         except LabError as exc:
             show_error(exc)
+    if st.session_state["cmp_started"]:
+        follow_comparison(st.session_state["cmp_started"])
 
 with results_tab:
     past = list_comparisons()

@@ -7,8 +7,9 @@ import streamlit as st
 from core.config import GenerationParams
 from core.fewshot import load_set, select_examples
 from core.prompting import PromptRecipe, build_prompt
-from core.report import break_even, break_even_rows, disagreements, html_report, metrics_table, notes, \
-    results_csv, verdict, when_to_use
+from core.compare_runs import Comparison, cancel_comparison, get_comparison
+from core.report import (break_even, break_even_missing, break_even_rows, disagreements,
+                         html_report, metrics_table, notes, results_csv, verdict, when_to_use)
 from core.report_charts import (confusion_figures, metric_bars, metric_names, primary_metric,
                                 quality_vs_cost, quality_vs_examples)
 from core.tasks import Task, available_splits
@@ -42,6 +43,62 @@ def tuned_variant_names(runs: list) -> dict[str, str]:
             for run in runs}
 
 
+def _clock(seconds: float | None) -> str:
+    seconds = int(seconds or 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _open_results(comparison_id: str) -> None:
+    """Button callback: show this comparison in the Results tab (before the widgets exist)."""
+    st.session_state["cmp_selected"] = comparison_id
+    st.session_state["cmp_tab"] = "Results"
+
+
+def _finished(comparison: Comparison) -> None:
+    """How a started comparison ended, with the way to its results."""
+    took = f"{comparison.total} variant(s) in {_clock(comparison.elapsed_s)}"
+    if comparison.status == "succeeded":
+        st.success(f"Finished: comparison {comparison.id}, {took}. Its verdict, charts and "
+                   "report are in the Results tab.", icon=":material/check_circle:")
+        st.button("Show the results", type="primary", key="cmp_open", on_click=_open_results,
+                  args=(comparison.id,))
+    elif comparison.status == "cancelled":
+        st.warning(f"Cancelled after {_clock(comparison.elapsed_s)}: comparison {comparison.id}.")
+    else:
+        st.error(f"Comparison {comparison.id} {comparison.status} after "
+                 f"{_clock(comparison.elapsed_s)}: {comparison.problem or 'see its log.txt'} "
+                 f"{comparison.fix or ''}".strip())
+
+
+@st.fragment(run_every=2)
+def _live_progress(comparison_id: str) -> None:
+    comparison = get_comparison(comparison_id)
+    if not comparison.live:  # draw the finish once, outside this two-second loop
+        st.rerun(scope="app")
+    step = min(comparison.done + 1, comparison.total)
+    st.progress(comparison.done / max(comparison.total, 1),
+                f"{comparison.status.capitalize()}: variant {step} of {comparison.total}"
+                f"{' · ' + comparison.current if comparison.current else ''} · "
+                f"{_clock(comparison.elapsed_s)} elapsed")
+    st.caption("It runs in its own process: closing this tab loses nothing; the Results tab "
+               "lists it too.")
+    if (comparison.folder / "cancel").exists():
+        st.caption("Cancelling after the current example…")
+    elif st.button("Cancel", key="cmp_new_cancel"):
+        cancel_comparison(comparison.id)
+        st.caption("Cancelling after the current example…")
+
+
+def follow_comparison(comparison_id: str) -> None:
+    """The comparison started from this page: live progress while it runs, then how it ended
+    and a button to its results, where the user pressed Run."""
+    comparison = get_comparison(comparison_id)
+    if comparison.live:
+        _live_progress(comparison_id)
+    else:
+        _finished(comparison)
+
+
 def show_results(results: dict) -> None:
     """Verdict, metrics, charts, per-example table, when to use which, break-even, downloads."""
     st.subheader("Verdict")
@@ -68,12 +125,16 @@ def show_results(results: dict) -> None:
     only_errors = f2.toggle("Only errors", key="cmp_only_errors")
     st.dataframe(disagreements(results, only_disagree, only_errors), hide_index=True, width="stretch")
     st.subheader("When to use which: this experiment's numbers")
-    st.dataframe(when_to_use(results), width="stretch")
-    rows = break_even_rows(results)
-    if not rows.empty:
-        st.markdown("**Break-even**: after how many queries a fine-tuned model's one-time training "
-                    "cost is paid back by its shorter prompts")
-        st.dataframe(rows, hide_index=True, width="stretch")
+    # a static table wraps its cells, as the report's does: a data grid cut them and hid
+    # the RAG and fine-tuning columns off to the right
+    st.table(when_to_use(results))
+    st.markdown("**Break-even**: after how many queries a fine-tuned model's one-time training "
+                "cost is paid back by its shorter prompts")
+    missing = break_even_missing(results)
+    if missing:
+        st.info(missing)
+    else:
+        st.dataframe(break_even_rows(results), hide_index=True, width="stretch")
     break_even_calculator(results)
     d1, d2 = st.columns(2)
     d1.download_button("Download the report (HTML, works offline)", html_report(results),
