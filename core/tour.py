@@ -6,8 +6,11 @@ where two labels are nearly solved by 4 shots). Everything it starts is an
 ordinary few-shot set, training run or comparison, found again after a page
 switch or an app restart by what it is: the set by its name, the run by its
 config (the live-demo preset on the task), the comparison by its variant names.
-``tour.json`` in the lab's folder only records when the current tour began, so
-"Start over" can leave a rehearsal's run behind without deleting it.
+``tour.json`` in the lab's folder records when the current tour began, so "Start over"
+can leave a rehearsal's run behind without deleting it, and what steps 1, 2 and 5 produced
+(the 12-review checks, the report's download), so a reload or a new tab shows every done step
+with its result. The lesson asks about test reviews only and draws its examples from the
+training split: a query is never one of its own shots.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from typing import Any
 
 from core.compare import CompareConfig, Prices, VariantSpec
 from core.compare_runs import Comparison, list_comparisons, start_comparison
-from core.fewshot import FewShotSet, delete_set, list_sets, save_set, select_examples
-from core.paths import data_dir
-from core.prompting import PromptRecipe, build_prompt
+from core.errors import ConfigError
+from core.fewshot import (FewShotSet, delete_set, list_sets, normal_input, save_set,
+                          select_examples)
+from core.paths import data_dir, write_json
+from core.prompting import Example, PromptRecipe, build_prompt
 from core.runs import LIVE, Run, list_runs, start_run
 from core.tasks import Task, load_split, load_task
 from core.train_config import TrainConfig, preset
@@ -54,9 +59,10 @@ STEPS = (
          "almost everything: it has not understood the three labels, it guesses the most "
          "common word."),
     Step(2, "Few-shot: show 4 examples", 60,
-         "Four worked examples, one or two per label, in the prompt. No training: the model "
-         "copies the pattern. Accuracy jumps, but every query now carries the examples: about "
-         "four times the prompt tokens."),
+         "Four worked examples, one or two per label, in the prompt: training reviews, never "
+         "one we ask about. No training: the model copies the pattern. On the same 12 test "
+         "reviews it gets more right, but every query now carries the examples: about four "
+         "times the prompt tokens."),
     Step(3, "Fine-tune: a LoRA run, live", 180,
          "LoRA trains a small add-on (under 1% of the weights) on 300 labelled reviews, 60 "
          "steps on this machine's CPU cores. While it trains: talk about what it costs."),
@@ -81,26 +87,34 @@ TALK_WHILE_TRAINING = (
 )
 
 
-# -- when the current tour began ------------------------------------------------------------
+# -- when the current tour began, and what its quick steps produced -------------------------
 
 
 def _marker() -> Path:
     return data_dir() / "tour.json"
 
 
+def _read_marker() -> dict[str, Any]:
+    try:
+        data = json.loads(_marker().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _update_marker(**values: Any) -> None:
+    write_json(_marker(), {**_read_marker(), **values})
+
+
 def tour_started_at() -> str | None:
     """ISO time the current tour began (None: every matching run and comparison counts)."""
-    try:
-        return json.loads(_marker().read_text(encoding="utf-8")).get("started_at")
-    except (OSError, ValueError):
-        return None
+    return _read_marker().get("started_at")
 
 
 def start_over() -> None:
-    """Begin a fresh tour: earlier tour runs and comparisons stay, but no longer count."""
-    staging = _marker().with_suffix(".tmp")
-    staging.write_text(json.dumps({"started_at": _now()}), encoding="utf-8")
-    staging.replace(_marker())
+    """Begin a fresh tour: earlier tour runs and comparisons stay, but no longer count; the
+    12-review checks and the set are forgotten."""
+    write_json(_marker(), {"started_at": _now()})
     delete_set(SET_NAME)
 
 
@@ -127,10 +141,17 @@ def task() -> Task:
     return load_task(TASK)
 
 
+def quick_reviews(n: int = QUICK_N) -> list[Example]:
+    """The lesson's questions: the first ``n`` reviews of the TEST split (never a shot)."""
+    return task().examples("test", limit=n)
+
+
 def tour_set() -> FewShotSet:
-    """4 training reviews balanced per label: the same draw as the comparison's 'few-shot 4'."""
+    """4 TRAINING reviews balanced per label: the same draw as the comparison's 'few-shot 4'
+    (a training review that is also a test review would be left out: there is none)."""
     t = task()
-    pool = t.examples("train")
+    asked = {normal_input(e.input) for e in t.examples("test")}
+    pool = [e for e in t.examples("train") if normal_input(e.input) not in asked]
     return FewShotSet(SET_NAME, tuple(select_examples(pool, "balanced", 4, seed=0)),
                       t.instruction, t.prompt_template, t.labels, TASK)
 
@@ -158,6 +179,7 @@ class QuickCheck:
     recipe_name: str
     rows: tuple[dict[str, Any], ...]   # review, true label, answer, right
     prompt_tokens: float
+    model: str = ""                    # the model that answered, as the sidebar names it
 
     @property
     def correct(self) -> int:
@@ -167,20 +189,46 @@ class QuickCheck:
     def answers(self) -> Counter:
         return Counter(r["answer"] for r in self.rows)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"recipe_name": self.recipe_name, "rows": list(self.rows),
+                "prompt_tokens": self.prompt_tokens, "model": self.model}
+
 
 def quick_check(engine: Any, recipe: PromptRecipe, name: str, n: int = QUICK_N) -> QuickCheck:
     """The first ``n`` test reviews through ``recipe``, scored by label log-likelihood."""
     t = task()
-    rows = load_split(TASK, "test")[:n]
-    prompts = [build_prompt(recipe, r[t.input_field]).text for r in rows]
+    reviews = quick_reviews(n)
+    prompts = [build_prompt(recipe, r.input).text for r in reviews]
     scores = engine.score_batch(prompts, [f" {label}" for label in t.labels])
     out = []
-    for row, scored in zip(rows, scores):
+    for review, scored in zip(reviews, scores):
         answer = max(scored, key=lambda s: s.logprob).candidate.strip()
-        out.append({"review": row[t.input_field], "true label": t.answer_text(row),
-                    "answer": answer, "right": answer == t.answer_text(row)})
+        out.append({"review": review.input, "true label": review.label,
+                    "answer": answer, "right": answer == review.label})
     tokens = sum(engine.count_tokens(p) for p in prompts) / len(prompts)
-    return QuickCheck(name, tuple(out), round(tokens, 1))
+    info = getattr(engine, "info", None)
+    return QuickCheck(name, tuple(out), round(tokens, 1), getattr(info, "title", ""))
+
+
+CHECKS = ("zero", "shots")  # step 1's zero-shot check, step 2's check with the 4 examples
+
+
+def save_check(kind: str, check: QuickCheck) -> None:
+    """Keep a step's check in ``tour.json``: a reload or a new tab shows it again."""
+    checks = {**_read_marker().get("checks", {}), kind: check.to_dict()}
+    _update_marker(checks=checks)
+
+
+def saved_checks() -> dict[str, QuickCheck]:
+    """The checks of the current tour ("zero", "shots"), as the steps measured them."""
+    found = {}
+    for kind, data in (_read_marker().get("checks") or {}).items():
+        try:
+            found[kind] = QuickCheck(data["recipe_name"], tuple(data["rows"]),
+                                     float(data["prompt_tokens"]), data.get("model", ""))
+        except (KeyError, TypeError, ValueError):
+            continue  # a hand-edited or older file: that step is simply not done
+    return found
 
 
 def wrong_review(check: QuickCheck) -> str:
@@ -189,6 +237,39 @@ def wrong_review(check: QuickCheck) -> str:
         if not row["right"] and row["true label"] != "POSITIVE":
             return row["review"]
     return check.rows[0]["review"]
+
+
+def playground_review(zero: QuickCheck | None = None, shots: QuickCheck | None = None) -> str:
+    """A test review for the Playground, never one of the tour's examples: one zero-shot got
+    wrong (not POSITIVE, to show the bias) and, once measured, the examples got right."""
+    examples = {normal_input(e.input) for e in tour_set().examples}
+    right_with_shots = {r["review"] for r in shots.rows if r["right"]} if shots else set()
+    rows = zero.rows if zero else tuple({"review": r.input, "true label": r.label, "right": False}
+                                        for r in quick_reviews())
+    rows = [r for r in rows if normal_input(r["review"]) not in examples]
+    wrong = [r for r in rows if not r["right"] and r["true label"] != "POSITIVE"]
+    for candidates in ([r for r in wrong if r["review"] in right_with_shots], wrong, rows):
+        if candidates:
+            return candidates[0]["review"]
+    raise ConfigError("Every test review of the lesson is also one of its examples.",
+                      "Check the sample task's splits: test and train must not overlap.")
+
+
+def report_downloaded(comparison_id: str) -> bool:
+    """Whether step 5's report of this comparison was downloaded in the current tour."""
+    return _read_marker().get("report_downloaded") == comparison_id
+
+
+def mark_report_downloaded(comparison_id: str) -> None:
+    _update_marker(report_downloaded=comparison_id)
+
+
+def presenter_script() -> str:
+    """The presenter's script, docs/demo.md ("" when this copy of the lab has no docs)."""
+    try:
+        return (Path(__file__).resolve().parent.parent / "docs" / "demo.md").read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 # -- step 3: the training run ---------------------------------------------------------------

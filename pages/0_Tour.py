@@ -5,25 +5,24 @@ import streamlit as st
 from core import tour
 from ui.controls import init_state
 from ui.sidebar import render_sidebar
-from ui.tour import (STATE, compare_step, few_shot_step, overview, report_step, restore, status,
-                     step_header, training_step, zero_shot_step)
+from ui.tour import (STATE, compare_step, few_shot_step, overview, presenter_script, report_step,
+                     restore, status, step_header, training_step, zero_shot_step)
 
 st.set_page_config(page_title="Tour · PromptTune Lab", page_icon=":material/school:", layout="wide")
 engine = render_sidebar()
 st.title(":material/school: The 10-minute lesson")
 st.caption("Prompt it or fine-tune it? Five steps on a sample task, three-label review sentiment "
            "(POSITIVE / NEGATIVE / MIXED), with the embedded Gemma 3 270M on this machine's CPU. "
-           "Each step is one click on the real lab; the presenter's script with the expected "
-           "figures is docs/demo.md.")
+           "Each step is one click on the real lab. Learning alone? Follow the steps; the "
+           "presenter's notes under each are what a teacher says.")
+presenter_script()
 
 init_state(STATE)
-if "tour_restored" not in st.session_state:  # a new session or an app restart: find the work
-    restore()
-    st.session_state["tour_restored"] = True
+restore()  # every render: what the lab holds decides what is done, in any tab or session
 top = st.columns([5, 1])
 overview_box = top[0].container()  # filled last, so a step done by this click counts at once
 if top[1].button("Start over", key="tour_reset", help="Earlier runs and comparisons stay in the "
-                 "lab; the tour stops counting them and deletes its few-shot set."):
+                 "lab; the tour stops counting them and forgets its checks and few-shot set."):
     tour.start_over()
     st.session_state.update(STATE)
     st.rerun()

@@ -1,7 +1,9 @@
 """Pieces of the Tour page: one bordered block per step of the lesson, each one click.
 
-State lives in ``st.session_state`` under ``tour_`` keys (small values and ids only); the
-run and the comparison are found again from the lab's folder after a restart.
+What the steps produced is read from the lab's folder on every render (the 12-review checks
+and the report's download in tour.json, the run and the comparison by what they are), so a
+reload, a new tab or an app restart shows every done step with its result; session_state
+holds only the ids found and the number of test reviews.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from ui.engine import current_spec, show_error
 from ui.training import (duration, loss_chart, poll_events, progress_row, refreshed,
                          training_estimate)
 
-STATE = {"tour_zero": None, "tour_shots": None, "tour_run": None, "tour_cmp": None,
-         "tour_n": tour.DEFAULT_N, "tour_downloaded": False}
+STATE = {"tour_run": None, "tour_cmp": None, "tour_n": tour.DEFAULT_N}
 
 
 def _minutes(seconds: float) -> str:
@@ -49,15 +50,14 @@ def restore() -> None:
 
 
 def status() -> dict[int, bool]:
-    """Which steps are done, from what the lab holds now."""
-    state = st.session_state
+    """Which steps are done, from what the lab holds now (each one shown with its result)."""
+    checks = tour.saved_checks()
     run = _run()
     comparison = _comparison()
-    done = {2: tour.set_saved(), 3: run is not None and run.status == "succeeded",
-            4: comparison is not None and comparison.status == "succeeded",
-            5: bool(state["tour_downloaded"])}
-    done[1] = state["tour_zero"] is not None or any(done.values())
-    return done
+    finished = comparison is not None and comparison.status == "succeeded"
+    return {1: "zero" in checks, 2: tour.set_saved() and "shots" in checks,
+            3: run is not None and run.status == "succeeded", 4: finished,
+            5: finished and tour.report_downloaded(comparison.id)}
 
 
 def _run():
@@ -91,7 +91,22 @@ def step_header(step: tour.Step, done: bool) -> None:
     st.subheader(f"{step.number} · {step.title}{badge}")
     st.caption(f"Expected: {_minutes(_seconds(step))} on this machine's CPU"
                + (" (estimated from its measured training speed)." if step.number == 3 else "."))
-    st.markdown(f":material/record_voice_over: **Say:** {step.say}")
+    with st.expander("Presenter's notes: what to say", icon=":material/record_voice_over:"):
+        st.markdown(step.say)
+
+
+def presenter_script() -> None:
+    """The presenter's script (docs/demo.md) inside the app: a file link does not open from a
+    browser, so it is rendered here and offered as a download."""
+    text = tour.presenter_script()
+    if not text:
+        st.caption("The presenter's script (docs/demo.md) is missing from this copy of the lab.")
+        return
+    with st.expander("Presenter's script: the whole lesson with the figures measured here",
+                     icon=":material/description:"):
+        st.download_button("Download the script (Markdown)", text, "prompttune-lesson-script.md",
+                           "text/markdown", key="tour_script_download")
+        st.markdown(text)
 
 
 def _open_playground(mode: str, review: str) -> None:
@@ -106,56 +121,96 @@ def _open_playground(mode: str, review: str) -> None:
 
 def _check_table(check: tour.QuickCheck) -> None:
     counts = ", ".join(f"{label} {n}" for label, n in check.answers.most_common())
+    model = f" · {check.model}" if check.model else ""
     st.markdown(f"**{check.recipe_name}** on the first {len(check.rows)} test reviews: "
                 f"**{check.correct} of {len(check.rows)} right** · answers: {counts} · "
-                f"{check.prompt_tokens:.0f} prompt tokens per review")
+                f"{check.prompt_tokens:.0f} prompt tokens per review{model}")
     st.dataframe(pd.DataFrame(check.rows), hide_index=True, width="stretch",
                  column_config={"review": st.column_config.TextColumn(width="large")})
 
 
+def _measure(engine, kinds: tuple[str, ...]) -> None:
+    """Score the 12 test reviews for each of ``kinds`` ("zero", "shots") and keep the checks."""
+    recipes = {"zero": (tour.zero_shot_recipe, "Zero-shot"),
+               "shots": (lambda: tour.save_tour_set().recipe(), "Few-shot, 4 examples")}
+    for kind in kinds:
+        recipe, name = recipes[kind]
+        tour.save_check(kind, tour.quick_check(engine, recipe(), name))
+
+
 def zero_shot_step(engine) -> None:
     """Step 1: zero-shot on 12 test reviews (the POSITIVE bias in one table), then the Playground."""
-    state = st.session_state
     left, right = st.columns(2)
     if left.button("Ask the model about 12 test reviews (zero-shot)", key="tour_zero_run",
                    type="primary", disabled=engine is None):
         try:
             with st.spinner("Scoring 12 reviews..."):
-                state["tour_zero"] = tour.quick_check(engine, tour.zero_shot_recipe(), "Zero-shot")
+                _measure(engine, ("zero",))
         except LabError as exc:
             show_error(exc)
-    review = tour.wrong_review(state["tour_zero"]) if state["tour_zero"] else ""
+    zero = tour.saved_checks().get("zero")
+    review = tour.playground_review(zero) if zero else ""
     if right.button("Show one of them in the Playground", key="tour_zero_play",
-                    on_click=_open_playground, args=("Zero-shot", review),
-                    disabled=state["tour_zero"] is None):
+                    on_click=_open_playground, args=("Zero-shot", review), disabled=zero is None):
         st.switch_page("pages/1_Playground.py")
-    if state["tour_zero"] is not None:
-        _check_table(state["tour_zero"])
+    if zero is not None:
+        _check_table(zero)
         st.caption("In the Playground, press **Generate**: the label probabilities show how sure "
                    "it is of POSITIVE for a review that is not.")
 
 
 def few_shot_step(engine) -> None:
-    """Step 2: save the balanced 4-example set, measure it on the same reviews, open the Playground."""
-    state = st.session_state
-    review = tour.wrong_review(state["tour_zero"]) if state["tour_zero"] else ""
-    if st.button(f"Save the 4-example set '{tour.SET_NAME}' and open it in the Playground",
-                 key="tour_shots_run", type="primary", disabled=engine is None):
+    """Step 2: save the balanced 4-example set and score the same 12 reviews with it, against
+    step 1's zero-shot score; then one of the reviews in the Playground."""
+    left, right = st.columns(2)
+    if left.button(f"Save the 4-example set '{tour.SET_NAME}' and score the same 12 reviews",
+                   key="tour_shots_run", type="primary", disabled=engine is None):
         try:
-            fewshot = tour.save_tour_set()
             with st.spinner("Scoring the same 12 reviews with 4 examples..."):
-                state["tour_shots"] = tour.quick_check(engine, fewshot.recipe(), "Few-shot, 4 examples")
-            _open_playground("Few-shot", review or fewshot.examples[0].input)
-            st.switch_page("pages/1_Playground.py")
+                # zero-shot too when step 1 was skipped: the step is the contrast
+                _measure(engine, ("shots",) if "zero" in tour.saved_checks() else ("zero", "shots"))
         except LabError as exc:
             show_error(exc)
+    checks = tour.saved_checks()
+    zero, shots = checks.get("zero"), checks.get("shots")
+    review = tour.playground_review(zero, shots) if shots else ""
+    if right.button("Show one of them in the Playground", key="tour_shots_play",
+                    on_click=_open_playground, args=("Few-shot", review),
+                    disabled=shots is None or not tour.set_saved()):
+        st.switch_page("pages/1_Playground.py")
     if tour.set_saved():
-        examples = tour.tour_set().examples
-        st.markdown(f"**{tour.SET_NAME}**: " + " · ".join(f"`{e.label}`" for e in examples)
-                    + " (balanced per label, from the training split; the comparison's "
-                      "'few-shot 4' draws the same four)")
-    if state["tour_shots"] is not None:
-        _check_table(state["tour_shots"])
+        _examples_table()
+    if shots is not None:
+        _contrast(zero, shots)
+        _check_table(shots)
+        st.caption("In the Playground, the Few-shot technique opens with a test review that "
+                   f"zero-shot got wrong, not one of the four examples: \"{review[:70]}…\". "
+                   "Press **Generate**.")
+
+
+def _examples_table() -> None:
+    examples = tour.tour_set().examples
+    st.markdown(f"**{tour.SET_NAME}**: the 4 worked examples in the prompt, balanced per label, "
+                "from the **training** split (the comparison's 'few-shot 4' draws the same four; "
+                "the 12 questions come from the test split)")
+    st.dataframe(pd.DataFrame([{"example": e.input, "label": e.label} for e in examples]),
+                 hide_index=True, width="stretch", key="tour_examples",
+                 column_config={"example": st.column_config.TextColumn(width="large")})
+
+
+def _contrast(zero: tour.QuickCheck | None, shots: tour.QuickCheck) -> None:
+    """The step's point in one line: the same 12 reviews with and without the examples."""
+    n = len(shots.rows)
+    if zero is None:
+        st.markdown(f"With 4 examples: **{shots.correct} of {n} right**.")
+        return
+    verdict = ":green[better]" if shots.correct > zero.correct else \
+        ":orange[no better]" if shots.correct == zero.correct else ":red[worse]"
+    times = shots.prompt_tokens / zero.prompt_tokens if zero.prompt_tokens else 0
+    st.markdown(f"#### With 4 examples: {shots.correct} of {n} right, against {zero.correct} "
+                f"of {n} zero-shot (step 1) · {verdict}")
+    st.caption(f"The same {n} test reviews. The price: {shots.prompt_tokens:.0f} prompt tokens a "
+               f"review instead of {zero.prompt_tokens:.0f} ({times:.1f}x), on every query.")
 
 
 def _select_run_page(run_id: str) -> None:
@@ -183,7 +238,8 @@ def training_step() -> None:
                     on_click=_select_run_page, args=(run.id,)):
         st.switch_page("pages/6_Runs.py")
     st.fragment(run_every=2 if run.status in LIVE else None)(_live_run)(run.id, run.status)
-    with st.expander("While it trains, talk about", expanded=run.status in LIVE):
+    with st.expander("Presenter's notes: while it trains, talk about", expanded=run.status in LIVE,
+                     icon=":material/record_voice_over:"):
         for point in tour.TALK_WHILE_TRAINING:
             st.markdown(f"- {point}")
 
@@ -291,8 +347,8 @@ def _report(comparison_id: str) -> str:
     return html_report(load_results(comparison_id))
 
 
-def _downloaded() -> None:
-    st.session_state["tour_downloaded"] = True
+def _downloaded(comparison_id: str) -> None:
+    tour.mark_report_downloaded(comparison_id)
 
 
 def report_step() -> None:
@@ -304,7 +360,7 @@ def report_step() -> None:
     results = load_results(comparison.id)
     st.download_button("Download the report (HTML, works offline)", _report(comparison.id),
                        f"prompttune-report-{comparison.id}.html", "text/html", key="tour_report",
-                       type="primary", on_click=_downloaded)
+                       type="primary", on_click=_downloaded, args=(comparison.id,))
     st.markdown("**What to tell a stakeholder**")
     st.markdown(stakeholder_text(tour.takeaways(results)))
 

@@ -65,8 +65,12 @@ def test_the_tour_lists_its_five_steps_with_times_and_nothing_done(tiny):
     assert expected[2] == f"Expected: {_minutes(seconds)} on this machine's CPU (estimated " \
                           "from its measured training speed)."
     assert sum(s.seconds for s in tour.STEPS) <= 600  # the lesson fits 10 minutes
-    text = _text(at)
-    assert "Say:" in text and "POSITIVE to almost everything" in text
+    text = _text(at)  # what to say sits in the presenter's notes, collapsed
+    notes = [e for e in at.expander if e.label == "Presenter's notes: what to say"]
+    assert len(notes) == 5 and "**Say:**" not in text
+    assert "POSITIVE to almost everything" in " ".join(m.value for m in notes[0].markdown)
+    script = [e for e in at.expander if e.label.startswith("Presenter's script")]
+    assert script and "# The 10-minute lesson: presenter's script" in script[0].markdown[0].value
     assert at.button(key="tour_compare").disabled  # nothing to compare before the run
     assert not at.button(key="tour_zero_run").disabled
 
@@ -75,18 +79,18 @@ def test_step_1_scores_12_reviews_and_opens_one_it_got_wrong_in_the_playground(t
     at = _page(TOUR, tiny)
     at.button(key="tour_zero_run").click().run()
     assert not at.exception, at.exception
-    check = at.session_state["tour_zero"]
+    check = tour.saved_checks()["zero"]
     assert len(check.rows) == 12 and sum(check.answers.values()) == 12
     assert f"{check.correct} of 12 right" in _text(at)
     assert "1 of 5 steps done" in _progress(at)
     at.button(key="tour_zero_play").click().run()
     assert not at.exception, at.exception
     assert at.radio(key="play_mode").value == "Zero-shot"
-    assert at.text_area(key="play_input").value == tour.wrong_review(check)
+    assert at.text_area(key="play_input").value == tour.playground_review(check)
     assert "Classify the sentiment" in at.text_area(key="play_instruction").value
 
 
-def test_step_2_saves_the_balanced_set_and_opens_the_few_shot_technique(tiny):
+def test_step_2_saves_the_set_scores_the_same_12_reviews_and_opens_a_test_review(tiny):
     at = _page(TOUR, tiny)
     at.button(key="tour_shots_run").click().run()
     assert not at.exception, at.exception
@@ -94,12 +98,39 @@ def test_step_2_saves_the_balanced_set_and_opens_the_few_shot_technique(tiny):
     saved = load_set("tour-4-shot")
     assert len(saved.examples) == 4 and set(saved.labels) == {"POSITIVE", "NEGATIVE", "MIXED"}
     assert {e.label for e in saved.examples} == set(saved.labels)  # every label shown
-    # the Playground, on the few-shot technique with the set
+    # step 2 shows its own score on the same 12 reviews against zero-shot (measured too,
+    # since step 1 was skipped), and both steps are done with their tables
+    checks = tour.saved_checks()
+    zero, shots = checks["zero"], checks["shots"]
+    assert [r["review"] for r in zero.rows] == [r["review"] for r in shots.rows]
+    assert f"With 4 examples: {shots.correct} of 12 right, against {zero.correct} of 12 " \
+           "zero-shot (step 1)" in _text(at)
+    assert "2 of 5 steps done" in _progress(at)
+    # the Playground, on the few-shot technique with the set and a TEST review, not a shot
+    at.button(key="tour_shots_play").click().run()
+    assert not at.exception, at.exception
     assert at.radio(key="play_mode").value == "Few-shot"
     assert at.selectbox(key="play_set").value == "tour-4-shot" and at.slider(key="play_k").value == 4
+    query = at.text_area(key="play_input").value
+    assert query in [r["review"] for r in shots.rows]
+    assert query not in [e.input for e in saved.examples]
     assert saved.examples[0].input in _text(at)  # the exact text the model sees
-    back = _page(TOUR, tiny)  # a new session still sees step 2 done
-    assert "tour-4-shot" in _text(back) and "2 of 5 steps done" in _progress(back)
+
+
+def test_a_new_session_shows_every_done_step_with_its_result(tiny):
+    first = _page(TOUR, tiny)
+    first.button(key="tour_zero_run").click().run()
+    first.button(key="tour_shots_run").click().run()
+    checks = tour.saved_checks()
+    back = _page(TOUR, tiny)  # a reload, a new tab: nothing in this session's state
+    assert not back.exception, back.exception
+    assert "2 of 5 steps done" in _progress(back)
+    text = _text(back)
+    assert f"Zero-shot** on the first 12 test reviews: **{checks['zero'].correct} of 12" in text
+    assert f"With 4 examples: {checks['shots'].correct} of 12 right" in text
+    assert len(back.dataframe) >= 3  # step 1's table, step 2's examples and its table
+    assert not back.button(key="tour_zero_play").disabled
+    assert not back.button(key="tour_shots_play").disabled
 
 
 def test_steps_3_to_5_train_compare_and_report_then_a_restart_finds_them(tiny, tiny_tour):
@@ -132,7 +163,11 @@ def test_steps_3_to_5_train_compare_and_report_then_a_restart_finds_them(tiny, t
     assert b"LoRA live demo (tour)" in table and b"few-shot 8" in table
     assert len(again.get("plotly_chart")) >= 3  # the loss curve, accuracy bars, quality vs cost
     assert [b for b in again.get("download_button") if b.proto.label.startswith("Download the report")]
-    assert "3 of 5 steps done" in _progress(again)  # 1 (implied), 3, 4; no set saved here
+    assert "2 of 5 steps done" in _progress(again)  # 3 and 4: steps 1 and 2 were not done
+    report = [b for b in again.get("download_button") if b.proto.label.startswith("Download the report")]
+    assert not tour.report_downloaded(comparison.id)
+    tour.mark_report_downloaded(comparison.id)  # what the download button's click records
+    assert "3 of 5 steps done" in _progress(_page(TOUR, tiny)) and report
 
 
 def test_start_over_forgets_the_tour_but_keeps_the_lab(tiny, tiny_tour):
@@ -140,9 +175,12 @@ def test_start_over_forgets_the_tour_but_keeps_the_lab(tiny, tiny_tour):
     runs.write_status(run_dir, status="succeeded")
     tour.save_tour_set()
     at = _page(TOUR, tiny)
+    at.button(key="tour_zero_run").click().run()
+    assert "zero" in tour.saved_checks()
     assert at.session_state["tour_run"] == run_dir.name
     at.button(key="tour_reset").click().run()
     assert not at.exception, at.exception
     assert at.session_state["tour_run"] is None and list_sets() == []
+    assert tour.saved_checks() == {} and "0 of 5 steps done" in _progress(at)
     assert [r.id for r in runs.list_runs()] == [run_dir.name]  # the run itself stays
     assert tour.find_tour_run() is None
