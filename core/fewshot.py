@@ -27,6 +27,7 @@ from core.prompting import (DEFAULT_TEMPLATE, EXAMPLE_SEPARATOR, Example, Prompt
 
 STRATEGIES = ("manual", "random", "balanced", "similar")
 DEFAULT_KS = (0, 1, 2, 4, 8)
+PLACEHOLDER_QUERY = "(your input here)"
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,54 @@ def _balanced(pool: list[Example], k: int, rng: random.Random) -> list[Example]:
     picked = [group[i] for i in range(max(map(len, by_label.values())))
               for group in (by_label[label] for label in labels) if i < len(group)]
     return picked[:k]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The builder's preview: the shots, the query they go with, and where the query came from."""
+
+    shots: tuple[Example, ...]
+    query: str
+    origin: str          # "" when typed; else where the default came from
+    dropped: bool        # the query was one of the candidate shots, so it was left out
+
+
+def preview_selection(pool: list[Example], manual: list[Example], strategy: str, k: int,
+                      seed: int = 0, typed: str = "", task: str | None = None) -> Preview:
+    """The shots for the preview and its query: the typed one, else an input of ``task``'s
+    test split that is not in the table, else the table's last example that is no shot."""
+    candidates = manual if strategy == "manual" else pool
+    k = len(manual) if strategy == "manual" else k
+    query, origin = typed.strip(), ""
+    if not query and task:
+        query, origin = _test_query(task, pool)
+    if not query:
+        first = select_examples(candidates, strategy, k, seed) if strategy != "similar" else []
+        query, origin = _table_query(pool, first)
+    shots = select_examples(candidates, strategy, k, seed, query) if candidates else []
+    dropped = any(same_input(e.input, query) for e in candidates)
+    return Preview(tuple(shots), query, origin, dropped)
+
+
+def _test_query(task: str, pool: list[Example]) -> tuple[str, str]:
+    from core.tasks import load_task
+
+    sample = load_task(task)
+    taken = {normal_input(e.input) for e in pool}
+    for number, example in enumerate(sample.examples("test"), 1):
+        if normal_input(example.input) not in taken:
+            return example.input, (f"test example {number} of {sample.title}, held out of the "
+                                   "table's examples")
+    return "", ""
+
+
+def _table_query(pool: list[Example], shots: list[Example]) -> tuple[str, str]:
+    used = {normal_input(e.input) for e in shots}
+    for example in reversed(pool):
+        if normal_input(example.input) not in used:
+            return example.input, "the table's last example that is not one of the shots"
+    # every row is a shot: a placeholder, rather than dropping a shot to ask about it
+    return PLACEHOLDER_QUERY, "every example in the table is a shot, so the query is a placeholder"
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ import streamlit as st
 from core.datafiles import columns_of, map_columns, read_examples
 from core.errors import LabError
 from core.fewshot import (DEFAULT_KS, STRATEGIES, FewShotSet, check_fits, delete_set, list_sets,
-                          load_set, prompt_budget, save_set, select_examples, shots_curve)
+                          load_set, preview_selection, prompt_budget, save_set, select_examples,
+                          shots_curve, validation_split)
 from core.prompting import PromptRecipe, build_prompt
 from core.tasks import list_tasks, load_task
 from ui.controls import init_state, plain
 from ui.engine import show_error
-from ui.fewshot import budget_chart, examples_from_table, set_table, shots_chart
+from ui.fewshot import (budget_chart, examples_from_table, query_note, set_table, shots_chart,
+                        shots_table)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Few-shot builder · PromptTune Lab",
@@ -81,7 +83,8 @@ c1.selectbox("Strategy", STRATEGIES, key="fs_strategy",
                           "balanced": "balanced per label", "similar": "most similar to the query"}.get)
 c2.slider("k (examples)", 0, 16, key="fs_k")
 c3.number_input("Seed", 0, 10_000, key="fs_seed")
-st.text_area("Query (the input the prompt is for)", key="fs_query", height=68)
+st.text_area("Query (the input the prompt is for; empty: one held out of the examples)",
+             key="fs_query", height=68)
 
 selected, recipe = [], None
 if table is None or table.empty:  # a first visit: nothing is wrong yet
@@ -93,15 +96,16 @@ else:
         pool, manual = examples_from_table(table)
         labels = tuple(s.strip() for s in st.session_state["fs_labels"].split(",") if s.strip()) \
             or tuple(sorted({e.label for e in pool}))
-        strategy = st.session_state["fs_strategy"]
         with st.spinner("Choosing examples..."):
-            selected = select_examples(manual if strategy == "manual" else pool, strategy,
-                                       len(manual) if strategy == "manual" else st.session_state["fs_k"],
-                                       st.session_state["fs_seed"], st.session_state["fs_query"])
+            preview = preview_selection(pool, manual, st.session_state["fs_strategy"],
+                                        st.session_state["fs_k"], st.session_state["fs_seed"],
+                                        st.session_state["fs_query"],
+                                        st.session_state.get("fs_source_task"))
+        selected, query = list(preview.shots), preview.query
         recipe = PromptRecipe("few-shot" if selected else "zero-shot", st.session_state["fs_instruction"],
                               st.session_state["fs_template"], tuple(selected), labels=labels)
-        query = st.session_state["fs_query"] or (pool[0].input if pool else "")
         built = build_prompt(recipe, query)
+        query_note(preview)
         left, right = st.columns([3, 2])
         with left:
             st.markdown(f"**Preview** · {len(selected)} examples")
@@ -137,7 +141,8 @@ if saved:
             a, b, c = st.columns([3, 1, 1])
             a.markdown(f"**{name}** · {len(one.examples)} examples · labels {plain(', '.join(one.labels)) or '–'}")
             if b.button("Edit", key=f"fs_edit_{name}"):
-                set_table([e.__dict__ for e in one.examples], task=None)
+                set_table([e.__dict__ for e in one.examples],
+                          task=load_task(one.task) if one.task in list_tasks() else None)
                 st.session_state.update({"fs_instruction": one.instruction, "fs_template": one.template,
                                          "fs_labels": ", ".join(one.labels), "fs_name": name,
                                          "fs_strategy": "manual"})
@@ -161,23 +166,21 @@ if st.button("Measure", key="fs_curve", disabled=engine is None):
         n_val = int(st.session_state["fs_val_n"])
         if task_name:
             validation = load_task(task_name).examples("validation", limit=n_val)
+            note = None if len(validation) == n_val else \
+                f"{task_name}'s validation split has {len(validation)} examples: all are used."
         else:
-            if len(pool) <= n_val:
-                raise LabError(f"The table has {len(pool)} examples: too few to keep {n_val} for "
-                               "validation.", "Load more examples or lower the validation count.")
-            pool, validation = pool[:-n_val], pool[-n_val:]
+            pool, validation, note = validation_split(pool, n_val)
         bar = st.progress(0.0, "Scoring...")
         points = shots_curve(engine, pool, validation, recipe.labels if recipe else (),
                              st.session_state["fs_instruction"], st.session_state["fs_template"],
                              DEFAULT_KS, seed=st.session_state["fs_seed"],
                              progress=lambda i, n: bar.progress(i / n, f"k = {DEFAULT_KS[i - 1]} done"))
         st.session_state["fs_points"] = points
+        st.session_state["fs_points_note"] = note
     except LabError as exc:
         show_error(exc)
 if st.session_state.get("fs_points"):
-    points = st.session_state["fs_points"]
-    shots_chart(points)
-    st.dataframe(pd.DataFrame([{"k": p.k, "accuracy": round(p.accuracy, 3), "correct": f"{p.correct}/{p.n}",
-                                "prompt tokens (mean)": round(p.mean_prompt_tokens),
-                                "seconds": round(p.seconds, 1)} for p in points]),
-                 hide_index=True)
+    if st.session_state.get("fs_points_note"):
+        st.warning(st.session_state["fs_points_note"], icon=":material/info:")
+    shots_chart(st.session_state["fs_points"])
+    shots_table(st.session_state["fs_points"])

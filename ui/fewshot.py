@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import ConfigError
-from core.fewshot import PromptBudget, ShotPoint
+from core.fewshot import DEFAULT_KS, Preview, PromptBudget, ShotPoint
 from core.prompting import Example
 from core.tasks import Task
 
@@ -22,11 +22,21 @@ def set_table(rows: list[dict], task: Task | None) -> None:
     st.session_state["fs_table_version"] = st.session_state.get("fs_table_version", 0) + 1
     st.session_state["fs_source_task"] = task.name if task else None
     st.session_state.pop("fs_points", None)
+    if task is None and rows:  # validation: the table's last rows, leaving a pool to draw from
+        st.session_state["fs_val_n"] = max(5, min(30, len(rows) - max(DEFAULT_KS)))
     if task is not None:
         values = {"fs_instruction": task.instruction, "fs_labels": ", ".join(task.labels),
                   "fs_template": task.prompt_template}
         st.session_state.update(values)
-    
+
+
+def query_note(preview: Preview) -> None:
+    """Say where the preview's query came from, and when it was left out of the shots."""
+    if preview.origin:
+        st.caption(f"Query (the box is empty): {preview.origin}. Type one above to ask your own.")
+    elif preview.dropped:
+        st.caption("This query is also an example in the table: it is left out of the shots "
+                   "(a query must never be one of its own examples), here and in a saved set.")
 
 def examples_from_table(table: pd.DataFrame) -> tuple[list[Example], list[Example]]:
     """(every complete row, the rows ticked 'use') as examples, sorted by 'order'."""
@@ -77,16 +87,41 @@ def budget_chart(budget: PromptBudget) -> None:
 
 
 def shots_chart(points: list[ShotPoint]) -> None:
-    """Accuracy against k, with the prompt tokens it costs on a second axis."""
+    """Accuracy against k with 95% intervals, and the prompt tokens it costs on a second axis."""
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=[p.k for p in points], y=[p.accuracy for p in points],
-                                mode="lines+markers+text", name="accuracy",
-                                text=[f"{p.accuracy:.0%}" for p in points], textposition="top center"))
-    figure.add_trace(go.Bar(x=[p.k for p in points], y=[p.mean_prompt_tokens for p in points],
+    ks = [p.k for p in points]
+    figure.add_trace(go.Scatter(
+        x=ks, y=[p.accuracy for p in points], mode="lines+markers+text", name="accuracy (95% interval)",
+        text=[f"{p.accuracy:.0%}" for p in points], textposition="middle right",
+        error_y=dict(type="data", symmetric=False, array=[p.interval[1] - p.accuracy for p in points],
+                     arrayminus=[p.accuracy - p.interval[0] for p in points])))
+    figure.add_trace(go.Bar(x=ks, y=[p.mean_prompt_tokens for p in points],
                             name="prompt tokens", yaxis="y2", opacity=0.3))
-    figure.update_layout(title="How many shots? Accuracy on the validation slice",
-                         xaxis=dict(title="examples in the prompt (k)", tickvals=[p.k for p in points]),
+    n = points[0].n if points else 0
+    figure.update_layout(title=f"How many shots? Accuracy on {n} validation examples, with 95% "
+                               "intervals",
+                         xaxis=dict(title="examples in the prompt (k)", tickvals=ks),
                          yaxis=dict(title="accuracy", range=[0, 1.05], tickformat=".0%"),
                          yaxis2=dict(title="prompt tokens", overlaying="y", side="right"),
-                         height=380, legend=dict(orientation="h", y=-0.25))
+                         height=400, legend=dict(orientation="h", y=-0.25))
     st.plotly_chart(figure, key="fs_shots_chart")
+    if points and not _apart(points):
+        st.caption(f"On {n} examples the intervals overlap: these differences may be chance. "
+                   "Measure on more validation examples before you choose k.")
+
+
+def _apart(points: list[ShotPoint]) -> bool:
+    """Whether the best point's interval clears the worst one's."""
+    best = max(points, key=lambda p: p.accuracy)
+    worst = min(points, key=lambda p: p.accuracy)
+    return worst.interval[1] < best.interval[0]
+
+
+def shots_table(points: list[ShotPoint]) -> None:
+    """The curve as numbers: accuracy with its interval, examples really used, cost."""
+    st.dataframe(pd.DataFrame([{
+        "k": p.k, "examples used": p.used if p.used is not None else p.k,
+        "accuracy": round(p.accuracy, 3),
+        "95% interval": f"{p.interval[0]:.2f} – {p.interval[1]:.2f}", "correct": f"{p.correct}/{p.n}",
+        "prompt tokens (mean)": round(p.mean_prompt_tokens), "seconds": round(p.seconds, 1)}
+        for p in points]), hide_index=True, key="fs_shots_table")
