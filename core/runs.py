@@ -79,6 +79,17 @@ class Run:
     has_checkpoint: bool = False
     started_at: str | None = None
     finished_at: str | None = None
+    cancel_requested_at: str | None = None  # when Cancel was pressed (the status says the rest)
+
+    @property
+    def cancelling(self) -> bool:
+        """Cancel was asked while it trains: it stops after the step it is on."""
+        return self.status == "running" and self.cancel_requested_at is not None
+
+    @property
+    def finished_despite_cancel(self) -> bool:
+        """Cancel was asked too late to stop anything: the last step was done, so it finished."""
+        return self.status == "succeeded" and self.cancel_requested_at is not None
 
     @property
     def data(self) -> str:
@@ -429,7 +440,8 @@ def _load(run_dir: Path, order: list[str] | None = None) -> Run:
                pid=status.get("pid"), queue_position=position, problem=status.get("problem"),
                fix=status.get("fix"), metrics=_read_json(run_dir / "metrics.json"),
                has_checkpoint=last_checkpoint(run_dir) is not None,
-               started_at=status.get("started_at"), finished_at=status.get("finished_at"))
+               started_at=status.get("started_at"), finished_at=status.get("finished_at"),
+               cancel_requested_at=status.get("cancel_requested_at"))
 
 
 def get_run(run_id: str) -> Run:
@@ -450,7 +462,8 @@ def list_runs() -> list[Run]:
 
 def cancel_run(run_id: str) -> Run:
     """Queued: cancelled at once, its process exits untrained. Running: stops after the
-    current step, saving the adapter."""
+    current step, saving the adapter; the request is recorded at once (``Run.cancelling``), so
+    a page says so before the step ends. A run on its last step finishes instead."""
     run = get_run(run_id)
     if run.status not in LIVE:
         raise RunError(f"Run {run_id} is {run.status}; only queued or running runs can be "
@@ -458,6 +471,8 @@ def cancel_run(run_id: str) -> Run:
     (run.run_dir / "cancel").touch()
     if run.status == "queued":
         write_status(run.run_dir, status="cancelled", finished_at=_now())
+    else:  # unless it ended meanwhile: then its own final status stands
+        write_status(run.run_dir, unless=FINAL, cancel_requested_at=_now())
     return get_run(run_id)
 
 
@@ -471,7 +486,8 @@ def resume_run(run_id: str) -> Run:
         raise RunError(f"Run {run_id} saved no checkpoint to resume from.",
                        "Start a new run with the same config (and save_steps above 0).")
     (run.run_dir / "cancel").unlink(missing_ok=True)
-    write_status(run.run_dir, status="queued", queued_at=time.time(), problem=None, fix=None)
+    write_status(run.run_dir, status="queued", queued_at=time.time(), problem=None, fix=None,
+                 cancel_requested_at=None)
     _spawn(run.run_dir, resume=True)
     return get_run(run_id)
 

@@ -8,6 +8,7 @@ so a bad value is a ConfigError naming the field before anything loads.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -174,10 +175,96 @@ class TrainConfig:
         return cls(**data)
 
 
+# -- what the settings mean for the data: steps, passes, the learning-rate schedule ------------
+
+TARGET_PASSES = 3   # passes over the data that the warning suggests (the thorough preset's 3)
+MANY_PASSES = 5     # beyond this many passes over the training examples, say so
+
+
+def planned_steps(config: TrainConfig, train_examples: int) -> int:
+    """Optimizer steps the run will take on ``train_examples`` examples (as the Trainer counts
+    them: max_steps, else whole batches per epoch times the epochs)."""
+    if config.max_steps:
+        return config.max_steps
+    per_epoch = max(1, math.ceil(train_examples / config.batch_size) // config.grad_accum)
+    return max(1, math.ceil(per_epoch * config.epochs))
+
+
+def passes(config: TrainConfig, train_examples: int) -> float:
+    """How many times the run reads each training example (epochs), from its steps."""
+    if not config.max_steps:
+        return config.epochs
+    return config.max_steps * config.batch_size * config.grad_accum / max(1, train_examples)
+
+
+def many_passes_warning(config: TrainConfig, train_examples: int) -> str | None:
+    """A sentence when the run would read a small data set many times over (it risks learning
+    those examples by heart), with the two ways out; None otherwise."""
+    times = passes(config, train_examples)
+    if times <= MANY_PASSES:
+        return None
+    per_step = config.batch_size * config.grad_accum
+    steps = math.ceil(TARGET_PASSES * train_examples / per_step)
+    examples = math.ceil(planned_steps(config, train_examples) * per_step / TARGET_PASSES)
+    if config.max_steps:
+        how = f"{config.max_steps} steps x {per_step} examples a step"
+        lower = f"lower Max steps to about {steps} ({TARGET_PASSES} passes)"
+    else:
+        how, lower = f"{config.epochs:g} epochs", f"lower Epochs to {TARGET_PASSES}"
+    return (f"{how} reads each of the {train_examples:,} training examples about {times:.0f} "
+            f"times ({times:.0f} epochs). With so few examples seen so often the model risks "
+            "memorising them: the training loss falls towards zero while answers on new text "
+            f"get no better, or worse. Add examples (about {examples:,} for {TARGET_PASSES} "
+            f"passes), or {lower}.")
+
+
+def warmup_steps(config: TrainConfig, total_steps: int) -> int:
+    """Steps of linear warm-up: warmup_ratio of the steps, rounded up (as transformers does);
+    none for the constant schedule, which has no warm-up."""
+    if config.scheduler == "constant" or not config.warmup_ratio:
+        return 0
+    return min(total_steps - 1, math.ceil(total_steps * config.warmup_ratio)) if total_steps > 1 \
+        else 0
+
+
+def lr_factor(step: int, warmup: int, total: int, scheduler: str) -> float:
+    """The share of the learning rate that optimizer step ``step`` (0 = the first) uses.
+
+    The warm-up climbs (step + 1) / (warmup + 1), not step / warmup as transformers' does:
+    there the first step has a learning rate of zero, which wastes a step, and half of a
+    2-step run."""
+    if scheduler == "constant":
+        return 1.0
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if scheduler == "constant_with_warmup":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    if scheduler == "cosine":
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+    return max(0.0, 1.0 - progress)
+
+
+def schedule_summary(config: TrainConfig, total_steps: int) -> str:
+    """The learning-rate schedule in words: the warm-up steps, the rate of step 1, the decay."""
+    warmup = warmup_steps(config, total_steps)
+    rate = config.lr
+    first = rate * lr_factor(0, warmup, total_steps, config.scheduler)
+    decay = {"linear": "then down in a straight line towards 0 at the last step",
+             "cosine": "then down along a cosine towards 0 at the last step"}.get(
+        config.scheduler, "then constant")
+    if not warmup:
+        return (f"learning rate {rate:.2e} from step 1, "
+                + (decay.removeprefix("then ") if config.scheduler in ("linear", "cosine")
+                   else "constant") + f" ({total_steps} steps)")
+    return (f"learning rate {rate:.2e}, warm-up over the first {warmup} of {total_steps} steps "
+            f"(step 1 at {first:.2e}), {decay}")
+
+
 PRESETS: dict[str, TrainConfig] = {
-    # About 1 minute of training on 2 idle cores with the embedded Gemma where bf16 is native,
-    # 2 where it is emulated (then float32; threads auto: both cores while nothing else is
-    # busy). 60 steps, not 40: 40 lost accuracy in float32 (0.78 against 0.92 on the test
+    # Its time depends on the processor (about 1 minute on 2 idle cores where bf16 is native,
+    # 2 or more where it is emulated): the Train page labels it with the estimate from this
+    # machine's measured speed, never a fixed figure. 60 steps, not 40: 40 lost accuracy in float32 (0.78 against 0.92 on the test
     # reviews, seed 0; README), and the lesson needs the tuned model clearly ahead of 4 shots.
     "live-demo": TrainConfig(method="lora", lora_r=16, lora_alpha=32, lora_dropout=0.0,
                              learning_rate=1e-3, batch_size=8, max_steps=60,

@@ -26,7 +26,8 @@ from typing import Any
 
 from core.errors import LabError
 from core.paths import write_json
-from core.train_config import TrainConfig
+from core.train_config import (TrainConfig, lr_factor, many_passes_warning, schedule_summary,
+                               warmup_steps)
 from core.threads import SharedCores
 from core.train_model import (build_model, check_max_length, load_base, load_tokenizer,
                               resolve_device, step_seconds, training_precision)
@@ -93,6 +94,22 @@ def _trainer_class():
         """Trainer whose loss is ``completion_loss`` (head on completion positions only)."""
 
         prompt_tuning = False
+        run_config: TrainConfig | None = None  # the run's: its schedule and warm-up
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            """The run's schedule with a warm-up whose first step learns (``lr_factor``)."""
+            if self.lr_scheduler is None and self.run_config is not None:
+                from functools import partial
+
+                import torch
+
+                warmup = warmup_steps(self.run_config, num_training_steps)
+                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                    optimizer or self.optimizer,
+                    partial(lr_factor, warmup=warmup, total=num_training_steps,
+                            scheduler=self.run_config.scheduler))
+                self._created_lr_scheduler = True
+            return super().create_scheduler(num_training_steps, optimizer)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if num_items_in_batch is not None and hasattr(num_items_in_batch, "to"):
@@ -138,6 +155,8 @@ def format_event(event: dict) -> str:
         return " · ".join(parts)
     if kind == "eval":
         return f"step {event['step']}: eval_loss {event['eval_loss']:.4f}"
+    if kind == "schedule" and event.get("summary"):
+        return f"schedule: {event['summary']}"
     if kind == "start" and event.get("precision"):
         step = event.get("estimated_step_s")
         return (f"start: {event.get('examples')} training examples on {event.get('device')}, "
@@ -160,7 +179,7 @@ def peak_rss_bytes() -> int:
 
 
 def _progress_callback(log: EventLog, run_dir: Path, collator: Collator,
-                       cores: SharedCores | None = None):
+                       cores: SharedCores | None = None, config: TrainConfig | None = None):
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
@@ -174,13 +193,20 @@ def _progress_callback(log: EventLog, run_dir: Path, collator: Collator,
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started, self.first_step = time.perf_counter(), state.global_step
+            if config is not None:  # the steps are known now: say the schedule over them
+                log.write("schedule", scheduler=config.scheduler, total_steps=state.max_steps,
+                          warmup_steps=warmup_steps(config, state.max_steps),
+                          learning_rate=config.lr,
+                          summary=schedule_summary(config, state.max_steps))
 
         def on_step_begin(self, args, state, control, **kwargs):
             if cores is not None:
                 cores.update()
 
         def on_step_end(self, args, state, control, **kwargs):
-            if agreed(args, (run_dir / "cancel").exists()):
+            # a cancel that arrives with the last step done stops nothing: the run finished
+            last = state.global_step >= state.max_steps
+            if agreed(args, (run_dir / "cancel").exists() and not last):
                 self.cancelled = True
                 control.should_training_stop = True
                 control.should_save = False
@@ -304,6 +330,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
     data = prepare_data(config, tokenizer)
     for warning in data.warnings:
         log.write("warning", message=warning)
+    many = many_passes_warning(config, len(data.train))
+    if many:
+        log.write("warning", message=many)
     checkpoint = last_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise LabError("There is no checkpoint to resume from in this run.",
@@ -320,13 +349,14 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
               resumed_from=checkpoint.name if checkpoint else None,
               load_s=round(time.perf_counter() - started, 2))
     collator = Collator(tokenizer.pad_token_id)
-    progress = _progress_callback(log, run_dir, collator, cores)
+    progress = _progress_callback(log, run_dir, collator, cores, config)
     trainer = _trainer_class()(model=model,
                                args=_training_args(config, run_dir, device, precision),
                                train_dataset=data.train,
                                eval_dataset=data.validation or None,
                                data_collator=collator, callbacks=[progress])
     trainer.prompt_tuning = config.method == "prompt-tuning"
+    trainer.run_config = config
     trainer.remove_callback(PrinterCallback)  # our events print their own lines
     train_started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -44,6 +44,24 @@ def _template_names(template: str) -> list[str]:
                           "Write variables as {input}; double braces for literal ones.") from None
 
 
+def input_variable(template: str, input_column: str) -> str:
+    """The name a template gives the example's input: ``input`` (what every page writes), or
+    the input column's own name (``{text}``), which older configs and runs use."""
+    names = _template_names(template)
+    return input_column if input_column in names and "input" not in names else "input"
+
+
+def guess_columns(data_format: str, columns: list[str]) -> dict[str, str]:
+    """The column for each role of ``data_format`` where the file has one by name (the
+    format's default name, else the role's own), so a page shows what the data will use."""
+    guessed = {}
+    for role, default in DEFAULT_COLUMNS[data_format].items():
+        found = next((c for c in (default, role) if c in columns), None)
+        if found:
+            guessed[role] = found
+    return guessed
+
+
 @dataclass(frozen=True)
 class PromptFormat:
     """How a prompt is built for the tuned model: saved as ``template.json`` beside it."""
@@ -92,7 +110,9 @@ def _read_rows(config: TrainConfig) -> tuple[list[dict], list[dict] | None, Prom
 
         task = load_task(config.task)
         columns = {"input": task.input_field, "label": task.label_field, **config.columns}
-        fmt = PromptFormat("text-label", config.template or task.template, columns["input"],
+        # {input}, as every page writes it; a saved config's {text} (the column) still works
+        template = config.template or task.prompt_template
+        fmt = PromptFormat("text-label", template, input_variable(template, columns["input"]),
                            task.labels if task.kind == "classification" else ())
         val = load_split(task.name, config.validation_split) if config.validation_split else None
         return _mapped(load_split(task.name, "train"), columns), \
@@ -108,7 +128,8 @@ def _read_rows(config: TrainConfig) -> tuple[list[dict], list[dict] | None, Prom
     if config.data_format == "text-label":
         distinct = sorted({r["label"] for r in rows})
         labels = tuple(distinct) if len(distinct) <= 10 else ()
-    return rows, None, PromptFormat(config.data_format, template, columns.get("input"), labels)
+    variable = input_variable(template, columns["input"]) if "input" in columns else None
+    return rows, None, PromptFormat(config.data_format, template, variable, labels)
 
 
 def _mapped(rows: list[dict], columns: dict[str, str], name: str = "the data") -> list[dict]:
