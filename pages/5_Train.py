@@ -3,22 +3,23 @@
 import psutil
 import streamlit as st
 
-from core.datafiles import columns_of, read_examples
 from core.errors import LabError
 from core.runs import get_run, start_run
 from core.tasks import list_tasks, load_task
 from core.precision import PRECISIONS
-from core.train_config import METHODS, NAME_MAX, PRESETS, SCHEDULERS, TrainConfig
+from core.train_config import (METHODS, NAME_MAX, PRESETS, SCHEDULERS, TrainConfig,
+                               many_passes_warning)
 from core.train_model import check_qlora, target_choices
 from core.training_data import DEFAULT_COLUMNS, FORMATS, fetch_hub_dataset, save_upload
 from ui.controls import init_state
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
 from ui.training import (FORMAT_LABELS, METHOD_LABELS, OTHER, SOURCES, apply_preset, base_label,
-                         base_model, base_options, config_from_state,
-                         data_preview, default_template, duration, length_histogram,
-                         initial_state, method_changed, precision_note, preset_label,
-                         reset_template, training_estimate)
+                         base_model, base_options, config_from_state, data_preview,
+                         default_template, duration, file_columns, format_changed,
+                         guess_file_columns, length_histogram, initial_state, method_changed,
+                         precision_note, preset_label, reset_template, steps_line,
+                         training_estimate)
 
 st.set_page_config(page_title="Train · PromptTune Lab", page_icon=":material/model_training:",
                    layout="wide")
@@ -33,23 +34,12 @@ init_state({f"train_col_{role}": "" for fmt in FORMATS for role in DEFAULT_COLUM
 state = st.session_state
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def file_columns(path: str) -> tuple[list[str], int]:
-    from pathlib import Path
-
-    rows = read_examples(Path(path).read_bytes(), Path(path).name)
-    return columns_of(rows), len(rows)
-
-
 def use_file(path: str, label: str) -> None:
     """A new data file: map its columns to the format's roles by name where they match."""
     if state.get("train_data_path") == path:
         return
     state["train_data_path"], state["train_data_label"] = path, label
-    columns, _ = file_columns(path)
-    for fmt in FORMATS:
-        for role, default in DEFAULT_COLUMNS[fmt].items():
-            state[f"train_col_{role}"] = default if default in columns else ""
+    guess_file_columns(state)
 
 
 # 1. base model
@@ -101,7 +91,7 @@ else:
             st.caption(f"Using **{state['train_data_label']}**: {count:,} examples, columns "
                        f"{', '.join(columns)}. The validation split is a fraction of it.")
             st.selectbox("Format", FORMATS, key="train_format", format_func=FORMAT_LABELS.get,
-                         on_change=reset_template)
+                         on_change=format_changed)
             roles = DEFAULT_COLUMNS[state["train_format"]]
             for col, role in zip(st.columns(len(roles)), roles):
                 if state.get(f"train_col_{role}") not in columns:
@@ -125,10 +115,10 @@ c1, c2 = st.columns([3, 2])
 c1.text_area("The prompt the model is trained on", key="train_template", height=100,
              help="Saved with the adapter as template.json, so the comparison prompts the tuned "
                   "model exactly as it was trained.")
-c2.caption("Variables are the data's column (or role) names in braces, e.g. `{input}` or "
-           "`{text}`; the answer follows the prompt after a space and ends with the model's end "
-           "token. Chat messages: leave it empty to use the model's chat template (or the lab's "
-           "plain turn format).")
+c2.caption("`{input}` is the example's input, as in the Playground and the Few-shot builder "
+           "(other columns of a file by their names, e.g. `{instruction}`); the answer follows "
+           "the prompt after a space and ends with the model's end token. Chat messages: leave "
+           "it empty to use the model's chat template (or the lab's plain turn format).")
 if c2.button("Reset to the data's default", key="train_template_reset"):
     state["train_template"] = default_template(state)
     st.rerun()
@@ -184,8 +174,10 @@ if method in ("lora", "qlora", "ia3"):
 st.subheader("5 · Hyperparameters")
 st.selectbox("Preset", list(PRESETS), key="train_preset", on_change=apply_preset,
              format_func=preset_label,
-             help="Fills the fields below; each stays editable. Times are estimated from this "
-                  "machine's measured speed on the review-sentiment task.")
+             help="Fills the fields below; each stays editable. Each time is estimated from "
+                  "this machine's measured training speed (its number format included), for "
+                  "the embedded Gemma 3 270M on the review-sentiment task; section 6 estimates "
+                  "your own settings.")
 c = st.columns(4)
 c[0].number_input("Epochs", 0.0, 1000.0, step=0.5, key="train_epochs")
 c[1].number_input("Max steps (0 = by epochs)", 0, 10**7, key="train_max_steps")
@@ -228,6 +220,10 @@ try:
                      column_config={"prompt": st.column_config.TextColumn(width="large")})
     with right:
         length_histogram(preview)
+    st.caption(steps_line(config, len(preview.train_lengths)))
+    many = many_passes_warning(config, len(preview.train_lengths))
+    if many:
+        st.warning(many, icon=":material/repeat:")
     if preview.cut:
         st.warning(f"{preview.cut} of {len(preview.train_lengths)} training examples are longer "
                    f"than the max length ({config.max_length} tokens): the start of their prompt "

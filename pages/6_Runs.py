@@ -14,8 +14,9 @@ from core.runs import (FINAL, LIVE, cancel_run, delete_run, list_runs, resume_ru
 from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
-from ui.training import (loss_chart, metrics_frame, output_folder, poll_events, progress_row,
-                         refreshed, run_label, run_setup_line, runs_frame, use_in_playground)
+from ui.training import (cancelling_note, loss_chart, metrics_frame, output_folder, poll_events,
+                         progress_row, refreshed, run_label, run_setup_line, runs_frame,
+                         use_in_playground)
 
 st.set_page_config(page_title="Runs · PromptTune Lab", page_icon=":material/list_alt:",
                    layout="wide")
@@ -50,8 +51,13 @@ def live_view(run_id: str, shown_status: str) -> None:
     if current.status == "queued":
         st.info(f"Queued: #{current.queue_position or '?'} in line. It starts when the runs "
                 "before it finish.", icon=":material/hourglass_top:")
+    elif current.cancelling:
+        st.warning(cancelling_note(poll_events(current)), icon=":material/hourglass_top:")
     elif current.status == "running":
         st.info("Training...", icon=":material/model_training:")
+    elif current.finished_despite_cancel:
+        st.success("Finished: the cancel arrived with its last step already done, so the run "
+                   "completed (evaluation included).", icon=":material/check_circle:")
     elif current.status == "succeeded":
         st.success("Finished.", icon=":material/check_circle:")
     elif current.status == "cancelled":
@@ -76,13 +82,16 @@ def live_view(run_id: str, shown_status: str) -> None:
 st.subheader(f"Run {plain(run.name or run.id)}")
 if run.name:
     st.caption(f"id {run.id}")
-st.fragment(run_every=2 if run.status in LIVE else None)(live_view)(run.id, run.status)
+st.fragment(run_every=2 if run.status in LIVE else None)(live_view)(
+    run.id, "cancelling" if run.cancelling else run.status)
 
 # actions: chosen by the status at this rerun; the live view reruns the page when it changes
 row = st.container(horizontal=True)
 try:
-    if run.status in LIVE and row.button("Cancel", key="runs_cancel",
-                                          help="Stops after the current step; keeps the adapter."):
+    if run.cancelling:  # asked already: say so where it was pressed, and not twice
+        row.button("Cancelling after this step...", key="runs_cancel", disabled=True)
+    elif run.status in LIVE and row.button("Cancel", key="runs_cancel",
+                                            help="Stops after the current step; keeps the adapter."):
         cancel_run(run.id)
         st.rerun()
     resumable = run.status in ("crashed", "cancelled", "failed") and run.has_checkpoint

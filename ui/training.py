@@ -17,9 +17,12 @@ from core.embedded import EMBEDDED_MODELS
 from core.errors import LabError
 from core.runs import Run, get_run
 from core.tasks import load_task
-from core.train_config import METHOD_LR, PRESETS, TrainConfig
+from core.train_config import (METHOD_LR, PRESETS, TrainConfig, passes, planned_steps,
+                               schedule_summary)
 from core.train_model import estimate, load_tokenizer, resolve_device, training_precision
-from core.training_data import DEFAULT_COLUMNS, DEFAULT_TEMPLATES, DataPreview, preview_data
+from core.datafiles import columns_of, read_examples
+from core.training_data import (DEFAULT_COLUMNS, DEFAULT_TEMPLATES, DataPreview, guess_columns,
+                                preview_data)
 from ui.engine import SPEC_KEY, current_spec, show_error
 from ui.sidebar import OTHER as SIDEBAR_OTHER
 
@@ -74,14 +77,38 @@ def default_base() -> tuple[str, str]:
 
 
 def default_template(state) -> str:
-    """The template for the data chosen now: the task's, or the format's default."""
+    """The template for the data chosen now: the task's (its input written ``{input}``, as on
+    every page), or the format's default."""
     if state["train_source"] == SOURCES[0]:
-        return load_task(state["train_task"]).template
+        return load_task(state["train_task"]).prompt_template
     return DEFAULT_TEMPLATES[state["train_format"]]
 
 
 def reset_template() -> None:
     st.session_state["train_template"] = default_template(st.session_state)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def file_columns(path: str) -> tuple[list[str], int]:
+    """(column names in first-seen order, row count) of a data file."""
+    rows = read_examples(Path(path).read_bytes(), Path(path).name)
+    return columns_of(rows), len(rows)
+
+
+def guess_file_columns(state) -> None:
+    """Point each column picker of the chosen format at the file's column of that name (else
+    empty, to be chosen), so the pickers show what the preview and the run will use."""
+    columns, _ = file_columns(state["train_data_path"])
+    guessed = guess_columns(state["train_format"], columns)
+    for role in DEFAULT_COLUMNS[state["train_format"]]:
+        state[f"train_col_{role}"] = guessed.get(role, "")
+
+
+def format_changed() -> None:
+    """on_change of the format: its default template, and its columns guessed again."""
+    reset_template()
+    if st.session_state.get("train_data_path"):
+        guess_file_columns(st.session_state)
 
 
 def initial_state() -> dict[str, Any]:
@@ -95,7 +122,7 @@ def initial_state() -> dict[str, Any]:
              "train_lora_dropout": 0.0, "train_virtual_tokens": 20, "train_device": "auto",
              "train_merge": False, "train_targets": [], "train_name": "",
              **preset_values("live-demo")}
-    state["train_template"] = load_task("review-sentiment").template
+    state["train_template"] = load_task("review-sentiment").prompt_template
     return state
 
 
@@ -129,10 +156,8 @@ def config_from_state(state) -> TrainConfig:
             raise ConfigError("No data file is chosen yet.",
                               "Upload a CSV/JSONL file, or fetch a Hugging Face dataset.")
         fmt = state["train_format"]
-        columns = {role: state[f"train_col_{role}"] for role in DEFAULT_COLUMNS[fmt]
-                   if state.get(f"train_col_{role}")}
-        data = {"task": None, "data_path": path, "data_format": fmt, "columns": columns,
-                "validation_split": None}
+        data = {"task": None, "data_path": path, "data_format": fmt,
+                "columns": chosen_columns(state, fmt, path), "validation_split": None}
     method = state["train_method"]
     targets = tuple(state.get("train_targets") or ()) or None
     return TrainConfig(
@@ -152,6 +177,24 @@ def config_from_state(state) -> TrainConfig:
         save_steps=int(state["train_save_steps"]), threads=int(state["train_threads"]),
         device=state["train_device"], precision=state["train_precision"],
         merge_after=bool(state["train_merge"]) and method in ("lora", "qlora", "ia3"))
+
+
+def chosen_columns(state, fmt: str, path: str) -> dict[str, str]:
+    """The columns the pickers show for ``fmt``'s roles: exactly what the run will read (an
+    empty picker is a ConfigError, not a silent default). Instruction's input may stay empty."""
+    from core.errors import ConfigError
+
+    columns = {}
+    for role, default in DEFAULT_COLUMNS[fmt].items():
+        chosen = state.get(f"train_col_{role}")
+        if chosen:
+            columns[role] = chosen
+        elif not (fmt == "instruction" and role == "input"):
+            names, _ = file_columns(path)
+            raise ConfigError(f"The {role} column is not chosen: the file has no column "
+                              f"{default!r} to use by default.",
+                              f"Choose it above, from the file's columns: {', '.join(names)}.")
+    return columns
 
 
 # -- preview and estimate ---------------------------------------------------------------------
@@ -187,6 +230,15 @@ def _preview(config_json: str) -> DataPreview:
 @st.cache_data(max_entries=8, show_spinner=False)
 def _estimate(config_json: str) -> tuple[float | None, int]:
     return estimate(TrainConfig.from_dict(json.loads(config_json)))
+
+
+def steps_line(config: TrainConfig, train_examples: int) -> str:
+    """The run's steps, how often it reads the data, and its learning-rate schedule."""
+    total = planned_steps(config, train_examples)
+    per_step = config.batch_size * config.grad_accum
+    return (f"{total:,} steps x {per_step} examples a step: about "
+            f"{passes(config, train_examples):.1f} passes (epochs) over {train_examples:,} "
+            f"training examples. {schedule_summary(config, total).capitalize()}.")
 
 
 def precision_note(config: TrainConfig) -> str:
@@ -257,9 +309,17 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def shown_status(run: Run) -> str:
+    """A run's status as lists write it: a cancel asked of a running run shows at once."""
+    if run.cancelling:
+        return "cancelling after this step"
+    return run.status + (f" (#{run.queue_position})" if run.queue_position else "")
+
+
 def run_label(run: Run) -> str:
     """How a list names a run: its name (else its id), status and method."""
-    return f"{run.name or run.id} · {run.status} · {METHOD_LABELS.get(run.config.get('method'), '?')}"
+    status = "cancelling" if run.cancelling else run.status
+    return f"{run.name or run.id} · {status} · {METHOD_LABELS.get(run.config.get('method'), '?')}"
 
 
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
@@ -271,8 +331,7 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
             created = datetime.fromisoformat(run.created_at).astimezone().strftime("%Y-%m-%d %H:%M")
         except ValueError:
             pass
-        status = run.status + (f" (#{run.queue_position})" if run.queue_position else "")
-        rows.append({"name": run.name, "run": run.id, "status": status,
+        rows.append({"name": run.name, "run": run.id, "status": shown_status(run),
                      "method": METHOD_LABELS.get(run.config.get("method"), "?"),
                      "data": Path(run.data).name if run.config.get("data_path") else run.data,
                      "base": run.config.get("model"), "created": created,
@@ -287,15 +346,29 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
 def refreshed(run_id: str, shown_status: str) -> Run | None:
     """The run as it stands now, for a live fragment polling it: None (the error shown) when
     it cannot be read; the whole page reruns when the status changed since it was drawn
-    (its buttons and the steps after it depend on the status)."""
+    (its buttons and the steps after it depend on the status; a cancel asked of a running
+    run counts as one, ``cancelling``)."""
     try:
         run = get_run(run_id)
     except LabError as exc:
         show_error(exc)
         return None
-    if run.status != shown_status:
+    if ("cancelling" if run.cancelling else run.status) != shown_status:
         st.rerun(scope="app")
     return run
+
+
+def cancelling_note(events: list[dict]) -> str:
+    """What a cancel asked of a running run does now, said at once (the step it is on ends
+    first; a step can take many seconds on a CPU)."""
+    steps = [e for e in events if e.get("type") == "step"]
+    if not steps:
+        return ("Cancelling after this step: the run is still loading, so it stops after its "
+                "first step and keeps the adapter as it stands then.")
+    on = min(steps[-1]["step"] + 1, steps[-1]["total_steps"])
+    return (f"Cancelling after this step: step {on} of {steps[-1]['total_steps']} finishes "
+            "first, then the run stops and keeps the adapter as it stands. If that was the last "
+            "step, the run simply finishes.")
 
 
 def poll_events(run: Run) -> list[dict]:
@@ -363,9 +436,11 @@ def run_setup_line(events: list[dict]) -> str | None:
     threads = start.get("threads")
     if threads == "auto":
         threads = f"auto (now {steps[-1]['threads']})" if steps else "auto"
+    schedule = next((e for e in events if e.get("type") == "schedule"), None)
     return (f"Device {start.get('device')} · threads {threads} · number format "
             f"{start.get('precision_reason') or start['precision']}"
-            + (f" · estimated {step:.2f} s a step" if step else ""))
+            + (f" · estimated {step:.2f} s a step" if step else "")
+            + (f" · {schedule['summary']}" if schedule and schedule.get("summary") else ""))
 
 
 def output_folder(run: Run) -> Path:

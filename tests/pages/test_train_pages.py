@@ -54,7 +54,7 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     # the sidebar's model is a local folder, so it is the base by default
     assert at.text_input(key="train_base_other").value == str(tiny_model_dir)
     assert at.multiselect(key="train_targets").value == ["q_proj", "k_proj", "v_proj", "o_proj"]
-    assert at.text_area(key="train_template").value == "Review: {text}\nSentiment:"
+    assert at.text_area(key="train_template").value == "Review: {input}\nSentiment:"
     _short_run(at)
     assert not at.error, [e.value for e in at.error]
     labels = {m.label: m.value for m in at.metric}
@@ -91,7 +91,7 @@ def test_train_page_starts_a_real_run_that_finishes_and_the_runs_page_shows_it(t
     assert row["train loss"] > 0
     assert _charts(at), "no loss curve"
     text = _text(at)
-    assert str(run.run_dir / "adapter") in text and "Review: {text}" in text
+    assert str(run.run_dir / "adapter") in text and "Review: {input}" in text
     assert "number format float32: set in the settings" in text
     figures = dict(at.dataframe[1].value.values)  # the run's metrics, in words and units
     assert figures["Steps"] == "4" and figures["Peak memory"].endswith(" GiB")
