@@ -283,6 +283,55 @@ def ensure_sample_collection() -> str:
     return SAMPLE_COLLECTION
 
 
+def collection_bytes(name: str) -> int:
+    """The disk space a collection takes: its documents, chunks and index."""
+    return sum(p.stat().st_size for p in _folder(name).rglob("*") if p.is_file())
+
+
+def added_to_sample() -> list[str]:
+    """The documents in the sample collection that the shipped sample does not hold: what a
+    rebuild from the shipped files would remove."""
+    shipped = {p.name for p in (ASSETS / SAMPLE_COLLECTION).iterdir()
+               if p.suffix.lower() in DOC_TYPES and p.name.lower() != "readme.md"}
+    return [doc for doc in collection_info(SAMPLE_COLLECTION).documents if doc not in shipped]
+
+
+def restore_sample_collection() -> CollectionInfo:
+    """Rebuild the sample collection from the shipped files with the default settings."""
+    return build_collection(SAMPLE_COLLECTION, sample_documents())
+
+
+@dataclass(frozen=True)
+class SampleQuestion:
+    """A question shipped with a sample collection, its reference answer and where it is."""
+
+    id: str
+    question: str
+    answer: str
+    doc: str
+    evidence: str
+
+
+@lru_cache(maxsize=4)
+def sample_questions(name: str) -> tuple[SampleQuestion, ...]:
+    """The questions with reference answers shipped for collection ``name`` (none for a
+    collection the user built: only assets/knowledge/<name>/questions.jsonl has them)."""
+    path = ASSETS / check_name(name) / "questions.jsonl"
+    if not path.is_file():
+        return ()
+    with path.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return tuple(SampleQuestion(r["id"], r["question"], r["answer"], r["doc"], r.get("evidence", ""))
+                 for r in rows)
+
+
+def find_sample_question(name: str, question: str) -> SampleQuestion | None:
+    """The shipped question that ``question`` is (case and spacing aside), if any."""
+    key = " ".join(question.lower().split())
+    return next((q for q in sample_questions(name) if " ".join(q.question.lower().split()) == key),
+                None)
+
+
 def format_hits(hits: list[Hit], max_chars: int = 600) -> str:
     """Retrieved passages as the model reads them: numbered, with their source."""
     return "\n".join(f"[{h.rank}] ({h.chunk.doc}) {h.chunk.text[:max_chars]}" for h in hits)

@@ -4,17 +4,18 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import LabError
-from core.knowledge import (SAMPLE_COLLECTION, ChunkSettings, build_collection, check_name,
-                            chunk_text, collection_info, delete_collection, document_texts,
-                            ensure_sample_collection, list_collections, read_document, search)
+from core.knowledge import (SAMPLE_COLLECTION, ChunkSettings, build_collection, chunk_text,
+                            collection_info, document_texts, ensure_sample_collection,
+                            find_sample_question, list_collections, search)
 from core.embeddings import DEFAULT_EMBEDDER
 from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig
 from ui.controls import init_state
 from ui.engine import show_error
-from ui.knowledge import ask_side_by_side, show_hit
+from ui.knowledge import (add_documents, ask_side_by_side, delete_controls, question_picker,
+                          select_pending, show_flash, show_hit, show_reference)
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="Knowledge · PromptTune Lab", page_icon=":material/menu_book:",
+st.set_page_config(page_title="Knowledge · PromptTune Lab", page_icon="📖",  # offline: see app.py
                    layout="wide")
 engine = render_sidebar()
 st.title(":material/menu_book: Knowledge")
@@ -28,8 +29,7 @@ init_state({"kb_collection": SAMPLE_COLLECTION, "kb_new": "", "kb_size": 700, "k
             "kb_k": 3, "kb_template": DEFAULT_RAG_TEMPLATE})
 
 collections = list_collections()
-if st.session_state.get("kb_select_next") in collections:
-    st.session_state["kb_collection"] = st.session_state.pop("kb_select_next")
+select_pending(collections)
 left, right = st.columns([2, 1])
 with left:
     if collections:
@@ -66,32 +66,11 @@ target = st.session_state["kb_new"].strip() or (st.session_state["kb_collection"
 if st.button(f"Add to '{target}' and index" if target else "Add and index", key="kb_add",
              disabled=not files or not target):
     try:
-        name = check_name(target)
-        settings = ChunkSettings(int(st.session_state["kb_size"]), int(st.session_state["kb_overlap"]),
-                                 st.session_state["kb_by_heading"])
-        added, problems = {}, []
-        for upload in files:
-            try:
-                added[upload.name] = read_document(upload.getvalue(), upload.name)
-            except LabError as exc:
-                problems.append(exc)
-        for exc in problems:
-            show_error(exc)
-        if added:
-            docs = {**(document_texts(name) if name in collections else {}), **added}
-            with st.spinner("Chunking and embedding..."):
-                info = build_collection(name, docs, settings, st.session_state["kb_embedder"].strip()
-                                        or DEFAULT_EMBEDDER)
-            st.success(f"**{name}**: {len(info.documents)} documents, {info.chunks} chunks indexed."
-                       + (f" {len(problems)} file(s) were skipped (see above); the rest of the "
-                          "collection is intact." if problems else ""))
-            if name not in collections:  # show the new collection next time
-                st.session_state["kb_select_next"] = name
-                collections = list_collections()
-        else:
-            st.warning("Nothing was added; the collection is as it was.")
+        add_documents(files, target, collections,
+                      st.session_state["kb_embedder"].strip() or DEFAULT_EMBEDDER)
     except LabError as exc:
         show_error(exc)
+show_flash()
 
 if not collections:
     st.stop()
@@ -119,14 +98,16 @@ with st.expander("How the documents are split"):
             st.rerun()
         except LabError as exc:
             show_error(exc)
-    if st.button(f"Delete collection '{name}'", key="kb_delete"):
-        delete_collection(name)
-        st.rerun()
+delete_controls(info)
 
 st.subheader("What the retriever finds")
+question_picker(name)
 q1, q2 = st.columns([4, 1])
 q1.text_input("Question", key="kb_question")
 q2.number_input("top-k", 1, 20, key="kb_k")
+reference = find_sample_question(name, st.session_state["kb_question"])
+if reference:
+    show_reference(reference)
 hits = []
 try:
     hits = search(name, st.session_state["kb_question"], int(st.session_state["kb_k"]))
@@ -142,6 +123,6 @@ if st.button("Ask both", key="kb_ask", type="primary", disabled=engine is None o
     try:
         ask_side_by_side(engine, RagConfig(name, int(st.session_state["kb_k"]),
                                            st.session_state["kb_template"]),
-                         st.session_state["kb_question"])
+                         st.session_state["kb_question"], reference)
     except LabError as exc:
         show_error(exc)

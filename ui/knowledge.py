@@ -1,4 +1,6 @@
-"""Pieces of the Knowledge page: a retrieved passage with highlights, the side-by-side ask."""
+"""Pieces of the Knowledge page: adding documents, deleting with a confirmation, the sample
+questions as a pick list, a retrieved passage with highlights, the side-by-side ask judged
+against the reference answer."""
 
 from __future__ import annotations
 
@@ -8,9 +10,19 @@ import re
 import streamlit as st
 
 from core.config import GenerationParams
-from core.knowledge import Hit
+from core.errors import LabError
+from core.knowledge import (SAMPLE_COLLECTION, ChunkSettings, CollectionInfo, Hit, SampleQuestion,
+                            added_to_sample, build_collection, check_name, collection_bytes,
+                            delete_collection, document_texts, find_sample_question,
+                            read_document, restore_sample_collection, sample_questions)
+from core.metrics import contains_answer, token_f1
 from core.rag import RagConfig, build_rag_prompt, cited, plain_question_prompt
 from ui.controls import figures_row, plain, stream_answer
+from ui.engine import show_error
+
+FLASH = "kb_flash"          # what the last add said, shown after the rerun that switches to it
+SELECT_NEXT = "kb_select_next"
+OWN_QUESTION = ""           # the pick list's first entry: a question the user typed
 
 STOPWORDS = {"the", "and", "for", "how", "what", "does", "did", "with", "from", "that", "this",
              "much", "many", "who", "when", "where", "which", "are", "was", "can", "you"}
@@ -40,17 +52,162 @@ def show_hit(hit: Hit, question: str) -> None:
         st.html(f"<div style='font-size:0.9rem;line-height:1.4'>{highlight(hit.chunk.text, question)}</div>")
 
 
-def ask_side_by_side(engine, config: RagConfig, question: str) -> None:
-    """The same question without and with the passages, streamed in two columns."""
+def add_documents(files: list, target: str, collections: list[str], embedder: str) -> None:
+    """Read the uploads, (re)index collection ``target`` with them, and switch the page to it.
+
+    Files that cannot be read are named and skipped; the rest are indexed. The messages
+    survive the rerun that shows the collection.
+    """
+    name = check_name(target)
+    settings = ChunkSettings(int(st.session_state["kb_size"]), int(st.session_state["kb_overlap"]),
+                             st.session_state["kb_by_heading"])
+    added, problems = {}, []
+    for upload in files:
+        try:
+            added[upload.name] = read_document(upload.getvalue(), upload.name)
+        except LabError as exc:
+            problems.append(exc)
+    if not added:
+        for exc in problems:
+            show_error(exc)
+        st.warning("Nothing was added; the collection is as it was.")
+        return
+    docs = {**(document_texts(name) if name in collections else {}), **added}
+    with st.spinner("Chunking and embedding..."):
+        info = build_collection(name, docs, settings, embedder)
+    skipped = (f" {len(problems)} file(s) were skipped (see above); the rest of the collection is "
+               "intact." if problems else "")
+    st.session_state[FLASH] = (problems, f"**{name}**: {len(info.documents)} documents, "
+                                         f"{info.chunks} chunks indexed.{skipped}")
+    st.session_state[SELECT_NEXT] = name
+    st.rerun()
+
+
+def select_pending(collections: list[str]) -> None:
+    """Before the widgets: open the collection just indexed, and empty the new-name box."""
+    name = st.session_state.pop(SELECT_NEXT, None)
+    if name in collections:
+        st.session_state["kb_collection"] = name
+        st.session_state["kb_new"] = ""
+
+
+def show_flash() -> None:
+    """What the last add said: files skipped and why, then what was indexed."""
+    problems, message = st.session_state.pop(FLASH, ((), ""))
+    for exc in problems:
+        show_error(exc)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MB" if nbytes >= 2**20 else f"{max(1, round(nbytes / 1024))} KB"
+
+
+def delete_controls(info: CollectionInfo) -> None:
+    """Delete a collection after a confirmation that names it and its size; the sample
+    collection is kept (other pages use it) and can be rebuilt from its shipped files."""
+    size = (f"{len(info.documents)} documents, {info.chunks} chunks, "
+            f"{_size(collection_bytes(info.name))} on disk")
+    if info.name == SAMPLE_COLLECTION:
+        _restore_sample_controls(size)
+        return
+    with st.expander(f"Delete '{info.name}'"):
+        st.markdown(f"Deleting **{plain(info.name)}** removes its {size}. The files on your "
+                    "computer are not touched, but the lab keeps no other copy.")
+        sure = st.checkbox(f"Yes, delete '{info.name}' and its {len(info.documents)} documents",
+                           key=f"kb_delete_ok_{info.name}")
+        if st.button(f"Delete '{info.name}'", key="kb_delete", disabled=not sure,
+                     icon=":material/delete:"):
+            delete_collection(info.name)
+            st.session_state.pop(f"kb_delete_ok_{info.name}", None)
+            st.session_state[FLASH] = ((), f"Deleted **{info.name}**.")
+            st.rerun()
+
+
+def _restore_sample_controls(size: str) -> None:
+    extra = added_to_sample()
+    with st.expander("Restore the sample collection"):
+        st.markdown(f"**{SAMPLE_COLLECTION}** ({size}) is the sample handbook. It cannot be deleted "
+                    "here: the Playground's RAG and ReAct examples, the handbook questions and the "
+                    "Compare page use it. Restoring rebuilds it from the shipped files in "
+                    "assets/knowledge with the default settings (700 / 100, split at headings).")
+        if extra:
+            st.warning(f"Restoring removes the {len(extra)} document(s) you added to it: "
+                       + ", ".join(plain(d) for d in extra) + ".")
+        sure = st.checkbox("Yes, rebuild it from the shipped files", key="kb_restore_ok")
+        if st.button("Restore the sample", key="kb_restore", disabled=not sure):
+            try:
+                with st.spinner("Rebuilding the sample handbook..."):
+                    info = restore_sample_collection()
+            except LabError as exc:
+                show_error(exc)
+                return
+            st.session_state.pop("kb_restore_ok", None)
+            st.session_state[FLASH] = ((), f"**{SAMPLE_COLLECTION}** restored: {len(info.documents)} "
+                                           f"documents, {info.chunks} chunks.")
+            st.rerun()
+
+
+def question_picker(name: str) -> None:
+    """The collection's sample questions as a pick list (before the question box): picking
+    one puts it in the box; the list always shows what the box holds."""
+    questions = sample_questions(name)
+    if not questions:
+        return
+    by_id = {q.id: q for q in questions}
+    asked = find_sample_question(name, st.session_state.get("kb_question", ""))
+    st.session_state["kb_pick"] = asked.id if asked else OWN_QUESTION
+
+    def pick() -> None:
+        chosen = by_id.get(st.session_state["kb_pick"])
+        if chosen:
+            st.session_state["kb_question"] = chosen.question
+
+    st.selectbox(f"Sample questions ({len(questions)}, each with a reference answer)",
+                 [OWN_QUESTION, *by_id], key="kb_pick", on_change=pick,
+                 format_func=lambda i: (f"{by_id[i].question}  →  {by_id[i].answer}" if i
+                                        else "(your own question: type it below)"),
+                 help="Pick one to ask it; its reference answer is shown beside the model's.")
+
+
+def show_reference(reference: SampleQuestion) -> None:
+    """The reference answer of a sample question and where the handbook says it."""
+    st.info(f"**Reference answer:** {plain(reference.answer)} · in {plain(reference.doc)}: "
+            f"“{plain(reference.evidence)}”", icon=":material/fact_check:")
+
+
+def show_verdict(answer: str, reference: SampleQuestion) -> None:
+    """Whether an answer holds the reference answer, judged as the Compare page judges a
+    handbook question (the reference's words, normalised, inside the answer); green only
+    for right."""
+    if contains_answer(answer, reference.answer):
+        st.success(f"Holds the reference answer ({plain(reference.answer)}).",
+                   icon=":material/check_circle:")
+    elif token_f1(answer, reference.answer) >= 0.5:
+        st.warning(f"Partly matches the reference ({plain(reference.answer)}): some of its words "
+                   "are missing or differ; read both.", icon=":material/rule:")
+    else:
+        st.error(f"Does not match the reference answer ({plain(reference.answer)}).",
+                 icon=":material/cancel:")
+
+
+def ask_side_by_side(engine, config: RagConfig, question: str,
+                     reference: SampleQuestion | None = None) -> None:
+    """The same question without and with the passages, streamed in two columns, each judged
+    against the reference answer where the question is a sample one."""
     rag = build_rag_prompt(config, question)
-    plain = plain_question_prompt(question)
+    bare = plain_question_prompt(question)  # not "plain": that escapes text for markdown
     params = GenerationParams(max_new_tokens=48, stop=rag.stops)
     without, with_docs = st.columns(2)
     with without:
         st.markdown("**Without the documents**")
-        with st.expander(f"Prompt · {engine.count_tokens(plain)} tokens"):
-            st.code(plain, language=None, wrap_lines=True)
-        figures_row(stream_answer(engine.stream(plain, params)), compact=True)
+        with st.expander(f"Prompt · {engine.count_tokens(bare)} tokens"):
+            st.code(bare, language=None, wrap_lines=True)
+        completion = stream_answer(engine.stream(bare, params))
+        if reference:
+            show_verdict(completion.text, reference)
+        figures_row(completion, compact=True)
     with with_docs:
         st.markdown(f"**With {len(rag.hits)} passages (RAG)**")
         with st.expander(f"Prompt · {engine.count_tokens(rag.text)} tokens"):
@@ -59,4 +216,6 @@ def ask_side_by_side(engine, config: RagConfig, question: str) -> None:
         used = cited(completion.text, rag.hits)
         st.caption("Cites: " + (", ".join(f"[{h.rank}] {plain(h.chunk.doc)}" for h in used)
                                 if used else "no passage cited"))
+        if reference:
+            show_verdict(completion.text, reference)
         figures_row(completion, compact=True)
