@@ -247,7 +247,7 @@ WHEN_COLUMNS = {"Prompting": ("prompt", "zero-shot", "cot", "structured"),
 WHEN_WORDS = {
     "Setup cost": ("Minutes: write an instruction", "Low: pick a few examples",
                    "Medium: build and tune a document index", "High: a training run"),
-    "Data needed": ("None", "A handful of labelled examples", "Your documents, unlabelled",
+    "Data needed": ("Only the instruction", "A handful of labelled examples", "Your documents, unlabelled",
                     "Hundreds of labelled rows"),
     "Compute cost per query": ("Low: a short prompt", "Grows with every example in the prompt",
                                "Retrieved passages lengthen every prompt, plus a search",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.conftest import screenshot
@@ -42,9 +44,9 @@ def test_two_variant_comparison_and_its_report(lab_server, page, tmp_path):
     examples.fill("12")
     examples.press("Tab")
     page.get_by_role("button", name="Run comparison").click()
-    page.get_by_text("Started: follow it in the Results tab").wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"variant \d of 2 .* elapsed")).first.wait_for(timeout=60_000)
     page.get_by_role("tab", name="Results").click()
-    page.get_by_text("Verdict").wait_for(timeout=300_000)
+    page.get_by_text("Verdict", exact=True).wait_for(timeout=300_000)
     page.get_by_text("Per example").wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.wait_for_timeout(2000)
