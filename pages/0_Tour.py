@@ -8,7 +8,8 @@ from ui.sidebar import render_sidebar
 from ui.tour import (STATE, compare_step, few_shot_step, overview, presenter_script, report_step,
                      restore, status, step_header, training_step, zero_shot_step)
 
-st.set_page_config(page_title="Tour · PromptTune Lab", page_icon=":material/school:", layout="wide")
+# an emoji icon is drawn in the browser; a :material: one is fetched from fonts.gstatic.com
+st.set_page_config(page_title="Tour · PromptTune Lab", page_icon="🎓", layout="wide")
 engine = render_sidebar()
 st.title(":material/school: The 10-minute lesson")
 st.caption("Prompt it or fine-tune it? Five steps on a sample task, three-label review sentiment "

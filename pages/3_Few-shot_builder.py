@@ -16,8 +16,9 @@ from ui.fewshot import (budget_chart, examples_from_table, query_note, set_table
                         shots_table)
 from ui.sidebar import render_sidebar
 
+# an emoji icon is drawn in the browser; a :material: one is fetched from fonts.gstatic.com
 st.set_page_config(page_title="Few-shot builder · PromptTune Lab",
-                   page_icon=":material/format_list_numbered:", layout="wide")
+                   page_icon="🔢", layout="wide")
 engine = render_sidebar()
 st.title(":material/format_list_numbered: Few-shot builder")
 st.caption("Worked examples in the prompt teach the model the task without training. Each one "

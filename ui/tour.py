@@ -102,8 +102,8 @@ def presenter_script() -> None:
     if not text:
         st.caption("The presenter's script (docs/demo.md) is missing from this copy of the lab.")
         return
-    with st.expander("Presenter's script: the whole lesson with the figures measured here",
-                     icon=":material/description:"):
+    with st.expander("Presenter's script (docs/demo.md): the whole lesson with its measured "
+                     "figures", icon=":material/description:"):
         st.download_button("Download the script (Markdown)", text, "prompttune-lesson-script.md",
                            "text/markdown", key="tour_script_download")
         st.markdown(text)
