@@ -35,6 +35,7 @@ from core.tasks import Task, load_split, load_task
 
 KINDS = ("zero-shot", "few-shot", "cot", "structured", "rag", "fine-tuned")
 BOOTSTRAP = 1000
+SCORE_CHUNK = 16  # examples scored per call: progress and cancel between chunks
 # the settings each kind reads; a saved config writes only these, so a zero-shot variant
 # does not carry a shot count or a constrained flag it never used
 APPLIES = {"zero-shot": (), "cot": (), "few-shot": ("shots", "fewshot_set"),
@@ -257,11 +258,21 @@ def _without_query(shots: tuple[Example, ...], query: str) -> tuple[Example, ...
     return tuple(s for s in shots if " ".join(s.input.split()).casefold() != asked)
 
 
-def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = " ") -> Outputs:
+def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = " ",
+            should_stop: Callable[[], bool] = lambda: False,
+            on_example: Callable[[int, int], None] | None = None) -> Outputs:
     out = Outputs()
-    started = time.perf_counter()
-    rows = engine.score_batch(prompts, [prefix + label for label in labels])
-    out.seconds = time.perf_counter() - started
+    rows = []
+    # in chunks, so that a long variant shows its progress and a cancel lands between chunks
+    for start in range(0, len(prompts), SCORE_CHUNK):
+        if should_stop():
+            raise LabError("The comparison was cancelled.")
+        started = time.perf_counter()
+        rows += engine.score_batch(prompts[start:start + SCORE_CHUNK],
+                                   [prefix + label for label in labels])
+        out.seconds += time.perf_counter() - started
+        if on_example:
+            on_example(len(rows), len(prompts))
     for prompt, row in zip(prompts, rows):
         best = max(row, key=lambda s: s.logprob)
         out.predictions.append(best.candidate[len(prefix):])
@@ -272,9 +283,10 @@ def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = "
 
 
 def _generated(engine, prompts: list[str], params: GenerationParams,
-               read: Callable[[str], Any], should_stop: Callable[[], bool]) -> Outputs:
+               read: Callable[[str], Any], should_stop: Callable[[], bool],
+               on_example: Callable[[int, int], None] | None = None) -> Outputs:
     out = Outputs()
-    for prompt in prompts:
+    for number, prompt in enumerate(prompts, 1):
         if should_stop():
             raise LabError("The comparison was cancelled.")
         completion = engine.generate(prompt, params)
@@ -283,6 +295,8 @@ def _generated(engine, prompts: list[str], params: GenerationParams,
         out.predictions.append(read(completion.text))
         out.prompt_tokens.append(completion.prompt_tokens)
         out.completion_tokens.append(completion.completion_tokens)
+        if on_example:
+            on_example(number, len(prompts))
     return out
 
 
@@ -358,15 +372,17 @@ def shots_used(task: Task, spec: VariantSpec, seed: int) -> int | None:
 
 
 def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], config: CompareConfig,
-                should_stop: Callable[[], bool], template: dict | None = None) -> Outputs:
-    """Every example through one variant on ``engine``."""
+                should_stop: Callable[[], bool], template: dict | None = None,
+                on_example: Callable[[int, int], None] | None = None) -> Outputs:
+    """Every example through one variant on ``engine``; ``on_example(done, n)`` as it goes."""
     inputs = [e["input"] for e in examples]
     if spec.kind == "fine-tuned":
         prompts = [tuned_prompt(template, text) for text in inputs]
         if task.kind == "classification":
-            return _scored(engine, prompts, task.labels, template.get("completion_prefix", " "))
+            return _scored(engine, prompts, task.labels, template.get("completion_prefix", " "),
+                           should_stop, on_example)
         return _generated(engine, prompts, GenerationParams(max_new_tokens=96, stop=("\n\n",)),
-                          lambda t: t.strip(), should_stop)
+                          lambda t: t.strip(), should_stop, on_example)
     if spec.kind == "rag":
         from core.rag import RagConfig, build_rag_prompt
 
@@ -377,10 +393,10 @@ def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], con
         rag = RagConfig(spec.collection or task.collection, spec.top_k)
         prompts = [build_rag_prompt(rag, text).text for text in inputs]
         return _generated(engine, prompts, GenerationParams(max_new_tokens=32, stop=("\n\n", "\nQuestion:")),
-                          lambda t: t.strip(), should_stop)
+                          lambda t: t.strip(), should_stop, on_example)
     built = variant_prompts(task, spec, inputs, config.seed)
     if task.kind == "classification" and spec.kind != "cot":
-        return _scored(engine, [b.text for b in built], task.labels)
+        return _scored(engine, [b.text for b in built], task.labels, " ", should_stop, on_example)
     if spec.kind == "cot":
         read = (lambda t: extract_answer(t, task.labels, numeric=task.kind == "numeric"))
         params = GenerationParams(max_new_tokens=96, stop=built[0].stops)
@@ -391,7 +407,7 @@ def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], con
     else:
         params = GenerationParams(max_new_tokens=32, stop=built[0].stops)
         read = (lambda t: extract_answer(t, numeric=True) if task.kind == "numeric" else t.strip())
-    return _generated(engine, [b.text for b in built], params, read, should_stop)
+    return _generated(engine, [b.text for b in built], params, read, should_stop, on_example)
 
 
 def score_outputs(task: Task, examples: list[dict], out: Outputs, seed: int) -> tuple[dict, dict | None, list]:
@@ -462,9 +478,13 @@ def training_rows(run_dir: Path, run_config: dict, metrics: dict) -> int | None:
     return min(available, steps * per_step)
 
 
-def evaluate(config: CompareConfig, progress: Callable[[int, int, str], None] | None = None,
+def evaluate(config: CompareConfig, progress: Callable[..., None] | None = None,
              should_stop: Callable[[], bool] = lambda: False, threads: int | None = None) -> dict:
-    """Run every variant on the same examples; the results dict ``core.report`` draws."""
+    """Run every variant on the same examples; the results dict ``core.report`` draws.
+
+    ``progress(variant_index, variants, name)`` before each variant, and with two more
+    arguments, ``(..., examples_done, examples)``, as a variant's examples go through.
+    """
     from core.engines import load_engine
 
     started = time.perf_counter()
@@ -495,7 +515,9 @@ def evaluate(config: CompareConfig, progress: Callable[[int, int, str], None] | 
                                            threads, work)
                 engine = base
             variant["n_shots"] = shots_used(task, spec, config.seed)
-            out = run_variant(engine, task, spec, examples, config, should_stop, template)
+            tick = (lambda done, n, at=number, name=spec.name:  # noqa: E731
+                    progress(at, len(config.variants), name, done, n)) if progress else None
+            out = run_variant(engine, task, spec, examples, config, should_stop, template, tick)
             metrics, confusion, right = score_outputs(task, examples, out, config.seed)
             tokens = sum(out.completion_tokens)
             variant.update(engine=engine.name, metrics=metrics, confusion=confusion,

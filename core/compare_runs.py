@@ -52,6 +52,14 @@ class Comparison:
     fix: str | None = None
     started: float | None = None   # when it was started (epoch seconds: its config was saved)
     ended: float | None = None     # when its final status was written; None while live
+    examples_done: int = 0         # of the current variant's examples
+    examples: int = 0              # 0 until the current variant reports its first ones
+
+    @property
+    def fraction(self) -> float:
+        """How much of the whole comparison is done, counting the current variant's examples."""
+        part = self.examples_done / self.examples if self.examples else 0.0
+        return min(1.0, (self.done + part) / max(self.total, 1))
 
     @property
     def live(self) -> bool:
@@ -114,10 +122,15 @@ def execute(config: CompareConfig, folder: Path) -> dict:
     write_json(folder / "status.json", {"status": "running", "pid": os.getpid()})
     progress_file = (folder / "progress.jsonl").open("a")
 
-    def progress(done: int, total: int, name: str) -> None:
-        progress_file.write(json.dumps({"done": done, "total": total, "current": name}) + "\n")
+    def progress(done: int, total: int, name: str, examples_done: int | None = None,
+                 examples: int | None = None) -> None:
+        line = {"done": done, "total": total, "current": name}
+        if examples:
+            line.update(examples_done=examples_done, examples=examples)
+        progress_file.write(json.dumps(line) + "\n")
         progress_file.flush()
-        print(f"[{done}/{total}] {name}", flush=True)
+        if not examples:  # the log keeps one line a variant
+            print(f"[{done}/{total}] {name}", flush=True)
 
     cancelled = lambda: (folder / "cancel").exists()  # noqa: E731
     # share the two cores with a training run instead of fighting over them (4-15x slower)
@@ -192,7 +205,8 @@ def get_comparison(comparison_id: str) -> Comparison:
                       last.get("current", ""), status.get("problem"), status.get("fix"),
                       (folder / "config.json").stat().st_mtime,
                       None if state in ("queued", "running")
-                      else (folder / "status.json").stat().st_mtime)
+                      else (folder / "status.json").stat().st_mtime,
+                      last.get("examples_done", 0), last.get("examples", 0))
 
 
 def list_comparisons() -> list[Comparison]:

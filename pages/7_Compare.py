@@ -83,7 +83,10 @@ with new_tab:
         except LabError as exc:
             show_error(exc)
     if st.session_state["cmp_started"]:
-        follow_comparison(st.session_state["cmp_started"])
+        try:
+            follow_comparison(st.session_state["cmp_started"])
+        except LabError:  # its folder is gone (another data folder): nothing left to follow
+            st.session_state["cmp_started"] = None
 
 with results_tab:
     past = list_comparisons()

@@ -76,9 +76,11 @@ def _live_progress(comparison_id: str) -> None:
     if not comparison.live:  # draw the finish once, outside this two-second loop
         st.rerun(scope="app")
     step = min(comparison.done + 1, comparison.total)
-    st.progress(comparison.done / max(comparison.total, 1),
+    examples = f" · example {comparison.examples_done} of {comparison.examples}" \
+        if comparison.examples else ""
+    st.progress(comparison.fraction,
                 f"{comparison.status.capitalize()}: variant {step} of {comparison.total}"
-                f"{' · ' + comparison.current if comparison.current else ''} · "
+                f"{' · ' + comparison.current if comparison.current else ''}{examples} · "
                 f"{_clock(comparison.elapsed_s)} elapsed")
     st.caption("It runs in its own process: closing this tab loses nothing; the Results tab "
                "lists it too.")

@@ -182,12 +182,13 @@ def test_no_few_shot_prompt_holds_its_own_query_among_its_shots(tiny_long_model_
     sent: list[str] = []
     real = compare._scored
 
-    def recorded(engine, prompts, labels, prefix=" "):
+    def recorded(engine, prompts, labels, prefix=" ", *rest):
         sent.extend(prompts)
-        return real(engine, prompts, labels, prefix)
+        return real(engine, prompts, labels, prefix, *rest)
 
     monkeypatch.setattr(compare, "_scored", recorded)
-    results = compare.evaluate(config)
+    ticks = []
+    results = compare.evaluate(config, lambda *a: ticks.append(a))
     assert all(not v["error"] for v in results["variants"]), results["variants"]
     queries = [e["input"] for e in results["examples"]]
     assert queries == [r["text"] for r in test_rows[:6]]  # queries: the test split
@@ -198,3 +199,33 @@ def test_no_few_shot_prompt_holds_its_own_query_among_its_shots(tiny_long_model_
     drawn = compare._shots(task, config.variants[1], config.seed)
     assert len(drawn) == 8 and all(s.input in train_inputs for s in drawn)  # shots: train
     assert _named(results, "set leaky")["n_shots"] == 4
+    # progress: each variant, then its examples as they go through
+    assert (1, 3, "few-shot 8") in ticks and (1, 3, "few-shot 8", 6, 6) in ticks
+    assert ticks[-1] == (3, 3, "done")
+
+
+def test_scoring_reports_its_examples_in_chunks_and_a_cancel_lands_between_them():
+    from types import SimpleNamespace
+
+    from core.errors import LabError
+
+    class Engine:
+        calls: list[int] = []
+
+        def score_batch(self, prompts, candidates):
+            self.calls.append(len(prompts))
+            return [[SimpleNamespace(candidate=c, logprob=-i, n_tokens=1)
+                     for i, c in enumerate(candidates)] for _ in prompts]
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+    ticks = []
+    out = compare._scored(Engine(), [f"Review {i}" for i in range(20)], ("A", "B"),
+                          on_example=lambda done, n: ticks.append((done, n)))
+    assert ticks == [(16, 20), (20, 20)] and out.predictions == ["A"] * 20
+    asked = iter([False, True])
+    with pytest.raises(LabError, match="cancelled"):
+        compare._scored(Engine(), [f"Review {i}" for i in range(20)], ("A", "B"),
+                        should_stop=lambda: next(asked))
+    assert Engine.calls == [16, 4, 16]  # the cancelled one stopped after its first chunk
