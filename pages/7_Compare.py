@@ -10,8 +10,8 @@ from core.errors import LabError
 from core.fewshot import list_sets, load_set
 from core.runs import list_runs
 from core.tasks import list_tasks, load_task
-from ui.compare import (follow_comparison, free_form, show_results, tuned_variant_names,
-                        variant_choices)
+from ui.compare import (follow_comparison, free_form, show_progress, show_results,
+                        tuned_variant_names, variant_choices)
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
 from ui.sidebar import render_sidebar
@@ -103,9 +103,7 @@ with results_tab:
         def progress_view() -> None:
             comparison = get_comparison(st.session_state["cmp_selected"])
             if comparison.status in ("queued", "running"):
-                st.progress(comparison.done / max(comparison.total, 1),
-                            f"{comparison.status}: variant {comparison.done + 1} of {comparison.total}"
-                            f" · {comparison.current}")
+                show_progress(comparison)
                 if st.button("Cancel", key="cmp_cancel"):
                     cancel_comparison(comparison.id)
             elif comparison.status != "succeeded":

@@ -70,11 +70,8 @@ def _finished(comparison: Comparison) -> None:
                  f"{comparison.fix or ''}".strip())
 
 
-@st.fragment(run_every=2)
-def _live_progress(comparison_id: str) -> None:
-    comparison = get_comparison(comparison_id)
-    if not comparison.live:  # draw the finish once, outside this two-second loop
-        st.rerun(scope="app")
+def show_progress(comparison: Comparison) -> None:
+    """A live comparison's bar: variant, example within it, and time elapsed."""
     step = min(comparison.done + 1, comparison.total)
     examples = f" · example {comparison.examples_done} of {comparison.examples}" \
         if comparison.examples else ""
@@ -82,6 +79,14 @@ def _live_progress(comparison_id: str) -> None:
                 f"{comparison.status.capitalize()}: variant {step} of {comparison.total}"
                 f"{' · ' + comparison.current if comparison.current else ''}{examples} · "
                 f"{_clock(comparison.elapsed_s)} elapsed")
+
+
+@st.fragment(run_every=2)
+def _live_progress(comparison_id: str) -> None:
+    comparison = get_comparison(comparison_id)
+    if not comparison.live:  # draw the finish once, outside this two-second loop
+        st.rerun(scope="app")
+    show_progress(comparison)
     st.caption("It runs in its own process: closing this tab loses nothing; the Results tab "
                "lists it too.")
     if (comparison.folder / "cancel").exists():
