@@ -229,3 +229,16 @@ def test_scoring_reports_its_examples_in_chunks_and_a_cancel_lands_between_them(
         compare._scored(Engine(), [f"Review {i}" for i in range(20)], ("A", "B"),
                         should_stop=lambda: next(asked))
     assert Engine.calls == [16, 4, 16]  # the cancelled one stopped after its first chunk
+
+
+def test_a_real_two_step_run_reads_as_its_rows_and_steps(tiny_model_dir):
+    from core import runs
+    from tests.core.test_runs import tiny_config
+
+    config = tiny_config(tiny_model_dir, max_steps=2, batch_size=2, max_train_examples=16)
+    run_dir = runs.create_run(config)
+    assert runs.execute(config, run_dir, echo=False) == 0
+    spec = VariantSpec("tuned", "fine-tuned", run_id=run_dir.name)
+    _, _, metrics, _ = compare._fine_tuned(spec, CompareConfig(
+        "review-sentiment", (spec,), 5, model=str(tiny_model_dir), engine="transformers"))
+    assert metrics["steps"] == 2 and metrics["train_rows"] == 4  # 2 steps x batch 2, of 16 read
