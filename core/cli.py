@@ -223,12 +223,17 @@ def _read_schema(path: str | None) -> str | None:
 
 
 def format_figures(fig: dict) -> str:
-    """One line of figures, as the CLI and the app both show them."""
+    """One line of figures: decoding and prompt processing at their own speeds (as llama.cpp
+    reports them), since one rate over the whole latency is mostly prompt reading for a
+    short answer."""
     ttft = fig.get("time_to_first_token_s")
     first = f" · first token {ttft:.2f} s" if ttft is not None else ""
+    rates = " · ".join(f"{what} {fig[key]:.1f} tok/s" for what, key in
+                       (("decoding", "decode_tokens_per_s"), ("prompt", "prompt_tokens_per_s"))
+                       if fig.get(key) is not None) or f"{fig['tokens_per_s']:.1f} tok/s overall"
     return (f"[{fig['engine']} · {fig['model']} · {fig['prompt_tokens']} prompt + "
             f"{fig['completion_tokens']} completion tokens · {fig['latency_s']:.2f} s{first} · "
-            f"{fig['tokens_per_s']:.1f} tok/s · finish: {fig['finish_reason']}]")
+            f"{rates} · finish: {fig['finish_reason']}]")
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -248,8 +253,10 @@ def _history(args: argparse.Namespace) -> int:
         print(export_history(entries, args.export))
         return 0
     for entry in entries:
+        decode = entry.decode_tokens_per_s
+        speed = f", {decode:.1f} tok/s decoding" if decode is not None else ""
         print(f"#{entry.id} {entry.created_at} {entry.model} [{entry.source}] "
-              f"{entry.completion_tokens} tok, {entry.latency_s:.2f} s: {entry.output[:60]!r}")
+              f"{entry.completion_tokens} tok, {entry.latency_s:.2f} s{speed}: {entry.output[:60]!r}")
     return 0
 
 

@@ -37,14 +37,46 @@ class Completion:
 
     @property
     def tokens_per_s(self) -> float:
-        """Generated tokens per second of wall time, prompt processing included."""
+        """Answer tokens per second of the whole wall time, prompt processing included (what
+        History has always stored); ``decode_tokens_per_s`` is the decoding speed alone."""
         return self.completion_tokens / self.latency_s if self.latency_s > 0 else 0.0
 
+    @property
+    def decode_tokens_per_s(self) -> float | None:
+        """Decoding speed, as llama.cpp's "eval" figure: see ``decode_speed``."""
+        return decode_speed(self.completion_tokens, self.latency_s, self.time_to_first_token_s)
+
+    @property
+    def prompt_tokens_per_s(self) -> float | None:
+        """Prompt-processing speed, as llama.cpp's "prompt eval" figure: see ``prompt_speed``."""
+        return prompt_speed(self.prompt_tokens, self.time_to_first_token_s)
+
     def figures(self) -> dict[str, Any]:
+        """The figures without the text, speeds rounded (None where they are unknown)."""
         data = asdict(self)
         data.pop("text")
         data["tokens_per_s"] = round(self.tokens_per_s, 2)
+        for name in ("decode_tokens_per_s", "prompt_tokens_per_s"):
+            value = getattr(self, name)
+            data[name] = round(value, 2) if value is not None else None
         return data
+
+
+def decode_speed(completion_tokens: int, latency_s: float, first_token_s: float | None) -> float | None:
+    """Answer tokens after the first, per second after the first token: the model's decoding
+    speed, without the prompt processing that the wait for the first token holds. None where
+    it cannot be told: the first token's time unknown, or nothing decoded after it."""
+    if first_token_s is None or completion_tokens < 2 or latency_s - first_token_s <= 0:
+        return None
+    return (completion_tokens - 1) / (latency_s - first_token_s)
+
+
+def prompt_speed(prompt_tokens: int, first_token_s: float | None) -> float | None:
+    """Prompt tokens per second of the wait for the first token (the prompt is read then,
+    and the first token sampled). None where the first token's time is unknown."""
+    if first_token_s is None or first_token_s <= 0 or prompt_tokens <= 0:
+        return None
+    return prompt_tokens / first_token_s
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,20 @@ class CandidateScore:
     logprob: float        # sum of the candidate's token log-probabilities
     n_tokens: int
     probability: float    # normalised over the candidates given
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """How likely the model finds one label, in whichever form it would write it."""
+
+    label: str
+    probability: float                 # summed over the forms, normalised over the labels
+    forms: tuple[CandidateScore, ...]  # each written form (" Mixed", " MIXED"...), most likely first
+
+    @property
+    def likeliest_form(self) -> str:
+        """The form of the label the model finds most likely, as it would write it."""
+        return self.forms[0].candidate
 
 
 def normalise(candidates: list[str], logprobs: list[float], n_tokens: list[int]) -> list[CandidateScore]:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import torch
 from transformers import (LogitsProcessorList, StoppingCriteria, StoppingCriteriaList,
                           TextIteratorStreamer)
+from transformers.generation.streamers import BaseStreamer
 
 from core.chat import Message, chat_prompt, chat_stops
 from core.config import GenerationParams, ModelSpec
@@ -56,6 +57,35 @@ class _StopCriteria(StoppingCriteria):
                     done[row] = True
                     self.stopped_at[row] = len(ids) - self.prompt_len
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class _FirstTokenClock(BaseStreamer):
+    """Notes when the first new token arrives: generate() hands a streamer the prompt first,
+    then the new tokens, so the second call marks the end of prompt processing."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.first_token_at: float | None = None
+
+    def put(self, value) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            self.first_token_at = time.perf_counter()
+
+    def end(self) -> None:
+        pass
+
+
+class _TimedTextStreamer(TextIteratorStreamer):
+    """A text streamer that also notes when the first new token arrives (its text may come
+    later: the streamer holds text back until a word ends)."""
+
+    first_token_at: float | None = None
+
+    def put(self, value) -> None:
+        if not self.next_tokens_are_prompt and self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        super().put(value)
 
 
 class TransformersEngine:
@@ -113,11 +143,15 @@ class TransformersEngine:
             check_prompt(prompt, int(length), params, self.info)
         self._grammar(params.json_schema)  # a schema that cannot compile fails before any work
         seed = call_seed(params)
+        clock = _FirstTokenClock()
         started = time.perf_counter()
-        output, stopped_at = self._generate(batch, params, seed)
+        output, stopped_at = self._generate(batch, params, seed, streamer=clock)
         latency = time.perf_counter() - started
+        ttft = clock.first_token_at - started if clock.first_token_at else None
         new = output[:, batch["input_ids"].shape[1]:]
-        return [self._completion(ids, int(length), params, latency, stopped_at.get(row), seed=seed)
+        return [dataclasses.replace(self._completion(ids, int(length), params, latency,
+                                                     stopped_at.get(row), seed=seed),
+                                    time_to_first_token_s=ttft)
                 for row, (ids, length) in enumerate(zip(new, lengths))]
 
     def stream(self, prompt: str, params: GenerationParams = GenerationParams()) -> TokenStream:
@@ -128,7 +162,7 @@ class TransformersEngine:
         self._grammar(params.json_schema)  # fails here, not later in the worker thread
         seed = call_seed(params)
         cancel = threading.Event()
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _TimedTextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         state: dict = {}
 
         def work() -> None:
@@ -163,7 +197,9 @@ class TransformersEngine:
             latency = time.perf_counter() - state["started"]
             done = self._completion(output[0, prompt_tokens:], prompt_tokens, params, latency,
                                     stopped_at.get(0), cancelled, seed)
-            ttft = first_at - state["started"] if first_at else None
+            # the first token's time, not the first shown text's (held back until a word ends)
+            first = streamer.first_token_at or first_at
+            ttft = first - state["started"] if first else None
             return dataclasses.replace(done, text=text, time_to_first_token_s=ttft)
 
         return TokenStream(chunks(), cancel, finish)

@@ -178,6 +178,9 @@ class LlamaCppEngine:
                 sampler = self.llm.generate(tokens, grammar=grammar, **_sampling(params))
                 try:
                     for token in sampler:
+                        # the first token's time, not the first shown text's: a stop filter
+                        # may hold text back, and an end token shows none
+                        state.setdefault("first_at", time.perf_counter())
                         if self._is_end(token):
                             state["generated"] += 1
                             state["reason"] = "stop"
@@ -201,9 +204,10 @@ class LlamaCppEngine:
             reason = state["reason"]
             if reason == "length" and state["generated"] < params.max_new_tokens:
                 reason = "cancelled"  # the consumer stopped reading before the end
+            first = state.get("first_at")
             return Completion(text, len(tokens), state["generated"], time.perf_counter() - started,
                               reason, self.name, self.info.source,
-                              first_at - started if first_at else None, seed)
+                              first - started if first else None, seed)
 
         return TokenStream(chunks(), cancel, finish)
 
