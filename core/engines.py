@@ -16,7 +16,7 @@ from typing import Protocol
 from core.chat import Message
 from core.config import GenerationParams, ModelSpec
 from core.errors import ModelError
-from core.generation import CandidateScore, Completion, TokenStream
+from core.generation import CandidateScore, Completion, LabelScore, TokenStream
 from core.models import ModelInfo, resolve_device
 
 
@@ -82,3 +82,46 @@ def load_engine(spec: ModelSpec, threads: int | None = None, work: str = "genera
     from core.hf_engine import TransformersEngine
 
     return TransformersEngine.load(spec, threads, work)
+
+
+def label_forms(label: str, prefix: str = " ") -> tuple[str, ...]:
+    """The ways a model may write ``label`` after ``prefix``: as the task writes it, and
+    Capitalised, UPPER and lower case (a model that writes "Mixed." gives " MIXED" little
+    probability). Punctuation after the word needs no form of its own: the probability of
+    " Mixed" already holds every way of going on after it, "." included."""
+    forms: list[str] = []
+    for form in (label, label.capitalize(), label.upper(), label.lower()):
+        if prefix + form not in forms:
+            forms.append(prefix + form)
+    return tuple(forms)
+
+
+def answer_prefix(prompt: str) -> str:
+    """What comes before an answer's first word: nothing after a space or a new line (a chat
+    turn opens on its own line), else one space ("Sentiment:" + " Mixed")."""
+    return "" if not prompt or prompt[-1].isspace() else " "
+
+
+def score_labels(engine: Engine, prompts: list[str], labels: tuple[str, ...] | list[str],
+                 prefix: str | None = None) -> list[list[LabelScore]]:
+    """Each label's probability after each prompt, summed over the forms the model may write
+    it in (``label_forms``), in the order of ``labels``. ``prefix``: what precedes the
+    answer; None reads it from each prompt (``answer_prefix``)."""
+    leads = [answer_prefix(p) if prefix is None else prefix for p in prompts]
+    results: list[list[LabelScore]] = [[] for _ in prompts]
+    for lead in dict.fromkeys(leads):  # one batch per prefix (usually one in all)
+        owner: dict[str, str] = {}  # a form belongs to the first label that has it
+        for label in labels:
+            for form in label_forms(label, lead):
+                owner.setdefault(form, label)
+        rows = [i for i, other in enumerate(leads) if other == lead]
+        scored = engine.score_batch([prompts[i] for i in rows], list(owner))
+        for i, row in zip(rows, scored):
+            results[i] = [_label_score(label, [s for s in row if owner[s.candidate] == label])
+                          for label in labels]
+    return results
+
+
+def _label_score(label: str, forms: list[CandidateScore]) -> LabelScore:
+    return LabelScore(label, sum(s.probability for s in forms),
+                      tuple(sorted(forms, key=lambda s: -s.probability)))
