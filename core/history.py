@@ -20,7 +20,7 @@ from typing import Any
 
 from core.config import GenerationParams
 from core.errors import LabError
-from core.generation import Completion
+from core.generation import Completion, decode_speed, prompt_speed
 from core.paths import history_db_path
 
 SCHEMA = """
@@ -37,11 +37,16 @@ CREATE TABLE IF NOT EXISTS generations (
     completion_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
     tokens_per_s REAL NOT NULL,
-    finish_reason TEXT NOT NULL
+    finish_reason TEXT NOT NULL,
+    time_to_first_token_s REAL,
+    setup TEXT
 );
 """
+# columns added after the first release: a database made before them gains them (empty)
+ADDED_COLUMNS = {"time_to_first_token_s": "REAL", "setup": "TEXT"}
 COLUMNS = ("id", "created_at", "model", "engine", "source", "prompt", "params", "output",
-           "prompt_tokens", "completion_tokens", "latency_s", "tokens_per_s", "finish_reason")
+           "prompt_tokens", "completion_tokens", "latency_s", "tokens_per_s", "finish_reason",
+           *ADDED_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -59,19 +64,47 @@ class HistoryEntry:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
-    tokens_per_s: float
+    tokens_per_s: float  # answer tokens per second of the whole latency, prompt included
     finish_reason: str
+    time_to_first_token_s: float | None = None  # None in rows saved before it was kept
+    # how the answer was asked for (technique, task, the page's fields, recipe, model spec);
+    # None for answers saved before it was kept, or by the CLI
+    setup: dict[str, Any] | None = None
 
     @property
     def generation_params(self) -> GenerationParams:
         return GenerationParams.from_dict(self.params)
+
+    @property
+    def decode_tokens_per_s(self) -> float | None:
+        """Decoding speed (see ``core.generation.decode_speed``); None where unknown."""
+        return decode_speed(self.completion_tokens, self.latency_s, self.time_to_first_token_s)
+
+    @property
+    def prompt_tokens_per_s(self) -> float | None:
+        """Prompt-processing speed (see ``core.generation.prompt_speed``); None where unknown."""
+        return prompt_speed(self.prompt_tokens, self.time_to_first_token_s)
 
 
 def _connect(path: Path | None = None) -> sqlite3.Connection:
     conn = sqlite3.connect(path or history_db_path(), timeout=10)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript(SCHEMA)
+    _add_missing_columns(conn)
     return conn
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a database made by an older lab up to date: its rows keep their values and
+    read the new columns as empty (NULL)."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(generations)")}
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in present:
+            try:
+                conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc).lower():  # another process added it first
+                    raise
 
 
 @contextmanager
@@ -112,11 +145,12 @@ def _history_error(action: str, exc: Exception) -> LabError:
 
 
 def record_generation(prompt: str, params: GenerationParams, completion: Completion,
-                      source: str = "ui") -> int:
+                      source: str = "ui", setup: dict[str, Any] | None = None) -> int:
     """Save one generation; return its id.
 
     An unseeded sample is saved with the seed the engine drew for it, so that the
-    saved settings redo exactly this answer.
+    saved settings redo exactly this answer. ``setup`` (JSON-able) says how it was asked
+    for, so that the Playground can reopen it as it was.
     """
     settings = params.to_dict()
     if params.seed is None and completion.seed is not None:
@@ -124,10 +158,11 @@ def record_generation(prompt: str, params: GenerationParams, completion: Complet
     row = (datetime.now(timezone.utc).isoformat(timespec="seconds"), completion.model,
            completion.engine, source, prompt, json.dumps(settings), completion.text,
            completion.prompt_tokens, completion.completion_tokens, completion.latency_s,
-           completion.tokens_per_s, completion.finish_reason)
+           completion.tokens_per_s, completion.finish_reason, completion.time_to_first_token_s,
+           json.dumps(setup, ensure_ascii=False) if setup is not None else None)
     with _database("save the answer in", write=True) as conn:
-        cursor = conn.execute(
-            f"INSERT INTO generations ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * 12)})", row)
+        cursor = conn.execute(f"INSERT INTO generations ({', '.join(COLUMNS[1:])}) "
+                              f"VALUES ({', '.join('?' * len(row))})", row)
         return int(cursor.lastrowid)
 
 
@@ -179,7 +214,8 @@ def export_history(entries: list[HistoryEntry], fmt: str) -> str:
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
         writer.writeheader()
         for record in records:
-            writer.writerow({**record, "params": json.dumps(record["params"])})
+            writer.writerow({**record, "params": json.dumps(record["params"]),
+                             "setup": json.dumps(record["setup"]) if record["setup"] else ""})
         return buffer.getvalue()
     raise ValueError(f"Unknown export format {fmt!r}; use 'json' or 'csv'.")
 
@@ -187,4 +223,8 @@ def export_history(entries: list[HistoryEntry], fmt: str) -> str:
 def _entry(row: tuple) -> HistoryEntry:
     data = dict(zip(COLUMNS, row))
     data["params"] = json.loads(data["params"])
+    try:
+        data["setup"] = json.loads(data["setup"]) if data["setup"] else None
+    except ValueError:  # written by hand or by another tool: reopen as if it had none
+        data["setup"] = None
     return HistoryEntry(**data)
