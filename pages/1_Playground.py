@@ -5,20 +5,25 @@ import streamlit as st
 from core.config import GenerationParams
 from core.errors import LabError
 from core.fewshot import list_sets, load_set
+from core.engines import score_labels
 from core.history import record_generation
 from core.prompting import PromptRecipe, build_prompt, check_structured, extract_answer
 from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig, build_rag_prompt
 from core.react import ReActConfig, react_prompt
+from core.reference import find_reference, judge, tasks_of
 from core.tasks import list_tasks, load_task
 from ui.controls import figures_row, generation_controls, init_state, plain, stream_answer
-from ui.engine import show_error
-from ui.playground import (TECHNIQUES, apply_task, collection_choice, label_scores,
+from ui.engine import current_spec, show_error
+from ui.playground import (TECHNIQUES, answer_box, apply_task, collection_choice, empty_answer,
+                           label_scores, on_technique_change, playground_setup, reference_box,
                            run_react_steps, show_check, show_citations, show_react_step)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Playground · PromptTune Lab", page_icon=":material/chat:", layout="wide")
 engine = render_sidebar()
 st.title(":material/chat: Playground")
+if st.session_state.get("play_reopened"):
+    st.info(st.session_state.pop("play_reopened"), icon=":material/history:")
 if st.session_state.get("play_notice"):
     st.warning(st.session_state.pop("play_notice"))
 if engine is None:
@@ -33,13 +38,14 @@ init_state({"play_mode": "Free text", "play_prompt": "The three primary colours 
             "play_set": None, "play_k": 4, "play_schema": "", "play_constrained": True,
             "play_steps": 5, "play_question": "What is 17 * 23 + 348 / 12?",
             "play_collection": "lumen-outfitters", "play_rag_k": 3,
-            "play_rag_question": "How much does the Karsk 2P tent cost?",
+            # a question of the sample collection's set, so its reference answer shows
+            "play_rag_question": "How much does the Karsk 2P tent cost and how much does it weigh?",
             "play_rag_template": DEFAULT_RAG_TEMPLATE})
 if not st.session_state["play_instruction"] and st.session_state["play_task"] in list_tasks():
     apply_task()
 
 mode = st.radio("Technique", list(TECHNIQUES), horizontal=True, key="play_mode",
-                format_func=lambda m: TECHNIQUES[m][0], help="\n\n".join(
+                on_change=on_technique_change, format_func=lambda m: TECHNIQUES[m][0], help="\n\n".join(
                     f"**{label}**: {why}" for label, why in TECHNIQUES.values()))
 st.caption(TECHNIQUES[mode][1])
 editor, settings = st.columns([3, 1])
@@ -141,15 +147,33 @@ with editor:
     run = st.button("Generate", type="primary", key="play_run",
                     disabled=engine is None or not prompt)
 
+
+def _reference():
+    """The task example the current input is, if any (ReAct and RAG: a sample question)."""
+    if mode == "ReAct":
+        return find_reference(st.session_state["play_question"],
+                              tasks_of(("numeric", "qa"), st.session_state["play_collection"]))
+    if mode == "RAG":
+        return find_reference(st.session_state["play_rag_question"],
+                              tasks_of(("qa",), st.session_state["play_collection"]))
+    if mode == "Free text":
+        return None
+    return find_reference(st.session_state["play_input"], [st.session_state["play_task"]])
+
+
 if run:
     st.session_state.pop("play_last", None)
+    setup = playground_setup(mode, recipe, current_spec(), raw_params["stop"])
+    reference = _reference()
     try:
         with editor:
             if mode == "ReAct":
                 result = run_react_steps(engine, st.session_state["play_question"],
                                          ReActConfig(max_steps=int(st.session_state["play_steps"]),
-                                                     collection=st.session_state["play_collection"]))
-                st.session_state["play_last"] = {"mode": mode, "react": result}
+                                                     collection=st.session_state["play_collection"]),
+                                         setup)
+                st.session_state["play_last"] = {"mode": mode, "react": result,
+                                                 "reference": reference}
             else:
                 params = GenerationParams.from_dict({
                     **raw_params, "stop": raw_params["stop"] + list(stops),
@@ -158,14 +182,15 @@ if run:
                 st.markdown("**Answer**")
                 completion = stream_answer(engine.stream(prompt, params))
                 last = {"mode": mode, "completion": completion, "labels": labels,
-                        "schema": schema}
+                        "schema": schema, "stops": params.stop, "reference": reference}
                 if mode == "RAG":
                     last["hits"] = rag.hits
                 if labels and mode in ("Zero-shot", "Few-shot", "System prompt"):
-                    last["scores"] = engine.score_candidates(prompt, [f" {lab}" for lab in labels])
+                    last["scores"] = score_labels(engine, [prompt], labels)[0]
                 st.session_state["play_last"] = last
                 try:
-                    record_generation(prompt, params, completion, source=f"playground:{mode}")
+                    record_generation(prompt, params, completion, source=f"playground:{mode}",
+                                      setup=setup)
                 except LabError as exc:  # the answer is shown anyway; only the record failed
                     st.warning(f"The answer was not saved to history: {exc.problem} {exc.fix or ''}")
     except LabError as exc:
@@ -174,6 +199,7 @@ if run:
 
 last = st.session_state.get("play_last")
 if last is not None and last["mode"] == mode:
+    reference = last.get("reference")
     with editor:
         if "react" in last:
             if not run:
@@ -181,12 +207,16 @@ if last is not None and last["mode"] == mode:
                     show_react_step(step)
             result = last["react"]
             if result.answer is not None:
-                st.success(f"Final answer: **{plain(result.answer)}**  ·  {len(result.steps)} steps, "
+                verdict = judge(reference, result.answer) if reference else None
+                answer_box(f"Final answer: **{plain(result.answer)}**  ·  {len(result.steps)} steps, "
                            f"{result.prompt_tokens:,} prompt tokens, {result.completion_tokens} "
-                           f"answer tokens, {result.latency_s:.1f} s")
+                           f"answer tokens, {result.latency_s:.1f} s", verdict)
+                reference_box(reference, [("The final answer", verdict)] if verdict else [])
             else:
                 st.warning(f"No answer within {len(result.steps)} steps: raise the step limit, or "
                            "see in the trace where the model went wrong.")
+                reference_box(reference, [("The final answer", judge(reference, None))]
+                              if reference else [])
             if result.steps:
                 done = result.steps[-1].completion
                 speed = result.completion_tokens / result.latency_s if result.latency_s else 0.0
@@ -199,15 +229,27 @@ if last is not None and last["mode"] == mode:
             if not run:
                 st.markdown("**Answer**")
                 st.code(completion.text or " ", language=None, wrap_lines=True)
+            empty_answer(completion, last.get("stops", ()))
+            verdicts = []
             if last["mode"] == "Chain-of-thought":
-                answer = extract_answer(completion.text, last["labels"])
+                numeric = reference is not None and reference.kind == "numeric"
+                answer = extract_answer(completion.text, last["labels"], numeric=numeric)
                 st.info(f"Final answer extracted from the reasoning: **{plain(answer)}**" if answer else
                         "No final answer found in the reasoning (the model never wrote "
                         "'Answer: ...' nor a label).")
+                verdicts.append(("The extracted answer", answer))
+            elif last.get("scores"):
+                label_scores(last["scores"], completion.text, completion.seed is not None)
+                best = max(last["scores"], key=lambda s: s.probability)
+                verdicts += [("The answer it wrote", completion.text),
+                             ("The scored prediction", best.label)]
+            elif completion.text.strip() or reference is not None:
+                verdicts.append(("The answer", completion.text))
+            judged = [(what, judge(reference, said)) for what, said in verdicts] if reference else []
             if last["mode"] == "Structured output" and last["schema"]:
-                show_check(check_structured(completion.text, last["schema"]), completion.finish_reason)
+                show_check(check_structured(completion.text, last["schema"]), completion.finish_reason,
+                           all(v.right for _, v in judged))
             if last.get("hits"):
                 show_citations(completion.text, last["hits"])
-            if last.get("scores"):
-                label_scores(last["scores"])
+            reference_box(reference, judged)
             figures_row(completion)

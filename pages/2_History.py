@@ -1,10 +1,11 @@
-"""History: every answer the lab gave, kept across restarts; reload, delete, export."""
+"""History: every answer the lab gave, kept across restarts; reopen, delete, export."""
 
 import pandas as pd
 import streamlit as st
 
 from core.history import delete_generation, export_history, get_generation, list_generations
-from ui.controls import preset_generation
+from ui.controls import speed_text
+from ui.playground import reopen_in_playground
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="History · PromptTune Lab", page_icon=":material/history:", layout="wide")
@@ -18,12 +19,26 @@ if not entries:
             if not search else f"No saved answer contains {search!r}.")
     st.stop()
 
+
+def _technique(entry) -> str:
+    """How the answer was asked for: the technique and task kept with it, else its source."""
+    setup = entry.setup or {}
+    if setup.get("technique"):
+        return setup["technique"] + (f" · {setup['task']}" if setup.get("task") else "")
+    return entry.source
+
+
+# the answer and its figures first, the prompt (long, and the same for many rows) last
 table = pd.DataFrame([{
-    "id": e.id, "time (UTC)": e.created_at, "model": e.model, "from": e.source,
-    "prompt": e.prompt[:80], "answer": e.output[:80], "prompt tok": e.prompt_tokens,
-    "answer tok": e.completion_tokens, "latency s": round(e.latency_s, 2),
-    "tok/s": round(e.tokens_per_s, 1), "finish": e.finish_reason} for e in entries])
+    "id": e.id, "time (UTC)": e.created_at, "how": _technique(e), "answer": e.output[:120],
+    "answer tok": e.completion_tokens, "prompt tok": e.prompt_tokens,
+    "latency s": round(e.latency_s, 2), "decoding tok/s": speed_text(e.decode_tokens_per_s),
+    "prompt tok/s": speed_text(e.prompt_tokens_per_s), "finish": e.finish_reason,
+    "model": e.model, "prompt": e.prompt[:80]} for e in entries])
 st.dataframe(table, hide_index=True, width="stretch")
+st.caption("Decoding tok/s: the answer tokens after the first, per second after the first token; "
+           "prompt tok/s: prompt tokens per second of the wait for the first token. A dash: not "
+           "kept for answers saved before the lab measured them, or an answer of one token.")
 
 left, right = st.columns(2)
 left.download_button("Export JSON", export_history(entries, "json"), "prompttune-history.json",
@@ -38,19 +53,24 @@ entry = get_generation(chosen)
 if entry is None:
     st.warning(f"Entry #{chosen} was deleted meanwhile.")
     st.stop()
-st.markdown("**Prompt (exact text the model saw)**")
-st.code(entry.prompt, language=None, wrap_lines=True)
+st.caption(f"{_technique(entry)} · {entry.model} on {entry.engine} · {entry.created_at} UTC")
 st.markdown("**Answer**")
 st.code(entry.output or " ", language=None, wrap_lines=True)
+st.caption(f"{entry.prompt_tokens} prompt + {entry.completion_tokens} answer tokens · "
+           f"{entry.latency_s:.2f} s · decoding {speed_text(entry.decode_tokens_per_s)} tok/s · "
+           f"prompt {speed_text(entry.prompt_tokens_per_s)} tok/s · finish: {entry.finish_reason}")
+st.markdown("**Prompt (exact text the model saw)**")
+st.code(entry.prompt, language=None, wrap_lines=True)
 st.json(entry.params, expanded=False)
+if entry.setup is None:
+    st.caption("Saved without its technique and task (before the lab kept them, or by the CLI): "
+               "it reopens as free text with this exact prompt.")
 
 reload_col, delete_col = st.columns(2)
-if reload_col.button("Open in Playground", key="hist_reload", type="primary"):
-    st.session_state.update({"play_mode": "Free text", "play_prompt": entry.prompt})
-    clamped = preset_generation("play", entry.generation_params)
-    if clamped:
-        st.session_state["play_notice"] = ("Some saved settings are beyond the Playground's "
-                                           "controls and were clamped: " + ", ".join(clamped))
+if reload_col.button("Open in Playground", key="hist_reload", type="primary",
+                     on_click=reopen_in_playground, args=(entry,),
+                     help="Opens the Playground with this answer's technique, task, fields, "
+                          "settings and model, as it was asked."):
     st.switch_page("pages/1_Playground.py")
 if delete_col.button("Delete this entry", key="hist_delete"):
     delete_generation(entry.id)

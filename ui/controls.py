@@ -106,19 +106,35 @@ def stream_answer(stream: TokenStream) -> Completion:
     return stream.completion
 
 
+def speed_text(value: float | None) -> str:
+    """A speed in tokens/s, or a dash where it cannot be told."""
+    return f"{value:.1f}" if value is not None else "–"
+
+
 def figures_row(completion: Completion, compact: bool = False) -> None:
-    """The figures of one answer, as a row of metrics (or one caption line when compact)."""
+    """The figures of one answer, as a row of metrics (or one caption line when compact).
+    Decoding and prompt processing have a speed each, as llama.cpp reports them: one figure
+    over the whole latency would be mostly the prompt's reading for a short answer."""
     ttft = completion.time_to_first_token_s
+    decode, read = completion.decode_tokens_per_s, completion.prompt_tokens_per_s
     if compact:
         st.caption(f"{completion.prompt_tokens} prompt + {completion.completion_tokens} answer tokens "
-                   f"· {completion.latency_s:.2f} s · {completion.tokens_per_s:.1f} tok/s · "
-                   f"finish: {completion.finish_reason} · {completion.engine}")
+                   f"· {completion.latency_s:.2f} s · decoding {speed_text(decode)} tok/s · prompt "
+                   f"{speed_text(read)} tok/s · finish: {completion.finish_reason} · {completion.engine}")
         return
-    cols = st.columns(6)
+    cols = st.columns(7)
     cols[0].metric("Prompt tokens", completion.prompt_tokens)
     cols[1].metric("Answer tokens", completion.completion_tokens)
     cols[2].metric("Latency", f"{completion.latency_s:.2f} s")
-    cols[3].metric("Tokens/s", f"{completion.tokens_per_s:.1f}")
-    cols[4].metric("First token", f"{ttft:.2f} s" if ttft is not None else "– (not streamed)")
-    cols[5].metric("Finish", completion.finish_reason)
-    st.caption(f"engine: {completion.engine} · model: {completion.model}")
+    cols[3].metric("First token", f"{ttft:.2f} s" if ttft is not None else "–",
+                   help="Time to the first answer token: mostly the reading of the prompt.")
+    cols[4].metric("Tokens/s", speed_text(decode),
+                   help="Decoding speed: the answer tokens after the first, per second after the "
+                        "first token (llama.cpp's eval rate). A dash: fewer than two answer tokens.")
+    cols[5].metric("Prompt tokens/s", speed_text(read),
+                   help="Prompt-processing speed: prompt tokens per second of the wait for the "
+                        "first token (llama.cpp's prompt eval rate).")
+    cols[6].metric("Finish", completion.finish_reason)
+    st.caption(f"engine: {completion.engine} · model: {completion.model} · "
+               f"{completion.tokens_per_s:.1f} answer tokens/s over the whole latency, prompt "
+               "reading included")

@@ -6,11 +6,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import LabError
-from core.generation import CandidateScore
+from core.generation import LabelScore
 from core.knowledge import ensure_sample_collection, format_hits, search
-from core.prompting import StructuredCheck, label_schema
+from core.prompting import StructuredCheck, first_label, label_schema
 from core.react import ReActConfig, ReActResult, ReActStep, react_steps
-from core.tasks import load_split, load_task
+from core.reference import Reference, Verdict
+from core.tasks import list_tasks, load_split, load_task
 from ui.controls import plain
 
 TECHNIQUES = {
@@ -31,6 +32,43 @@ TECHNIQUES = {
     "ReAct": ("ReAct", "Thought, action, observation: the model calls a real calculator and "
               "searches the sample handbook, step by step, until it answers."),
 }
+
+
+# the Playground's fields each technique reads: what History keeps to reopen an answer as it was
+MODE_KEYS = {
+    "Free text": ("play_prompt",),
+    "Zero-shot": ("play_task", "play_instruction", "play_template", "play_input"),
+    "Few-shot": ("play_task", "play_set", "play_k", "play_input"),
+    "System prompt": ("play_task", "play_system", "play_instruction", "play_template", "play_input"),
+    "Chain-of-thought": ("play_task", "play_instruction", "play_template", "play_input"),
+    "Structured output": ("play_task", "play_instruction", "play_template", "play_input",
+                          "play_schema", "play_constrained"),
+    "RAG": ("play_collection", "play_rag_k", "play_rag_question", "play_rag_template"),
+    "ReAct": ("play_collection", "play_steps", "play_question"),
+}
+STRUCTURED = "Structured output"
+
+
+def schema_tasks() -> list[str]:
+    """The sample tasks made for structured output: those that ship a JSON Schema."""
+    return [name for name in list_tasks() if load_task(name).schema]
+
+
+def on_technique_change() -> None:
+    """on_change of the technique: structured output opens on a task made for it (one with
+    a schema); leaving it goes back to the task the user had, if it was switched for them."""
+    mode, task = st.session_state["play_mode"], st.session_state.get("play_task")
+    if mode == STRUCTURED:
+        made_for = schema_tasks()
+        if made_for and task not in made_for:
+            st.session_state["play_task_before_structured"] = task
+            st.session_state["play_task"] = made_for[0]
+            apply_task()
+    else:
+        before = st.session_state.pop("play_task_before_structured", None)
+        if before and task in schema_tasks() and before in list_tasks():
+            st.session_state["play_task"] = before
+            apply_task()
 
 
 def apply_task() -> None:
@@ -83,9 +121,10 @@ def show_react_step(step: ReActStep) -> None:
                    f"{step.completion.completion_tokens} tokens · {step.completion.latency_s:.2f} s")
 
 
-def run_react_steps(engine, question: str, config: ReActConfig) -> ReActResult:
+def run_react_steps(engine, question: str, config: ReActConfig,
+                    setup: dict | None = None) -> ReActResult:
     """Run the ReAct loop, drawing each step as it completes; each step's generation is
-    saved to the history like any other answer."""
+    saved to the history like any other answer (with ``setup``, to reopen it)."""
     from core.history import record_generation
 
     search_fn = _searcher(config.collection) if config.collection else None
@@ -95,7 +134,8 @@ def run_react_steps(engine, question: str, config: ReActConfig) -> ReActResult:
     def generate_and_record(prompt, params):
         completion = engine.generate(prompt, params)
         try:
-            record_generation(prompt, params, completion, source="playground:ReAct")
+            record_generation(prompt, params, completion, source="playground:ReAct",
+                              setup=setup)
         except LabError as exc:  # the step goes on; only its record failed
             unsaved.append(f"{exc.problem} {exc.fix or ''}")
         return completion
@@ -115,6 +155,13 @@ def show_citations(answer: str, hits) -> None:
     used = cited(answer, hits)
     st.caption("Cites: " + (", ".join(f"[{h.rank}] {plain(h.chunk.doc)}" for h in used)
                             if used else "no passage cited"))
+    missing = _unknown_citations(answer, len(hits))
+    if missing:
+        st.warning(f"The answer cites {', '.join(f'[{n}]' for n in missing)}, but the prompt "
+                   f"held {len(hits)} passage{'s' if len(hits) != 1 else ''} ([1] to "
+                   f"[{len(hits)}]): the model invented {'that passage' if len(missing) == 1 else 'those passages'}, "
+                   "so what it says from there is not from your documents.",
+                   icon=":material/link_off:")
     with st.expander(f"The {len(hits)} retrieved passages"):
         for hit in hits:
             st.markdown(f"**[{hit.rank}]** {plain(hit.chunk.doc)} · {plain(hit.chunk.heading)} · "
@@ -122,13 +169,17 @@ def show_citations(answer: str, hits) -> None:
             st.text(hit.chunk.text)
 
 
-def show_check(check: StructuredCheck, finish_reason: str = "stop") -> None:
-    """Whether a structured answer parsed and passed the schema."""
+def show_check(check: StructuredCheck, finish_reason: str = "stop", right: bool = True) -> None:
+    """Whether a structured answer parsed and passed the schema. ``right``: False where a
+    reference answer says the values are wrong, so valid JSON is not shown in green."""
     if not check.valid and finish_reason == "length":
         st.error("The answer was cut off by max new tokens before the JSON was complete: raise "
                  "max new tokens and generate again.", icon=":material/content_cut:")
     elif check.valid:
-        st.success("Valid: the answer parses as JSON and passes the schema.", icon=":material/check:")
+        (st.success if right else st.info)(
+            "Valid: the answer parses as JSON and passes the schema" +
+            ("." if right else " (which says nothing of its values: see the reference below)."),
+            icon=":material/check:")
     elif check.parsed:
         st.error("Parses as JSON but fails the schema: " + "; ".join(map(plain, check.errors[:5])),
                  icon=":material/rule:")
@@ -136,17 +187,183 @@ def show_check(check: StructuredCheck, finish_reason: str = "stop") -> None:
         st.error("Not JSON: " + "; ".join(map(plain, check.errors)), icon=":material/data_object:")
 
 
-def label_scores(scores: list[CandidateScore]) -> None:
-    """How likely the model finds each label after this prompt (log-likelihood scoring)."""
+def label_scores(scores: list[LabelScore], answer: str, sampled: bool = False) -> None:
+    """The two readings of a classification answer side by side: the label the model wrote
+    freely, and the label that scoring finds likeliest (what an evaluation counts), with why
+    they can differ."""
     ordered = sorted(scores, key=lambda s: s.probability)
-    figure = go.Figure(go.Bar(x=[s.probability for s in ordered],
-                              y=[s.candidate.strip() for s in ordered], orientation="h",
-                              text=[f"{s.probability:.0%}" for s in ordered]))
+    labels = tuple(s.label for s in scores)
+    written = first_label(answer, labels)
+    best = ordered[-1]
+    left, right = st.columns(2)
+    with left.container(border=True):
+        st.markdown("**The answer it wrote**")
+        st.markdown(f"names **{plain(written)}**" if written else
+                    "names none of the labels " + plain(f"({', '.join(labels)})"))
+        st.caption("Decoded a token at a time with the settings on the right; what a user of "
+                   "the model would read.")
+    with right.container(border=True):
+        st.markdown("**Scored prediction (what Compare counts)**")
+        st.markdown(f"**{plain(best.label)}**, {best.probability:.0%}")
+        st.caption("Each label's probability as the next words, summed over the forms the model "
+                   "may write it in (" + plain(", ".join(repr(f.candidate) for f in best.forms)) +
+                   "). An evaluation counts this: every example gets exactly one label, with no "
+                   "free text to parse, and the same label on every run.")
+    if written is None:
+        st.caption("The written answer names no label, so only the scored prediction can be "
+                   "counted.")
+    elif written != best.label:
+        why = ("sampling (temperature above 0) drew it" if sampled else
+               f"the first token of {plain(written)} led (a label of several tokens can win its "
+               "first token and lose as a whole)")
+        st.warning(f"They differ. Scoring compares whole labels: {plain(best.label)} is likelier "
+                   "in all its forms together, while decoding writes one token at a time, and "
+                   f"here {why}. The forms below show where the probability went.",
+                   icon=":material/call_split:")
+    figure = go.Figure(go.Bar(x=[s.probability for s in ordered], y=[s.label for s in ordered],
+                              orientation="h", text=[f"{s.probability:.0%}" for s in ordered]))
     figure.update_layout(height=60 + 40 * len(ordered), margin=dict(l=10, r=10, t=30, b=10),
-                         title="Probability of each label (log-likelihood)",
+                         title="Probability of each label (all its forms)",
                          xaxis=dict(range=[0, 1], tickformat=".0%"))
     st.plotly_chart(figure, key="play_label_chart")
-    best = ordered[-1]
-    st.markdown(f"**Prediction: {plain(best.candidate.strip())}** ({best.probability:.0%}), the "
-                "label the model finds most likely after this prompt: what an evaluation counts. "
-                "The answer above is what it wrote freely, which may be something else.")
+    with st.expander("Each form of each label"):
+        st.dataframe([{"label": s.label, "form": repr(f.candidate), "tokens": f.n_tokens,
+                       "probability": f"{f.probability:.1%}"} for s in reversed(ordered)
+                      for f in s.forms], hide_index=True)
+
+
+COLOURS = {"right": st.success, "partly": st.warning, "wrong": st.error, "no answer": st.error}
+
+
+def reference_box(reference: Reference | None, verdicts: list[tuple[str, Verdict]]) -> None:
+    """The example's reference answer and whether each reading of the answer matches it, in
+    the colour that says so: green only when every reading is right."""
+    if reference is None:
+        return
+    outcomes = {v.outcome for _, v in verdicts}
+    show = (st.success if outcomes == {"right"} else
+            st.error if outcomes and outcomes <= {"wrong", "no answer"} else st.warning)
+    lines = [f"**Reference answer: {plain(reference.answer)}** (task {plain(reference.task)}, "
+             f"{reference.split} split, example {plain(reference.example_id)})"]
+    lines += [f"- {what}: **{verdict.outcome}**. {plain(verdict.detail)}" for what, verdict in verdicts]
+    show("\n".join(lines), icon=":material/fact_check:")
+
+
+def answer_box(text: str, verdict: Verdict | None) -> None:
+    """A final answer in the colour of its verdict; neutral where there is no reference."""
+    show = st.info if verdict is None else COLOURS[verdict.outcome]
+    show(text)
+
+
+def playground_setup(mode: str, recipe, spec, user_stops: list[str]) -> dict:
+    """What History keeps of an answer to reopen it as it was: the technique, the fields it
+    read, the recipe as built (schema, constrained flag, examples), the model, the stops the
+    user typed (the technique adds its own)."""
+    from dataclasses import asdict
+
+    fields = {key: st.session_state.get(key) for key in MODE_KEYS[mode]}
+    return {"technique": mode, "task": fields.get("play_task"), "fields": fields,
+            "recipe": recipe.to_dict() if recipe is not None else None,
+            "model": asdict(spec), "user_stops": list(user_stops)}
+
+
+def reopen_in_playground(entry) -> None:
+    """on_click of History's "Open in Playground": put the technique, task, fields, settings
+    and model back as they were, and leave notes on what could not be restored or differs.
+    A callback, because the sidebar's model widgets must get their values before they are
+    drawn again."""
+    from core.fewshot import list_sets
+    from ui.controls import preset_generation
+
+    setup, notes = entry.setup, []
+    mode = (setup or {}).get("technique")
+    if mode not in MODE_KEYS:
+        setup = None
+    elif mode == "Few-shot" and setup["fields"].get("play_set") not in list_sets():
+        notes.append(f"The few-shot set {setup['fields'].get('play_set')!r} it used is gone: the "
+                     "answer opens as free text with its exact prompt.")
+        setup = None
+    if setup is None:
+        if not notes:
+            notes.append("This answer was saved before the lab kept how it was asked for (or by "
+                         "the CLI): it opens as free text with its exact prompt; its technique "
+                         "and task are not known.")
+        st.session_state.update({"play_mode": "Free text", "play_prompt": entry.prompt})
+    else:
+        st.session_state.update({**setup["fields"], "play_mode": mode})
+        st.session_state.pop("play_task_before_structured", None)
+    if mode != "ReAct" or setup is None:  # ReAct's steps use fixed settings, not the widgets'
+        clamped = preset_generation("play", entry.generation_params)
+        if clamped:
+            notes.append("Some saved settings are beyond the Playground's controls and were "
+                         "clamped: " + ", ".join(clamped))
+        if setup is not None:
+            st.session_state["play_stops"] = "\n".join(
+                s.replace("\n", "\\n") for s in setup.get("user_stops", []))
+    notes += _restore_model(entry, (setup or {}).get("model"))
+    st.session_state.pop("play_last", None)
+    st.session_state["play_reopened"] = (
+        f"Reopened History entry #{entry.id}: " + (f"{mode}, task {setup['task']}" if setup and
+                                                   setup.get("task") else mode or "free text")
+        + ", with its settings.")
+    st.session_state["play_notice"] = " ".join(notes) or None
+
+
+def _restore_model(entry, saved: dict | None) -> list[str]:
+    """Switch the sidebar's model to the one that wrote the answer; notes on what differs."""
+    from dataclasses import replace
+
+    from core.config import ModelSpec
+    from ui.engine import SPEC_KEY, current_spec
+    from ui.sidebar import OTHER
+
+    current = current_spec()
+    if saved is None:
+        return [] if entry.model == current.source else [
+            f"It was answered by {entry.model} ({entry.engine}); the Playground's model is "
+            f"{current.source}: pick {entry.model} in the sidebar to redo it."]
+    try:
+        spec = ModelSpec(**saved)
+    except (TypeError, LabError):
+        return [f"Its model ({entry.model}) could not be restored: pick it in the sidebar."]
+    wanted = replace(current, source=spec.source, engine=spec.engine, adapter=spec.adapter)
+    if wanted == current:
+        return []
+    embedded = spec.source.startswith("embedded:")
+    st.session_state.update({SPEC_KEY: wanted, "sidebar_engine": spec.engine,
+                             "sidebar_model_choice": spec.source if embedded else OTHER,
+                             "sidebar_model_source": "" if embedded else spec.source,
+                             "sidebar_adapter": spec.adapter or ""})
+    return [f"The model is switched back to {spec.source} on {spec.engine}"
+            + (f" with adapter {spec.adapter}" if spec.adapter else "")
+            + f", which wrote this answer (it was {current.source} on {current.engine})."]
+
+
+def _unknown_citations(answer: str, n_passages: int) -> list[int]:
+    """The passage numbers an answer cites that the prompt did not hold (core.rag's, where it
+    has one; the same rule here until then)."""
+    try:
+        from core.rag import unknown_citations
+    except ImportError:
+        import re
+
+        cited = dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", answer))
+        return [n for n in cited if not 1 <= n <= n_passages]
+    return list(unknown_citations(answer, n_passages))
+
+
+def empty_answer(completion, stops) -> None:
+    """Say why an answer is empty (nothing when it is not): the model's end token, a stop
+    sequence that matched at once, the token limit, a cancel."""
+    if completion.text.strip():
+        return
+    try:
+        from core.answers import empty_answer_reason
+    except ImportError:  # the core's explanation not there yet: the bare facts
+        reason = (f"The model wrote no text: {completion.completion_tokens} answer tokens, "
+                  f"finish: {completion.finish_reason}.")
+    else:
+        reason = empty_answer_reason(completion.text, completion.finish_reason, tuple(stops),
+                                     completion.completion_tokens)
+    if reason:
+        st.warning(f"Empty answer. {reason}", icon=":material/block:")

@@ -62,7 +62,8 @@ def test_structured_output_constrained_always_parses_and_is_marked_valid():
     at.number_input(key="play_max_new").set_value(96)
     at.button(key="play_run").click().run()
     assert not at.exception
-    assert any("Valid: the answer parses" in s.value for s in at.success), _text(at)
+    # green only when the values match the example's reference too; neutral when they do not
+    assert any("Valid: the answer parses" in s.value for s in [*at.success, *at.info]), _text(at)
 
 
 def test_structured_answer_cut_off_by_the_token_limit_says_so(tiny):
@@ -75,14 +76,15 @@ def test_structured_answer_cut_off_by_the_token_limit_says_so(tiny):
 
 
 def test_structured_output_on_the_sentiment_task_has_a_label_schema_ready(tiny):
-    at = _technique(_page(PLAY, tiny), "Structured output")  # the default task: sentiment
+    at = _technique(_page(PLAY, tiny), "Structured output")  # opens on event-extraction
+    at.selectbox(key="play_task").set_value("review-sentiment").run()
     assert not at.error, [e.value for e in at.error]
     schema = json.loads(at.text_area(key="play_schema").value)
     assert schema["properties"]["label"]["enum"] == ["POSITIVE", "NEGATIVE", "MIXED"]
     assert not at.button(key="play_run").disabled
     at.number_input(key="play_max_new").set_value(24)
     at.button(key="play_run").click().run()
-    assert any("Valid: the answer parses" in s.value for s in at.success), \
+    assert any("Valid: the answer parses" in s.value for s in [*at.success, *at.info]), \
         [e.value for e in at.error] + [c.value for c in at.code]
 
 
@@ -121,8 +123,10 @@ def test_react_runs_the_loop_and_shows_the_trace():
     assert not at.exception
     text = _text(at)
     assert "Step 1:" in text
-    assert any("Final answer" in s.value for s in at.success) or \
+    # not a sample question: no reference, so the final answer is neutral, never green
+    assert any("Final answer" in s.value for s in at.info) or \
         any("No answer within 2 steps" in w.value for w in at.warning)
+    assert not any("Final answer" in s.value for s in at.success)
     assert "Observation" in text or "finish[" in text
     assert any("engine: llama.cpp" in c.value and "tokens/s" in c.value for c in at.caption)
     # every step's generation is in History, like any other answer
@@ -221,7 +225,8 @@ def test_builder_empty_table_is_explained(tiny):
 def test_rag_technique_puts_retrieved_passages_in_the_prompt_and_lists_citations(tiny):
     at = _technique(_page(PLAY, tiny), "RAG")
     assert "[1] (catalogue-tents.md)" in _exact_text(at)
-    assert "Question: How much does the Karsk 2P tent cost?\nAnswer:" in _exact_text(at)
+    assert ("Question: How much does the Karsk 2P tent cost and how much does it weigh?\nAnswer:"
+            in _exact_text(at))
     at.number_input(key="play_max_new").set_value(6)
     at.button(key="play_run").click().run()
     assert not at.exception, at.exception
