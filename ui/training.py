@@ -191,7 +191,8 @@ def chosen_columns(state, fmt: str, path: str) -> dict[str, str]:
             columns[role] = chosen
         elif not (fmt == "instruction" and role == "input"):
             names, _ = file_columns(path)
-            raise ConfigError(f"The {role} column is not chosen: the file has no column "
+            file = state.get("train_data_label") or Path(path).name
+            raise ConfigError(f"The {role} column is not chosen: {file} has no column "
                               f"{default!r} to use by default.",
                               f"Choose it above, from the file's columns: {', '.join(names)}.")
     return columns
