@@ -119,13 +119,18 @@ def _judge_number(reference: Reference, text: str) -> Verdict:
     numbers = NUMBER.findall(text)
     if not numbers:
         return Verdict("wrong", f"The answer holds no number; the reference is {reference.answer}.")
-    said = normalise_number(numbers[0])
+    # several numbers: an expression left unworked ("17 * 23 + 348"), or a working that ends
+    # on its result ("391 + 29 = 420"), which the last number gives
+    said = normalise_number(numbers[-1])
     try:
         same = abs(float(said) - float(normalise_number(reference.answer))) < 1e-6
     except ValueError:
         same = False
     if same:
         return Verdict("right", f"The answer's number, {said}, is the reference's.")
+    if len(numbers) > 1:
+        return Verdict("wrong", f"The answer is not one number but {text.strip()[:60]!r}; the "
+                                f"reference is {reference.answer}.")
     return Verdict("wrong", f"The answer's number is {said}; the reference is {reference.answer}.")
 
 

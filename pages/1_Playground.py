@@ -15,7 +15,8 @@ from core.tasks import list_tasks, load_task
 from ui.controls import figures_row, generation_controls, init_state, plain, stream_answer
 from ui.engine import current_spec, show_error
 from ui.playground import (TECHNIQUES, answer_box, apply_task, collection_choice, empty_answer,
-                           label_scores, on_technique_change, playground_setup, reference_box,
+                           label_scores, on_technique_change, playground_setup, react_speeds,
+                           reference_box,
                            run_react_steps, show_check, show_citations, show_react_step)
 from ui.sidebar import render_sidebar
 
@@ -219,9 +220,8 @@ if last is not None and last["mode"] == mode:
                               if reference else [])
             if result.steps:
                 done = result.steps[-1].completion
-                speed = result.completion_tokens / result.latency_s if result.latency_s else 0.0
-                st.caption(f"{speed:.1f} tokens/s over the whole run · engine: {done.engine} · "
-                           f"model: {done.model} · every step is saved in History")
+                st.caption(f"{react_speeds(result)} · engine: {done.engine} · model: {done.model} "
+                           "· every step is saved in History")
             with st.expander("The whole transcript the model read"):
                 st.code(result.transcript, language=None, wrap_lines=True)
         else:

@@ -30,12 +30,16 @@ def _technique(entry) -> str:
 
 # the answer and its figures first, the prompt (long, and the same for many rows) last
 table = pd.DataFrame([{
-    "id": e.id, "time (UTC)": e.created_at, "how": _technique(e), "answer": e.output[:120],
+    "id": e.id, "time (UTC)": e.created_at[:16].replace("T", " "), "how": _technique(e),
+    "answer": e.output[:120],
     "answer tok": e.completion_tokens, "prompt tok": e.prompt_tokens,
     "latency s": round(e.latency_s, 2), "decoding tok/s": speed_text(e.decode_tokens_per_s),
     "prompt tok/s": speed_text(e.prompt_tokens_per_s), "finish": e.finish_reason,
     "model": e.model, "prompt": e.prompt[:80]} for e in entries])
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "answer": st.column_config.TextColumn(width="medium"),
+    "how": st.column_config.TextColumn(width="small"),
+    "prompt": st.column_config.TextColumn(width="medium")})
 st.caption("Decoding tok/s: the answer tokens after the first, per second after the first token; "
            "prompt tok/s: prompt tokens per second of the wait for the first token. A dash: not "
            "kept for answers saved before the lab measured them, or an answer of one token.")

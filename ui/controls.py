@@ -131,10 +131,11 @@ def figures_row(completion: Completion, compact: bool = False) -> None:
     cols[4].metric("Tokens/s", speed_text(decode),
                    help="Decoding speed: the answer tokens after the first, per second after the "
                         "first token (llama.cpp's eval rate). A dash: fewer than two answer tokens.")
-    cols[5].metric("Prompt tokens/s", speed_text(read),
+    # labelled "Prompt speed", its value in tok/s: one label alone reads "Tokens/s"
+    cols[5].metric("Prompt speed", f"{speed_text(read)} tok/s" if read is not None else "–",
                    help="Prompt-processing speed: prompt tokens per second of the wait for the "
                         "first token (llama.cpp's prompt eval rate).")
     cols[6].metric("Finish", completion.finish_reason)
-    st.caption(f"engine: {completion.engine} · model: {completion.model} · "
-               f"{completion.tokens_per_s:.1f} answer tokens/s over the whole latency, prompt "
-               "reading included")
+    st.caption(f"engine: {completion.engine} · model: {completion.model} · overall "
+               f"{completion.tokens_per_s:.1f} tok/s (answer tokens over the whole latency, "
+               "prompt reading included)")

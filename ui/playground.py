@@ -367,3 +367,19 @@ def empty_answer(completion, stops) -> None:
                                      completion.completion_tokens)
     if reason:
         st.warning(f"Empty answer. {reason}", icon=":material/block:")
+
+
+def react_speeds(result: ReActResult) -> str:
+    """Decoding and prompt-reading speeds over a ReAct run's steps, in words (each step reads
+    its prompt before its first token, then decodes the rest)."""
+    from core.generation import prompt_speed
+
+    done = [s.completion for s in result.steps if s.completion.time_to_first_token_s is not None]
+    first = sum(c.time_to_first_token_s for c in done)
+    after = sum(max(c.completion_tokens - 1, 0) for c in done)
+    span = sum(c.latency_s for c in done) - first
+    parts = [f"decoding {after / span:.1f} tokens/s" if after and span > 0 else None,
+             f"prompt reading {read:.0f} tokens/s"
+             if (read := prompt_speed(sum(c.prompt_tokens for c in done), first or None)) else None]
+    steps = f"{len(result.steps)} step{'s' if len(result.steps) != 1 else ''}"
+    return (", ".join(p for p in parts if p) or "speeds unknown") + f" over the {steps}"

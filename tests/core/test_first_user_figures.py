@@ -122,6 +122,9 @@ def test_the_react_sample_question_has_its_reference_and_a_wrong_answer_is_wrong
     assert judge(reference, "136068").outcome == "wrong"
     assert judge(reference, "420").right and judge(reference, "The total is 420.").right
     assert judge(reference, None).outcome == "no answer"
+    unworked = judge(reference, "17 * 23 + 348")  # what the embedded Gemma finished with
+    assert unworked.outcome == "wrong" and "not one number" in unworked.detail
+    assert judge(reference, "391 + 29 = 420").right
 
 
 def test_a_rag_answer_with_the_wrong_price_is_wrong():
