@@ -13,7 +13,7 @@ from core.tasks import list_tasks, load_task
 from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.fewshot import (budget_chart, examples_from_table, query_note, set_table, shots_chart,
-                        shots_table)
+                        shots_table, validation_note)
 from ui.sidebar import render_sidebar
 
 # an emoji icon is drawn in the browser; a :material: one is fetched from fonts.gstatic.com
@@ -161,6 +161,8 @@ task_name = st.session_state.get("fs_source_task")
 st.number_input("Validation examples" + (f" (from {task_name}'s validation split)" if task_name
                                          else " (the last rows of the table, kept out of the pool)"),
                 5, 90, key="fs_val_n")
+if not task_name and table is not None and not table.empty:
+    validation_note(table, int(st.session_state["fs_val_n"]))
 if st.button("Measure", key="fs_curve", disabled=engine is None):
     try:
         pool, _ = examples_from_table(table)

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import ConfigError
-from core.fewshot import DEFAULT_KS, Preview, PromptBudget, ShotPoint
+from core.fewshot import DEFAULT_KS, Preview, PromptBudget, ShotPoint, validation_split
 from core.prompting import Example
 from core.tasks import Task
 
@@ -62,6 +62,17 @@ def examples_from_table(table: pd.DataFrame) -> tuple[list[Example], list[Exampl
     if not pool:
         raise ConfigError("The example table is empty.", "Add at least one example.")
     return pool, manual
+
+
+def validation_note(table: pd.DataFrame, wanted: int) -> None:
+    """Under the validation count: how a table without a task will be split, before measuring."""
+    try:
+        pool, validation, note = validation_split(examples_from_table(table)[0], wanted)
+    except ConfigError as exc:
+        st.caption(f"{exc.problem} {exc.fix or ''}")
+        return
+    st.caption(note or f"The last {len(validation)} rows of the table are the validation slice; "
+               f"the other {len(pool)} are the pool the examples are drawn from.")
 
 
 def budget_chart(budget: PromptBudget) -> None:

@@ -125,6 +125,11 @@ def test_a_small_upload_gets_a_validation_count_that_fits(tiny):
     at.button(key="fs_use_upload").click().run()
     assert not at.exception, at.exception
     assert at.number_input(key="fs_val_n").value == 12  # 20 rows, 8 kept to draw shots from
+    assert any("The last 12 rows of the table are the validation slice; the other 8 are the pool"
+               in c.value for c in at.caption)
+    at.number_input(key="fs_val_n").set_value(30).run()  # asked for more: said before measuring
+    assert any("The table has 20 examples: too few to keep 30 for validation" in c.value
+               for c in at.caption)
 
 
 def test_the_lesson_serves_its_presenter_script_and_notes(tiny):
