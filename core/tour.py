@@ -231,14 +231,6 @@ def saved_checks() -> dict[str, QuickCheck]:
     return found
 
 
-def wrong_review(check: QuickCheck) -> str:
-    """A review zero-shot got wrong (the first non-POSITIVE one, to show the bias), else the first."""
-    for row in check.rows:
-        if not row["right"] and row["true label"] != "POSITIVE":
-            return row["review"]
-    return check.rows[0]["review"]
-
-
 def playground_review(zero: QuickCheck | None = None, shots: QuickCheck | None = None) -> str:
     """A test review for the Playground, never one of the tour's examples: one zero-shot got
     wrong (not POSITIVE, to show the bias) and, once measured, the examples got right."""

@@ -109,8 +109,8 @@ def shots_chart(points: list[ShotPoint]) -> None:
     figure.add_trace(go.Bar(x=ks, y=[p.mean_prompt_tokens for p in points],
                             name="prompt tokens", yaxis="y2", opacity=0.3))
     n = points[0].n if points else 0
-    figure.update_layout(title=f"How many shots? Accuracy on {n} validation examples, with 95% "
-                               "intervals",
+    figure.update_layout(title=f"How many shots? Accuracy on the validation slice ({n} examples, "
+                               "with 95% intervals)",
                          xaxis=dict(title="examples in the prompt (k)", tickvals=ks),
                          yaxis=dict(title="accuracy", range=[0, 1.05], tickformat=".0%"),
                          yaxis2=dict(title="prompt tokens", overlaying="y", side="right"),
