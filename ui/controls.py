@@ -122,20 +122,21 @@ def figures_row(completion: Completion, compact: bool = False) -> None:
                    f"· {completion.latency_s:.2f} s · decoding {speed_text(decode)} tok/s · prompt "
                    f"{speed_text(read)} tok/s · finish: {completion.finish_reason} · {completion.engine}")
         return
-    cols = st.columns(7)
+    # two rows of four: seven metrics in one row cut their values short in the editor column
+    cols = st.columns(4) + st.columns(4)
     cols[0].metric("Prompt tokens", completion.prompt_tokens)
     cols[1].metric("Answer tokens", completion.completion_tokens)
     cols[2].metric("Latency", f"{completion.latency_s:.2f} s")
-    cols[3].metric("First token", f"{ttft:.2f} s" if ttft is not None else "–",
+    cols[3].metric("Finish", completion.finish_reason)
+    cols[4].metric("First token", f"{ttft:.2f} s" if ttft is not None else "–",
                    help="Time to the first answer token: mostly the reading of the prompt.")
-    cols[4].metric("Tokens/s", speed_text(decode),
+    cols[5].metric("Tokens/s", speed_text(decode),
                    help="Decoding speed: the answer tokens after the first, per second after the "
                         "first token (llama.cpp's eval rate). A dash: fewer than two answer tokens.")
     # labelled "Prompt speed", its value in tok/s: one label alone reads "Tokens/s"
-    cols[5].metric("Prompt speed", f"{speed_text(read)} tok/s" if read is not None else "–",
+    cols[6].metric("Prompt speed", f"{speed_text(read)} tok/s" if read is not None else "–",
                    help="Prompt-processing speed: prompt tokens per second of the wait for the "
                         "first token (llama.cpp's prompt eval rate).")
-    cols[6].metric("Finish", completion.finish_reason)
     st.caption(f"engine: {completion.engine} · model: {completion.model} · overall "
                f"{completion.tokens_per_s:.1f} tok/s (answer tokens over the whole latency, "
                "prompt reading included)")
