@@ -30,7 +30,7 @@ from core.fewshot import (FewShotSet, delete_set, list_sets, normal_input, save_
 from core.paths import data_dir, write_json
 from core.prompting import Example, PromptRecipe, build_prompt
 from core.runs import LIVE, Run, list_runs, start_run
-from core.tasks import Task, load_split, load_task
+from core.tasks import Task, load_task
 from core.train_config import TrainConfig, preset
 
 TASK = "review-sentiment"
