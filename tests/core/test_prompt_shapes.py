@@ -3,7 +3,15 @@ template, a system prompt a base model answers, a compact schema, RAG stops and 
 
 from __future__ import annotations
 
-from core.prompting import Example, PromptRecipe, build_prompt
+import json
+
+import pytest
+
+from core.answers import empty_answer_reason
+from core.chat import plain_chat_prompt
+from core.config import GenerationParams
+from core.prompting import Example, PromptRecipe, answer_cue, build_prompt
+from core.tasks import list_tasks, load_split, load_task
 
 TEMPLATE = "Review: {input}\nSentiment:"
 SHOTS = (Example("Wore these boots for a 12-hour shift.", "POSITIVE"),
@@ -64,3 +72,85 @@ def test_reasoning_may_run_over_lines_but_stops_at_a_new_input():
     cot = build_prompt(PromptRecipe("chain-of-thought", "Solve.", "Question: {input}\nAnswer:"),
                        "2+2?")
     assert cot.stops == ("\n\n\n", "\nQuestion:")
+
+
+def test_the_answer_cue_is_the_templates_last_line_without_the_input():
+    assert answer_cue(TEMPLATE) == ("Review: {input}", "Sentiment:")
+    assert answer_cue("Q: {input}") == ("Q: {input}", "")
+    assert answer_cue("Text:\n{input}") == ("Text:\n{input}", "")
+    assert answer_cue("Q: {input}\n{{JSON}}:") == ("Q: {input}", "{JSON}:")
+
+
+def test_system_prompt_opens_the_assistant_turn_on_the_cue_instead_of_stacking_both():
+    recipe = PromptRecipe("system", "Classify.", TEMPLATE, system="Be terse.")
+    built = build_prompt(recipe, "Nice.", chat_prompt=plain_chat_prompt)
+    assert built.text == "Be terse.\n\nUser: Classify.\nReview: Nice.\nAssistant: Sentiment:"
+    assert "Sentiment:\nAssistant:" not in built.text
+    # the plain turn format's stop and the template's own
+    assert built.stops == ("\nUser:", "\n\n", "\nReview:")
+
+
+def test_system_prompt_through_a_chat_template_starts_the_assistant_line_with_the_cue():
+    def chatml(messages):
+        return "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages) + \
+            "<|im_start|>assistant\n"
+
+    built = build_prompt(PromptRecipe("system", "Classify.", TEMPLATE, system="Be terse."),
+                         "Nice.", chat_prompt=chatml)
+    assert built.text.endswith("Review: Nice.<|im_end|>\n<|im_start|>assistant\nSentiment:")
+    assert built.stops == ("\n\n", "\nReview:")
+
+
+def test_an_empty_answer_says_why():
+    assert empty_answer_reason(" POSITIVE", "stop", ("\nUser:",), 2) is None
+    newline = empty_answer_reason("", "stop", ("\nUser:", "\n\n"), 3)
+    assert "first token was a newline" in newline and "'\\nUser:'" in newline
+    assert "3 answer tokens" in newline
+    assert "end-of-text" in empty_answer_reason("", "stop", (), 1)
+    assert "token limit" in empty_answer_reason("\n\n ", "length", ("\nUser:",), 8)
+    assert "stopped" in empty_answer_reason("", "cancelled", (), 0)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("task_name", list_tasks())
+def test_system_prompt_on_gemma_answers_every_sample_task(gemma_engine, task_name):
+    """The reported case: Gemma (no chat template) gave an empty answer to the system
+    technique, because the task's cue sat over 'Assistant:'."""
+    task = load_task(task_name)
+    recipe = PromptRecipe("system", task.instruction, task.prompt_template,
+                          system="You are a helpful assistant. Answer in one word.")
+    for row in load_split(task_name, "test", limit=2):
+        built = build_prompt(recipe, row[task.input_field], gemma_engine.chat_prompt)
+        answer = gemma_engine.generate(built.text, GenerationParams(
+            max_new_tokens=12, temperature=0.0, stop=built.stops))
+        assert answer.text.strip(), empty_answer_reason(answer.text, answer.finish_reason,
+                                                        built.stops, answer.completion_tokens)
+
+
+def test_structured_prompt_shows_the_schemas_rules_not_its_labels():
+    task = load_task("event-extraction")
+    built = build_prompt(PromptRecipe("structured", task.instruction, task.prompt_template,
+                                      json_schema=task.schema), "Picnic in Leeds on 2027-06-01.")
+    for word in ("$schema", "$id", "Event extraction answer", "description",
+                 "Short name of the event"):
+        assert word not in built.text
+    # every field and rule the answer must follow is still there
+    for rule in ('"title"', '"date"', '"time"', '"city"', '"attendees"', '"required"',
+                 "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", '"additionalProperties": false'):
+        assert rule in built.text
+    full = build_prompt(PromptRecipe("structured", task.instruction, task.prompt_template,
+                                     json_schema=task.schema), "x")
+    # constrained decoding gets the whole schema
+    assert json.loads(full.json_schema) == json.loads(task.schema)
+    full_length = len(task.schema.replace(" ", "").replace("\n", ""))
+    schema_line = built.text.split("JSON Schema:\n", 1)[1].split("\n", 1)[0]
+    assert len(schema_line) < 0.5 * full_length
+
+
+def test_fields_named_like_annotations_are_kept():
+    schema = ('{"title": "Note", "type": "object", "properties": {"title": {"type": "string", '
+              '"description": "a name"}, "description": {"type": "string"}}}')
+    text = build_prompt(PromptRecipe("structured", json_schema=schema), "x").text
+    shown = json.loads(text.split("JSON Schema:\n", 1)[1].split("\n", 1)[0])
+    assert shown == {"type": "object", "properties": {"title": {"type": "string"},
+                                                      "description": {"type": "string"}}}

@@ -33,7 +33,7 @@ def test_few_shot_puts_each_example_in_the_same_template_in_order():
 def test_system_technique_goes_through_the_chat_format():
     recipe = PromptRecipe("system", "Classify.", "Review: {input}", system="Be terse.")
     text = build_prompt(recipe, "Nice.", chat_prompt=plain_chat_prompt).text
-    assert text == "Be terse.\n\nUser: Classify.\n\nReview: Nice.\nAssistant:"
+    assert text == "Be terse.\n\nUser: Classify.\nReview: Nice.\nAssistant:"
 
 
 def test_chain_of_thought_asks_for_a_final_answer_line():
