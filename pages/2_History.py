@@ -38,7 +38,6 @@ table = pd.DataFrame([{
     "model": e.model, "prompt": e.prompt[:80]} for e in entries])
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     "answer": st.column_config.TextColumn(width="medium"),
-    "how": st.column_config.TextColumn(width="small"),
     "prompt": st.column_config.TextColumn(width="medium")})
 st.caption("Decoding tok/s: the answer tokens after the first, per second after the first token; "
            "prompt tok/s: prompt tokens per second of the wait for the first token. A dash: not "
