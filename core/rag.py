@@ -19,7 +19,10 @@ DEFAULT_RAG_TEMPLATE = ("Use the passages to answer the question in a few words.
                         "passage you used as [n].\n\nPassages:\n{context}\n\n"
                         "Question: {question}\nAnswer:")
 NO_RAG_TEMPLATE = "Answer the question in a few words.\n\nQuestion: {question}\nAnswer:"
-STOPS = ("\n\n", "\nQuestion:")
+# the answer ends at a blank line, a new question, or where the model starts writing a passage
+# of its own ("\n[4] (faq.md) ...", the format ``format_hits`` numbers passages in)
+STOPS = ("\n\n", "\nQuestion:", "\n[", "\nPassages:")
+CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
 def check_rag_template(template: str) -> str:
@@ -81,11 +84,19 @@ def plain_question_prompt(question: str) -> str:
     return NO_RAG_TEMPLATE.format(question=question.strip())
 
 
+def citations(answer: str) -> list[int]:
+    """The passage numbers an answer cites as [n] (or [n, m]), in order, each once."""
+    numbers = (int(n) for match in CITATION.finditer(answer) for n in match.group(1).split(","))
+    return list(dict.fromkeys(numbers))
+
+
 def cited(answer: str, hits: tuple[Hit, ...]) -> list[Hit]:
     """The passages an answer cites as [n], in order of first citation."""
-    ranks = []
-    for match in re.finditer(r"\[(\d+)\]", answer):
-        rank = int(match.group(1))
-        if rank not in ranks and any(h.rank == rank for h in hits):
-            ranks.append(rank)
-    return [next(h for h in hits if h.rank == r) for r in ranks]
+    by_rank = {h.rank: h for h in hits}
+    return [by_rank[n] for n in citations(answer) if n in by_rank]
+
+
+def unknown_citations(answer: str, n_passages: int) -> list[int]:
+    """The numbers an answer cites that no passage of the prompt has (passages are numbered
+    1 to ``n_passages``): a citation the model invented."""
+    return [n for n in citations(answer) if not 1 <= n <= n_passages]

@@ -3,7 +3,9 @@ template, a system prompt a base model answers, a compact schema, RAG stops and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 
 import pytest
 
@@ -154,3 +156,54 @@ def test_fields_named_like_annotations_are_kept():
     shown = json.loads(text.split("JSON Schema:\n", 1)[1].split("\n", 1)[0])
     assert shown == {"type": "object", "properties": {"title": {"type": "string"},
                                                       "description": {"type": "string"}}}
+
+
+RAG_DOCS = {"tents.md": "# Tents\n\n## Karsk 2P\nThe Karsk 2P tent costs 289 euros.\n\n"
+                        "## Fjell 3P\nThe Fjell 3P tent costs 412 euros.\n\n"
+                        "## Vidde 4P\nThe Vidde 4P tent costs 349 euros.",
+            "hours.md": "# Opening hours\n\nThe Valdmark store opens at 09:30 on weekdays."}
+
+
+def test_a_rag_answer_stops_where_the_model_starts_a_passage_of_its_own():
+    from core.generation import cut_at_stop
+    from core.knowledge import ChunkSettings, build_collection, format_hits, search
+    from core.rag import RagConfig, build_rag_prompt
+
+    build_collection("shop", RAG_DOCS, ChunkSettings(size=100, overlap=0))
+    rag = build_rag_prompt(RagConfig("shop", top_k=3), "How much is the Vidde 4P?")
+    assert len(rag.hits) == 3 and "[3] (" in rag.text and "[4]" not in rag.text
+    # what the model wrote: its answer, then a fourth passage in the prompt's own format
+    fourth = search("shop", "How much is the Vidde 4P?", k=4)[3]
+    invented = format_hits([dataclasses.replace(fourth, rank=4)])
+    assert invented.startswith("[4] (")
+    answer, stopped = cut_at_stop(" 349 euros [1]\n" + invented, rag.stops)
+    assert stopped and answer == " 349 euros [1]"
+    answer, _ = cut_at_stop(" 349 euros [1]\n\nQuestion: And the Karsk?", rag.stops)
+    assert answer == " 349 euros [1]"
+
+
+def test_citations_to_passages_the_prompt_does_not_have_are_named():
+    from core.rag import citations, unknown_citations
+
+    assert unknown_citations("279 euros [4], see [1] and [2, 5], again [4]", 3) == [4, 5]
+    assert unknown_citations("349 euros [3]", 3) == []
+    assert unknown_citations("no citation", 3) == []
+    assert unknown_citations("see [0]", 2) == [0]
+    assert citations("[3][1] and [1, 2]") == [3, 1, 2]
+
+
+@pytest.mark.integration
+def test_gemma_answers_a_sample_question_without_inventing_a_passage(gemma_engine):
+    from core.knowledge import ensure_sample_collection
+    from core.rag import RagConfig, build_rag_prompt, unknown_citations
+
+    collection = ensure_sample_collection()
+    question = load_split("handbook-qa", "test", limit=1)[0]["question"]
+    # the reported run-on: Gemma answered 'Ingrid Halvorsen and Tomas Brandt', then wrote
+    # '[4] (company-history.md) # Lumen Outfitters: ...', a passage the prompt did not have
+    rag = build_rag_prompt(RagConfig(collection, top_k=3), question)
+    answer = gemma_engine.generate(rag.text, GenerationParams(max_new_tokens=48,
+                                                              temperature=0.0, stop=rag.stops))
+    assert answer.text.strip()
+    assert not re.search(r"\[\d+\] \(", answer.text), answer.text
+    assert unknown_citations(answer.text, len(rag.hits)) == []
