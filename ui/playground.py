@@ -150,18 +150,18 @@ def run_react_steps(engine, question: str, config: ReActConfig,
 
 def show_citations(answer: str, hits) -> None:
     """Which retrieved passages the answer cites, and all of them for reference."""
-    from core.rag import cited
+    from core.rag import cited, unknown_citations
 
     used = cited(answer, hits)
     st.caption("Cites: " + (", ".join(f"[{h.rank}] {plain(h.chunk.doc)}" for h in used)
                             if used else "no passage cited"))
-    missing = _unknown_citations(answer, len(hits))
+    missing = unknown_citations(answer, len(hits))
     if missing:
+        which = "that passage" if len(missing) == 1 else "those passages"
         st.warning(f"The answer cites {', '.join(f'[{n}]' for n in missing)}, but the prompt "
                    f"held {len(hits)} passage{'s' if len(hits) != 1 else ''} ([1] to "
-                   f"[{len(hits)}]): the model invented {'that passage' if len(missing) == 1 else 'those passages'}, "
-                   "so what it says from there is not from your documents.",
-                   icon=":material/link_off:")
+                   f"[{len(hits)}]): the model invented {which}, so what it says from there is "
+                   "not from your documents.", icon=":material/link_off:")
     with st.expander(f"The {len(hits)} retrieved passages"):
         for hit in hits:
             st.markdown(f"**[{hit.rank}]** {plain(hit.chunk.doc)} · {plain(hit.chunk.heading)} · "
@@ -339,32 +339,15 @@ def _restore_model(entry, saved: dict | None) -> list[str]:
             + f", which wrote this answer (it was {current.source} on {current.engine})."]
 
 
-def _unknown_citations(answer: str, n_passages: int) -> list[int]:
-    """The passage numbers an answer cites that the prompt did not hold (core.rag's, where it
-    has one; the same rule here until then)."""
-    try:
-        from core.rag import unknown_citations
-    except ImportError:
-        import re
-
-        cited = dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", answer))
-        return [n for n in cited if not 1 <= n <= n_passages]
-    return list(unknown_citations(answer, n_passages))
-
-
 def empty_answer(completion, stops) -> None:
     """Say why an answer is empty (nothing when it is not): the model's end token, a stop
     sequence that matched at once, the token limit, a cancel."""
     if completion.text.strip():
         return
-    try:
-        from core.answers import empty_answer_reason
-    except ImportError:  # the core's explanation not there yet: the bare facts
-        reason = (f"The model wrote no text: {completion.completion_tokens} answer tokens, "
-                  f"finish: {completion.finish_reason}.")
-    else:
-        reason = empty_answer_reason(completion.text, completion.finish_reason, tuple(stops),
-                                     completion.completion_tokens)
+    from core.answers import empty_answer_reason
+
+    reason = empty_answer_reason(completion.text, completion.finish_reason, tuple(stops),
+                                 completion.completion_tokens)
     if reason:
         st.warning(f"Empty answer. {reason}", icon=":material/block:")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from core.config import GenerationParams, ModelSpec
 from core.generation import Completion
 from core.history import list_generations, record_generation
+from core.reference import find_reference, tasks_of
 from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
 from ui.engine import SPEC_KEY
 
@@ -139,3 +140,22 @@ def test_an_old_history_row_reopens_as_free_text_with_a_note(tiny_long_model_dir
     assert at.session_state["play_prompt"] == "old prompt"
     notice = " ".join(w.value for w in at.warning)
     assert "technique and task are not known" in notice and "someone-else/model" in notice
+
+
+def test_a_rag_answer_with_the_wrong_price_and_an_invented_passage_is_flagged(tiny_long_model_dir):
+    from core.rag import RagConfig, build_rag_prompt
+
+    at = _technique(_page(PLAY, _tiny(tiny_long_model_dir)), "RAG")  # builds the sample collection
+    question = at.session_state["play_rag_question"]  # a sample question: €349, 2,140 g
+    rag = build_rag_prompt(RagConfig("lumen-outfitters", 3), question)
+    reference = find_reference(question, tasks_of(("qa",), "lumen-outfitters"))
+    at.session_state["play_last"] = {
+        "mode": "RAG", "labels": (), "schema": None, "stops": rag.stops, "hits": rag.hits,
+        "reference": reference,
+        "completion": Completion("€279 [1]. [4] (company-history.md) Founded in 2009.", 300, 20,
+                                 1.0, "stop", "llama.cpp", "m", 0.8)}
+    at.run()
+    assert not at.exception, at.exception
+    assert any("cites [4]" in w.value and "held 3 passages" in w.value for w in at.warning)
+    assert any("Reference answer: €349, 2,140 g" in e.value for e in at.error)
+    assert not at.success
