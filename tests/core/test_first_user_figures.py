@@ -61,6 +61,14 @@ def test_cli_prints_decoding_and_prompt_speeds_apart(tiny_model_dir, capsys):
     assert "decode_tokens_per_s" in record and record["prompt_tokens_per_s"] > 0
 
 
+def test_cli_history_lists_the_decoding_speed_where_it_was_kept(capsys):
+    record_generation("p", GenerationParams(), Completion("a b c", 10, 3, 2.0, "stop", "e", "m", 1.8))
+    record_generation("q", GenerationParams(), Completion("old", 10, 3, 2.0, "stop", "e", "m"))
+    main(["history"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "10.0 tok/s decoding" in lines[1] and "tok/s" not in lines[0]
+
+
 # -- labels in the forms the model writes ---------------------------------
 
 
