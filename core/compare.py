@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from core.config import GenerationParams, ModelSpec, check_known_settings
+from core.engines import score_labels
 from core.errors import ConfigError, LabError
 from core.fewshot import FewShotSet, list_sets, load_set, select_examples
 from core.metrics import contains_answer, exact_match, rouge_l, token_f1
@@ -268,17 +269,18 @@ def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = "
         if should_stop():
             raise LabError("The comparison was cancelled.")
         started = time.perf_counter()
-        rows += engine.score_batch(prompts[start:start + SCORE_CHUNK],
-                                   [prefix + label for label in labels])
+        # each label in every form the model may write it (" MIXED", " Mixed", " mixed"),
+        # summed: the reading the Playground shows as "what Compare counts"
+        rows += score_labels(engine, prompts[start:start + SCORE_CHUNK], labels, prefix)
         out.seconds += time.perf_counter() - started
         if on_example:
             on_example(len(rows), len(prompts))
     for prompt, row in zip(prompts, rows):
-        best = max(row, key=lambda s: s.logprob)
-        out.predictions.append(best.candidate[len(prefix):])
-        out.raw.append(best.candidate.strip())
+        best = max(row, key=lambda s: s.probability)
+        out.predictions.append(best.label)
+        out.raw.append(best.likeliest_form.strip())
         out.prompt_tokens.append(engine.count_tokens(prompt))
-        out.completion_tokens.append(best.n_tokens)
+        out.completion_tokens.append(best.forms[0].n_tokens)
     return out
 
 

@@ -205,8 +205,6 @@ def test_no_few_shot_prompt_holds_its_own_query_among_its_shots(tiny_long_model_
 
 
 def test_scoring_reports_its_examples_in_chunks_and_a_cancel_lands_between_them():
-    from types import SimpleNamespace
-
     from core.errors import LabError
 
     class Engine:
@@ -214,8 +212,10 @@ def test_scoring_reports_its_examples_in_chunks_and_a_cancel_lands_between_them(
 
         def score_batch(self, prompts, candidates):
             self.calls.append(len(prompts))
-            return [[SimpleNamespace(candidate=c, logprob=-i, n_tokens=1)
-                     for i, c in enumerate(candidates)] for _ in prompts]
+            from core.generation import normalise
+
+            return [normalise(candidates, [-i for i in range(len(candidates))],
+                              [1] * len(candidates)) for _ in prompts]
 
         def count_tokens(self, text):
             return len(text.split())
