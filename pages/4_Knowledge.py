@@ -63,14 +63,18 @@ st.text_input("Embedding model", key="kb_embedder",
                    "id or folder works where the Hub is reachable. A collection keeps the model it "
                    "was built with.")
 target = st.session_state["kb_new"].strip() or (st.session_state["kb_collection"] if collections else "")
-if st.button(f"Add to '{target}' and index" if target else "Add and index", key="kb_add",
-             disabled=not files or not target):
-    try:
-        add_documents(files, target, collections,
-                      st.session_state["kb_embedder"].strip() or DEFAULT_EMBEDDER)
-    except LabError as exc:
-        show_error(exc)
-show_flash()
+add = st.button(f"Add to '{target}' and index" if target else "Add and index", key="kb_add",
+                disabled=not files or not target)
+# one slot for what adding says, present on every run: the elements below keep their places
+# (an open expander that moved down by one message would close on the next click)
+with st.container():
+    if add:
+        try:
+            add_documents(files, target, collections,
+                          st.session_state["kb_embedder"].strip() or DEFAULT_EMBEDDER)
+        except LabError as exc:
+            show_error(exc)
+    show_flash()
 
 if not collections:
     st.stop()

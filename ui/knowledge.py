@@ -100,6 +100,10 @@ def show_flash() -> None:
         st.success(message, icon=":material/check_circle:")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _size(nbytes: int) -> str:
     return f"{nbytes / 2**20:.1f} MB" if nbytes >= 2**20 else f"{max(1, round(nbytes / 1024))} KB"
 
@@ -107,7 +111,7 @@ def _size(nbytes: int) -> str:
 def delete_controls(info: CollectionInfo) -> None:
     """Delete a collection after a confirmation that names it and its size; the sample
     collection is kept (other pages use it) and can be rebuilt from its shipped files."""
-    size = (f"{len(info.documents)} documents, {info.chunks} chunks, "
+    size = (f"{_count(len(info.documents), 'document')}, {_count(info.chunks, 'chunk')}, "
             f"{_size(collection_bytes(info.name))} on disk")
     if info.name == SAMPLE_COLLECTION:
         _restore_sample_controls(size)
@@ -115,7 +119,7 @@ def delete_controls(info: CollectionInfo) -> None:
     with st.expander(f"Delete '{info.name}'"):
         st.markdown(f"Deleting **{plain(info.name)}** removes its {size}. The files on your "
                     "computer are not touched, but the lab keeps no other copy.")
-        sure = st.checkbox(f"Yes, delete '{info.name}' and its {len(info.documents)} documents",
+        sure = st.checkbox(f"Yes, delete '{info.name}' and its {_count(len(info.documents), 'document')}",
                            key=f"kb_delete_ok_{info.name}")
         if st.button(f"Delete '{info.name}'", key="kb_delete", disabled=not sure,
                      icon=":material/delete:"):

@@ -46,7 +46,7 @@ def test_indexing_a_new_collection_switches_the_page_to_it(tiny):
 def test_deleting_asks_first_and_names_the_collection_and_its_size(tiny):
     at = _new_collection(_page(KB, tiny), "notes")
     expander = next(e for e in at.expander if e.label == "Delete 'notes'")
-    assert "1 documents, 1 chunks" in " ".join(m.value for m in expander.markdown)
+    assert "1 document, 1 chunk, " in " ".join(m.value for m in expander.markdown)
     assert at.button(key="kb_delete").disabled  # one click is not enough
     at.checkbox(key="kb_delete_ok_notes").check().run()
     assert not at.button(key="kb_delete").disabled
