@@ -11,12 +11,17 @@ Techniques:
 
 - ``zero-shot``: instruction and the query, nothing else.
 - ``few-shot``: instruction, worked examples rendered by the same template, the query.
-- ``system``: a system text and the instruction through the model's chat template
-  (the lab's plain turn format for models without one).
+  An example whose input is the query itself is always left out (``BuiltPrompt.dropped_shots``).
+- ``system``: a system text, then the instruction and the input as the user turn, through the
+  model's chat template (the lab's plain turn format for models without one); the template's
+  answer cue (``Sentiment:``) opens the assistant turn.
 - ``chain-of-thought``: asks for step-by-step reasoning that ends in ``Answer: ...``;
   ``extract_answer`` reads the final answer out of the reasoning.
-- ``structured``: asks for JSON under a JSON Schema; ``check_structured`` parses and
-  validates the answer with ``jsonschema``; the engine can constrain decoding.
+- ``structured``: asks for JSON under a JSON Schema (its rules only, ``prompt_schema``);
+  ``check_structured`` parses and validates the answer with ``jsonschema`` against the whole
+  schema; the engine can constrain decoding.
+
+Stop sequences come from the template in use (``template_stops``).
 - ``react``: see ``core.react`` (a loop, not one prompt).
 """
 
