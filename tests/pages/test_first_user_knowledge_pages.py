@@ -162,3 +162,14 @@ def test_a_model_that_fails_to_load_is_named_in_the_sidebar_and_keeps_the_page(t
     assert at.button(key="kb_ask").disabled
     assert at.text_input(key="kb_question").value == "How much does the Lumen pump sack cost?"
     assert [b.key for b in at.sidebar.button] == ["sidebar_retry"]
+
+
+def test_no_page_icon_is_fetched_from_the_network():
+    """A ':material/...:' page_icon is an image the browser fetches from fonts.gstatic.com on
+    every page load (a failed name lookup offline); an emoji or a local file is not."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    fetched = [p.name for p in [root / "app.py", *sorted((root / "pages").glob("*.py"))]
+               if 'page_icon=":material' in p.read_text(encoding="utf-8")]
+    assert fetched == [], f"use an emoji page_icon in {fetched}"
