@@ -132,7 +132,8 @@ with editor:
                 prompt, stops, labels, schema = built.text, built.stops, built.labels, \
                     recipe.json_schema
                 if mode == "System prompt" and engine is not None:
-                    stops = engine.chat_stops()
+                    # the turn's end and the template's own stops (a next 'Review:')
+                    stops = tuple(dict.fromkeys(built.stops + engine.chat_stops()))
     except LabError as exc:
         show_error(exc)
         prompt = ""

@@ -86,7 +86,10 @@ def test_playground_shows_the_exact_chat_text(tiny_model_dir):
     at.text_area(key="play_instruction").set_value("Classify.")
     at.text_area(key="play_template").set_value("R: {input}")
     at.text_area(key="play_input").set_value("Hi").run()
-    assert "Be brief.\n\nUser: Classify.\n\nR: Hi\nAssistant:" in [c.value for c in at.code]
+    # the instruction and the input in one user turn; the turn's stops and the template's
+    assert "Be brief.\n\nUser: Classify.\nR: Hi\nAssistant:" in [c.value for c in at.code]
+    stops = next(c.value for c in at.caption if c.value.startswith("Stops at:"))
+    assert "'\\nR:'" in stops and "'\\nUser:'" in stops
     assert any("The exact text the model sees" in e.label for e in at.expander)
 
 
