@@ -20,7 +20,7 @@ from ui.playground import (TECHNIQUES, answer_box, apply_task, collection_choice
                            run_react_steps, show_check, show_citations, show_react_step)
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="Playground · PromptTune Lab", page_icon=":material/chat:", layout="wide")
+st.set_page_config(page_title="Playground · PromptTune Lab", page_icon="💬", layout="wide")
 engine = render_sidebar()
 st.title(":material/chat: Playground")
 if st.session_state.get("play_reopened"):

@@ -8,7 +8,7 @@ from ui.controls import speed_text
 from ui.playground import reopen_in_playground
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="History · PromptTune Lab", page_icon=":material/history:", layout="wide")
+st.set_page_config(page_title="History · PromptTune Lab", page_icon="🕘", layout="wide")
 render_sidebar()
 st.title(":material/history: History")
 

@@ -21,7 +21,7 @@ from ui.training import (FORMAT_LABELS, METHOD_LABELS, OTHER, SOURCES, apply_pre
                          precision_note, preset_label, reset_template, steps_line,
                          training_estimate)
 
-st.set_page_config(page_title="Train · PromptTune Lab", page_icon=":material/model_training:",
+st.set_page_config(page_title="Train · PromptTune Lab", page_icon="🏋️",
                    layout="wide")
 render_sidebar()
 st.title(":material/model_training: Train")

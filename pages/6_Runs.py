@@ -18,7 +18,7 @@ from ui.training import (cancelling_note, loss_chart, metrics_frame, output_fold
                          progress_row, refreshed, run_label, run_setup_line, runs_frame,
                          use_in_playground)
 
-st.set_page_config(page_title="Runs · PromptTune Lab", page_icon=":material/list_alt:",
+st.set_page_config(page_title="Runs · PromptTune Lab", page_icon="📋",
                    layout="wide")
 render_sidebar()
 st.title(":material/list_alt: Runs")

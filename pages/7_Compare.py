@@ -17,7 +17,7 @@ from ui.engine import current_spec, show_error
 from ui.sidebar import render_sidebar
 from ui.training import run_label
 
-st.set_page_config(page_title="Compare · PromptTune Lab", page_icon=":material/compare:", layout="wide")
+st.set_page_config(page_title="Compare · PromptTune Lab", page_icon="⚖️", layout="wide")
 engine = render_sidebar()
 st.title(":material/compare: Compare")
 st.caption("Prompting, few-shot, chain-of-thought, RAG and fine-tuned variants on the same test "
