@@ -82,7 +82,7 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
     assert positives >= 8, f"zero-shot was expected to answer mostly POSITIVE: {zero.group(2)}"
     _settled(page)
     screenshot(page, "tour-1-zero-shot")
-    page.get_by_role("button", name="Show one of them in the Playground").click()
+    _step(page, 1).get_by_role("button", name="Show one of them in the Playground").click()
     _generate_in_playground(page, "Zero-shot", "tour-1-playground-zero-shot")
     timings["1 zero-shot"] = round(time.time() - started, 1)
 
