@@ -17,7 +17,7 @@ from typing import Callable
 import streamlit as st
 
 from core.config import ModelSpec
-from core.embedded import EMBEDDED_MODELS
+from core.embedded import EMBEDDED_MODELS, is_converted
 from core.errors import LabError, ModelError
 from core.engines import Engine, load_engine as core_load_engine
 from core.models import resolve_source
@@ -88,7 +88,8 @@ def get_engine() -> Engine | None:
     """Load (or fetch from memory) the picked model here, with a status in place; on failure
     show why, remember it for this session (the sidebar says it) and return None."""
     spec = current_spec()
-    first = " (the very first start converts it once, about a minute)" if spec.is_embedded else ""
+    first = (" (the very first start converts it once, about a minute)"
+             if spec.is_embedded and not is_converted(spec.embedded_name) else "")
     try:
         with st.spinner(f"Loading {model_title(spec)}…{first}"):
             return load_engine(spec)
