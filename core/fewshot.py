@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.engines import score_labels
 from core.errors import ConfigError
 from core.knowledge import check_name
 from core.paths import data_dir
@@ -325,7 +326,6 @@ def shots_curve(engine, pool: list[Example], validation: list[Example], labels: 
         raise ConfigError("Every example of the pool is also a validation input.",
                           "Keep the validation examples out of the table, or load more.")
     points = []
-    candidates = [f" {label}" for label in labels]
     for step, k in enumerate(ks):
         if should_stop is not None and should_stop():
             break
@@ -335,9 +335,10 @@ def shots_curve(engine, pool: list[Example], validation: list[Example], labels: 
                               tuple(shots), labels=labels)
         prompts = [build_prompt(recipe, ex.input).text for ex in validation]
         started = time.perf_counter()
-        scores = engine.score_batch(prompts, candidates)
+        # every written form of a label, summed: the reading Compare and the Playground count
+        scores = score_labels(engine, prompts, labels, " ")
         seconds = time.perf_counter() - started
-        predicted = [max(row, key=lambda s: s.logprob).candidate.strip() for row in scores]
+        predicted = [max(row, key=lambda s: s.probability).label for row in scores]
         correct = sum(p == ex.label for p, ex in zip(predicted, validation))
         tokens = sum(engine.count_tokens(p) for p in prompts) / len(prompts)
         points.append(ShotPoint(k, correct / len(validation), correct, len(validation), tokens,

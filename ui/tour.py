@@ -377,6 +377,11 @@ def stakeholder_text(facts: tour.Takeaways) -> str:
                      f"{facts.tokens[tour.TUNED]:.0f} prompt tokens a query against "
                      f"{facts.tokens['few-shot 4']:.0f} with four examples: about 1/"
                      f"{1 / facts.token_share:.0f} of the tokens, on every query, forever.")
+    if facts.worse_by is not None:
+        lines.append(f"- **No break-even**: on this draw the tuned model scores "
+                     f"{facts.worse_by:.2f} lower than four examples (their 95% intervals do not "
+                     "overlap): its shorter prompts would buy worse answers, so there is nothing "
+                     "to pay back. Keep the examples, or train longer (the thorough preset).")
     if facts.break_even is not None:
         lines.append(f"- **Break-even**: training cost {duration(facts.train_seconds)} of CPU "
                      f"time; at $0.10 per million input tokens and $0.05 per CPU-hour it is paid "

@@ -7,7 +7,7 @@ import pytest
 from core.errors import ConfigError
 from core.fewshot import (FewShotSet, check_fits, delete_set, list_sets, load_set, prompt_budget,
                           save_set, select_examples, shots_curve)
-from core.generation import CandidateScore
+from core.generation import normalise
 from core.prompting import Example, PromptRecipe
 
 POOL = [Example(f"good thing {i}", "POSITIVE") for i in range(5)] + \
@@ -86,9 +86,9 @@ class _KeywordModel:
             query = prompt.rsplit("Review:", 1)[-1]
             guess = "MIXED" if "and" in query else "POSITIVE" if "good" in query else "NEGATIVE"
             knows = prompt.count("Review:") > 2  # needs at least two shots to get it
-            rows.append([CandidateScore(c, 0.0 if (c.strip() == guess and knows) or
-                                        (not knows and c.strip() == "POSITIVE") else -5.0, 1, 0.5)
-                         for c in candidates])
+            logprobs = [0.0 if (c.strip() == guess and knows) or
+                        (not knows and c.strip() == "POSITIVE") else -5.0 for c in candidates]
+            rows.append(normalise(candidates, logprobs, [1] * len(candidates)))
         return rows
 
     def count_tokens(self, text):
