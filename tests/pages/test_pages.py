@@ -19,10 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
-    """st.cache_resource is process-global: start each page test from an empty cache."""
+    """Streamlit's caches are process-global: start each page test from empty ones (a cached
+    estimate from one test's stand-in measurement must not reach the next)."""
     st.cache_resource.clear()
+    st.cache_data.clear()
     yield
     st.cache_resource.clear()
+    st.cache_data.clear()
 
 
 def _page(path: str, spec: ModelSpec | None = None) -> AppTest:
