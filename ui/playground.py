@@ -47,6 +47,7 @@ MODE_KEYS = {
     "ReAct": ("play_collection", "play_steps", "play_question"),
 }
 STRUCTURED = "Structured output"
+STRUCTURED_TOKENS = 160  # max new tokens structured output opens with, at least
 
 
 def schema_tasks() -> list[str]:
@@ -58,6 +59,9 @@ def on_technique_change() -> None:
     """on_change of the technique: structured output opens on a task made for it (one with
     a schema); leaving it goes back to the task the user had, if it was switched for them."""
     mode, task = st.session_state["play_mode"], st.session_state.get("play_task")
+    if mode == STRUCTURED and st.session_state.get("play_max_new", 0) < STRUCTURED_TOKENS:
+        # a whole JSON object of the sample schema needs ~100-150 tokens: 64 cut it every time
+        st.session_state["play_max_new"] = STRUCTURED_TOKENS
     if mode == STRUCTURED:
         made_for = schema_tasks()
         if made_for and task not in made_for:
