@@ -141,9 +141,14 @@ def _failed_annotation(fig: go.Figure, results: Results) -> None:
                            xref="paper", yref="paper", x=0, y=-0.28, xanchor="left")
 
 
+ERROR_BAR_COLOUR = "#444444"
+
+
 def _error_arrays(points: list[dict[str, float]]) -> dict[str, Any]:
+    # a colour of their own: error bars otherwise inherit a per-point colour list, which
+    # plotly.js refuses ("Invalid color specifier") and draws black
     return {"type": "data", "array": [p["high"] - p["value"] for p in points],
-            "arrayminus": [p["value"] - p["low"] for p in points]}
+            "arrayminus": [p["value"] - p["low"] for p in points], "color": ERROR_BAR_COLOUR}
 
 
 def metric_bars(results: Results, metric: str | None = None) -> go.Figure:

@@ -16,7 +16,7 @@ import urllib.parse
 import pandas as pd
 import pytest
 
-from core import report
+from core import report, report_charts
 
 LABELS = ["POSITIVE", "NEGATIVE", "MIXED"]
 
@@ -396,3 +396,12 @@ def test_names_of_points_close_together_go_to_different_sides():
     assert label_positions([0.0008, 0.0008, 0.0100], [0.50, 0.51, 0.90]) == \
         ["top center", "bottom center", "top center"]
     assert label_positions([None, 5], [0.5, 0.5]) == ["top center", "top center"]
+
+
+def test_error_bars_have_one_colour_of_their_own(results):
+    """plotly.js refuses an inherited per-point colour list for error bars ("Invalid color
+    specifier" in the console, bars drawn black): each chart gives them one colour."""
+    for fig in (report_charts.metric_bars(results), report_charts.quality_vs_cost(results)):
+        for trace in fig.data:
+            if trace.error_y.array is not None:
+                assert isinstance(trace.error_y.color, str)
