@@ -30,8 +30,7 @@ from core.errors import ConfigError, LabError
 from core.fewshot import FewShotSet, list_sets, load_set, select_examples
 from core.metrics import contains_answer, exact_match, rouge_l, token_f1
 from core.prompting import (BuiltPrompt, Example, PromptRecipe, build_prompt,
-                            check_structured,
-                            extract_answer, normalise_number)
+                            check_structured, extract_answer, normalise_number, shots_for)
 from core.tasks import Task, load_split, load_task
 
 KINDS = ("zero-shot", "few-shot", "cot", "structured", "rag", "fine-tuned")
@@ -252,13 +251,6 @@ def _shots(task: Task, spec: VariantSpec, seed: int) -> tuple[Example, ...]:
     return tuple(select_examples(task.examples("train"), "balanced", spec.shots, seed))
 
 
-def _without_query(shots: tuple[Example, ...], query: str) -> tuple[Example, ...]:
-    """The shots minus any that is the query itself: a model must never be shown the answer
-    to the question it is asked (a saved set may hold test rows)."""
-    asked = " ".join(query.split()).casefold()
-    return tuple(s for s in shots if " ".join(s.input.split()).casefold() != asked)
-
-
 def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = " ",
             should_stop: Callable[[], bool] = lambda: False,
             on_example: Callable[[int, int], None] | None = None) -> Outputs:
@@ -358,7 +350,7 @@ def variant_prompts(task: Task, spec: VariantSpec, inputs: list[str],
                           constrained=spec.constrained)
     built = []
     for text in inputs:
-        own = _without_query(shots, text)
+        own = shots_for(shots, text)[0]  # a saved set may hold test rows: never the query
         alone = technique == "few-shot" and not own  # its only shot was the query
         built.append(build_prompt(replace(recipe, examples=own,
                                           technique="zero-shot" if alone else technique), text))

@@ -24,7 +24,7 @@ from core.errors import ConfigError
 from core.knowledge import check_name
 from core.paths import data_dir
 from core.prompting import (DEFAULT_TEMPLATE, EXAMPLE_SEPARATOR, Example, PromptRecipe,
-                            build_prompt, check_template, render)
+                            build_prompt, check_template, normal_text, render, same_text)
 
 STRATEGIES = ("manual", "random", "balanced", "similar")
 DEFAULT_KS = (0, 1, 2, 4, 8)
@@ -96,23 +96,12 @@ def delete_set(name: str) -> None:
     (_sets_dir() / f"{check_name(name, 'few-shot set')}.json").unlink(missing_ok=True)
 
 
-def same_input(a: str, b: str) -> bool:
-    """Whether two inputs are the same text, ignoring case and spacing (a pasted query with
-    an extra space or a capital is still the example it was copied from)."""
-    return normal_input(a) == normal_input(b)
-
-
-def normal_input(text: str) -> str:
-    """``text`` as inputs are compared: spacing collapsed, case folded."""
-    return " ".join(str(text).split()).casefold()
-
-
 def without_query(pool: list[Example], query: str | None) -> list[Example]:
     """``pool`` less every example whose input is ``query``: a query must never be one of its
     own shots, or the model is asked about an example whose answer it was just shown."""
     if not query or not query.strip():
         return list(pool)
-    return [e for e in pool if normal_input(e.input) != normal_input(query)]
+    return [e for e in pool if normal_text(e.input) != normal_text(query)]
 
 
 def select_examples(pool: list[Example], strategy: str, k: int, seed: int = 0,
@@ -183,7 +172,7 @@ def preview_selection(pool: list[Example], manual: list[Example], strategy: str,
         first = select_examples(candidates, strategy, k, seed) if strategy != "similar" else []
         query, origin = _table_query(pool, first)
     shots = select_examples(candidates, strategy, k, seed, query) if candidates else []
-    dropped = any(same_input(e.input, query) for e in candidates)
+    dropped = any(same_text(e.input, query) for e in candidates)
     return Preview(tuple(shots), query, origin, dropped)
 
 
@@ -191,18 +180,18 @@ def _test_query(task: str, pool: list[Example]) -> tuple[str, str]:
     from core.tasks import load_task
 
     sample = load_task(task)
-    taken = {normal_input(e.input) for e in pool}
+    taken = {normal_text(e.input) for e in pool}
     for number, example in enumerate(sample.examples("test"), 1):
-        if normal_input(example.input) not in taken:
+        if normal_text(example.input) not in taken:
             return example.input, (f"test example {number} of {sample.title}, held out of the "
                                    "table's examples")
     return "", ""
 
 
 def _table_query(pool: list[Example], shots: list[Example]) -> tuple[str, str]:
-    used = {normal_input(e.input) for e in shots}
+    used = {normal_text(e.input) for e in shots}
     for example in reversed(pool):
-        if normal_input(example.input) not in used:
+        if normal_text(example.input) not in used:
             return example.input, "the table's last example that is not one of the shots"
     # every row is a shot: a placeholder, rather than dropping a shot to ask about it
     return PLACEHOLDER_QUERY, "every example in the table is a shot, so the query is a placeholder"
@@ -320,8 +309,8 @@ def shots_curve(engine, pool: list[Example], validation: list[Example], labels: 
     if not validation:
         raise ConfigError("The validation slice is empty.", "Use at least a few examples.")
     # the same shots for every query, so none may be a validation input
-    asked = {normal_input(e.input) for e in validation}
-    pool = [e for e in pool if normal_input(e.input) not in asked]
+    asked = {normal_text(e.input) for e in validation}
+    pool = [e for e in pool if normal_text(e.input) not in asked]
     if not pool and any(ks):
         raise ConfigError("Every example of the pool is also a validation input.",
                           "Keep the validation examples out of the table, or load more.")

@@ -154,9 +154,15 @@ class BuiltPrompt:
         return what + "."
 
 
+def normal_text(text: str) -> str:
+    """``text`` as inputs are compared: spacing collapsed, case folded."""
+    return " ".join(str(text).split()).casefold()
+
+
 def same_text(a: str, b: str) -> bool:
-    """Whether two inputs are the same text, ignoring case, surrounding and repeated spaces."""
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    """Whether two inputs are the same text, ignoring case, surrounding and repeated spaces
+    (a pasted query with an extra space or a capital is still the example it was copied from)."""
+    return normal_text(a) == normal_text(b)
 
 
 def shots_for(examples: tuple[Example, ...], query: str) -> tuple[tuple[Example, ...], int]:

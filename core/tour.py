@@ -26,10 +26,9 @@ from core.compare import CompareConfig, Prices, VariantSpec
 from core.compare_runs import Comparison, list_comparisons, start_comparison
 from core.engines import score_labels
 from core.errors import ConfigError
-from core.fewshot import (FewShotSet, delete_set, list_sets, normal_input, save_set,
-                          select_examples)
+from core.fewshot import FewShotSet, delete_set, list_sets, save_set, select_examples
 from core.paths import data_dir, write_json
-from core.prompting import Example, PromptRecipe, build_prompt
+from core.prompting import Example, PromptRecipe, build_prompt, normal_text
 from core.runs import LIVE, Run, list_runs, start_run
 from core.tasks import Task, load_task
 from core.train_config import TrainConfig, preset
@@ -151,8 +150,8 @@ def tour_set() -> FewShotSet:
     """4 TRAINING reviews balanced per label: the same draw as the comparison's 'few-shot 4'
     (a training review that is also a test review would be left out: there is none)."""
     t = task()
-    asked = {normal_input(e.input) for e in t.examples("test")}
-    pool = [e for e in t.examples("train") if normal_input(e.input) not in asked]
+    asked = {normal_text(e.input) for e in t.examples("test")}
+    pool = [e for e in t.examples("train") if normal_text(e.input) not in asked]
     return FewShotSet(SET_NAME, tuple(select_examples(pool, "balanced", 4, seed=0)),
                       t.instruction, t.prompt_template, t.labels, TASK)
 
@@ -236,11 +235,11 @@ def saved_checks() -> dict[str, QuickCheck]:
 def playground_review(zero: QuickCheck | None = None, shots: QuickCheck | None = None) -> str:
     """A test review for the Playground, never one of the tour's examples: one zero-shot got
     wrong (not POSITIVE, to show the bias) and, once measured, the examples got right."""
-    examples = {normal_input(e.input) for e in tour_set().examples}
+    examples = {normal_text(e.input) for e in tour_set().examples}
     right_with_shots = {r["review"] for r in shots.rows if r["right"]} if shots else set()
     rows = zero.rows if zero else tuple({"review": r.input, "true label": r.label, "right": False}
                                         for r in quick_reviews())
-    rows = [r for r in rows if normal_input(r["review"]) not in examples]
+    rows = [r for r in rows if normal_text(r["review"]) not in examples]
     wrong = [r for r in rows if not r["right"] and r["true label"] != "POSITIVE"]
     for candidates in ([r for r in wrong if r["review"] in right_with_shots], wrong, rows):
         if candidates:
