@@ -5,7 +5,6 @@ columns, and one template variable ({input}) with old {text} runs still working.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from core import runs
 from core.train_config import (PRESETS, TrainConfig, lr_factor, many_passes_warning,
                                passes, planned_steps, schedule_summary, warmup_steps)
 from core.training import train
-
-WAIT_S = 180  # a guard against hanging, not a timing assertion
+from tests.core.test_runs import wait_for
 
 
 def tiny_config(model_dir: Path, **overrides) -> TrainConfig:
@@ -27,16 +25,6 @@ def tiny_config(model_dir: Path, **overrides) -> TrainConfig:
 def events(run_dir: Path, kind: str) -> list[dict]:
     lines = (run_dir / "events.jsonl").read_text().splitlines()
     return [e for e in map(json.loads, lines) if e["type"] == kind]
-
-
-def wait_for(check, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 # -- the warm-up -------------------------------------------------------------------------------
