@@ -72,16 +72,22 @@ def test_free_form_answers_in_columns(tiny):
     assert sum("prompt tokens" in m.value for m in at.markdown) == 2
 
 
-def test_a_past_comparison_with_a_tuned_variant_shows_break_even_and_the_calculator(tiny):
+def save_finished(results: dict) -> None:
+    """A finished comparison's folder, as the comparison process leaves it."""
     from core.compare_runs import comparisons_dir
-    from tests.core.test_report import results as results_fixture
 
-    results = results_fixture.__wrapped__()
     folder = comparisons_dir() / results["id"]
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(results["config"]))
     (folder / "status.json").write_text(json.dumps({"status": "succeeded"}))
     (folder / "results.json").write_text(json.dumps(results))
+
+
+def test_a_past_comparison_with_a_tuned_variant_shows_break_even_and_the_calculator(tiny):
+    from tests.core.test_report import results as results_fixture
+
+    results = results_fixture.__wrapped__()
+    save_finished(results)
     at = _page(CMP, tiny)
     assert not at.exception, at.exception
     assert any("pays back" in s.value for s in at.success)  # the calculator's answer

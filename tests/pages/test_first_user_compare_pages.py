@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from core.compare_runs import comparisons_dir, list_comparisons
+from core.compare_runs import list_comparisons
 from core.config import ModelSpec
 from core.fewshot import FewShotSet, save_set
 from core.prompting import Example
-from tests.pages.test_compare_page import CMP, _wait
+from tests.pages.test_compare_page import CMP, _wait, save_finished
 from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
 
 
@@ -74,11 +74,7 @@ def test_a_clearly_worse_tuned_variant_shows_no_break_even_count(tiny):
     results = results_fixture.__wrapped__()
     tuned = next(v for v in results["variants"] if v["name"] == "lora-live-demo")
     tuned["metrics"]["accuracy"] = {"value": 0.53, "low": 0.45, "high": 0.60}
-    folder = comparisons_dir() / results["id"]
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps(results["config"]))
-    (folder / "status.json").write_text(json.dumps({"status": "succeeded"}))
-    (folder / "results.json").write_text(json.dumps(results))
+    save_finished(results)
     at = _page(CMP, tiny)
     assert not at.exception, at.exception
     table = next(d.value for d in at.dataframe if "Break-even (queries)" in d.value.columns)
