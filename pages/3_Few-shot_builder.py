@@ -130,10 +130,14 @@ if c2.button("Save set", key="fs_save", type="primary", disabled=recipe is None 
     try:
         path = save_set(FewShotSet(st.session_state["fs_name"], tuple(selected), recipe.instruction,
                                    recipe.template, recipe.labels, st.session_state.get("fs_source_task")))
-        st.success(f"Saved {len(selected)} examples as **{path.stem}**: the Playground's few-shot "
-                   "technique and the comparison can use it now.")
+        # kept in the session, so that a rerun (an edit elsewhere) does not wipe the confirmation
+        st.session_state["fs_saved"] = (st.session_state["fs_name"], path.stem, len(selected))
     except LabError as exc:
         show_error(exc)
+just_saved = st.session_state.get("fs_saved")
+if just_saved and just_saved[0] == st.session_state["fs_name"]:
+    st.success(f"Saved {just_saved[2]} examples as **{plain(just_saved[1])}**: the Playground's "
+               "few-shot technique and the comparison can use it now.")
 saved = list_sets()
 if saved:
     with st.expander(f"Saved sets ({len(saved)})"):

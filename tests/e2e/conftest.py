@@ -47,6 +47,12 @@ def start_lab(port: int, log: Path, home: Path | None = None,
     pytest.fail(f"the lab did not start; see {log}")
 
 
+def settled(page) -> None:
+    """Wait until Streamlit's rerun has drawn everything (no element is greyed out as stale)."""
+    page.wait_for_timeout(500)
+    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
+
+
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
     """Start `streamlit run app.py` as a user would, with its own data folder."""

@@ -9,18 +9,13 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 LOAD = 180_000  # ms: the first load may convert the embedded model
 # Streamlit 1.67's frontend, opened on a page's own URL (/Tour), first looks for its server
 # under that path, then under /: two 404s that no app code can avoid (see the report)
 STREAMLIT_PROBES = re.compile(r"/Tour/_stcore/(health|host-config)$")
-
-
-def _settled(page) -> None:
-    page.wait_for_timeout(500)
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
 
 
 def _step(page, number: int):
@@ -39,7 +34,7 @@ def _open_tour(page, url: str) -> None:
     page.goto(f"{url}/Tour")  # the model loads where a step first needs it
     page.get_by_role("heading", name="The 10-minute lesson").wait_for(timeout=LOAD)
     page.get_by_text(re.compile(r"^\d of 5 steps done")).wait_for(timeout=LOAD)
-    _settled(page)
+    settled(page)
 
 
 def _prompt_parts(text: str) -> tuple[list[str], str]:
@@ -68,7 +63,7 @@ def test_step_2_scores_the_12_reviews_asks_no_shot_and_a_reload_keeps_the_lesson
                       contrast.inner_text())
     assert found and int(found.group(2)) == zero, contrast.inner_text()
     shots_score = int(found.group(1))
-    _settled(page)
+    settled(page)
     # the four worked examples (from the training split) and the 12 answers: two tables
     assert _step(page, 2).get_by_text("the 4 worked examples in the prompt").is_visible()
     assert _step(page, 2).locator("[data-testid=stDataFrame]").count() == 2
@@ -90,7 +85,7 @@ def test_step_2_scores_the_12_reviews_asks_no_shot_and_a_reload_keeps_the_lesson
     # a reload of the lesson: both steps done, each with its result
     _open_tour(page, lab_server)
     page.reload()
-    _settled(page)
+    settled(page)
     page.get_by_text("2 of 5 steps done").wait_for(timeout=LOAD)
     assert _step(page, 1).get_by_text(f"{zero} of 12 right").first.is_visible()
     assert _step(page, 1).locator("[data-testid=stDataFrame]").is_visible()

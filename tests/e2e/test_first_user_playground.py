@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, screenshot
+from tests.e2e.conftest import ARTIFACTS, screenshot, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 LOAD = 180_000  # ms: the first load may convert the embedded model
@@ -16,11 +16,6 @@ def _viewport(page, name: str) -> None:
     """What the user sees now (Streamlit's main area scrolls inside the page)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def _settled(page) -> None:
-    page.wait_for_timeout(500)
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
 
 
 def _task_shown(page) -> str:
@@ -35,7 +30,7 @@ def _task_shown(page) -> str:
 def _technique(page, name: str) -> None:
     page.locator("label").filter(has_text=name).first.wait_for(timeout=LOAD)
     page.locator("label").filter(has_text=name).first.click()
-    _settled(page)
+    settled(page)
 
 
 def test_a_wrong_react_answer_on_the_sample_question_shows_its_reference_and_is_not_green(
@@ -48,7 +43,7 @@ def test_a_wrong_react_answer_on_the_sample_question_shows_its_reference_and_is_
     main = page.locator("[data-testid=stMain]")
     reference = main.locator("[data-testid=stAlert]", has_text="Reference answer: 420")
     reference.wait_for(timeout=LOAD)
-    _settled(page)
+    settled(page)
     box = reference.locator("[data-testid^=stAlertContent]").first
     kind = box.get_attribute("data-testid")
     final = main.locator("[data-testid=stAlert]", has_text="Final answer")
@@ -76,10 +71,10 @@ def test_history_reopens_a_structured_answer_with_its_technique_and_task(lab_ser
     assert '"date"' in schema
     page.get_by_label("Max new tokens").fill("40")
     page.get_by_label("Max new tokens").press("Tab")
-    _settled(page)
+    settled(page)
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Tokens/s", exact=True).first.wait_for(timeout=LOAD)
-    _settled(page)
+    settled(page)
     _technique(page, "Free text")  # the user moves on
 
     page.locator("[data-testid=stSidebar]").get_by_role("link", name="History").click()
@@ -88,7 +83,7 @@ def test_history_reopens_a_structured_answer_with_its_technique_and_task(lab_ser
     _viewport(page, "history-structured-entry")
     page.get_by_role("button", name="Open in Playground").click()
     main.get_by_text("Reopened History entry").wait_for(timeout=60_000)
-    _settled(page)
+    settled(page)
     checked = page.locator("[data-testid=stRadio] input:checked").first
     assert checked.evaluate("e => e.closest('label').innerText").strip() == "Structured output"
     assert page.get_by_label("JSON Schema").input_value() == schema

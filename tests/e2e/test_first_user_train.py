@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, _free_port, start_lab
+from tests.e2e.conftest import ARTIFACTS, _free_port, settled, start_lab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 LOAD = 180_000  # ms: the first load may convert the embedded model
@@ -32,11 +32,6 @@ def shot(page, name: str) -> None:
     """A viewport screenshot (the main area scrolls inside the page)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def settled(page) -> None:
-    page.wait_for_timeout(500)
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
 
 
 def test_an_upload_picks_its_columns_and_many_passes_are_flagged(lab, page, tmp_path):

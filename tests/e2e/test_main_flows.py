@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 LOAD = 180_000  # ms: the first load may convert the embedded model
@@ -66,6 +66,7 @@ def test_build_a_few_shot_set_then_use_it_in_the_playground(lab_server, page):
     page.get_by_text("Context budget").wait_for(timeout=60_000)
     page.get_by_label("Set name").fill("class-demo")
     page.get_by_label("Set name").press("Enter")
+    settled(page)  # the name's rerun has drawn the button the click goes to
     page.get_by_role("button", name="Save set").click()
     page.get_by_text("Saved 4 examples as class-demo").wait_for(timeout=30_000)
     screenshot(page, "fewshot-builder")
@@ -108,12 +109,6 @@ def _set_number(page, label: str, value: str) -> None:
     field.press("Tab")
 
 
-def _settled(page) -> None:
-    """Wait until Streamlit's rerun has drawn everything (no element is greyed out as stale)."""
-    page.wait_for_timeout(500)
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
-
-
 def test_train_a_short_run_then_watch_its_loss_curve(lab_server, page):
     page.goto(f"{lab_server}/Train")
     page.get_by_role("button", name="Start training").wait_for(timeout=LOAD)
@@ -122,13 +117,13 @@ def test_train_a_short_run_then_watch_its_loss_curve(lab_server, page):
     _set_number(page, "At most this many validation examples (0 = all)", "6")
     main = page.locator("[data-testid=stMain]")
     main.get_by_text("Token lengths of 300 training examples").wait_for(timeout=120_000)
-    _settled(page)
+    settled(page)
     screenshot(page, "train-page")
     name = page.get_by_role("textbox", name="Run name (optional)")
     name.fill("four steps")
     name.press("Enter")
     main.get_by_text("Estimated time").scroll_into_view_if_needed()
-    _settled(page)
+    settled(page)
     screenshot(page, "train-page-check")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("Run four steps is").wait_for(timeout=60_000)
@@ -142,7 +137,7 @@ def test_train_a_short_run_then_watch_its_loss_curve(lab_server, page):
     screenshot(page, "runs-live")
     main.get_by_text("Finished.").wait_for(timeout=300_000)
     main.get_by_text("Metrics", exact=True).wait_for(timeout=60_000)  # the page reran on the end
-    _settled(page)
+    settled(page)
     points = page.locator(".js-plotly-plot .scatterlayer .trace").first.locator("path.point")
     assert points.count() == 4, points.count()
     text = main.inner_text()

@@ -15,19 +15,13 @@ import time
 import pytest
 
 from core.train_config import PRESETS
-from tests.e2e.conftest import ARTIFACTS, screenshot
+from tests.e2e.conftest import ARTIFACTS, screenshot, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 LOAD = 180_000      # ms: the first load may convert the embedded model
 TRAIN = 480_000     # ms: the live-demo run measured 128 s of training, 168 s with load and eval
 COMPARE = 420_000   # ms: 150 reviews x 4 variants took 139 s
 TOUR_LINK = "Tour: the 10-minute lesson"
-
-
-def _settled(page) -> None:
-    """Wait until Streamlit's rerun has drawn everything (no element greyed out as stale)."""
-    page.wait_for_timeout(500)
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
 
 
 def _step(page, number: int):
@@ -38,7 +32,7 @@ def _step(page, number: int):
 def _to_tour(page) -> None:
     page.locator("[data-testid=stSidebar]").get_by_role("link", name=TOUR_LINK).click()
     page.get_by_role("heading", name="The 10-minute lesson").wait_for(timeout=60_000)
-    _settled(page)
+    settled(page)
 
 
 def _generate_in_playground(page, technique: str, name: str) -> str:
@@ -49,7 +43,7 @@ def _generate_in_playground(page, technique: str, name: str) -> str:
     assert page.locator("label").filter(has_text=technique).first.is_visible()
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Probability of each label").wait_for(timeout=120_000)
-    _settled(page)
+    settled(page)
     page.get_by_text("Probability of each label").scroll_into_view_if_needed()  # the answer
     text = page.locator("[data-testid=stMain]").inner_text()
     assert "Tokens/s" in text and "engine: llama.cpp" in text
@@ -66,7 +60,7 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
     page.get_by_role("link", name=re.compile("Take the 10-minute lesson")).wait_for(timeout=LOAD)
     page.get_by_role("link", name=re.compile("Take the 10-minute lesson")).click()
     page.get_by_role("heading", name="The 10-minute lesson").wait_for(timeout=60_000)
-    _settled(page)
+    settled(page)
     # the overview is drawn last (after step 3's estimate from the measured training speed)
     main.get_by_text("0 of 5 steps done").wait_for(timeout=60_000)
     screenshot(page, "tour-0-overview")
@@ -80,7 +74,7 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
     assert zero, tally.inner_text()
     positives = int(re.search(r"POSITIVE (\d+)", zero.group(2)).group(1))
     assert positives >= 8, f"zero-shot was expected to answer mostly POSITIVE: {zero.group(2)}"
-    _settled(page)
+    settled(page)
     screenshot(page, "tour-1-zero-shot")
     _step(page, 1).get_by_role("button", name="Show one of them in the Playground").click()
     _generate_in_playground(page, "Zero-shot", "tour-1-playground-zero-shot")
@@ -96,7 +90,7 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
     few = re.search(r"(\d+) of 12 right, against (\d+) of 12 zero-shot", shots.inner_text())
     assert few and int(few.group(2)) == int(zero.group(1)), (shots.inner_text(), zero.group(0))
     assert int(few.group(1)) > int(zero.group(1)), (shots.inner_text(), zero.group(0))
-    _settled(page)
+    settled(page)
     _step(page, 2).scroll_into_view_if_needed()
     screenshot(page, "tour-2-few-shot")
     # then one of the 12 in the Playground's few-shot technique: a test review, no shot
@@ -118,7 +112,7 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
     screenshot(page, "tour-3-training")
     training.get_by_text(re.compile(r"finished in \d+:\d\d")).wait_for(timeout=TRAIN)
     timings["3 training (click to finished)"] = round(time.time() - started, 1)
-    _settled(page)
+    settled(page)
     points = training.locator(".js-plotly-plot .scatterlayer .trace").first.locator("path.point")
     assert points.count() >= 30, points.count()  # the loss of (nearly) every step
     training.scroll_into_view_if_needed()
@@ -134,7 +128,7 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
     screenshot(page, "tour-4-comparing")
     compare.get_by_text(re.compile(r"on 150 test reviews took")).wait_for(timeout=COMPARE)
     timings["4 comparison (click to results)"] = round(time.time() - started, 1)
-    _settled(page)
+    settled(page)
     table = compare.locator("[data-testid=stTable]").inner_text()
     accuracy = {}
     for name in ("zero-shot", "few-shot 4", "few-shot 8", "LoRA live demo (tour)"):
@@ -158,7 +152,7 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
         report_step.get_by_role("button", name="Download the report (HTML, works offline)").click()
     report = ARTIFACTS / "tour-report.html"
     download.value.save_as(report)
-    _settled(page)
+    settled(page)
     assert "5 of 5 steps done" in main.inner_text()
     report_step.scroll_into_view_if_needed()
     screenshot(page, "tour-5-report")
@@ -182,7 +176,7 @@ def test_the_ten_minute_lesson_end_to_end(lab_server, page):
     page.get_by_role("heading", name="Compare").wait_for(timeout=60_000)
     page.get_by_role("tab", name="Results").click()
     page.get_by_role("heading", name="Verdict").wait_for(timeout=60_000)
-    _settled(page)
+    settled(page)
     assert main.locator(".js-plotly-plot").count() >= 3
     screenshot(page, "tour-4-compare-page")
 
