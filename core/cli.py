@@ -283,25 +283,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from core.compare import CompareConfig
-    from core.compare_runs import comparisons_dir, execute
+    from core.compare_runs import run_config_file
 
-    path = Path(args.config)
-    if not path.is_file():
-        raise ConfigError(f"There is no comparison config at {path}.",
-                          "Save one from the Compare page, or write one (see README).")
-    try:
-        config = CompareConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ConfigError(f"{path} is not a valid comparison config: {exc}.",
-                          "Compare it with a config the Compare page saved.") from None
-    from datetime import datetime
-
-    from core.compare import check_variants
-
-    check_variants(config)  # before the results folder is made: a bad variant leaves no trace
-    folder = Path(args.out) if args.out else comparisons_dir() / datetime.now().strftime("%Y%m%d-%H%M%S-cli")
-    results = execute(config, folder)
+    results, folder = run_config_file(Path(args.config), Path(args.out) if args.out else None)
     for variant in results["variants"]:
         shown = {k: v["value"] for k, v in variant["metrics"].items()} if variant["metrics"] else variant["error"]
         print(f"{variant['name']:20s} {variant.get('engine') or '-':12s} {shown}")

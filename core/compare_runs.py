@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.compare import CompareConfig, check_variants, evaluate
-from core.errors import LabError
+from core.errors import ConfigError, LabError
 from core.paths import data_dir, history_db_path, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +153,26 @@ def execute(config: CompareConfig, folder: Path) -> dict:
     write_json(folder / "status.json", {"status": "succeeded"})
     _index(folder.name, "succeeded")
     return results
+
+
+def read_config_file(path: Path) -> CompareConfig:
+    """A comparison config saved by the Compare page (or written by hand), checked."""
+    if not path.is_file():
+        raise ConfigError(f"There is no comparison config at {path}.",
+                          "Save one from the Compare page, or write one (see README).")
+    try:
+        return CompareConfig.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a valid comparison config: {exc}.",
+                          "Compare it with a config the Compare page saved.") from None
+
+
+def run_config_file(path: Path, out: Path | None = None) -> tuple[dict, Path]:
+    """``python -m core compare``: run a config file in the foreground; (results, folder)."""
+    config = read_config_file(path)
+    check_variants(config)  # before the results folder is made: a bad variant leaves no trace
+    folder = out if out is not None else comparisons_dir() / datetime.now().strftime("%Y%m%d-%H%M%S-cli")
+    return execute(config, folder), folder
 
 
 def _pid_alive(pid: int | None) -> bool:
