@@ -7,8 +7,12 @@ widgets, the CLI from its flags, history stores it as JSON: one definition.
 
 from __future__ import annotations
 
+import math
 import re
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
@@ -23,12 +27,70 @@ ENGINES = ("auto", "llama.cpp", "transformers")
 def _check_range(name: str, value: Any, low: float, high: float, kind: type) -> None:
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(
-            f"{name} must be a {kind.__name__}, got {value!r} ({type(value).__name__}).",
-            f"Give a {kind.__name__} between {low} and {high}.",
+            f"{name} must be {_type_words(kind)}, got {value!r} ({type(value).__name__}).",
+            f"Give {_type_words(kind)} between {low} and {high}.",
         )
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}.",
                           f"Choose a value in [{low}, {high}].")
+
+
+def _type_words(hint: Any) -> str:
+    """A field's type as a person reads it: 'a whole number', 'text or nothing'."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("nothing (null)" if a is type(None) else _type_words(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (tuple, list):
+        return f"a list of {_type_words(args[0])}" if args else "a list"
+    if origin is dict or hint is dict:
+        return "a mapping"
+    return {int: "a whole number", float: "a finite number", str: "text", bool: "true or false",
+            Path: "a path"}.get(hint, f"a {getattr(hint, '__name__', hint)}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the annotated type (ints are numbers; bools are not numbers)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (tuple, list):
+        return isinstance(value, (tuple, list)) and all(_fits(v, args[0]) for v in value) \
+            if args and args[0] is not Ellipsis else isinstance(value, (tuple, list))
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is Path:
+        return isinstance(value, (str, Path))
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def check_field_types(config: Any, what: str | None = None) -> None:
+    """Refuse a field of the wrong type with a ConfigError naming the field, the expected type
+    and the fix, before any range check runs (a string seed or a 2.5 shot count would otherwise
+    end in a TypeError far away). Floats must be finite: NaN and Infinity are refused here.
+
+    The one type rule for the lab's config dataclasses: their ``__post_init__`` calls it first.
+    """
+    hints = typing.get_type_hints(type(config))
+    label = what or type(config).__name__
+    for f in fields(config):
+        value, hint = getattr(config, f.name), hints.get(f.name, Any)
+        if not _fits(value, hint):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ConfigError(f"{label} setting {f.name} must be {_type_words(hint)}, got {shown} "
+                              f"({type(value).__name__}).",
+                              f"Give {f.name} as {_type_words(hint)}.")
 
 
 def check_known_settings(cls: type, data: dict[str, Any], what: str) -> None:
@@ -87,7 +149,8 @@ class ModelSpec:
     trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.source, str) or not self.source.strip():
+        check_field_types(self, "Model")
+        if not self.source.strip():
             raise ConfigError("The model source is empty.",
                               f"Pick an embedded model (e.g. {DEFAULT_MODEL}), a Hub id "
                               "like 'org/name', or a local folder.")
@@ -132,6 +195,9 @@ class GenerationParams:
     json_schema: str | None = None  # constrain the answer to JSON valid under this schema
 
     def __post_init__(self) -> None:
+        if isinstance(self.stop, (str, list)):
+            object.__setattr__(self, "stop", (self.stop,) if isinstance(self.stop, str) else tuple(self.stop))
+        check_field_types(self, "Generation")
         _check_range("max_new_tokens", self.max_new_tokens, 1, 32768, int)
         for name in ("temperature", "top_p", "repetition_penalty"):
             value = getattr(self, name)

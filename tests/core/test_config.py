@@ -13,10 +13,10 @@ from core.errors import ConfigError
     ("top_p", 1.5, "top_p"),
     ("top_k", -1, "top_k"),
     ("max_new_tokens", 0, "max_new_tokens must be between 1"),
-    ("max_new_tokens", 2.5, "max_new_tokens must be a int"),
+    ("max_new_tokens", 2.5, "max_new_tokens must be a whole number"),
     ("repetition_penalty", 0.0, "repetition_penalty"),
     ("seed", -3, "seed"),
-    ("temperature", "hot", "temperature must be a float"),
+    ("temperature", "hot", "temperature must be a finite number"),
     ("stop", ("",), "Stop sequences must be non-empty"),
 ])
 def test_bad_generation_settings_are_named(field, value, words):
