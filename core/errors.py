@@ -27,3 +27,18 @@ class ModelError(LabError):
 
 class PromptTooLongError(LabError):
     """A prompt that does not fit the model's context window."""
+
+
+class StorageError(LabError, OSError):
+    """The lab's data could not be written or read (full disk, read-only folder, name too long).
+
+    Also an OSError, so code that already tolerates a failed write of a rebuildable file (the
+    measured thread count, a cache) keeps doing so, while pages and the CLI show it as a LabError.
+    """
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        LabError.__init__(self, problem, fix)
+        self.args = (str(self),)
+
+    def __str__(self) -> str:
+        return self.problem if not self.fix else f"{self.problem} Fix: {self.fix}"

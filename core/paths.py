@@ -12,10 +12,13 @@ several labs) can point them elsewhere:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+from core.errors import StorageError
 
 
 def data_dir() -> Path:
@@ -38,9 +41,33 @@ def history_db_path() -> Path:
     return data_dir() / "lab.db"
 
 
+def storage_error(exc: OSError, what: str) -> StorageError:
+    """An OSError met while the lab reads or writes its data, as a LabError that says what
+    could not be done, why (full disk, read-only folder, name too long...) and what to do.
+
+    ``what``: the action in words, e.g. "save the few-shot set 'x'"."""
+    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+              errno.EROFS: "the data folder is on a read-only file system",
+              errno.EACCES: "the data folder is not writable", errno.EPERM: "the data folder is "
+              "not writable", errno.ENAMETOOLONG: "a file name is too long"}.get(
+                  exc.errno, exc.strerror or type(exc).__name__)
+    where = f" ({exc.filename})" if exc.filename else ""
+    fixes = {errno.ENOSPC: "Free some disk space, then try again.",
+             errno.EDQUOT: "Free some disk space, then try again.",
+             errno.ENAMETOOLONG: "Use a shorter name."}
+    return StorageError(f"Could not {what}: {reason}{where}.",
+                    fixes.get(exc.errno, "Make the data folder writable, or point PROMPTTUNE_HOME "
+                                         "at a writable folder, then try again."))
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically: a reader sees the old file or the new
-    one whole, never half of it (the staging file is renamed over it)."""
+    one whole, never half of it (the staging file is renamed over it). A failed write (full
+    disk, read-only folder) leaves the old file and no staging file, and raises a StorageError (a LabError and an OSError)."""
     staging = path.with_name(path.name + ".tmp")
-    staging.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    staging.replace(path)
+    try:
+        staging.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        staging.replace(path)
+    except OSError as exc:
+        staging.unlink(missing_ok=True)
+        raise storage_error(exc, f"write {path.name}") from exc
