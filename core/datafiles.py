@@ -11,12 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from typing import Any
 
 from core.errors import LabError
 
 MAX_BYTES = 50 * 2**20
 MAX_ROWS = 100_000
+MAX_COLUMNS = 200  # more would make every column picker a list nobody can read
+MAX_DEPTH = 64  # JSON values nested deeper are no examples (and would exhaust the stack)
+CELL_KIB = csv.field_size_limit() // 1024  # the csv module's own limit: 128 KiB
 FORMATS = (".csv", ".jsonl", ".json", ".tsv")
 
 
@@ -42,13 +46,50 @@ def _decode(data: bytes, name: str) -> str:
                             "Save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8').") from None
 
 
+def _too_deep(where: str) -> DataFileError:
+    return DataFileError(f"{where} holds JSON nested more than {MAX_DEPTH} levels deep.",
+                         "Flatten the examples: each one an object of text (or number) values.")
+
+
+def _load_json(text: str, where: str) -> Any:
+    """json.loads, with the two failures it has besides bad syntax named for a person: a value
+    nested too deep to read (RecursionError) and a number too long to read (ValueError)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise _too_deep(where) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # Python's limit on the digits of an int read from text
+        if "digits" not in str(exc):
+            raise
+        raise DataFileError(f"{where} holds a number of more than "
+                            f"{sys.get_int_max_str_digits():,} digits.",
+                            "Put such long numbers in quotes (as text), or shorten them.") from None
+    _check_depth(value, where)
+    return value
+
+
+def _check_depth(value: Any, where: str) -> None:
+    """Refuse values nested deeper than MAX_DEPTH (walked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep(where)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def _rows_from_jsonl(text: str, name: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = _load_json(line, f"{name}, line {number}")
         except json.JSONDecodeError as exc:
             raise DataFileError(f"{name}, line {number} is not valid JSON: {exc.msg} "
                                 f"(column {exc.colno}).",
@@ -63,7 +104,7 @@ def _rows_from_jsonl(text: str, name: str) -> list[dict[str, Any]]:
 
 def _rows_from_json(text: str, name: str) -> list[dict[str, Any]]:
     try:
-        data = json.loads(text)
+        data = _load_json(text, name)
     except json.JSONDecodeError as exc:
         if "\n{" in text:
             return _rows_from_jsonl(text, name)
@@ -77,20 +118,45 @@ def _rows_from_json(text: str, name: str) -> list[dict[str, Any]]:
 
 def _rows_from_csv(text: str, name: str, delimiter: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    if not reader.fieldnames or any(not (h or "").strip() for h in reader.fieldnames):
-        raise DataFileError(f"{name} has no header row, or a column without a name.",
-                            "Put the column names on the first line, e.g. text,label.")
-    rows = []
-    for row in reader:
-        if None in row:
-            raise DataFileError(f"{name}, line {reader.line_num} has more fields than the "
-                                "header.", "Quote fields that contain the delimiter.")
-        rows.append({k.strip(): v for k, v in row.items()})
+    rows: list[dict[str, Any]] = []
+    header = False  # read (a failed read of the header must not read the next line instead)
+    try:
+        if not reader.fieldnames or any(not (h or "").strip() for h in reader.fieldnames):
+            raise DataFileError(f"{name} has no header row, or a column without a name.",
+                                "Put the column names on the first line, e.g. text,label.")
+        header = True
+        _check_width(len(reader.fieldnames), name)
+        for row in reader:
+            if None in row:
+                raise DataFileError(f"{name}, line {reader.line_num} has more fields than the "
+                                    "header.", "Quote fields that contain the delimiter.")
+            rows.append({k.strip(): v for k, v in row.items()})
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            where = f"row {len(rows) + 1}" if header else "the header row"
+            raise DataFileError(f"{name}: a cell in {where} is over {CELL_KIB} KiB (perhaps a "
+                                "quote that is never closed).",
+                                f"Shorten that cell to under {CELL_KIB} KiB, or close its "
+                                "quote.") from None
+        raise DataFileError(f"{name}, line {reader.line_num} cannot be read as "
+                            f"{'TSV' if delimiter == chr(9) else 'CSV'}: {exc}.",
+                            "Export the file again from the spreadsheet as CSV UTF-8.") from None
     return rows
+
+
+def _check_width(count: int, name: str) -> None:
+    if count > MAX_COLUMNS:
+        raise DataFileError(f"{name} has {count:,} columns; at most {MAX_COLUMNS} are read.",
+                            "Keep only the columns the examples need (e.g. text and label).")
 
 
 def read_examples(data: bytes, name: str) -> list[dict[str, Any]]:
     """Rows of an uploaded CSV/TSV/JSONL/JSON file as dicts; DataFileError says what is wrong."""
+    if any(not ch.isprintable() for ch in name):
+        raise DataFileError(f"The file name {name!r} contains a control character (such as a "
+                            "NUL byte or a line break).",
+                            "Rename the file with letters, digits, spaces and punctuation only, "
+                            "then upload it again.")
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if suffix not in FORMATS:
         raise DataFileError(f"{name}: the lab reads {', '.join(FORMATS)} files.",
@@ -107,6 +173,7 @@ def read_examples(data: bytes, name: str) -> list[dict[str, Any]]:
     if len(rows) > MAX_ROWS:
         raise DataFileError(f"{name} has {len(rows):,} rows; the lab reads up to {MAX_ROWS:,}.",
                             "Keep a sample of the file.")
+    _check_width(len(columns_of(rows)), name)
     return rows
 
 

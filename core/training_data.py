@@ -121,7 +121,13 @@ def _read_rows(config: TrainConfig) -> tuple[list[dict], list[dict] | None, Prom
     if not path.is_file():
         raise DataFileError(f"The training data file {path} does not exist.",
                             "Check the path (relative paths start at the folder you ran from).")
-    rows = _mapped(read_examples(path.read_bytes(), path.name), columns, shown_name(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(f"Could not read the training data file {path}: "
+                            f"{exc.strerror or exc}.",
+                            "Check that the file is readable, or upload it again.") from None
+    rows = _mapped(read_examples(data, path.name), columns, shown_name(path))
     template = config.template if config.template is not None \
         else DEFAULT_TEMPLATES[config.data_format]
     labels: tuple[str, ...] = ()
@@ -271,11 +277,13 @@ def preview_data(config: TrainConfig, tokenizer, rows: int = 8) -> DataPreview:
     return DataPreview(shown, lengths, len(val_pairs), config.max_length, fmt)
 
 
-def uploads_dir() -> Path:
+def uploads_dir(create: bool = True) -> Path:
+    """Where the Train page keeps uploads (``create``: make the folder if it is not there)."""
     from core.paths import data_dir
 
     path = data_dir() / "training-data"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -285,22 +293,40 @@ def save_upload(data: bytes, name: str) -> Path:
     import hashlib
 
     from core.datafiles import read_examples
+    from core.paths import storage_error
 
     read_examples(data, name)  # a DataFileError names what is wrong, before anything is kept
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(name).name)
-    path = uploads_dir() / f"{hashlib.sha256(data).hexdigest()[:10]}-{safe}"
+    path = uploads_dir() / f"{hashlib.sha256(data).hexdigest()[:10]}-{_kept_name(name)}"
     if not path.exists():
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise storage_error(exc, f"keep a copy of the uploaded file {name}") from exc
     return path
+
+
+KEPT_NAME_BYTES = 120  # of the 255 a file name may have: room for the hash and ".tmp"
+
+
+def _kept_name(name: str) -> str:
+    """The upload's name as a safe file name of at most KEPT_NAME_BYTES bytes, its suffix
+    kept (a 300-character name would be too long for the file system)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(name).name)
+    stem, dot, suffix = safe.rpartition(".")
+    stem, suffix = (stem, dot + suffix) if stem else (safe, "")
+    room = KEPT_NAME_BYTES - len(suffix.encode())
+    stem = stem.encode()[:room].decode(errors="ignore")
+    return stem + suffix
 
 
 def shown_name(path: Path) -> str:
     """The name a user knows a data file by: an upload's own name, not its stored copy's."""
     import re
 
-    if path.parent.resolve() == uploads_dir().resolve():
+    if path.parent.resolve() == uploads_dir(create=False).resolve():
         match = re.fullmatch(r"[0-9a-f]{10}-(.+)", path.name)
         if match:
             return f"The uploaded file {match.group(1)}"
