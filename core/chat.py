@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.config import check_field_types
 from core.errors import ConfigError
 
 ROLES = ("system", "user", "assistant")
@@ -35,6 +36,7 @@ class Message:
     content: str
 
     def __post_init__(self) -> None:
+        check_field_types(self, "Message")
         if self.role not in ROLES:
             raise ConfigError(f"Unknown message role {self.role!r}.", f"Use one of {', '.join(ROLES)}.")
         if not isinstance(self.content, str):

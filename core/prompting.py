@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.chat import PLAIN_STOP, Message, plain_chat_prompt
-from core.config import check_json_schema
+from core.config import check_field_types, check_json_schema, check_known_settings
 from core.errors import ConfigError
 
 TECHNIQUES = ("zero-shot", "few-shot", "system", "chain-of-thought", "structured", "react")
@@ -53,9 +53,10 @@ class Example:
     label: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.input, str) or not self.input.strip():
+        check_field_types(self, "Example")
+        if not self.input.strip():
             raise ConfigError("An example has an empty input.", "Fill in its input or delete it.")
-        if not isinstance(self.label, str) or not self.label.strip():
+        if not self.label.strip():
             raise ConfigError(f"The example {self.input[:40]!r} has no answer.",
                               "Fill in its answer (label) or delete it.")
 
@@ -92,6 +93,12 @@ def render(template: str, text: str) -> str:
     return check_template(template).format(input=text)
 
 
+def _example(data: dict[str, Any]) -> Example:
+    """An Example from its saved form {"input": ..., "label": ...}; other keys are an error."""
+    check_known_settings(Example, data, "example")
+    return Example(data.get("input", ""), data.get("label", ""))
+
+
 @dataclass(frozen=True)
 class PromptRecipe:
     """A technique and its settings: everything ``build_prompt`` needs besides the query."""
@@ -106,12 +113,14 @@ class PromptRecipe:
     constrained: bool = True   # structured: constrain decoding to the schema
 
     def __post_init__(self) -> None:
+        if isinstance(self.examples, (list, tuple)):  # saved sets and configs give dicts
+            object.__setattr__(self, "examples", tuple(
+                _example(e) if isinstance(e, dict) else e for e in self.examples))
+        check_field_types(self, "Prompt")
         if self.technique not in TECHNIQUES:
             raise ConfigError(f"Unknown technique {self.technique!r}.",
                               f"Use one of {', '.join(TECHNIQUES)}.")
         check_template(self.template)
-        object.__setattr__(self, "examples", tuple(
-            e if isinstance(e, Example) else Example(**e) for e in self.examples))
         object.__setattr__(self, "labels", tuple(self.labels))
         if self.technique == "few-shot" and not self.examples:
             raise ConfigError("Few-shot needs at least one example, and the set is empty.",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from core.config import GenerationParams
+from core.config import GenerationParams, check_field_types
 from core.errors import ConfigError
 from core.generation import Completion
 from core.tools import Observation, run_tool
@@ -52,6 +52,7 @@ class ReActConfig:
     collection: str | None = None   # the document collection search looks in
 
     def __post_init__(self) -> None:
+        check_field_types(self, "ReAct")
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) \
                 or not 1 <= self.max_steps <= 12:
             raise ConfigError(f"The ReAct step limit must be 1 to 12, got {self.max_steps!r}.",

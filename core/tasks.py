@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from core.config import check_field_types
 from core.errors import ConfigError
 from core.prompting import Example
 
@@ -45,6 +46,7 @@ class Task:
     splits: dict[str, str] = field(default_factory=dict)  # split -> file, relative to the folder
 
     def __post_init__(self) -> None:
+        check_field_types(self, f"Task {self.name!r}" if isinstance(self.name, str) else "Task")
         if self.kind not in KINDS:
             raise ConfigError(f"Task {self.name!r} has unknown kind {self.kind!r}.",
                               f"Use one of {', '.join(KINDS)} in its task.json.")

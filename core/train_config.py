@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core.config import DEFAULT_MODEL, _check_range, check_known_settings
+from core.config import DEFAULT_MODEL, _check_range, check_field_types, check_known_settings
 from core.errors import ConfigError
 from core.precision import PRECISIONS
 from core.training_data import DEFAULT_COLUMNS, FORMATS, _template_names
@@ -79,6 +79,9 @@ class TrainConfig:
     merge_after: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.target_modules, str):  # one module may be given as a plain name
+            object.__setattr__(self, "target_modules", (self.target_modules,))
+        check_field_types(self, "Training")
         self._check_choices()
         self._check_numbers()
         self._check_data()
@@ -285,23 +288,55 @@ def preset(preset_name: str, /, **overrides: Any) -> TrainConfig:
 
 
 def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig:
-    """Read a config from a JSON or YAML file, over a preset's values when one is named."""
+    """Read a config from a JSON or YAML file, over a preset's values when one is named.
+    An empty file, or one that holds anything but a mapping of settings, is a ConfigError: a
+    run with every default is started by naming a preset, never by an empty file."""
     path = Path(path)
+    data = _read_settings(path)
+    if data is None:
+        raise ConfigError(f"The training config {path} holds no settings (it is empty).",
+                          "Write the settings as a mapping, e.g. task: review-sentiment and "
+                          "lora_r: 8 on lines of their own; to train a preset as it is, leave "
+                          "out the file: python -m core train --preset live-demo.")
+    if not isinstance(data, dict):
+        kind = {list: "list", str: "str (plain text)"}.get(type(data), type(data).__name__)
+        raise ConfigError(f"The training config {path} holds a {kind}, not a mapping of "
+                          "settings.", "Write one setting per line as name: value (YAML) or "
+                          'one object {"name": value, ...} (JSON).')
+    base = preset(preset_name).to_dict() if preset_name else {}
+    return TrainConfig.from_dict({**base, **data})
+
+
+def _read_settings(path: Path) -> Any:
+    """The parsed JSON or YAML of a config file (None for an empty YAML); ConfigErrors name
+    an unreadable file, bad syntax and nesting too deep to read."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Could not read the training config {path}: {exc}",
-                          "Give the path of a JSON (or YAML) file.") from None
+                          "Give the path of a JSON (or YAML) file in UTF-8.") from None
+    kind = "YAML" if path.suffix.lower() in (".yaml", ".yml") else "JSON"
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
+        if kind == "YAML":
             import yaml
 
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError both
-        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: "
-                          f"{exc}", "Fix the file's syntax.") from None
-    base = preset(preset_name).to_dict() if preset_name else {}
-    return TrainConfig.from_dict({**base, **(data or {})})
+            try:
+                return yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ValueError(str(exc)) from None
+        return json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply to read.",
+                          "A training config is a flat mapping of settings; remove the "
+                          "nesting.") from None
+    except ValueError as exc:  # json.JSONDecodeError, a YAML syntax error, a too-long number
+        raise ConfigError(f"{path} is not valid {kind}: {exc}", "Fix the file's syntax.") from None
 
+
+def check_ready(config: TrainConfig) -> None:
+    """Check, before anything is created, that a run of ``config`` can read its data: the
+    sample task and its splits exist, or the data file exists, reads as examples and has the
+    mapped columns. Raises the ConfigError or DataFileError a run would end in; writes nothing."""
+    from core.training_data import _read_rows
+
+    _read_rows(config)
