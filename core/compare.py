@@ -24,17 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from core.config import GenerationParams, ModelSpec, check_known_settings
+from core.config import GenerationParams, ModelSpec, check_field_types, check_known_settings
 from core.engines import score_labels
 from core.errors import ConfigError, LabError
 from core.fewshot import FewShotSet, list_sets, load_set, select_examples
 from core.metrics import contains_answer, exact_match, rouge_l, token_f1
 from core.prompting import (BuiltPrompt, Example, PromptRecipe, build_prompt,
                             check_structured, extract_answer, normalise_number, shots_for)
-from core.tasks import Task, load_split, load_task
+from core.tasks import Task, list_tasks, load_split, load_task
 
 KINDS = ("zero-shot", "few-shot", "cot", "structured", "rag", "fine-tuned")
 BOOTSTRAP = 1000
+MAX_SEED = 2**32 - 1  # numpy's generators take any non-negative seed; this is plenty
+MAX_NAME = 100        # a variant name is a table column and a chart label
 SCORE_CHUNK = 16  # examples scored per call: progress and cancel between chunks
 # the settings each kind reads; a saved config writes only these, so a zero-shot variant
 # does not carry a shot count or a constrained flag it never used
@@ -57,16 +59,26 @@ class VariantSpec:
     constrained: bool = True         # structured
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
+        check_field_types(self, "Variant")
+        if not self.name.strip():
             raise ConfigError("A variant has no name.", "Give every variant a short name.")
+        if len(self.name) > MAX_NAME or not self.name.isprintable():
+            raise ConfigError(f"Variant name {self.name[:40]!r} is longer than {MAX_NAME} "
+                              "characters or holds control characters.",
+                              f"Give it a short name of printable characters (up to {MAX_NAME}).")
         if self.kind not in KINDS:
             raise ConfigError(f"Variant {self.name!r} has unknown kind {self.kind!r}.",
                               f"Use one of {', '.join(KINDS)}.")
         if self.kind == "fine-tuned" and not self.run_id:
             raise ConfigError(f"Fine-tuned variant {self.name!r} names no training run.",
                               "Pick a finished run on the Runs page.")
-        if self.kind == "few-shot" and not 1 <= self.shots <= 64:
-            raise ConfigError(f"Variant {self.name!r}: shots must be 1 to 64, got {self.shots}.")
+        low = 1 if self.kind == "few-shot" else 0
+        if not low <= self.shots <= 64:
+            raise ConfigError(f"Variant {self.name!r}: shots must be {low} to 64, got {self.shots}.",
+                              "4 to 8 worked examples are usual.")
+        if not 1 <= self.top_k <= 20:  # what RAG's own settings allow
+            raise ConfigError(f"Variant {self.name!r}: top_k must be 1 to 20, got {self.top_k}.",
+                              "Use 2-5 passages.")
 
     def to_dict(self) -> dict[str, Any]:
         """Name, kind and only the settings this kind reads (unset optional ones left out)."""
@@ -96,9 +108,10 @@ class Prices:
     cpu_hour: float | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "Prices")  # NaN and Infinity too: they would flow into every cost
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            if value is not None and value < 0:
                 raise ConfigError(f"The price {f.name} must be a number of at least 0, got {value!r}.",
                                   "Leave it empty when you do not know it.")
 
@@ -116,20 +129,27 @@ class CompareConfig:
     prices: Prices = field(default_factory=Prices)
 
     def __post_init__(self) -> None:
-        load_task(self.task)
-        variants = tuple(v if isinstance(v, VariantSpec) else VariantSpec(**v) for v in self.variants)
-        if not variants:
-            raise ConfigError("No variant is selected.", "Pick at least one variant to run.")
-        names = [v.name for v in variants]
-        if len(set(names)) != len(names):
-            raise ConfigError("Two variants have the same name.", "Give each variant its own name.")
-        object.__setattr__(self, "variants", variants)
-        if not isinstance(self.prices, Prices):
-            object.__setattr__(self, "prices", Prices(**self.prices))
+        # n_examples first, in the words the Compare page's field uses
         if isinstance(self.n_examples, bool) or not isinstance(self.n_examples, int) \
                 or not 5 <= self.n_examples <= 2000:
-            raise ConfigError(f"Examples must be 5 to 2000, got {self.n_examples!r}.",
+            raise ConfigError(f"Examples must be 5 to 2000, got {self.n_examples!r} (n_examples).",
                               "Use 50-150 for a live comparison on a CPU.")
+        object.__setattr__(self, "variants", _variants(self.variants))
+        if isinstance(self.prices, dict):
+            check_known_settings(Prices, self.prices, "prices")
+            object.__setattr__(self, "prices", Prices(**self.prices))
+        check_field_types(self, "Comparison")
+        if self.task not in list_tasks():  # before any path is made of it
+            raise ConfigError(f"There is no sample task named {self.task[:60]!r}.",
+                              f"Pick one of: {', '.join(list_tasks())}.")
+        if not self.variants:
+            raise ConfigError("No variant is selected.", "Pick at least one variant to run.")
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ConfigError("Two variants have the same name.", "Give each variant its own name.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"The seed must be 0 to {MAX_SEED}, got {self.seed}.",
+                              "Use any whole number from 0, e.g. 0 or 42.")
         ModelSpec(source=self.model, engine=self.engine)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,8 +160,38 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
+        """A config from its saved JSON: an object with a task and its variants."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"A comparison config must be a JSON object, got {type(data).__name__}.",
+                              'Write {"task": ..., "variants": [...]}, as the Compare page saves it.')
         check_known_settings(cls, data, "comparison")
-        return cls(**{**data, "variants": tuple(data.get("variants", ()))})
+        missing = [key for key in ("task", "variants") if key not in data]
+        if missing:
+            raise ConfigError(f"The comparison config has no {' and no '.join(missing)}.",
+                              'Give "task" (e.g. "review-sentiment") and a list of "variants".')
+        return cls(**data)
+
+
+def _variants(given: Any) -> tuple[VariantSpec, ...]:
+    """The variants of a config, from specs or from their saved JSON objects, each checked."""
+    if isinstance(given, (str, bytes, dict)) or not isinstance(given, (list, tuple)):
+        raise ConfigError(f"variants must be a list of variants, got {type(given).__name__}.",
+                          'Give variants as a list, e.g. [{"name": "zero-shot", "kind": "zero-shot"}].')
+    variants = []
+    for number, spec in enumerate(given, 1):
+        if isinstance(spec, dict):
+            check_known_settings(VariantSpec, spec, f"variant {number}")
+            missing = [key for key in ("name", "kind") if key not in spec]
+            if missing:
+                raise ConfigError(f"variants: variant {number} has no {' and no '.join(missing)}.",
+                                  'Give each variant a "name" and a "kind".')
+            spec = VariantSpec(**spec)
+        if not isinstance(spec, VariantSpec):
+            raise ConfigError(f"variants: variant {number} must be an object with a name and a "
+                              f"kind, got {type(spec).__name__}.",
+                              'Write each variant as {"name": ..., "kind": ...}.')
+        variants.append(spec)
+    return tuple(variants)
 
 
 def bootstrap(values: list[float], statistic: Callable[[np.ndarray], float] = np.mean,
