@@ -5,29 +5,39 @@ files under ``docs/``, their chunks in ``chunks.jsonl``, a faiss inner-product
 index of the normalised chunk embeddings in ``index.faiss`` and its settings in
 ``meta.json``. The index is exact (a flat index): for the few thousand chunks a
 lab holds it answers in milliseconds, and nothing is approximate to explain.
-Writes go to temporary files renamed into place, so a failed upload leaves the
-collection as it was.
+A build writes the new collection in a staging folder under
+``collections/.staging/`` (a name no collection can have: names start with a
+letter or digit) and renames it into place, so a failed build (bad upload, full
+disk, read-only folder) leaves the collection as it was and no other collection
+is touched.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from core.config import check_field_types
 from core.embeddings import DEFAULT_EMBEDDER, embed
 from core.errors import ConfigError, LabError
-from core.paths import data_dir
+from core.paths import data_dir, storage_error
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "knowledge"
 SAMPLE_COLLECTION = "lumen-outfitters"
 DOC_TYPES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 MAX_DOC_BYTES = 20 * 2**20
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+# a stored document is docs/<name>.txt: 200 bytes leave room for the suffix within the 255 bytes
+# a file name may have on common file systems
+MAX_DOC_NAME_BYTES = 200
+STAGING = ".staging"  # inside collections/; a collection name cannot start with a dot
 
 
 class DocumentError(LabError):
@@ -43,11 +53,11 @@ class ChunkSettings:
     by_heading: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 100 <= self.size <= 8000:
+        check_field_types(self, "Chunk")
+        if not 100 <= self.size <= 8000:
             raise ConfigError(f"Chunk size must be 100 to 8000 characters, got {self.size!r}.",
                               "Use about 500-1000 for short factual documents.")
-        if isinstance(self.overlap, bool) or not isinstance(self.overlap, int) \
-                or not 0 <= self.overlap <= self.size // 2:
+        if not 0 <= self.overlap <= self.size // 2:
             raise ConfigError(f"Chunk overlap must be 0 to half the chunk size ({self.size // 2}), "
                               f"got {self.overlap!r}.", "Lower the overlap.")
 
@@ -71,17 +81,59 @@ class Hit:
     rank: int
 
 
+def _shown(name: object, limit: int = 60) -> str:
+    """A name as a message quotes it: repr (a NUL or a tab shows as \\x00, \\t), shortened."""
+    text = repr(name)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
 def check_name(name: str, what: str = "collection") -> str:
     """A name safe as a folder name (no path separators, no dots first)."""
     if not isinstance(name, str) or not NAME.match(name.strip()):
-        raise ConfigError(f"{name!r} is not a usable {what} name.",
+        raise ConfigError(f"{_shown(name)} is not a usable {what} name.",
                           "Use 1-64 letters, digits, spaces, '-', '_' or '.', starting with a "
                           "letter or digit (no '/' or '\\').")
     return name.strip()
 
 
+def check_document_name(name: str) -> str:
+    """The name a document is stored, listed and cited under: its file name without any folder
+    (``a/notes.md`` -> ``notes.md``); DocumentError where the disk could not take it."""
+    base = Path(name).name if isinstance(name, str) else ""
+    if base in ("", ".", ".."):
+        raise DocumentError(f"{_shown(name)} is not a usable document name.",
+                            "Give the file a name such as notes.md.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in base):
+        raise DocumentError(f"The document name {_shown(base)} holds a control character "
+                            "(such as a NUL byte, a tab or a line break).",
+                            "Rename the file without it, then upload it again.")
+    if len(base.encode("utf-8")) > MAX_DOC_NAME_BYTES:
+        raise DocumentError(f"The document name {_shown(base)} is too long ({len(base)} "
+                            f"characters; the lab keeps names up to {MAX_DOC_NAME_BYTES} bytes).",
+                            "Rename the file to a shorter name, then upload it again.")
+    return base
+
+
+def check_unique_documents(names: list[str]) -> None:
+    """Refuse two documents with one file name: one would silently replace the other."""
+    seen: dict[str, list[str]] = {}
+    for name in names:
+        seen.setdefault(check_document_name(name), []).append(name)
+    twice = {base: given for base, given in seen.items() if len(given) > 1}
+    if twice:
+        base, given = next(iter(sorted(twice.items())))
+        paths = f" ({', '.join(given)})" if any(g != base for g in given) else ""
+        raise ConfigError(f"{len(given)} documents are named {base}{paths}; a "
+                          "collection keeps one document per file name, so one would replace "
+                          "the other." + (f" {len(twice) - 1} other name(s) are doubled too."
+                                          if len(twice) > 1 else ""),
+                          "Rename one of them (e.g. add the folder to the name), then add them "
+                          "again.")
+
+
 def read_document(data: bytes, name: str) -> str:
     """The text of an uploaded document; DocumentError says why there is none."""
+    name = check_document_name(name)
     suffix = Path(name).suffix.lower()
     if suffix not in DOC_TYPES:
         raise DocumentError(f"{name}: the lab reads {', '.join(DOC_TYPES)} files.",
@@ -167,13 +219,15 @@ def chunk_text(text: str, doc: str, settings: ChunkSettings = ChunkSettings()) -
 
 
 def collections_dir() -> Path:
-    path = data_dir() / "collections"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The folder of the collections (not created here: a read-only data folder can still be
+    listed and searched)."""
+    return data_dir() / "collections"
 
 
 def list_collections() -> list[str]:
-    return sorted(p.parent.name for p in collections_dir().glob("*/meta.json"))
+    """The names of the built collections (a staging folder is never one: it starts with '.')."""
+    return sorted(p.parent.name for p in collections_dir().glob("*/meta.json")
+                  if not p.parent.name.startswith("."))
 
 
 def _folder(name: str) -> Path:
@@ -190,46 +244,99 @@ class CollectionInfo:
 
 
 def collection_info(name: str) -> CollectionInfo:
+    """What a collection holds and how it was built; ConfigError where there is none."""
     folder = _folder(name)
     if not (folder / "meta.json").is_file():
-        raise ConfigError(f"There is no collection named {name!r}.",
+        raise ConfigError(f"There is no collection named {_shown(name)}.",
                           "Create it on the Knowledge page, or pick an existing one.")
     meta = json.loads((folder / "meta.json").read_text())
     return CollectionInfo(name, tuple(meta["documents"]), meta["chunks"],
                           ChunkSettings(**meta["settings"]), meta["embedder"])
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, under another user
+        return True
+    return True
+
+
+def _new_staging() -> Path:
+    """A fresh staging folder ``collections/.staging/build-<pid>-<random>``; the staging left by
+    a build whose process died (killed mid-write) is cleared first."""
+    root = collections_dir() / STAGING
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("build-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=root))
+
+
+def _write_collection(folder: Path, documents: dict[str, str], chunks: list[Chunk], index,
+                      meta: dict) -> None:
+    """Every file of a collection, written into ``folder`` (a staging folder)."""
+    import faiss
+
+    (folder / "docs").mkdir(parents=True)
+    for doc, text in documents.items():
+        (folder / "docs" / (doc + ".txt")).write_text(text, encoding="utf-8")
+    with (folder / "chunks.jsonl").open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in chunks)
+    # serialised here and written by Python, so a full disk is an OSError with its errno (faiss's
+    # own writer raises a RuntimeError that says neither)
+    (folder / "index.faiss").write_bytes(faiss.serialize_index(index).tobytes())
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def _swap_in(new: Path, folder: Path, old: Path) -> None:
+    """Put ``new`` where ``folder`` is; the previous collection goes to ``old`` (in staging),
+    and back into place if the second rename fails."""
+    if folder.exists():
+        folder.rename(old)
+    try:
+        new.rename(folder)
+    except OSError:
+        if old.exists():
+            old.rename(folder)
+        raise
+
+
 def build_collection(name: str, documents: dict[str, str],
                      settings: ChunkSettings = ChunkSettings(),
                      embedder: str = DEFAULT_EMBEDDER) -> CollectionInfo:
-    """(Re)build collection ``name`` from ``{file name: text}``; replaces it atomically."""
+    """(Re)build collection ``name`` from ``{file name: text}``; replaces it atomically.
+
+    Documents are kept under their file names (``a/notes.md`` -> ``notes.md``); two with one
+    file name are refused. A full disk or a read-only folder raises a StorageError and leaves
+    the collection as it was, with no staging files."""
     import faiss
 
     if not documents:
         raise ConfigError("The collection has no documents.", "Upload at least one document.")
     folder = _folder(name)
+    check_unique_documents(list(documents))
+    documents = {check_document_name(doc): text for doc, text in documents.items()}
     chunks = [c for doc, text in sorted(documents.items()) for c in chunk_text(text, doc, settings)]
     vectors = embed([f"{c.heading}\n{c.text}" if c.heading else c.text for c in chunks], embedder)
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
-    staging = folder.with_name(folder.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "docs").mkdir(parents=True)
-    for doc, text in documents.items():
-        (staging / "docs" / (Path(doc).name + ".txt")).write_text(text, encoding="utf-8")
-    with (staging / "chunks.jsonl").open("w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in chunks)
-    faiss.write_index(index, str(staging / "index.faiss"))
     meta = {"documents": sorted(documents), "chunks": len(chunks),
             "settings": asdict(settings), "embedder": embedder}
-    (staging / "meta.json").write_text(json.dumps(meta, indent=2))
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    staging.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
-    _load_index.cache_clear()
+    staging = None
+    try:
+        staging = _new_staging()
+        _write_collection(staging / "new", documents, chunks, index, meta)
+        _swap_in(staging / "new", folder, staging / "old")
+    except OSError as exc:
+        raise storage_error(exc, f"index the collection '{folder.name}'") from exc
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        _load_index.cache_clear()
     return collection_info(name)
 
 
@@ -240,8 +347,19 @@ def document_texts(name: str) -> dict[str, str]:
 
 
 def delete_collection(name: str) -> None:
-    shutil.rmtree(_folder(name), ignore_errors=True)
-    _load_index.cache_clear()
+    """Remove a collection: moved out of the list in one rename, then its files removed; a
+    read-only folder raises a StorageError and keeps it whole."""
+    folder = _folder(name)
+    if not folder.exists():
+        return
+    try:
+        staging = _new_staging()
+        folder.rename(staging / "old")
+    except OSError as exc:
+        raise storage_error(exc, f"delete the collection '{folder.name}'") from exc
+    finally:
+        _load_index.cache_clear()
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 @lru_cache(maxsize=4)
@@ -256,11 +374,14 @@ def _load_index(name: str, stamp: float):
 
 def search(name: str, query: str, k: int = 3) -> list[Hit]:
     """The ``k`` chunks most similar to ``query`` (cosine), best first."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"The number of passages to fetch (k) must be a whole number of at "
+                          f"least 1, got {_shown(k)}.", "Fetch 1 to 20 passages (3 is a good start).")
     if not isinstance(query, str) or not query.strip():
         raise ConfigError("The question is empty.", "Type a question to search for.")
     info = collection_info(name)
     if info.chunks == 0:
-        raise ConfigError(f"The collection {name!r} is empty.", "Add documents to it first.")
+        raise ConfigError(f"The collection {_shown(name)} is empty.", "Add documents to it first.")
     index, chunks = _load_index(name, (_folder(name) / "meta.json").stat().st_mtime)
     scores, ids = index.search(embed([query], info.embedder), min(k, len(chunks)))
     return [Hit(chunks[i], float(s), r + 1) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0]

@@ -12,6 +12,7 @@ import re
 import string
 from dataclasses import dataclass
 
+from core.config import check_field_types
 from core.errors import ConfigError
 from core.knowledge import Hit, check_name, format_hits, search
 
@@ -54,9 +55,15 @@ class RagConfig:
     passage_chars: int = 600
 
     def __post_init__(self) -> None:
+        check_field_types(self, "RAG")
         check_name(self.collection)
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or not 1 <= self.top_k <= 20:
-            raise ConfigError(f"top-k must be 1 to 20, got {self.top_k!r}.", "Use 2-5 passages.")
+        if not 1 <= self.top_k <= 20:
+            raise ConfigError(f"RAG setting top_k (passages to fetch) must be 1 to 20, got "
+                              f"{self.top_k!r}.", "Use 2-5 passages.")
+        if not 20 <= self.passage_chars <= 8000:
+            raise ConfigError(f"RAG setting passage_chars (characters shown of each passage) must "
+                              f"be 20 to 8000, got {self.passage_chars!r}.",
+                              "Keep the default 600, or match the chunk size.")
         check_rag_template(self.template)
 
 
