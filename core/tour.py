@@ -312,7 +312,10 @@ def tour_compare_config(run_id: str, n_examples: int = DEFAULT_N,
 
 
 def _run_of(comparison: Comparison) -> str | None:
-    config = json.loads((comparison.folder / "config.json").read_text(encoding="utf-8"))
+    try:  # listed with its variants' names, so config.json was whole a moment ago
+        config = json.loads((comparison.folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # damaged since: it belongs to no run
     return next((v.get("run_id") for v in config["variants"] if v.get("name") == TUNED), None)
 
 

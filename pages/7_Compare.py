@@ -10,7 +10,7 @@ from core.errors import LabError
 from core.fewshot import list_sets, load_set
 from core.runs import list_runs
 from core.tasks import list_tasks, load_task
-from ui.compare import (follow_comparison, free_form, show_progress, show_results,
+from ui.compare import (ended_why, follow_comparison, free_form, show_progress, show_results,
                         tuned_variant_names, variant_choices)
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
@@ -107,18 +107,18 @@ with results_tab:
                 if st.button("Cancel", key="cmp_cancel"):
                     cancel_comparison(comparison.id)
             elif comparison.status != "succeeded":
-                st.error(f"This comparison {comparison.status}: {comparison.problem or 'see its log.txt'}")
+                st.error(f"This comparison {comparison.status}: {ended_why(comparison)}")
             elif st.session_state.get("cmp_shown") != comparison.id:
                 st.session_state["cmp_shown"] = comparison.id
                 st.rerun(scope="app")
 
-        progress_view()
-        chosen = get_comparison(st.session_state["cmp_selected"])
-        if chosen.status == "succeeded":
-            try:
+        try:
+            progress_view()
+            chosen = get_comparison(st.session_state["cmp_selected"])
+            if chosen.status == "succeeded":
                 show_results(load_results(chosen.id))
-            except LabError as exc:
-                show_error(exc)
+        except LabError as exc:  # deleted meanwhile, or its results damaged
+            show_error(exc)
 
 with free_tab:
     st.caption("One input, every selected prompt variant answering in its own column, streaming.")

@@ -13,7 +13,7 @@ from core.report import (break_even, break_even_missing, break_even_rows, disagr
 from core.report_charts import (confusion_figures, metric_bars, metric_names, primary_metric,
                                 quality_vs_cost, quality_vs_examples)
 from core.tasks import Task, available_splits
-from ui.controls import stream_answer
+from ui.controls import plain, stream_answer
 
 
 def variant_choices(task: Task) -> dict[str, dict]:
@@ -66,8 +66,14 @@ def _finished(comparison: Comparison) -> None:
         st.warning(f"Cancelled after {_clock(comparison.elapsed_s)}: comparison {comparison.id}.")
     else:
         st.error(f"Comparison {comparison.id} {comparison.status} after "
-                 f"{_clock(comparison.elapsed_s)}: {comparison.problem or 'see its log.txt'} "
-                 f"{comparison.fix or ''}".strip())
+                 f"{_clock(comparison.elapsed_s)}: {ended_why(comparison)}")
+
+
+def ended_why(comparison: Comparison) -> str:
+    """Why a comparison failed, crashed or is damaged, and the fix, as Markdown: its problem
+    text may quote a variant's or a run's name, which shows as typed (never a link or image)."""
+    said = plain(comparison.problem or "see its log.txt")
+    return said + (f"\n\n**Fix:** {plain(comparison.fix)}" if comparison.fix else "")
 
 
 def show_progress(comparison: Comparison) -> None:
@@ -77,7 +83,7 @@ def show_progress(comparison: Comparison) -> None:
         if comparison.examples else ""
     st.progress(comparison.fraction,
                 f"{comparison.status.capitalize()}: variant {step} of {comparison.total}"
-                f"{' · ' + comparison.current if comparison.current else ''}{examples} · "
+                f"{' · ' + plain(comparison.current) if comparison.current else ''}{examples} · "
                 f"{_clock(comparison.elapsed_s)} elapsed")
 
 
@@ -109,9 +115,10 @@ def follow_comparison(comparison_id: str) -> None:
 def show_results(results: dict) -> None:
     """Verdict, metrics, charts, per-example table, when to use which, break-even, downloads."""
     st.subheader("Verdict")
-    st.info(verdict(results))
+    # names in the verdict and notes are the user's (variants, runs, sets): shown as typed
+    st.info(plain(verdict(results)))
     for note in notes(results):
-        st.caption(note)
+        st.caption(plain(note))
     st.dataframe(metrics_table(results), hide_index=True, width="stretch")
     metrics = metric_names(results)
     if metrics:
@@ -134,12 +141,12 @@ def show_results(results: dict) -> None:
     st.subheader("When to use which: this experiment's numbers")
     # a static table wraps its cells, as the report's does: a data grid cut them and hid
     # the RAG and fine-tuning columns off to the right
-    st.table(when_to_use(results))
+    st.table(when_to_use(results).map(plain))  # st.table renders Markdown in its cells
     st.markdown("**Break-even**: after how many queries a fine-tuned model's one-time training "
                 "cost is paid back by its shorter prompts")
     missing = break_even_missing(results)
     if missing:
-        st.info(missing)
+        st.info(plain(missing))
     else:
         st.dataframe(break_even_rows(results), hide_index=True, width="stretch")
     break_even_calculator(results)
@@ -175,12 +182,12 @@ def break_even_calculator(results: dict) -> None:
         queries = break_even(cost, b["prompt_tokens_mean"], t["prompt_tokens_mean"], price)
         saved = b["prompt_tokens_mean"] - t["prompt_tokens_mean"]
         if queries is None:
-            st.warning(f"{tuned_name} never pays back against {base}: its prompts are not shorter "
-                       f"({saved:+.0f} tokens a query).")
+            st.warning(f"{plain(tuned_name)} never pays back against {plain(base)}: its prompts "
+                       f"are not shorter ({saved:+.0f} tokens a query).")
         else:
-            st.success(f"{tuned_name} saves {saved:.0f} prompt tokens a query against {base}; at "
-                       f"${price:g} per million it pays back ${cost:g} of training after "
-                       f"**{queries:,.0f} queries**.")
+            st.success(f"{plain(tuned_name)} saves {saved:.0f} prompt tokens a query against "
+                       f"{plain(base)}; at \\${price:g} per million it pays back \\${cost:g} of "
+                       f"training after **{queries:,.0f} queries**.")
 
 
 def free_form(engine, task: Task, text: str, variants: list[dict], sets: list[str]) -> None:
@@ -208,7 +215,7 @@ def free_form(engine, task: Task, text: str, variants: list[dict], sets: list[st
     for column, (name, recipe) in zip(columns, recipes.items()):
         built = build_prompt(recipe, text)
         with column:
-            st.markdown(f"**{name}** · {engine.count_tokens(built.text)} prompt tokens")
+            st.markdown(f"**{plain(name)}** · {engine.count_tokens(built.text)} prompt tokens")
             completion = stream_answer(engine.stream(built.text, GenerationParams(
                 max_new_tokens=64, stop=built.stops, json_schema=built.json_schema)))
             st.caption(f"{completion.completion_tokens} tokens · {completion.latency_s:.2f} s")
