@@ -20,6 +20,7 @@ and its fix and exit with status 2; nothing prints a traceback for them.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -43,6 +44,25 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
                         help="run code from the model's repository (read it first)")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads (0: the count measured at first start)")
+
+
+HISTORY_LIMIT_MAX = 1_000_000_000
+
+
+def _count(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``; anything else is a usage
+    error that names the range (a huge number would overflow SQLite's integers)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high:,}, "
+                                             f"got {text}")
+        return value
+    parse.__name__ = "int"
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true", help="print one JSON list")
 
     hist = sub.add_parser("history", help="show or export saved generations")
-    hist.add_argument("--limit", type=int, default=20)
+    hist.add_argument("--limit", type=_count(1, HISTORY_LIMIT_MAX), default=20,
+                      help=f"how many, newest first (1 to {HISTORY_LIMIT_MAX:,})")
     hist.add_argument("--export", choices=("json", "csv"), default=None)
     return parser
 
@@ -125,8 +146,28 @@ def main(argv: list[str] | None = None) -> int:
         if exc.fix:
             print(f"fix: {exc.fix}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path given on the command line the system refuses (too long...)
+        print(f"error: {_os_problem(exc, args.command)}", file=sys.stderr)
+        print(f"fix: {_os_fix(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _os_problem(exc: OSError, command: str) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{command} could not go on: {exc.strerror or exc}{where}."
+
+
+def _os_fix(exc: OSError) -> str:
+    """What to do about an OSError the command met, by its cause."""
+    return {errno.ENAMETOOLONG: "Use a shorter path: a file or folder name may have at most 255 "
+                                "bytes.",
+            errno.ENOSPC: "Free some disk space, then try again.",
+            errno.EROFS: "Use a folder on a writable disk (or set PROMPTTUNE_HOME to one).",
+            errno.EACCES: "Check the permissions of the path, or use another.",
+            errno.ENOENT: "Check the path: it does not exist."}.get(
+                exc.errno, "Check the path given and try again.")
 
 
 def _spec(args: argparse.Namespace) -> ModelSpec:
@@ -169,7 +210,7 @@ def _models(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from core.chat import Message
     from core.engines import load_engine
-    from core.history import record_generation
+    from core.generation import check_prompt_size
 
     prompt = _read_stdin() if args.prompt == "-" else args.prompt
     params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
@@ -177,6 +218,7 @@ def _generate(args: argparse.Namespace) -> int:
                               repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
                               seed=args.seed, json_schema=_read_schema(args.json_schema))
     engine = load_engine(_spec(args))
+    check_prompt_size(prompt, engine.info)  # before any tokenizer reads megabytes of it
     if args.system is not None:
         prompt = engine.chat_prompt([Message("system", args.system), Message("user", prompt)])
         params = GenerationParams.from_dict({**params.to_dict(),
@@ -189,8 +231,6 @@ def _generate(args: argparse.Namespace) -> int:
         completion = stream.completion
     else:
         completion = engine.generate(prompt, params)
-    if not args.no_history:
-        record_generation(prompt, params, completion, source="cli")
     if args.json:
         print(json.dumps({"prompt": prompt, "completion": completion.text,
                           "params": params.to_dict(), **completion.figures()}, indent=2))
@@ -198,7 +238,23 @@ def _generate(args: argparse.Namespace) -> int:
         if not args.stream:
             print(completion.text)
         print(format_figures(completion.figures()), file=sys.stderr)
+    if not args.no_history:
+        _save_answer(prompt, params, completion)
     return 0
+
+
+def _save_answer(prompt: str, params: GenerationParams, completion) -> None:
+    """Save the answer in the history, after it was printed: a history that cannot be written
+    (damaged, read-only, full disk) costs the record, never the answer; a warning says so."""
+    from core.history import record_generation
+
+    try:
+        record_generation(prompt, params, completion, source="cli")
+    except LabError as exc:
+        print(f"warning: the answer above was not saved in the history. {exc.problem}",
+              file=sys.stderr)
+        if exc.fix:
+            print(f"fix: {exc.fix} (or pass --no-history)", file=sys.stderr)
 
 
 def _read_stdin() -> str:
@@ -299,9 +355,13 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from core.runs import list_runs
+    from core.runs import index_problem, list_runs
 
     found = list_runs()
+    problem = index_problem()
+    if problem is not None:  # the list below is still whole: it comes from the run folders
+        print(f"warning: {problem.problem}", file=sys.stderr)
+        print(f"fix: {problem.fix}", file=sys.stderr)
     if args.json:
         print(json.dumps([{"id": r.id, "name": r.name, "status": r.status, "created_at": r.created_at,
                            "method": r.config.get("method"), "model": r.config.get("model"),

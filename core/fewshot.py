@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config import check_field_types, check_known_settings
 from core.engines import score_labels
 from core.errors import ConfigError
 from core.knowledge import check_name
-from core.paths import data_dir
+from core.paths import data_dir, storage_error, write_json
 from core.prompting import (DEFAULT_TEMPLATE, EXAMPLE_SEPARATOR, Example, PromptRecipe,
                             build_prompt, check_template, normal_text, render, same_text)
 
@@ -43,10 +44,12 @@ class FewShotSet:
     task: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.examples, (list, tuple)):  # a saved set gives dicts
+            object.__setattr__(self, "examples", tuple(
+                _example(e) if isinstance(e, dict) else e for e in self.examples))
+        check_field_types(self, "few-shot set")
         object.__setattr__(self, "name", check_name(self.name, "few-shot set"))
         check_template(self.template)
-        object.__setattr__(self, "examples", tuple(
-            e if isinstance(e, Example) else Example(**e) for e in self.examples))
         object.__setattr__(self, "labels", tuple(self.labels))
         if not self.examples:
             raise ConfigError("The few-shot set has no examples.",
@@ -64,36 +67,61 @@ class FewShotSet:
                 "examples": [e.__dict__ for e in self.examples]}
 
 
+def _example(data: dict[str, Any]) -> Example:
+    """An Example from its saved form; a key that is not input or label is a ConfigError."""
+    check_known_settings(Example, data, "example")
+    return Example(data.get("input", ""), data.get("label", ""))
+
+
 def _sets_dir() -> Path:
-    path = data_dir() / "fewshot"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The folder of saved sets (not created here: a read-only data folder still lists none)."""
+    return data_dir() / "fewshot"
 
 
 def save_set(fewshot: FewShotSet) -> Path:
-    """Write the set (atomically: a failed write leaves the old one)."""
+    """Write the set (atomically: a failed write leaves the old one and no staging file, and
+    is a StorageError naming the set, why and the fix)."""
     path = _sets_dir() / f"{fewshot.name}.json"
-    staging = path.with_suffix(".json.tmp")
-    staging.write_text(json.dumps(fewshot.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
-    staging.replace(path)
+    what = f"save the few-shot set '{fewshot.name}'"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, fewshot.to_dict())
+    except OSError as exc:
+        raise storage_error(exc, what) from exc
     return path
 
 
 def list_sets() -> list[str]:
-    return sorted(p.stem for p in _sets_dir().glob("*.json"))
+    folder = _sets_dir()
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
 
 def load_set(name: str) -> FewShotSet:
+    """A saved set; a missing, unreadable or damaged file is a ConfigError naming it."""
     path = _sets_dir() / f"{check_name(name, 'few-shot set')}.json"
     if not path.is_file():
         raise ConfigError(f"There is no saved few-shot set named {name!r}.",
                           "Save one in the Few-shot builder, or pick another.")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return FewShotSet(**{**data, "examples": tuple(Example(**e) for e in data["examples"])})
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("it does not hold a set's settings")
+        return FewShotSet(**{**data, "name": data.get("name", name)})
+    except ConfigError as exc:
+        raise ConfigError(f"The saved few-shot set {name!r} ({path}) is damaged: {exc.problem}",
+                          "Delete it and save it again from the Few-shot builder.") from None
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
+        raise ConfigError(f"The saved few-shot set {name!r} ({path}) is damaged or unreadable: "
+                          f"{exc}", "Delete it and save it again from the Few-shot builder.") \
+            from None
 
 
 def delete_set(name: str) -> None:
-    (_sets_dir() / f"{check_name(name, 'few-shot set')}.json").unlink(missing_ok=True)
+    path = _sets_dir() / f"{check_name(name, 'few-shot set')}.json"
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, f"delete the few-shot set '{name}'") from exc
 
 
 def without_query(pool: list[Example], query: str | None) -> list[Example]:

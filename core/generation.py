@@ -112,6 +112,27 @@ def normalise(candidates: list[str], logprobs: list[float], n_tokens: list[int])
             for c, lp, n, w in zip(candidates, logprobs, n_tokens, weights)]
 
 
+# no token of the lab's models spans more characters than this (measured: SmolLM2's longest is
+# 81, a newline and 80 spaces; Gemma 3's 31), so a prompt longer than this many characters per
+# token of the window can never fit, whatever it says
+MAX_CHARS_PER_TOKEN = 128
+
+
+def check_prompt_size(prompt: str, info) -> None:
+    """Refuse, before any tokenizer reads it, a prompt too long to fit the context window in any
+    tokenization (tokenizing 50 MB takes minutes and gigabytes, only to be refused)."""
+    from core.errors import PromptTooLongError
+
+    window = info.context_window
+    if len(prompt) > window * MAX_CHARS_PER_TOKEN:
+        raise PromptTooLongError(
+            f"The prompt is {len(prompt):,} characters: far more than {info.title} can read, "
+            f"{window:,} tokens in all (no token spans more than {MAX_CHARS_PER_TOKEN} "
+            "characters, so it cannot fit).",
+            f"Shorten the prompt to well under {window * 4:,} characters (English text runs "
+            "about 4 characters a token), or pick a model with a longer context.")
+
+
 def check_prompt(prompt: str, n_tokens: int, params, info) -> None:
     """Refuse an empty prompt, or one that with its answer would overflow the window."""
     from core.errors import ConfigError, PromptTooLongError

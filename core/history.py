@@ -21,7 +21,7 @@ from typing import Any
 from core.config import GenerationParams
 from core.errors import LabError
 from core.generation import Completion, decode_speed, prompt_speed
-from core.paths import history_db_path
+from core.paths import history_db_path, open_database_read_only
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -113,7 +113,7 @@ def _database(action: str, write: bool = False) -> Iterator[sqlite3.Connection]:
     another process) becomes a LabError that names the file and what to do, never a raw
     sqlite3 traceback. ``write`` wraps the action in a transaction."""
     try:
-        with closing(_connect()) as conn:
+        with closing(_connect_for(write)) as conn:
             if write:
                 with conn:
                     yield conn
@@ -121,6 +121,16 @@ def _database(action: str, write: bool = False) -> Iterator[sqlite3.Connection]:
                 yield conn
     except (sqlite3.Error, OSError) as exc:
         raise _history_error(action, exc) from exc
+
+
+def _connect_for(write: bool) -> sqlite3.Connection:
+    """A connection; for reading, one that also works in a read-only data folder."""
+    try:
+        return _connect()
+    except sqlite3.OperationalError as exc:
+        if write or "unable to open" not in str(exc).lower():
+            raise
+        return open_database_read_only(history_db_path())
 
 
 def _history_error(action: str, exc: Exception) -> LabError:
@@ -135,7 +145,8 @@ def _history_error(action: str, exc: Exception) -> LabError:
     elif "locked" in text or "busy" in text:
         fix = ("Another program (a second lab, the CLI, an SQLite browser) holds the database: "
                "close it or wait until it finishes, then try again.")
-    elif "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+    elif "readonly" in text or "read-only" in text or "unable to open" in text \
+            or isinstance(exc, PermissionError):
         fix = (f"Make {where} and its folder writable, or set PROMPTTUNE_HOME to a writable "
                "folder and restart the lab.")
     else:

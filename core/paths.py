@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,25 @@ def history_db_path() -> Path:
     return data_dir() / "lab.db"
 
 
+def open_database_read_only(path: Path) -> sqlite3.Connection:
+    """The lab database opened for reading only, for a data folder that cannot be written (a
+    normal connection must create the -shm file beside it, and fails there: "unable to open
+    database file"). Raises sqlite3.OperationalError where that cannot be done safely: a
+    non-empty -wal file holds changes that a read-only reader would miss."""
+    wal = path.with_name(path.name + "-wal")
+    if not path.is_file() or (wal.exists() and wal.stat().st_size > 0):
+        raise sqlite3.OperationalError("unable to open database file")
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+
+
 def storage_error(exc: OSError, what: str) -> StorageError:
     """An OSError met while the lab reads or writes its data, as a LabError that says what
     could not be done, why (full disk, read-only folder, name too long...) and what to do.
 
-    ``what``: the action in words, e.g. "save the few-shot set 'x'"."""
+    ``what``: the action in words, e.g. "save the few-shot set 'x'". A StorageError already
+    (from a helper below) is returned as it is: it already says what and why."""
+    if isinstance(exc, StorageError):
+        return exc
     reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
               errno.EROFS: "the data folder is on a read-only file system",
               errno.EACCES: "the data folder is not writable", errno.EPERM: "the data folder is "

@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import LabError
-from core.paths import data_dir, history_db_path
-from core.train_config import TrainConfig
+from core.paths import (data_dir, history_db_path, open_database_read_only, storage_error,
+                        write_json)
+from core.train_config import TrainConfig, check_ready
 from core.training import is_main_process, world_size
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,16 +146,23 @@ def write_status(run_dir: Path, unless: tuple[str, ...] = (), **changes: Any) ->
 
     The page and the training process both write it (a cancel, the process's start): an
     exclusive lock on status.lock makes each read-merge-write whole, so neither undoes the
-    other's change."""
-    with open(run_dir / "status.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        status = read_status(run_dir)
-        if status.get("status") in unless:
-            return status
-        status = {**status, **changes, "updated_at": _now()}
-        tmp = run_dir / f"status.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(status, indent=2), encoding="utf-8")
-        tmp.replace(run_dir / "status.json")
+    other's change. A failed write (full disk, read-only folder) leaves the old status.json and
+    no staging file, and raises a StorageError."""
+    try:
+        with open(run_dir / "status.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            status = read_status(run_dir)
+            if status.get("status") in unless:
+                return status
+            status = {**status, **changes, "updated_at": _now()}
+            tmp = run_dir / f"status.json.{os.getpid()}.tmp"
+            try:
+                tmp.write_text(json.dumps(status, indent=2), encoding="utf-8")
+                tmp.replace(run_dir / "status.json")
+            finally:
+                tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, f"record the status of run {run_dir.name}") from exc
     _index_status(run_dir.name, status["status"], _read_json(run_dir / "metrics.json"))
     return status
 
@@ -168,17 +176,30 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _connect() -> sqlite3.Connection:
     conn = sqlite3.connect(history_db_path(), timeout=10)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(SCHEMA)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(SCHEMA)
+    except sqlite3.Error:
+        conn.close()
+        raise
     return conn
 
 
 def _index_run(run_dir: Path, config: TrainConfig, created_at: str) -> None:
+    """Enter the run in the index; where the index cannot be written (damaged, read-only),
+    say so in the log and go on: the folder is the truth and lists the run anyway."""
     data = config.data_path or f"task:{config.task}"
-    with closing(_connect()) as conn, conn:
-        conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (run_dir.name, created_at, config.method, config.model, data, "queued",
-                      str(run_dir), None))
+    try:
+        with closing(_connect()) as conn, conn:
+            conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (run_dir.name, created_at, config.method, config.model, data, "queued",
+                          str(run_dir), None))
+    except (sqlite3.Error, OSError) as exc:
+        print(f"warning: could not enter run {run_dir.name} in the runs index: {exc}",
+              file=sys.stderr)
+
+
+_index_warned: list[str] = []
 
 
 def _index_status(run_id: str, status: str, metrics: dict) -> None:
@@ -186,8 +207,56 @@ def _index_status(run_id: str, status: str, metrics: dict) -> None:
         with closing(_connect()) as conn, conn:
             conn.execute("UPDATE runs SET status = ?, metrics = ? WHERE id = ?",
                          (status, json.dumps(metrics) if metrics else None, run_id))
-    except sqlite3.Error as exc:  # the folder stays the truth; say so in the log
-        print(f"warning: could not update the runs index: {exc}", file=sys.stderr)
+    except (sqlite3.Error, OSError) as exc:  # the folder stays the truth; say so in the log
+        if not _index_warned:  # once a process: a run writes its status many times
+            print(f"warning: could not update the runs index: {exc}", file=sys.stderr)
+        _index_warned.append(run_id)
+
+
+def _indexed_dirs() -> list[Path]:
+    """The run folders the index knows (a run trained into a --run-dir of the user's lives
+    outside runs/, and only the index knows where); raises sqlite3.Error or OSError."""
+    try:
+        conn = _connect()
+    except sqlite3.OperationalError as exc:  # a read-only data folder: read it as it is
+        if "unable to open" not in str(exc).lower():
+            raise
+        conn = open_database_read_only(history_db_path())
+    with closing(conn):
+        return [Path(d) for (d,) in conn.execute("SELECT run_dir FROM runs").fetchall()]
+
+
+def index_problem() -> LabError | None:
+    """Why the runs index (the lab database, lab.db) cannot be read, as a warning with its fix;
+    None when it reads. The runs are listed from their folders either way."""
+    try:
+        _indexed_dirs()
+    except (sqlite3.Error, OSError) as exc:
+        return _index_error(exc)
+    return None
+
+
+def _index_error(exc: Exception) -> LabError:
+    try:
+        where = str(history_db_path())
+    except OSError:
+        where = "lab.db in the lab's data folder"
+    text = str(exc).lower()
+    unwritable = "unable to open" in text or "readonly" in text or "read-only" in text \
+        or isinstance(exc, PermissionError)
+    if unwritable:
+        return LabError(
+            f"The lab database {where} (the index of runs, and the history) cannot be opened "
+            f"for writing ({exc}). Runs are listed from their folders; runs trained into a "
+            "folder of your own (--run-dir) are not.",
+            "Make the data folder writable, or point PROMPTTUNE_HOME at a writable folder.")
+    return LabError(
+        f"The lab database {where} is damaged ({exc}): runs are listed from their folders "
+        "instead of its index; runs trained into a folder of your own (--run-dir) are not, and "
+        "the history of generations in it cannot be read.",
+        f"Move {where} aside (e.g. rename it lab.db.damaged): the lab starts a fresh one and "
+        "lists every run in runs/ again; the history it held is lost unless an SQLite repair "
+        "tool (sqlite3 lab.db .recover) can save it.")
 
 
 # -- creating and starting --------------------------------------------------------------
@@ -214,8 +283,10 @@ def launch_id() -> str | None:
 def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
     """A run folder with config.json and status queued, indexed; returns the folder.
 
-    Under ``accelerate launch`` every process names the same folder (after the launch),
-    and only rank 0 writes it.
+    The config's data is checked first (``check_ready``: the task, or the data file and its
+    columns), so a refused config leaves no folder. A full disk or read-only data folder is a StorageError, and the half-made folder
+    is removed. Under ``accelerate launch`` every process names the same folder (after the
+    launch), and only rank 0 writes it.
     """
     if run_dir is None and launch_id():
         stamp = datetime.fromtimestamp(_create_time(os.getppid()) or 0).strftime("%Y%m%d-%H%M%S")
@@ -224,18 +295,28 @@ def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
     if not is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir
+    check_ready(config)
     if config.data_path:  # the process may start elsewhere: keep an absolute path
         from dataclasses import replace
 
         config = replace(config, data_path=str(Path(config.data_path).expanduser().resolve()))
-    if run_dir is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = runs_dir() / f"{stamp}-{_slug(config)}-{secrets.token_hex(2)}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
-    created = _now()
+    try:
+        if run_dir is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            run_dir = runs_dir() / f"{stamp}-{_slug(config)}-{secrets.token_hex(2)}"
+        new = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, "create the run folder") from exc
+    try:
+        write_json(run_dir / "config.json", config.to_dict())
+        created = _now()
+        write_status(run_dir, status="queued", created_at=created, queued_at=time.time())
+    except OSError:
+        if new:  # a half-made run would list as queued for ever
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     _index_run(run_dir, config, created)
-    write_status(run_dir, status="queued", created_at=created, queued_at=time.time())
     return run_dir
 
 
@@ -254,7 +335,11 @@ def _spawn(run_dir: Path, resume: bool = False) -> int:
 def start_run(config: TrainConfig) -> str:
     """Create a run and start its training process in the background; return the run id."""
     run_dir = create_run(config)
-    _spawn(run_dir)
+    try:
+        _spawn(run_dir)
+    except OSError as exc:  # log.txt could not be opened: nothing was started
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise storage_error(exc, "start the training process") from exc
     return run_dir.name
 
 
@@ -402,10 +487,13 @@ def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict], int]:
 
 
 def _run_dir(run_id: str) -> Path:
-    with closing(_connect()) as conn:
-        row = conn.execute("SELECT run_dir FROM runs WHERE id = ?", (run_id,)).fetchone()
-    path = Path(row[0]) if row else runs_dir() / run_id
-    if "/" in run_id or not (path / "config.json").exists():
+    try:
+        with closing(_connect()) as conn:
+            row = conn.execute("SELECT run_dir FROM runs WHERE id = ?", (run_id,)).fetchone()
+    except (sqlite3.Error, OSError):  # an unreadable index: the run folders still answer
+        row = None
+    path = Path(row[0]) if row else data_dir() / "runs" / run_id
+    if "/" in run_id or "\x00" in run_id or not (path / "config.json").exists():
         raise RunError(f"There is no training run {run_id!r}.",
                        "Pick a run from the list (python -m core runs).")
     return path
@@ -413,7 +501,7 @@ def _run_dir(run_id: str) -> Path:
 
 def _queued_order() -> list[str]:
     queued = []
-    for folder in runs_dir().iterdir():
+    for folder in _run_folders():
         status = read_status(folder)
         if status.get("status") == "queued" and _alive(status):
             queued.append((status.get("queued_at", 0), folder.name))
@@ -427,10 +515,14 @@ def _load(run_dir: Path, order: list[str] | None = None) -> Run:
     state = status.get("status", "queued")
     if state in LIVE and not _alive(status):
         state = "crashed"
-        status = write_status(run_dir, status="crashed", finished_at=_now(),
-                              problem="The training process ended without recording a result "
-                                      "(killed, out of memory, or the machine restarted).",
-                              fix="Resume it from its last checkpoint, or start it again.")
+        crashed = dict(status="crashed", finished_at=_now(),
+                       problem="The training process ended without recording a result "
+                               "(killed, out of memory, or the machine restarted).",
+                       fix="Resume it from its last checkpoint, or start it again.")
+        try:
+            status = write_status(run_dir, **crashed)
+        except OSError:  # a read-only folder: shown crashed all the same, recorded next time
+            status = {**status, **crashed}
     position = None
     if state == "queued":
         order = _queued_order() if order is None else order
@@ -450,11 +542,26 @@ def get_run(run_id: str) -> Run:
 
 
 def list_runs() -> list[Run]:
-    """Every indexed run, newest first."""
-    with closing(_connect()) as conn:
-        rows = conn.execute("SELECT run_dir FROM runs ORDER BY created_at DESC, id DESC").fetchall()
+    """Every run, newest first: the folders under runs/ (the truth) and any other folder the
+    index knows. An index that cannot be read loses only the latter; ``index_problem`` says so."""
+    found: dict[str, Path] = {}
+    for folder in _run_folders() + _indexed_dirs_or_none():  # by id: runs/ first (a copied
+        found.setdefault(folder.name, folder)                 # lab's index names the old one)
     order = _queued_order()
-    return [_load(Path(d), order) for (d,) in rows if (Path(d) / "config.json").exists()]
+    listed = [_load(d, order) for d in found.values() if (d / "config.json").exists()]
+    return sorted(listed, key=lambda run: (run.created_at, run.id), reverse=True)
+
+
+def _run_folders() -> list[Path]:
+    folder = data_dir() / "runs"
+    return [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+
+
+def _indexed_dirs_or_none() -> list[Path]:
+    try:
+        return _indexed_dirs()
+    except (sqlite3.Error, OSError):
+        return []
 
 
 # -- acting on runs -----------------------------------------------------------------------------
@@ -468,11 +575,14 @@ def cancel_run(run_id: str) -> Run:
     if run.status not in LIVE:
         raise RunError(f"Run {run_id} is {run.status}; only queued or running runs can be "
                        "cancelled.")
-    (run.run_dir / "cancel").touch()
-    if run.status == "queued":
-        write_status(run.run_dir, status="cancelled", finished_at=_now())
-    else:  # unless it ended meanwhile: then its own final status stands
-        write_status(run.run_dir, unless=FINAL, cancel_requested_at=_now())
+    try:
+        (run.run_dir / "cancel").touch()
+        if run.status == "queued":
+            write_status(run.run_dir, status="cancelled", finished_at=_now())
+        else:  # unless it ended meanwhile: then its own final status stands
+            write_status(run.run_dir, unless=FINAL, cancel_requested_at=_now())
+    except OSError as exc:
+        raise storage_error(exc, f"cancel run {run_id}") from exc
     return get_run(run_id)
 
 
@@ -485,10 +595,13 @@ def resume_run(run_id: str) -> Run:
     if not run.has_checkpoint:
         raise RunError(f"Run {run_id} saved no checkpoint to resume from.",
                        "Start a new run with the same config (and save_steps above 0).")
-    (run.run_dir / "cancel").unlink(missing_ok=True)
-    write_status(run.run_dir, status="queued", queued_at=time.time(), problem=None, fix=None,
-                 cancel_requested_at=None)
-    _spawn(run.run_dir, resume=True)
+    try:
+        (run.run_dir / "cancel").unlink(missing_ok=True)
+        write_status(run.run_dir, status="queued", queued_at=time.time(), problem=None, fix=None,
+                     cancel_requested_at=None)
+        _spawn(run.run_dir, resume=True)
+    except OSError as exc:
+        raise storage_error(exc, f"resume run {run_id}") from exc
     return get_run(run_id)
 
 
@@ -497,9 +610,18 @@ def delete_run(run_id: str) -> None:
     run = get_run(run_id)
     if run.status in LIVE:
         raise RunError(f"Run {run_id} is {run.status}.", "Cancel it first, then delete it.")
-    shutil.rmtree(run.run_dir, ignore_errors=True)
-    with closing(_connect()) as conn, conn:
-        conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+    try:
+        shutil.rmtree(run.run_dir)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise storage_error(exc, f"delete run {run_id}") from exc
+    try:
+        with closing(_connect()) as conn, conn:
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+    except sqlite3.Error as exc:  # the folder is gone, so the run is no longer listed
+        print(f"warning: could not remove run {run_id} from the runs index: {exc}",
+              file=sys.stderr)
 
 
 def zip_run(run_id: str) -> bytes:

@@ -3,8 +3,10 @@
 import pandas as pd
 import streamlit as st
 
+from core.errors import LabError
 from core.history import delete_generation, export_history, get_generation, list_generations
-from ui.controls import speed_text
+from ui.controls import plain, speed_text
+from ui.engine import show_error
 from ui.playground import reopen_in_playground
 from ui.sidebar import render_sidebar
 
@@ -13,10 +15,14 @@ render_sidebar()
 st.title(":material/history: History")
 
 search = st.text_input("Search prompts and answers", key="hist_search")
-entries = list_generations(limit=500, search=search)
+try:
+    entries = list_generations(limit=500, search=search)
+except LabError as exc:  # a damaged or unreadable lab.db: say which and what to do
+    show_error(exc)
+    st.stop()
 if not entries:
     st.info("Nothing here yet: answers from the Playground and the CLI are saved here."
-            if not search else f"No saved answer contains {search!r}.")
+            if not search else f"No saved answer contains {plain(repr(search))}.")
     st.stop()
 
 
@@ -52,7 +58,11 @@ right.download_button("Export CSV", export_history(entries, "csv"), "prompttune-
 st.subheader("Look at one entry")
 chosen = st.selectbox("Entry", [e.id for e in entries], key="hist_pick",
                       format_func=lambda i: f"#{i}")
-entry = get_generation(chosen)
+try:
+    entry = get_generation(chosen)
+except LabError as exc:
+    show_error(exc)
+    st.stop()
 if entry is None:
     st.warning(f"Entry #{chosen} was deleted meanwhile.")
     st.stop()
@@ -76,6 +86,10 @@ if reload_col.button("Open in Playground", key="hist_reload", type="primary",
                           "settings and model, as it was asked."):
     st.switch_page("pages/1_Playground.py")
 if delete_col.button("Delete this entry", key="hist_delete"):
-    delete_generation(entry.id)
-    st.toast(f"Deleted entry #{entry.id}.")
-    st.rerun()
+    try:
+        delete_generation(entry.id)
+    except LabError as exc:  # a read-only or full data folder: the entry stays
+        show_error(exc)
+    else:
+        st.toast(f"Deleted entry #{entry.id}.")
+        st.rerun()

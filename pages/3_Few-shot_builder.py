@@ -142,10 +142,17 @@ saved = list_sets()
 if saved:
     with st.expander(f"Saved sets ({len(saved)})"):
         for name in saved:
-            one = load_set(name)
             a, b, c = st.columns([3, 1, 1])
-            a.markdown(f"**{name}** · {len(one.examples)} examples · labels {plain(', '.join(one.labels)) or '–'}")
-            if b.button("Edit", key=f"fs_edit_{name}"):
+            try:
+                one = load_set(name)
+            except LabError as exc:  # one damaged file: shown as such, the others as before
+                one = None
+                a.warning(f"**{plain(name)}** cannot be used: {plain(exc.problem)} "
+                          f"{plain(exc.fix or '')}", icon=":material/warning:")
+            else:
+                a.markdown(f"**{plain(name)}** · {len(one.examples)} examples · labels "
+                           f"{plain(', '.join(one.labels)) or '–'}")
+            if one is not None and b.button("Edit", key=f"fs_edit_{name}"):
                 set_table([e.__dict__ for e in one.examples],
                           task=load_task(one.task) if one.task in list_tasks() else None)
                 st.session_state.update({"fs_instruction": one.instruction, "fs_template": one.template,
@@ -153,8 +160,12 @@ if saved:
                                          "fs_strategy": "manual"})
                 st.rerun()
             if c.button("Delete", key=f"fs_del_{name}"):
-                delete_set(name)
-                st.rerun()
+                try:
+                    delete_set(name)
+                except LabError as exc:  # a read-only data folder: the set stays
+                    show_error(exc)
+                else:
+                    st.rerun()
 
 # 5. how many shots are worth it
 st.subheader("5 · How many shots?")

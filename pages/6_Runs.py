@@ -9,8 +9,8 @@ import json
 import streamlit as st
 
 from core.errors import LabError
-from core.runs import (FINAL, LIVE, cancel_run, delete_run, list_runs, resume_run,
-                       speed_warning, zip_run)
+from core.runs import (FINAL, LIVE, cancel_run, delete_run, index_problem, list_runs,
+                       resume_run, speed_warning, zip_run)
 from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
@@ -26,6 +26,10 @@ st.caption("Each run trains in its own process and writes into its folder; this 
            "them. One run trains at a time: the others wait in line.")
 
 runs = list_runs()
+index_trouble = index_problem()
+if index_trouble is not None:  # the list is still whole: it comes from the run folders
+    st.warning(f"**{plain(index_trouble.problem, keep_format=True)}**\n\n**Fix:** "
+               f"{plain(index_trouble.fix, keep_format=True)}", icon=":material/warning:")
 if not runs:
     st.info("No training runs yet.", icon=":material/info:")
     st.page_link("pages/5_Train.py", label="Start one on the Train page",
@@ -137,8 +141,12 @@ with left:
     template = run.run_dir / "template.json"
     if template.exists():
         st.markdown("**Template** (how to prompt the tuned model)")
-        st.code(json.loads(template.read_text(encoding="utf-8")).get("template", ""),
-                language=None)
+        try:
+            st.code(json.loads(template.read_text(encoding="utf-8")).get("template", ""),
+                    language=None)
+        except (OSError, ValueError, AttributeError) as exc:  # damaged: the rest still shows
+            st.warning(f"template.json in the run folder cannot be read: {plain(str(exc))}",
+                       icon=":material/warning:")
 with right:
     if run.metrics:
         st.markdown("**Metrics**")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core import runs
+from core.errors import LabError
 from core.paths import data_dir
 from core.train_config import TrainConfig
 
@@ -167,11 +168,16 @@ def test_zip_delete_and_the_runs_command(tiny_model_dir, capsys):
 
 
 def test_a_failing_run_records_the_problem_and_fix(tiny_model_dir, tmp_path):
-    config = tiny_config(tiny_model_dir, data_path=str(tmp_path / "missing.csv"), template=None)
+    # a missing data file is refused before a run folder is made (issue 15); a model that is
+    # not there is found out only when the training process loads it
+    with pytest.raises(LabError, match="does not exist"):
+        runs.create_run(tiny_config(tiny_model_dir, data_path=str(tmp_path / "missing.csv")))
+    assert runs.list_runs() == []
+    config = tiny_config(tmp_path / "no-model-here")
     run_dir = runs.create_run(config)
     with pytest.raises(Exception):
         runs.execute(config, run_dir, echo=False)
     run = runs.get_run(run_dir.name)
-    assert run.status == "failed" and "does not exist" in run.problem and run.fix
+    assert run.status == "failed" and "no-model-here" in run.problem and run.fix
     with pytest.raises(runs.RunError, match="no checkpoint"):
         runs.resume_run(run.id)
