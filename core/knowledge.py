@@ -104,7 +104,7 @@ def check_document_name(name: str) -> str:
         raise DocumentError(f"{_shown(name)} is not a usable document name.",
                             "Give the file a name such as notes.md.")
     if any(ord(c) < 32 or ord(c) == 127 for c in base):
-        raise DocumentError(f"The document name {_shown(base)} holds a control character "
+        raise DocumentError(f"The document name {_shown(base)} contains a control character "
                             "(such as a NUL byte, a tab or a line break).",
                             "Rename the file without it, then upload it again.")
     if len(base.encode("utf-8")) > MAX_DOC_NAME_BYTES:
@@ -117,8 +117,8 @@ def check_document_name(name: str) -> str:
 def check_unique_documents(names: list[str]) -> None:
     """Refuse two documents with one file name: one would silently replace the other."""
     seen: dict[str, list[str]] = {}
-    for name in names:
-        seen.setdefault(check_document_name(name), []).append(name)
+    for name in names:  # each name's own faults are check_document_name's, file by file
+        seen.setdefault(Path(str(name)).name, []).append(name)
     twice = {base: given for base, given in seen.items() if len(given) > 1}
     if twice:
         base, given = next(iter(sorted(twice.items())))

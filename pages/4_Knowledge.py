@@ -9,10 +9,10 @@ from core.knowledge import (SAMPLE_COLLECTION, ChunkSettings, build_collection, 
                             find_sample_question, list_collections, search)
 from core.embeddings import DEFAULT_EMBEDDER
 from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig
-from ui.controls import init_state
+from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.knowledge import (add_documents, ask_side_by_side, delete_controls, question_picker,
-                          select_pending, show_flash, show_hit, show_reference)
+                          select_pending, show_flash, show_hit, show_reference, uploader_key)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Knowledge · PromptTune Lab", page_icon="📖",  # offline: see app.py
@@ -53,7 +53,7 @@ with right:
 st.subheader("Add documents")
 files = st.file_uploader("Plain text, Markdown, HTML or PDF", type=["txt", "md", "markdown", "html",
                                                                      "htm", "pdf"],
-                         accept_multiple_files=True, key="kb_files")
+                         accept_multiple_files=True, key=uploader_key())
 c1, c2, c3 = st.columns(3)
 c1.number_input("Chunk size (characters)", 100, 8000, step=50, key="kb_size")
 c2.number_input("Overlap (characters)", 0, 4000, step=25, key="kb_overlap")
@@ -63,7 +63,8 @@ st.text_input("Embedding model", key="kb_embedder",
                    "id or folder works where the Hub is reachable. A collection keeps the model it "
                    "was built with.")
 target = st.session_state["kb_new"].strip() or (st.session_state["kb_collection"] if collections else "")
-add = st.button(f"Add to '{target}' and index" if target else "Add and index", key="kb_add",
+# a button label is Markdown (images included): the typed name is escaped
+add = st.button(f"Add to '{plain(target)}' and index" if target else "Add and index", key="kb_add",
                 disabled=not files or not target)
 # one slot for what adding says, present on every run: the elements below keep their places
 # (an open expander that moved down by one message would close on the next click)
@@ -81,10 +82,10 @@ if not collections:
 name = st.session_state["kb_collection"] if st.session_state["kb_collection"] in collections \
     else collections[0]
 info = collection_info(name)
-st.subheader(f"Inside '{name}'")
+st.subheader(f"Inside '{plain(name)}'")
 st.caption(f"{len(info.documents)} documents · {info.chunks} chunks · chunk size {info.settings.size}, "
            f"overlap {info.settings.overlap}, {'split at headings' if info.settings.by_heading else 'no heading split'}"
-           f" · embeddings: {'all-MiniLM-L6-v2' if info.embedder == DEFAULT_EMBEDDER else info.embedder}"
+           f" · embeddings: {'all-MiniLM-L6-v2' if info.embedder == DEFAULT_EMBEDDER else plain(info.embedder)}"
            " in a faiss flat inner-product index (exact search)")
 texts = document_texts(name)
 with st.expander("How the documents are split"):

@@ -12,9 +12,10 @@ import streamlit as st
 from core.config import GenerationParams
 from core.errors import LabError
 from core.knowledge import (SAMPLE_COLLECTION, ChunkSettings, CollectionInfo, Hit, SampleQuestion,
-                            added_to_sample, build_collection, check_name, collection_bytes,
-                            delete_collection, document_texts, find_sample_question,
-                            read_document, restore_sample_collection, sample_questions)
+                            added_to_sample, build_collection, check_name, check_unique_documents,
+                            collection_bytes, delete_collection, document_texts,
+                            find_sample_question, read_document, restore_sample_collection,
+                            sample_questions)
 from core.metrics import contains_answer, token_f1
 from core.rag import RagConfig, build_rag_prompt, cited, plain_question_prompt
 from ui.controls import figures_row, plain, stream_answer
@@ -22,6 +23,7 @@ from ui.engine import show_error
 
 FLASH = "kb_flash"          # what the last add said, shown after the rerun that switches to it
 SELECT_NEXT = "kb_select_next"
+UPLOAD_VERSION = "kb_upload_version"  # bumped to give the upload box a new key: an empty box
 OWN_QUESTION = ""           # the pick list's first entry: a question the user typed
 
 STOPWORDS = {"the", "and", "for", "how", "what", "does", "did", "with", "from", "that", "this",
@@ -52,15 +54,30 @@ def show_hit(hit: Hit, question: str) -> None:
         st.html(f"<div style='font-size:0.9rem;line-height:1.4'>{highlight(hit.chunk.text, question)}</div>")
 
 
+def uploader_key() -> str:
+    """The upload box's key. Streamlit keeps a file in the box across reruns; a new key (after a
+    delete) empties it, so a file meant for a deleted collection cannot be added to the one the
+    page shows next with one click."""
+    version = st.session_state.get(UPLOAD_VERSION, 0)
+    return "kb_files" if not version else f"kb_files_{version}"
+
+
+def clear_uploads() -> None:
+    """Empty the upload box on the next run."""
+    st.session_state[UPLOAD_VERSION] = st.session_state.get(UPLOAD_VERSION, 0) + 1
+
+
 def add_documents(files: list, target: str, collections: list[str], embedder: str) -> None:
     """Read the uploads, (re)index collection ``target`` with them, and switch the page to it.
 
-    Files that cannot be read are named and skipped; the rest are indexed. The messages
-    survive the rerun that shows the collection.
+    Files that cannot be read are named and skipped; the rest are indexed. Two files with one
+    name are refused before anything is read (one would silently replace the other). The
+    messages survive the rerun that shows the collection.
     """
     name = check_name(target)
     settings = ChunkSettings(int(st.session_state["kb_size"]), int(st.session_state["kb_overlap"]),
                              st.session_state["kb_by_heading"])
+    check_unique_documents([upload.name for upload in files])
     added, problems = {}, []
     for upload in files:
         try:
@@ -72,13 +89,16 @@ def add_documents(files: list, target: str, collections: list[str], embedder: st
             show_error(exc)
         st.warning("Nothing was added; the collection is as it was.")
         return
-    docs = {**(document_texts(name) if name in collections else {}), **added}
+    kept = document_texts(name) if name in collections else {}
     with st.spinner("Chunking and embedding..."):
-        info = build_collection(name, docs, settings, embedder)
+        info = build_collection(name, {**kept, **added}, settings, embedder)
     skipped = (f" {len(problems)} file(s) were skipped (see above); the rest of the collection is "
                "intact." if problems else "")
-    st.session_state[FLASH] = (problems, f"**{name}**: {len(info.documents)} documents, "
-                                         f"{info.chunks} chunks indexed.{skipped}")
+    replaced = sorted(set(kept) & set(added))
+    updated = (f" Replaced with the new upload: {', '.join(plain(d) for d in replaced)}."
+               if replaced else "")
+    st.session_state[FLASH] = (problems, f"**{plain(name)}**: {len(info.documents)} documents, "
+                                         f"{info.chunks} chunks indexed.{updated}{skipped}")
     st.session_state[SELECT_NEXT] = name
     st.rerun()
 
@@ -116,16 +136,22 @@ def delete_controls(info: CollectionInfo) -> None:
     if info.name == SAMPLE_COLLECTION:
         _restore_sample_controls(size)
         return
-    with st.expander(f"Delete '{info.name}'"):
-        st.markdown(f"Deleting **{plain(info.name)}** removes its {size}. The files on your "
+    shown = plain(info.name)
+    with st.expander(f"Delete '{shown}'"):
+        st.markdown(f"Deleting **{shown}** removes its {size}. The files on your "
                     "computer are not touched, but the lab keeps no other copy.")
-        sure = st.checkbox(f"Yes, delete '{info.name}' and its {_count(len(info.documents), 'document')}",
+        sure = st.checkbox(f"Yes, delete '{shown}' and its {_count(len(info.documents), 'document')}",
                            key=f"kb_delete_ok_{info.name}")
-        if st.button(f"Delete '{info.name}'", key="kb_delete", disabled=not sure,
+        if st.button(f"Delete '{shown}'", key="kb_delete", disabled=not sure,
                      icon=":material/delete:"):
-            delete_collection(info.name)
+            try:
+                delete_collection(info.name)
+            except LabError as exc:
+                show_error(exc)
+                return
             st.session_state.pop(f"kb_delete_ok_{info.name}", None)
-            st.session_state[FLASH] = ((), f"Deleted **{info.name}**.")
+            clear_uploads()  # else a file chosen for this collection would go to the next one
+            st.session_state[FLASH] = ((), f"Deleted **{shown}**.")
             st.rerun()
 
 

@@ -25,7 +25,8 @@ def tiny(tiny_long_model_dir):
 
 def _new_collection(at, name: str, *files):
     at.text_input(key="kb_new").set_value(name).run()
-    at.file_uploader(key="kb_files").set_value(list(files or [KETTLE])).run()
+    # the page's one upload box; its key changes after a delete (which empties it)
+    at.file_uploader[0].set_value(list(files or [KETTLE])).run()
     return at.button(key="kb_add").click().run()
 
 
