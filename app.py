@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.controls import plain
 from ui.engine import LazyEngine, current_spec, model_title
 from ui.sidebar import render_sidebar
 
@@ -65,12 +66,12 @@ st.page_link("pages/7_Compare.py", label="**Compare**: the same test examples th
 st.page_link("pages/2_History.py", label="**History**: every answer the lab has given, with its "
              "prompt and settings; reload, delete, export", icon=":material/history:")
 if isinstance(engine, LazyEngine):  # the home page needs no model: it loads where one is used
-    st.info(f"**{model_title(current_spec())}** loads the first time a page uses it, in a few "
+    st.info(f"**{plain(model_title(current_spec()), keep_format=True)}** loads the first time a page uses it, in a few "
             "seconds (the very first start converts the embedded model once, about a minute), "
             "and then stays loaded for every page. Pick another model in the sidebar: an "
             "embedded one, a Hugging Face id, or a local folder.", icon=":material/info:")
 elif engine is not None:
     info = engine.info
-    st.info(f"Loaded **{info.title}** on **{info.device}** ({info.dtype}) in "
+    st.info(f"Loaded **{plain(info.title, keep_format=True)}** on **{info.device}** ({info.dtype}) in "
             f"{info.load_seconds:.1f} s. Pick another model in the sidebar: an embedded one, a "
             "Hugging Face id, or a local folder.", icon=":material/check_circle:")

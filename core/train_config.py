@@ -293,7 +293,7 @@ def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig
     run with every default is started by naming a preset, never by an empty file."""
     path = Path(path)
     data = _read_settings(path)
-    if data is None:
+    if data is None or data == {}:
         raise ConfigError(f"The training config {path} holds no settings (it is empty).",
                           "Write the settings as a mapping, e.g. task: review-sentiment and "
                           "lora_r: 8 on lines of their own; to train a preset as it is, leave "

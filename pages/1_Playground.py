@@ -24,9 +24,10 @@ st.set_page_config(page_title="Playground · PromptTune Lab", page_icon="💬", 
 engine = render_sidebar()
 st.title(":material/chat: Playground")
 if st.session_state.get("play_reopened"):
-    st.info(st.session_state.pop("play_reopened"), icon=":material/history:")
+    st.info(plain(st.session_state.pop("play_reopened"), keep_format=True),
+            icon=":material/history:")
 if st.session_state.get("play_notice"):
-    st.warning(st.session_state.pop("play_notice"))
+    st.warning(plain(st.session_state.pop("play_notice"), keep_format=True))
 if engine is None:
     # keep drawing the editor below, so that nothing the user typed is lost
     st.warning("No model is loaded: pick a working model in the sidebar. Your prompt and "
@@ -194,7 +195,8 @@ if run:
                     record_generation(prompt, params, completion, source=f"playground:{mode}",
                                       setup=setup)
                 except LabError as exc:  # the answer is shown anyway; only the record failed
-                    st.warning(f"The answer was not saved to history: {exc.problem} {exc.fix or ''}")
+                    st.warning("The answer was not saved to history: "
+                               + plain(f"{exc.problem} {exc.fix or ''}", keep_format=True))
     except LabError as exc:
         with editor:
             show_error(exc)
@@ -221,7 +223,8 @@ if last is not None and last["mode"] == mode:
                               if reference else [])
             if result.steps:
                 done = result.steps[-1].completion
-                st.caption(f"{react_speeds(result)} · engine: {done.engine} · model: {done.model} "
+                st.caption(f"{react_speeds(result)} · engine: {done.engine} · model: "
+                           f"{plain(done.model, keep_format=True)} "
                            "· every step is saved in History")
             with st.expander("The whole transcript the model read"):
                 st.code(result.transcript, language=None, wrap_lines=True)

@@ -11,7 +11,7 @@ from core.train_config import (METHODS, NAME_MAX, PRESETS, SCHEDULERS, TrainConf
                                many_passes_warning)
 from core.train_model import check_qlora, target_choices
 from core.training_data import DEFAULT_COLUMNS, FORMATS, fetch_hub_dataset, save_upload
-from ui.controls import init_state
+from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
 from ui.training import (FORMAT_LABELS, METHOD_LABELS, OTHER, SOURCES, apply_preset, base_label,
@@ -88,8 +88,9 @@ else:
     if state.get("train_data_path"):
         try:
             columns, count = file_columns(state["train_data_path"])
-            st.caption(f"Using **{state['train_data_label']}**: {count:,} examples, columns "
-                       f"{', '.join(columns)}. The validation split is a fraction of it.")
+            st.caption(f"Using **{plain(state['train_data_label'])}**: {count:,} examples, "
+                       f"columns {plain(', '.join(columns))}. The validation split is a fraction "
+                       "of it.")
             st.selectbox("Format", FORMATS, key="train_format", format_func=FORMAT_LABELS.get,
                          on_change=format_changed)
             roles = DEFAULT_COLUMNS[state["train_format"]]
@@ -167,7 +168,7 @@ if method in ("lora", "qlora", "ia3"):
                    help="Empty: detected from the model (q, k, v, o projections for Llama/Gemma; "
                         "k, v, down projection for IA3).")
     if defaults:
-        st.caption(f"Default for this architecture and method: {', '.join(defaults)}.")
+        st.caption(f"Default for this architecture and method: {plain(', '.join(defaults))}.")
     st.checkbox("Also save a merged model (the adapter folded into the base)", key="train_merge")
 
 # 5. hyperparameters
@@ -259,7 +260,8 @@ if state.get("train_started_run"):
     try:
         run = get_run(state["train_started_run"])
         where = f"queued (#{run.queue_position} in line)" if run.queue_position else run.status
-        st.success(f"Run **{run.name or run.id}** is {where}. Its folder: `{run.run_dir}`",
+        st.success(f"Run **{plain(run.name or run.id)}** is {where}. Its folder: "
+                   f"{plain(run.run_dir)}",
                    icon=":material/rocket_launch:")
         st.page_link("pages/6_Runs.py", label="Watch it on the Runs page", icon=":material/list_alt:")
     except LabError as exc:

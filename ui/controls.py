@@ -14,11 +14,16 @@ DEFAULTS = GenerationParams()
 KEPT = "_lab_kept_keys"
 
 
-def plain(text: str) -> str:
+def plain(text: str, keep_format: bool = False) -> str:
     """Text from a model or an upload, safe inside st.markdown: the characters of links,
     images, code, emphasis, maths and HTML backslash-escaped, so ``![x](http://...)`` shows
-    as typed and loads nothing."""
-    return re.sub(r"([\\`*_\[\]()#!|<>~$])", r"\\\1", str(text))
+    as typed and loads nothing.
+
+    ``keep_format``: for the lab's own sentences that embed a name (an error's problem and
+    fix): only what can make a link, an image or HTML (``[ ] < >`` and the backslash) is
+    escaped, so their `code` and punctuation still read as written and nothing is fetched."""
+    pattern = r"([\\\[\]<>])" if keep_format else r"([\\`*_\[\]()#!|<>~$])"
+    return re.sub(pattern, r"\\\1", str(text))
 
 
 def init_state(defaults: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from core.embedded import EMBEDDED_MODELS, is_converted
 from core.errors import LabError, ModelError
 from core.engines import Engine, load_engine as core_load_engine
 from core.models import resolve_source
+from ui.controls import plain
 
 SPEC_KEY = "lab_model_spec"
 FAILED_KEY = "lab_model_failed"  # (spec, ModelError) of this session's last failed load
@@ -91,7 +92,7 @@ def get_engine() -> Engine | None:
     first = (" (the very first start converts it once, about a minute)"
              if spec.is_embedded and not is_converted(spec.embedded_name) else "")
     try:
-        with st.spinner(f"Loading {model_title(spec)}…{first}"):
+        with st.spinner(f"Loading {plain(model_title(spec), keep_format=True)}…{first}"):
             return load_engine(spec)
     except LabError as exc:
         error: LabError = exc
@@ -144,5 +145,9 @@ def unexpected_load_error(spec: ModelSpec, exc: Exception) -> ModelError:
 
 
 def show_error(exc: LabError) -> None:
-    """A LabError as a person reads it: the problem, then the fix."""
-    st.error(f"**{exc.problem}**" + (f"\n\n**Fix:** {exc.fix}" if exc.fix else ""), icon=":material/error:")
+    """A LabError as a person reads it: the problem, then the fix. Both often name what a user
+    wrote (a file, a run, a model folder), so nothing in them may become a link or an image;
+    the lab's own `code` in them still reads as code."""
+    st.error(f"**{plain(exc.problem, keep_format=True)}**"
+             + (f"\n\n**Fix:** {plain(exc.fix, keep_format=True)}" if exc.fix else ""),
+             icon=":material/error:")

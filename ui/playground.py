@@ -101,7 +101,8 @@ def collection_choice() -> list[str]:
     try:
         _sample_collection()
     except LabError as exc:
-        st.warning(f"The sample collection could not be built: {exc.problem}")
+        st.warning("The sample collection could not be built: "
+                   + plain(exc.problem, keep_format=True))
     return list_collections()
 
 
@@ -119,7 +120,7 @@ def show_react_step(step: ReActStep) -> None:
         st.code("Thought:" + step.model_text, language=None, wrap_lines=True)
         if step.observation is not None:
             icon = "✅" if step.observation.ok else "⚠️"
-            st.markdown(f"{icon} **Observation** ({step.observation.tool})")
+            st.markdown(f"{icon} **Observation** ({plain(step.observation.tool)})")
             st.code(step.observation.text, language=None, wrap_lines=True)
         st.caption(f"{step.completion.prompt_tokens:,} prompt tokens · "
                    f"{step.completion.completion_tokens} tokens · {step.completion.latency_s:.2f} s")
@@ -148,7 +149,8 @@ def run_react_steps(engine, question: str, config: ReActConfig,
         for step in react_steps(generate_and_record, question, config, search_fn, result):
             show_react_step(step)
     if unsaved:
-        st.warning(f"{len(unsaved)} step(s) were not saved to history: {unsaved[0]}")
+        st.warning(f"{len(unsaved)} step(s) were not saved to history: "
+                   + plain(unsaved[0], keep_format=True))
     return result
 
 
@@ -353,7 +355,7 @@ def empty_answer(completion, stops) -> None:
     reason = empty_answer_reason(completion.text, completion.finish_reason, tuple(stops),
                                  completion.completion_tokens)
     if reason:
-        st.warning(f"Empty answer. {reason}", icon=":material/block:")
+        st.warning(f"Empty answer. {plain(reason, keep_format=True)}", icon=":material/block:")
 
 
 def react_speeds(result: ReActResult) -> str:

@@ -13,7 +13,7 @@ from core.embedded import EMBEDDED_MODELS
 from core.errors import LabError
 from core.engines import Engine
 from core.models import ModelInfo
-from ui.controls import keep_state
+from ui.controls import keep_state, plain
 from ui.engine import (FAILED_KEY, SPEC_KEY, LazyEngine, check_spec, current_spec, loaded_engine,
                        model_title, show_error)
 
@@ -123,7 +123,7 @@ def _engine_status(spec: ModelSpec) -> Engine | LazyEngine | None:
         _render_status(engine.name, engine.info)
         return engine
     status = st.empty()
-    status.caption(f"**{model_title(spec)}** · not loaded yet: it loads where a page first "
+    status.caption(f"**{plain(model_title(spec), keep_format=True)}** · not loaded yet: it loads where a page first "
                    "needs it, and stays loaded for every page.")
 
     def show_loaded(engine: Engine) -> None:
@@ -136,12 +136,12 @@ def _engine_status(spec: ModelSpec) -> Engine | LazyEngine | None:
 def _render_status(engine_name: str, info: ModelInfo) -> None:
     rss = psutil.Process(os.getpid()).memory_info().rss
     st.caption(
-        f"**{info.title}** · {engine_name} engine  \n"
+        f"**{plain(info.title, keep_format=True)}** · {engine_name} engine  \n"
         f"device **{info.device}** · dtype **{info.dtype}** · {info.threads} CPU threads  \n"
         f"{info.parameters / 1e6:.0f}M parameters · weights {info.weights_bytes / 2**30:.2f} GiB · "
         f"process {rss / 2**30:.2f} GiB  \n"
         f"context {info.context_window:,} tokens · loaded in {info.load_seconds:.1f} s  \n"
         f"chat template: {'yes' if info.has_chat_template else 'no (plain turn format)'}"
-        + (f"  \nadapter: `{info.adapter}`" if info.adapter else "")
-        + (f"  \ndtype {info.dtype_reason}" if info.dtype_reason else ""))
+        + (f"  \nadapter: {plain(info.adapter, keep_format=True)}" if info.adapter else "")
+        + (f"  \ndtype {plain(info.dtype_reason, keep_format=True)}" if info.dtype_reason else ""))
 

@@ -111,7 +111,7 @@ def test_a_full_disk_while_keeping_an_upload_is_a_lab_error_and_leaves_no_stagin
 # -- training config files -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["", "\n# only a comment\n", "null\n", "~\n"])
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n", "null\n", "~\n", "{}\n"])
 def test_an_empty_yaml_training_config_is_refused_like_an_empty_json_one(tmp_path, text):
     from core.train_config import load_config
 
