@@ -14,7 +14,11 @@
     python -m core compare CONFIG.json --report report.html   # a comparison, headless
 
 Errors meant for people (a bad parameter, a missing model) print the problem
-and its fix and exit with status 2; nothing prints a traceback for them.
+and its fix and exit with status 2; nothing prints a traceback for them. Two
+troubles print a warning and its fix on standard error instead, and exit 0,
+since the work was done: ``generate`` whose answer could not be saved in the
+history (damaged lab.db, read-only or full data folder; the answer is printed),
+and ``runs`` with a damaged lab.db (the runs are listed from their folders).
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def _a_set(name: str = "keep", label: str = "POSITIVE"):
 @pytest.mark.parametrize("fault, reason", [(full_disk, "the disk is full"),
                                            (read_only, "read-only")])
 def test_saving_a_few_shot_set_on_a_failing_disk_is_named_and_keeps_the_old_set(
-        lab_home, monkeypatch, fault, reason):
+        lab_home, fault, reason):
     from core.fewshot import load_set, save_set
 
     save_set(_a_set())
@@ -146,7 +146,7 @@ def test_saving_a_few_shot_set_on_a_failing_disk_is_named_and_keeps_the_old_set(
     assert load_set("keep").labels == ("POSITIVE", "NEGATIVE")
 
 
-def test_deleting_a_few_shot_set_on_a_read_only_folder_is_named(lab_home, monkeypatch):
+def test_deleting_a_few_shot_set_on_a_read_only_folder_is_named(lab_home):
     from core.fewshot import delete_set, list_sets, save_set
 
     save_set(_a_set())
@@ -156,7 +156,7 @@ def test_deleting_a_few_shot_set_on_a_read_only_folder_is_named(lab_home, monkey
     assert list_sets() == ["keep"]
 
 
-def test_few_shot_sets_list_on_a_read_only_folder_that_has_none(lab_home, monkeypatch):
+def test_few_shot_sets_list_on_a_read_only_folder_that_has_none(lab_home):
     """A data folder without a fewshot/ folder yet, made read-only: nothing to list, no error."""
     from core.fewshot import list_sets
 
@@ -169,7 +169,7 @@ def test_few_shot_sets_list_on_a_read_only_folder_that_has_none(lab_home, monkey
 # -- runs ---------------------------------------------------------------------------------------
 
 
-def test_starting_a_run_on_a_read_only_folder_is_named_and_leaves_nothing(lab_home, monkeypatch,
+def test_starting_a_run_on_a_read_only_folder_is_named_and_leaves_nothing(lab_home,
                                                                           tiny_model_dir):
     from core import runs
     from core.train_config import TrainConfig
@@ -184,8 +184,7 @@ def test_starting_a_run_on_a_read_only_folder_is_named_and_leaves_nothing(lab_ho
     assert not any((lab_home / "runs").iterdir())
 
 
-def test_starting_a_run_on_a_full_disk_removes_the_half_made_folder(lab_home, monkeypatch,
-                                                                    tiny_model_dir):
+def test_starting_a_run_on_a_full_disk_removes_the_half_made_folder(lab_home, tiny_model_dir):
     from core import runs
     from core.train_config import TrainConfig
 
@@ -197,8 +196,7 @@ def test_starting_a_run_on_a_full_disk_removes_the_half_made_folder(lab_home, mo
     assert runs.list_runs() == []
 
 
-def test_runs_list_on_a_read_only_folder_with_a_dead_run(lab_home, monkeypatch, tiny_model_dir,
-                                                         capsys):
+def test_runs_list_on_a_read_only_folder_with_a_dead_run(lab_home, tiny_model_dir, capsys):
     """A run whose process died reads crashed, even where that cannot be written down."""
     from core import runs
     from core.cli import main

@@ -80,8 +80,7 @@ def test_a_damaged_lab_db_still_lets_a_run_be_read_and_created(a_run, tiny_model
 
 
 @pytest.mark.parametrize("fault", ["damaged", "read-only"])
-def test_generate_prints_the_answer_it_could_not_save(lab_home, tiny_model_dir, monkeypatch,
-                                                      capsys, fault):
+def test_generate_prints_the_answer_it_could_not_save(lab_home, tiny_model_dir, capsys, fault):
     main(["generate", "The quick", "--model", str(tiny_model_dir), "--max-new-tokens", "3"])
     expected = capsys.readouterr().out
     if fault == "damaged":
