@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +43,24 @@ STAGING = ".staging"  # inside collections/; a collection name cannot start with
 
 class DocumentError(LabError):
     """A document the lab cannot read."""
+
+
+class DamagedCollectionError(LabError):
+    """A collection whose files cannot be read back (truncated, edited, half copied)."""
+
+
+@contextmanager
+def _reading(name: str, folder: Path):
+    """Reading a collection's files: what goes wrong becomes a DamagedCollectionError that
+    names the collection, so one damaged folder never breaks the others or the page."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        reason = getattr(exc, "problem", None) or f"{type(exc).__name__}: {exc}"
+        raise DamagedCollectionError(
+            f"The collection {_shown(name)} is damaged and cannot be read ({reason[:200]}).",
+            f"Delete it on the Knowledge page and build it again from your documents (its "
+            f"texts are in {folder / 'docs'}), or restore the folder from a backup.") from exc
 
 
 @dataclass(frozen=True)
@@ -249,9 +268,10 @@ def collection_info(name: str) -> CollectionInfo:
     if not (folder / "meta.json").is_file():
         raise ConfigError(f"There is no collection named {_shown(name)}.",
                           "Create it on the Knowledge page, or pick an existing one.")
-    meta = json.loads((folder / "meta.json").read_text())
-    return CollectionInfo(name, tuple(meta["documents"]), meta["chunks"],
-                          ChunkSettings(**meta["settings"]), meta["embedder"])
+    with _reading(name, folder):
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        return CollectionInfo(name, tuple(str(d) for d in meta["documents"]), int(meta["chunks"]),
+                              ChunkSettings(**meta["settings"]), str(meta["embedder"]))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -342,8 +362,10 @@ def build_collection(name: str, documents: dict[str, str],
 
 def document_texts(name: str) -> dict[str, str]:
     """The stored text of every document of a collection."""
-    docs = _folder(name) / "docs"
-    return {p.name.removesuffix(".txt"): p.read_text(encoding="utf-8") for p in sorted(docs.glob("*.txt"))}
+    folder = _folder(name)
+    with _reading(name, folder):
+        return {p.name.removesuffix(".txt"): p.read_text(encoding="utf-8")
+                for p in sorted((folder / "docs").glob("*.txt"))}
 
 
 def delete_collection(name: str) -> None:
@@ -367,9 +389,14 @@ def _load_index(name: str, stamp: float):
     import faiss
 
     folder = _folder(name)
-    with (folder / "chunks.jsonl").open(encoding="utf-8") as fh:
-        chunks = [Chunk(**json.loads(line)) for line in fh]
-    return faiss.read_index(str(folder / "index.faiss")), chunks
+    with _reading(name, folder):
+        with (folder / "chunks.jsonl").open(encoding="utf-8") as fh:
+            chunks = [Chunk(**json.loads(line)) for line in fh]
+        index = faiss.read_index(str(folder / "index.faiss"))
+        if index.ntotal != len(chunks):
+            raise ValueError(f"its index holds {index.ntotal} passages, its chunks.jsonl "
+                             f"{len(chunks)}")
+    return index, chunks
 
 
 def search(name: str, query: str, k: int = 3) -> list[Hit]:

@@ -11,8 +11,9 @@ from core.embeddings import DEFAULT_EMBEDDER
 from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig
 from ui.controls import init_state, plain
 from ui.engine import show_error
-from ui.knowledge import (add_documents, ask_side_by_side, delete_controls, question_picker,
-                          select_pending, show_flash, show_hit, show_reference, uploader_key)
+from ui.knowledge import (add_documents, ask_side_by_side, damaged_controls, delete_controls,
+                          question_picker, select_pending, show_flash, show_hit, show_reference,
+                          uploader_key)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Knowledge · PromptTune Lab", page_icon="📖",  # offline: see app.py
@@ -81,13 +82,18 @@ if not collections:
     st.stop()
 name = st.session_state["kb_collection"] if st.session_state["kb_collection"] in collections \
     else collections[0]
-info = collection_info(name)
 st.subheader(f"Inside '{plain(name)}'")
+try:
+    info = collection_info(name)
+    texts = document_texts(name)
+except LabError as exc:  # a damaged collection: say so, offer to delete it; the others still work
+    show_error(exc)
+    damaged_controls(name)
+    st.stop()
 st.caption(f"{len(info.documents)} documents · {info.chunks} chunks · chunk size {info.settings.size}, "
            f"overlap {info.settings.overlap}, {'split at headings' if info.settings.by_heading else 'no heading split'}"
            f" · embeddings: {'all-MiniLM-L6-v2' if info.embedder == DEFAULT_EMBEDDER else plain(info.embedder)}"
            " in a faiss flat inner-product index (exact search)")
-texts = document_texts(name)
 with st.expander("How the documents are split"):
     doc = st.selectbox("Document", sorted(texts), key="kb_doc")
     chunks = chunk_text(texts[doc], doc, info.settings)

@@ -134,29 +134,40 @@ def delete_controls(info: CollectionInfo) -> None:
     size = (f"{_count(len(info.documents), 'document')}, {_count(info.chunks, 'chunk')}, "
             f"{_size(collection_bytes(info.name))} on disk")
     if info.name == SAMPLE_COLLECTION:
-        _restore_sample_controls(size)
+        _restore_sample_controls(size, added_to_sample())
         return
-    shown = plain(info.name)
+    _delete_expander(info.name, f"its {size}", f"its {_count(len(info.documents), 'document')}")
+
+
+def damaged_controls(name: str) -> None:
+    """What can be done with a collection that cannot be read: delete it (the sample: rebuild
+    it from its shipped files)."""
+    if name == SAMPLE_COLLECTION:
+        _restore_sample_controls("damaged", [])
+    else:
+        _delete_expander(name, "its damaged files", "its files")
+
+
+def _delete_expander(name: str, removes: str, what: str) -> None:
+    shown = plain(name)
     with st.expander(f"Delete '{shown}'"):
-        st.markdown(f"Deleting **{shown}** removes its {size}. The files on your "
+        st.markdown(f"Deleting **{shown}** removes {removes}. The files on your "
                     "computer are not touched, but the lab keeps no other copy.")
-        sure = st.checkbox(f"Yes, delete '{shown}' and its {_count(len(info.documents), 'document')}",
-                           key=f"kb_delete_ok_{info.name}")
+        sure = st.checkbox(f"Yes, delete '{shown}' and {what}", key=f"kb_delete_ok_{name}")
         if st.button(f"Delete '{shown}'", key="kb_delete", disabled=not sure,
                      icon=":material/delete:"):
             try:
-                delete_collection(info.name)
+                delete_collection(name)
             except LabError as exc:
                 show_error(exc)
                 return
-            st.session_state.pop(f"kb_delete_ok_{info.name}", None)
+            st.session_state.pop(f"kb_delete_ok_{name}", None)
             clear_uploads()  # else a file chosen for this collection would go to the next one
             st.session_state[FLASH] = ((), f"Deleted **{shown}**.")
             st.rerun()
 
 
-def _restore_sample_controls(size: str) -> None:
-    extra = added_to_sample()
+def _restore_sample_controls(size: str, extra: list[str]) -> None:
     with st.expander("Restore the sample collection"):
         st.markdown(f"**{SAMPLE_COLLECTION}** ({size}) is the sample handbook. It cannot be deleted "
                     "here: the Playground's RAG and ReAct examples, the handbook questions and the "

@@ -237,3 +237,28 @@ def test_a_read_only_data_folder_under_a_delete_says_so_and_keeps_the_collection
         delete_collection("kb")
     assert "Could not delete the collection 'kb'" in caught.value.problem
     assert _files(data_dir()) == before and list_collections() == ["kb"]
+
+
+# -- a damaged collection is named, and the others work as before --------------------------------
+
+
+@pytest.mark.parametrize("file, damage", [
+    ("meta.json", b""), ("meta.json", b"\xff\xfe garbage"), ("meta.json", b"[1, 2]"),
+    ("meta.json", b'{"documents": [], "chunks": 1, "settings": {"size": -3}, "embedder": "e"}'),
+    ("chunks.jsonl", b'{"doc": "kettles.md", "heading"'), ("index.faiss", b"not an index"),
+    ("docs/kettles.md.txt", b"\xff\xfe\x00"),
+])
+def test_a_damaged_collection_is_named_and_the_others_still_work(file, damage):
+    from core.knowledge import DamagedCollectionError, collections_dir
+
+    build_collection("kb", KETTLE)
+    build_collection("other", {"mugs.md": "# Mugs\n\nOur mugs hold 350 ml."})
+    (collections_dir() / "kb" / file).write_bytes(damage)
+    with pytest.raises(DamagedCollectionError) as caught:
+        collection_info("kb"), document_texts("kb"), search("kb", "What does the kettle cost?", 1)
+    assert "The collection 'kb' is damaged" in caught.value.problem
+    assert "Delete it on the Knowledge page" in caught.value.fix
+    assert list_collections() == ["kb", "other"]
+    assert search("other", "How much do the mugs hold?", 1)[0].chunk.doc == "mugs.md"
+    delete_collection("kb")
+    assert list_collections() == ["other"]

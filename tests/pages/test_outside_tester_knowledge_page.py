@@ -79,3 +79,23 @@ def test_a_typed_collection_name_is_shown_as_typed_never_as_markdown(tiny):
     at.button(key="kb_add").click().run()
     assert any("not a usable collection name" in e.value for e in at.error)
     assert list_collections() == ["handbook"]
+
+
+def test_a_damaged_collection_is_named_can_be_deleted_and_the_others_still_open(tiny):
+    from core.knowledge import collections_dir
+
+    build_collection("handbook", HANDBOOK)
+    build_collection("broken", {"mugs.md": "# Mugs\n\nOur mugs hold 350 ml."})
+    (collections_dir() / "broken" / "meta.json").write_text('{"documents": ["mugs.md"], "chu')
+    at = _page(KB, tiny)
+    at.selectbox(key="kb_collection").set_value("broken").run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "The collection 'broken' is damaged" in errors and "Delete it on the Knowledge page" in errors
+    at.checkbox(key="kb_delete_ok_broken").check().run()
+    at.button(key="kb_delete").click().run()
+    assert not at.exception, at.exception
+    assert list_collections() == ["handbook"]
+    assert at.selectbox(key="kb_collection").value == "handbook"
+    assert any("Deleted **broken**" in s.value for s in at.success)
+    assert "Inside 'handbook'" in [h.value for h in at.subheader]
