@@ -6,6 +6,12 @@ CONFIG --out DIR`` detached, so a closed tab or an app restart loses nothing.
 The process appends progress lines to ``progress.jsonl``, watches for a
 ``cancel`` file, and writes ``results.json`` then ``status.json`` (atomically)
 when done. The ``comparisons`` table of the lab's database indexes them.
+
+``create_comparison`` is where every comparison begins, from the page and from
+``python -m core compare`` alike: a folder of its own (named to the second plus a
+random part, made exclusively), entered in the index. The folder is the truth: a
+damaged or read-only lab.db leaves a comparison unindexed, never lost, and a damaged
+folder is listed as "damaged" with its reason instead of hiding the others.
 """
 
 from __future__ import annotations
