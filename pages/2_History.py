@@ -66,7 +66,7 @@ except LabError as exc:
 if entry is None:
     st.warning(f"Entry #{chosen} was deleted meanwhile.")
     st.stop()
-st.caption(f"{_technique(entry)} · {entry.model} on {entry.engine} · {entry.created_at} UTC")
+st.caption(plain(f"{_technique(entry)} · {entry.model} on {entry.engine} · {entry.created_at} UTC"))
 st.markdown("**Answer**")
 st.code(entry.output or " ", language=None, wrap_lines=True)
 st.caption(f"{entry.prompt_tokens} prompt + {entry.completion_tokens} answer tokens · "

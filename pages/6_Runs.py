@@ -71,10 +71,10 @@ def live_view(run_id: str, shown_status: str) -> None:
         show_error(LabError(f"{current.status.capitalize()}: {current.problem}", current.fix))
     events = poll_events(current)
     for warning in (e for e in events if e.get("type") == "warning"):
-        st.warning(warning.get("message", ""), icon=":material/warning:")
+        st.warning(plain(warning.get("message", ""), keep_format=True), icon=":material/warning:")
     setup = run_setup_line(events)
     if setup:
-        st.caption(setup)
+        st.caption(plain(setup, keep_format=True))
     if current.status == "running":  # queued: the line above says where it waits
         progress_row(events)
         slow = speed_warning(events)
@@ -120,7 +120,7 @@ try:
             delete_run(run.id)
             st.session_state.pop("runs_selected", None)
             st.session_state.pop("runs_confirm_delete", None)
-            st.toast(f"Deleted run {run.name or run.id}.", icon=":material/delete:")
+            st.toast(f"Deleted run {plain(run.name or run.id)}.", icon=":material/delete:")
             st.rerun()
         if confirm.button("Keep it", key="runs_delete_keep"):
             st.session_state.pop("runs_confirm_delete", None)

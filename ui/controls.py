@@ -23,7 +23,10 @@ def plain(text: str, keep_format: bool = False) -> str:
     fix): only what can make a link, an image or HTML (``[ ] < >`` and the backslash) is
     escaped, so their `code` and punctuation still read as written and nothing is fetched."""
     pattern = r"([\\\[\]<>])" if keep_format else r"([\\`*_\[\]()#!|<>~$])"
-    return re.sub(pattern, r"\\\1", str(text))
+    text = re.sub(pattern, r"\\\1", str(text))
+    # a bare address becomes a link (GFM autolink) whatever is escaped: an invisible word
+    # joiner after its scheme or "www" keeps it text
+    return re.sub(r"(?i)\b(https?:|ftp:|www)(?=[/.])", "\\1\u2060", text)
 
 
 def init_state(defaults: dict[str, Any]) -> None:

@@ -17,7 +17,6 @@ from core.errors import LabError
 from core.report import html_report
 from core.report_charts import metric_bars, quality_vs_cost
 from core.runs import LIVE, get_run
-from ui.controls import plain
 from ui.engine import current_spec, show_error
 from ui.training import (duration, loss_chart, poll_events, progress_row, refreshed,
                          training_estimate)
@@ -264,8 +263,8 @@ def _live_run(run_id: str, shown_status: str) -> None:
                    + (f" · validation accuracy {accuracy:.2f}" if accuracy else ""),
                    icon=":material/check_circle:")
     else:
-        show_error(LabError(f"Run {run.id} {run.status}: {plain(run.problem or 'see its log.txt')}",
-                            plain(run.fix or "Start it again with the button above.")))
+        show_error(LabError(f"Run {run.id} {run.status}: {run.problem or 'see its log.txt'}",
+                            run.fix or "Start it again with the button above."))
     loss_chart(events, key=f"tour_loss_{run_id}")
 
 
@@ -318,10 +317,10 @@ def _live_comparison(comparison_id: str, shown_status: str) -> None:
                     f"{comparison.current}")
         return
     if comparison.status != "succeeded":
-        # its problem may quote a name: shown as typed (show_error renders Markdown)
+        # its problem may quote a name: show_error escapes what could link or load
         show_error(LabError(f"The comparison {comparison.status}: "
-                            f"{plain(comparison.problem or 'see log.txt in its folder')}",
-                            f"{plain(comparison.fix)} Or start a new one with the button above."
+                            f"{comparison.problem or 'see log.txt in its folder'}",
+                            f"{comparison.fix} Or start a new one with the button above."
                             if comparison.status == "damaged" else "Run it again with the button above."))
         return
     results = load_results(comparison_id)
