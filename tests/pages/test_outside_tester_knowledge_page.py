@@ -75,7 +75,9 @@ def test_a_typed_collection_name_is_shown_as_typed_never_as_markdown(tiny):
     at.file_uploader(key="kb_files").set_value([KETTLE]).run()
     label = at.button(key="kb_add").label
     # a button label is Markdown, images included: unescaped, the browser would fetch the address
-    assert "![" not in label and "](" not in label and "http://127.0.0.1:8699/x.png" in label
+    assert "![" not in label and "](" not in label
+    # the address reads as typed; a word joiner after its scheme keeps GFM from linking it
+    assert "http://127.0.0.1:8699/x.png" in label.replace("\u2060", "")
     at.button(key="kb_add").click().run()
     assert any("not a usable collection name" in e.value for e in at.error)
     assert list_collections() == ["handbook"]
