@@ -31,7 +31,8 @@ from core.task_sources import SourceData
 from core.task_stats import (check_labels, drop_duplicates, infer_schema, is_empty,
                              length_figures, remove_seen, stratified_split, value_text)
 from core.tasks import (KINDS, SPLITS, STAGING, Task, available_splits, check_task_name,
-                        clear_caches, content_fingerprint, load_task, row_line, split_path,
+                        clear_caches, content_fingerprint, load_task, remove_if_empty, row_line,
+                        split_path,
                         task_folder, user_tasks_dir)
 
 
@@ -138,7 +139,7 @@ def preview_prompt(task: Task, text: str) -> str:
     return build_prompt(recipe, text).text
 
 
-def task_request(name: str, source: SourceData, **choices: Any) -> TaskRequest:
+def task_request(name: str, source: SourceData, /, **choices: Any) -> TaskRequest:
     """A request for ``source``: the user's ``choices`` (None: not given) over what a task
     folder's task.json says, so a folder or zip made by export is read back as it was."""
     given = {k: v for k, v in choices.items() if v is not None}
@@ -227,9 +228,9 @@ def _dedupe(request: TaskRequest, source: SourceData, counts: Counter) -> dict[s
 
 
 def _labels(request: TaskRequest, rows: list[dict]) -> tuple[tuple[str, ...], dict[str, int]]:
-    counts = Counter(row[request.label_column] for row in rows)
     if request.kind != "classification":
         return (), {}
+    counts = Counter(row[request.label_column] for row in rows)
     check_labels(counts, len(rows), request.label_column)
     labels = request.labels or tuple(sorted(counts))
     return labels, {label: counts.get(label, 0) for label in labels}
@@ -344,16 +345,9 @@ def create_task(draft: TaskDraft) -> Task:
         shutil.rmtree(staging, ignore_errors=True)
         raise storage_error(exc, f"create the task {name!r}") from exc
     finally:
-        _remove_if_empty(staging_root)
+        remove_if_empty(staging_root)
         clear_caches()
     return load_task(name)
-
-
-def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:  # not empty (another creation is under way) or already gone
-        pass
 
 
 def _export_files(name: str) -> dict[str, bytes]:

@@ -367,4 +367,13 @@ def delete_task(name: str) -> None:
     except OSError as exc:
         raise storage_error(exc, f"delete the task {name!r}") from exc
     finally:
+        remove_if_empty(staging)
         clear_caches()
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove the staging folder once nothing is under way in it."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (another creation is under way) or already gone
+        pass
