@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import uuid
 import zipfile
 from collections import Counter
@@ -379,11 +378,7 @@ def export_task(name: str, dest: str | Path, zip: bool = False) -> Path:
         raise ConfigError(f"{dest} already exists.", "Give a new path, or remove that one first.")
     try:
         if zip:
-            with tempfile.NamedTemporaryFile(dir=dest.parent, suffix=".part", delete=False) as tmp:
-                with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-                    for file, data in files.items():
-                        archive.writestr(f"{name}/{file}", data)
-            Path(tmp.name).replace(dest)
+            _write_zip(files, name, dest)
         else:
             dest.mkdir(parents=True)
             for file, data in files.items():
@@ -391,3 +386,15 @@ def export_task(name: str, dest: str | Path, zip: bool = False) -> Path:
     except OSError as exc:
         raise storage_error(exc, f"export the task {name!r} to {dest}") from exc
     return dest
+
+
+def _write_zip(files: dict[str, bytes], name: str, dest: Path) -> None:
+    """The zip beside ``dest`` first, renamed to it once whole (a failure leaves no part)."""
+    part = dest.with_name(dest.name + f".{uuid.uuid4().hex}.part")
+    try:
+        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file, data in files.items():
+                archive.writestr(f"{name}/{file}", data)
+        part.replace(dest)
+    finally:
+        part.unlink(missing_ok=True)

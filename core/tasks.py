@@ -180,6 +180,7 @@ _TASKS: dict[tuple, Task] = {}
 _ROWS: dict[tuple, tuple[dict[str, Any], ...]] = {}
 _PRINTS: dict[tuple, str] = {}
 MAX_CACHED_SPLITS = 16
+MAX_CACHED_TASKS = 256
 
 
 def clear_caches() -> None:
@@ -239,6 +240,8 @@ def load_task(name: str) -> Task:
     origin = "sample" if folder.parent == TASKS_DIR else "yours"
     key = (name, origin, _stamp(folder / "task.json"), _stamp(folder / "schema.json"))
     if key not in _TASKS:
+        if len(_TASKS) >= MAX_CACHED_TASKS:  # old versions of edited tasks pile up otherwise
+            _TASKS.clear()
         _TASKS[key] = _read_task(name, folder, origin)
     return _TASKS[key]
 
@@ -317,6 +320,8 @@ def task_fingerprint(name: str) -> str:
     paths = [split_path(name, s) for s in SPLITS]
     key = (name, _stamp(task_folder(name) / "task.json"), *(_stamp(p) for p in paths))
     if key not in _PRINTS:
+        if len(_PRINTS) >= MAX_CACHED_TASKS:
+            _PRINTS.clear()
         splits = {s: _read_split(name, s) for s, p in zip(SPLITS, paths) if p.is_file()}
         settings = {k: getattr(task, k) for k in FINGERPRINT_FIELDS}
         _PRINTS[key] = content_fingerprint(settings, task.schema, splits)
