@@ -246,6 +246,16 @@ def load_task(name: str) -> Task:
     return _TASKS[key]
 
 
+def task_title(name: str) -> str:
+    """How a task picker shows ``name``: its title, the user's marked "(yours)", a damaged
+    task marked as such instead of failing the whole picker."""
+    try:
+        task = load_task(name)
+    except ConfigError:
+        return f"{name} (yours, damaged: see python -m core tasks show)"
+    return task.title if task.origin == "sample" else f"{task.title} (yours)"
+
+
 def split_path(name: str, split: str) -> Path:
     """The file that holds ``split`` of task ``name`` (it may not exist)."""
     if split not in SPLITS:

@@ -21,7 +21,8 @@ from core.task_builder import TaskRequest, create_task, export_task, plan_task, 
 from core.task_sources import read_source
 from core.tasks import (TASKS_DIR, available_splits, check_task_name, delete_task, is_user_task,
                         list_tasks, load_split, load_task, rename_task, sample_tasks,
-                        task_fingerprint, task_folder, user_tasks, user_tasks_dir)
+                        task_fingerprint, task_folder, task_title, user_tasks,
+                        user_tasks_dir)
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ("billing", "delivery", "returns")
@@ -205,6 +206,9 @@ def test_a_damaged_user_task_is_named_and_the_others_still_list(tmp_path):
     with pytest.raises(ConfigError, match="outside the task's folder"):
         load_task("escaping")
     assert load_task("tickets").origin == "yours"
+    assert task_title("broken").startswith("broken (yours, damaged")
+    assert task_title("tickets") == "tickets (yours)"
+    assert task_title("review-sentiment") == "Review sentiment (3 labels)"
 
 
 def test_a_failed_creation_leaves_nothing(tmp_path, monkeypatch):
@@ -260,3 +264,12 @@ def test_cli_round_trip(tmp_path):
     assert [t["name"] for t in listed] == sample_tasks() + ["tickets"]
     refused = cli("tasks", "delete", "shop-math")
     assert refused.returncode == 2 and "error:" in refused.stderr and "fix:" in refused.stderr
+
+
+def test_an_edited_task_json_shows_without_clearing_any_cache(tmp_path):
+    task = make("tickets", write_csv(tmp_path / "t.csv", ticket_rows()))
+    path = user_tasks_dir() / "tickets" / "task.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "instruction": "Route the support ticket to a team."}))
+    assert load_task("tickets").instruction == "Route the support ticket to a team."
+    assert load_task("tickets").fingerprint != task.fingerprint  # the instruction is content
