@@ -90,7 +90,7 @@ class Task:
     @property
     def fingerprint(self) -> str:
         """A short hash of the task's content (see ``task_fingerprint``)."""
-        return task_fingerprint(self.name)
+        return _fingerprint(self)
 
     def examples(self, split: str, limit: int | None = None) -> list[Example]:
         """The examples of a split as (input, answer) pairs."""
@@ -326,14 +326,19 @@ def content_fingerprint(settings: dict[str, Any], schema: str | None,
 def task_fingerprint(name: str) -> str:
     """A short sha256 of task ``name``'s content: what it asks and its examples per split.
     Equal fingerprints mean the same task, whatever its name or folder."""
-    task = load_task(name)
-    paths = [split_path(name, s) for s in SPLITS]
-    key = (name, _stamp(task_folder(name) / "task.json"), *(_stamp(p) for p in paths))
+    return _fingerprint(load_task(name))
+
+
+def _fingerprint(task: Task) -> str:
+    """The fingerprint of ``task``'s own settings with the rows its split files hold now."""
+    settings = {k: getattr(task, k) for k in FINGERPRINT_FIELDS}
+    paths = [split_path(task.name, s) for s in SPLITS]
+    key = (task.name, json.dumps(settings, sort_keys=True), task.schema,
+           *(_stamp(p) for p in paths))
     if key not in _PRINTS:
         if len(_PRINTS) >= MAX_CACHED_TASKS:
             _PRINTS.clear()
-        splits = {s: _read_split(name, s) for s, p in zip(SPLITS, paths) if p.is_file()}
-        settings = {k: getattr(task, k) for k in FINGERPRINT_FIELDS}
+        splits = {s: _read_split(task.name, s) for s, p in zip(SPLITS, paths) if p.is_file()}
         _PRINTS[key] = content_fingerprint(settings, task.schema, splits)
     return _PRINTS[key]
 

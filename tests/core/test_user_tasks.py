@@ -267,9 +267,9 @@ def test_cli_round_trip(tmp_path):
 
 
 def test_an_edited_task_json_shows_without_clearing_any_cache(tmp_path):
-    task = make("tickets", write_csv(tmp_path / "t.csv", ticket_rows()))
+    before = make("tickets", write_csv(tmp_path / "t.csv", ticket_rows())).fingerprint
     path = user_tasks_dir() / "tickets" / "task.json"
     data = json.loads(path.read_text())
     path.write_text(json.dumps({**data, "instruction": "Route the support ticket to a team."}))
     assert load_task("tickets").instruction == "Route the support ticket to a team."
-    assert load_task("tickets").fingerprint != task.fingerprint  # the instruction is content
+    assert load_task("tickets").fingerprint != before  # the instruction is content
