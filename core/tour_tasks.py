@@ -101,8 +101,10 @@ def lesson_task(name: str = DEFAULT_TASK) -> LessonTask:
         raise ConfigError(f"Task {task.title!r} has no {' and no '.join(missing)} split: the "
                           "lesson draws its examples from train and asks about test.",
                           "Create the task again with both splits (the lab can split one file).")
+    # an empty validation file (made with no validation part) validates nothing
+    validation = "validation" in splits and bool(load_split(name, "validation", limit=1))
     return LessonTask(name, task.title, task.labels, len(load_split(name, "test")),
-                      len(load_split(name, "train")), "validation" in splits)
+                      len(load_split(name, "train")), validation)
 
 
 def set_name_for(task: str) -> str:
