@@ -35,8 +35,9 @@ from core.paths import data_dir, write_json
 from core.prompting import Example, PromptRecipe, build_prompt, normal_text
 from core.runs import LIVE, Run, list_runs, start_run
 from core.tasks import Task, list_tasks, load_task
-from core.tour_tasks import (DEFAULT_TASK, QUICK_N, LessonTask, Step, lesson_task,  # noqa: F401
-                             lesson_tasks, ordering_note, set_name_for, task_steps, task_talk)
+from core.tour_tasks import (DEFAULT_TASK, MIN_COMPARE, QUICK_N, LessonTask, Step,  # noqa: F401
+                             lesson_task, lesson_tasks, ordering_note, set_name_for,
+                             task_steps, task_talk)
 from core.train_config import TrainConfig, preset
 
 TASK = DEFAULT_TASK

@@ -35,12 +35,15 @@ if top[1].button("Start over", key="tour_reset", help="Earlier runs and comparis
     st.session_state.update({k: v for k, v in STATE.items() if k != "tour_task"})
     st.rerun()
 
-done = status()
-shown = {s.number: s for s in steps(lesson_task)}
+headers = {}
 for number, draw in ((1, lambda: zero_shot_step(engine)), (2, lambda: few_shot_step(engine)),
                      (3, training_step), (4, compare_step), (5, report_step)):
     with st.container(border=True, key=f"tour_step_{number}"):
-        step_header(shown[number], done[number])
+        headers[number] = st.container()  # filled last: a time measured by this click shows
         draw()
+done, shown = status(), steps(lesson_task)
+for step in shown:
+    with headers[step.number]:
+        step_header(step, done[step.number])
 with overview_box:
-    overview(status(), steps(lesson_task))
+    overview(done, shown)

@@ -123,8 +123,10 @@ def presenter_script() -> None:
     if not text:
         st.caption("The presenter's script (docs/demo.md) is missing from this copy of the lab.")
         return
-    with st.expander("Presenter's script (docs/demo.md): the whole lesson with its measured "
-                     "figures", icon=":material/description:"):
+    label = "Presenter's script (docs/demo.md): the whole lesson with its measured figures" \
+        if task() == tour.TASK else ("Presenter's script (docs/demo.md), written for the shipped "
+                                     "review-sentiment lesson: its figures are that task's")
+    with st.expander(label, icon=":material/description:"):
         st.download_button("Download the script (Markdown)", text, "prompttune-lesson-script.md",
                            "text/markdown", key="tour_script_download")
         st.markdown(text)
