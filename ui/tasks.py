@@ -168,13 +168,16 @@ def show_counts(draft: TaskDraft) -> None:
     cols[1].metric("Rows kept", f"{counts['kept']:,}")
     for col, (split, rows) in zip(cols[2:], draft.splits.items()):
         col.metric(split.capitalize(), f"{len(rows):,}")
-    origin = "as the source splits them" if draft.split_origin == "source" else \
-        "split by the lab, stratified by label, with your seed"
+    origin = "Splits as the source has them" if draft.split_origin == "source" else \
+        "Split by the lab, stratified by label, with your seed"
     removed = [(COUNT_WORDS.get(k, k.replace("_", " ")), v) for k, v in counts.items()
                if k not in ("read", "kept") and v]
-    st.markdown(f"Splits {origin}. " + ("Skipped or removed, never silently: " + "; ".join(
-        f"**{v:,}** {what}" for what, v in removed) + "." if removed else
+    st.markdown(f"{origin}. " + ("Skipped or removed, never silently: " + "; ".join(
+        f"{what}: **{v:,}**" for what, v in removed) + "." if removed else
         "No row was skipped: no empty fields, duplicates or test rows also in train."))
+    if draft.label_counts:
+        st.markdown("Labels found: " + ", ".join(f"{plain(k)} **{v:,}**"
+                                                 for k, v in draft.label_counts.items()))
     st.caption(f"Fingerprint of this version: `{draft.fingerprint}` (runs and comparisons "
                "record it).")
 
@@ -190,7 +193,8 @@ def label_chart(draft: TaskDraft, key: str = "tasks_label_chart") -> None:
                                 marker_color=SPLIT_COLOURS.get(split)))
     figure.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=40, b=10),
                          title=f"Label distribution ({len(draft.label_counts)} labels)",
-                         yaxis_title="rows", legend=dict(orientation="h", y=-0.25))
+                         yaxis_title="rows",
+                         legend=dict(orientation="h", y=-0.25, traceorder="normal"))
     st.plotly_chart(figure, key=key)
 
 
@@ -199,10 +203,15 @@ def token_lengths(draft: TaskDraft, count: Callable[[str], int] | None) -> dict[
     when a model is in memory, else core's word counts over every row."""
     if count is None:
         return draft.lengths
+    held = st.session_state.get("tasks_tokens")
+    if held and held[0] == (draft.fingerprint, count):  # counted once per version and model
+        return held[1]
     texts = [row[draft.request.input_column] for rows in draft.splits.values() for row in rows]
     step = max(1, len(texts) // TOKEN_SAMPLE)
-    figures = length_figures(texts[::step][:TOKEN_SAMPLE], count)
-    return {**figures, "sampled": len(texts) > TOKEN_SAMPLE}
+    figures = {**length_figures(texts[::step][:TOKEN_SAMPLE], count),
+               "sampled": len(texts) > TOKEN_SAMPLE}
+    st.session_state["tasks_tokens"] = ((draft.fingerprint, count), figures)
+    return figures
 
 
 def length_chart(lengths: dict[str, Any], key: str = "tasks_length_chart") -> None:
@@ -210,7 +219,8 @@ def length_chart(lengths: dict[str, Any], key: str = "tasks_length_chart") -> No
     if not lengths.get("count"):
         return
     bins = lengths["histogram"]
-    figure = go.Figure(go.Bar(x=[f"{b['from']}–{b['to']}" for b in bins],
+    figure = go.Figure(go.Bar(x=[str(b["from"]) if b["from"] == b["to"] else
+                                 f"{b['from']}–{b['to']}" for b in bins],
                               y=[b["rows"] for b in bins], marker_color="#1f77b4"))
     sample = f", a sample of {lengths['count']:,} rows" if lengths.get("sampled") else ""
     figure.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), bargap=0.05,

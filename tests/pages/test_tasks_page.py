@@ -83,7 +83,8 @@ def test_a_csv_becomes_a_task_that_every_picker_offers(tiny, lab_home):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows read"] == "62" and metrics["Rows kept"] == "60"
     text = _text(at)
-    assert "**1** exact duplicates" in text and "**1** rows with an empty answer" in text
+    assert "exact duplicates: **1**" in text and "rows with an empty answer: **1**" in text
+    assert "bug **20**, feature **20**, question **20**" in text
     prompt = at.code[0].value
     assert "bug, feature, question" in prompt and "Ticket" in prompt  # the live preview
     at.text_area(key="tasks_instruction").set_value("Sort the ticket: bug, feature or question.")
@@ -94,7 +95,7 @@ def test_a_csv_becomes_a_task_that_every_picker_offers(tiny, lab_home):
     assert not at.exception
     assert user_tasks() == ["tickets"]
     shown = _text(at).replace("\\", "")  # the folder is escaped for Markdown ("\\_")
-    assert "Created your task" in shown and str(lab_home / "tasks" / "tickets") in shown
+    assert "Created **tickets (yours)**" in shown and str(lab_home / "tasks" / "tickets") in shown
     assert any("tickets** (yours)" in m.value for m in at.markdown)
     rows = sum(len(load_split("tickets", s)) for s in ("train", "validation", "test"))
     assert rows == 60
