@@ -263,3 +263,32 @@ def test_the_home_page_points_to_the_tasks_page():
     assert not at.exception
     assert any(link.proto.page == "Tasks" and link.proto.label.startswith("**Tasks**")
                for link in at.get("page_link"))
+
+
+def test_a_local_task_folder_is_read_from_its_path(tiny, tmp_path):
+    from core.task_builder import export_task
+
+    at = _make(_page(TASKS, tiny))
+    at.button(key="tasks_create").click().run()
+    folder = export_task("tickets", tmp_path / "exported")
+    at.radio(key="tasks_from").set_value("A file or folder on this machine").run()
+    at.text_input(key="tasks_path").set_value(str(folder))
+    at.button(key="tasks_read").click().run()
+    assert not at.exception
+    assert at.selectbox(key="tasks_label").value == "kind"
+    assert "train 4" in " ".join(m.value for m in at.markdown)  # its own splits, kept
+    at.text_input(key="tasks_name").set_value("tickets again").run()
+    at.button(key="tasks_create").click().run()
+    from core.tasks import task_fingerprint
+    assert task_fingerprint("tickets again") == task_fingerprint("tickets")
+
+
+def test_a_free_text_task_is_made_without_labels(tiny):
+    at = _upload(_page(TASKS, tiny), "notes.csv", _csv())
+    at.selectbox(key="tasks_input").set_value("ticket")
+    at.selectbox(key="tasks_label").set_value("note")
+    at.selectbox(key="tasks_kind").set_value("text").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Labels found" not in _text(at)
+    at.button(key="tasks_create").click().run()
+    assert user_tasks() == ["notes"]
