@@ -1,7 +1,7 @@
 """Training data: reading, mapping, templating, splitting and tokenizing examples.
 
-``prepare_data(config, tokenizer)`` turns a ``TrainConfig``'s data (a sample task or
-a CSV/TSV/JSONL/JSON file in one of ``FORMATS``) into tokenized examples with the
+``prepare_data(config, tokenizer)`` turns a ``TrainConfig``'s data (a task, sample or the
+user's, or a CSV/TSV/JSONL/JSON file in one of ``FORMATS``) into tokenized examples with the
 loss on the completion only; ``preview_data`` shows the same examples and their
 token lengths before a run. Split out of ``core.training``, which re-exports these
 names.
