@@ -46,6 +46,9 @@ st.subheader("Where to start")
 st.page_link("pages/0_Tour.py", label="**New here, or teaching? Take the 10-minute lesson**: "
              "zero-shot, few-shot, a live LoRA run, the comparison and a report, a click a step",
              icon=":material/school:")  # one line: a page link does not wrap
+st.page_link("pages/8_Tasks.py", label="**Tasks**: bring your own data (a CSV, JSONL, Parquet "
+             "file...) and make it a task every page can pick, in a minute, no file to edit",
+             icon=":material/dataset:")
 st.page_link("pages/1_Playground.py", label="**Playground**: write a prompt, see the exact text "
              "the model reads, stream its answer with tokens, time and speed", icon=":material/chat:")
 st.page_link("pages/3_Few-shot_builder.py", label="**Few-shot builder**: pick, edit, order and "

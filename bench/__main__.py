@@ -25,6 +25,9 @@
 10. Number formats (``bench/precision.py``): training s/step and decoding and prompt
    tokens/s of the real model in float32 and bfloat16 side by side, beside the format
    ``auto`` picked on this processor from its small workloads.
+11. Your own task (``bench/tasks.py``): a 100,000-row CSV made into a task (goal under
+   10 s, peak memory beside a bare csv read's) and the Compare page's server time with it
+   picked, against the page on a shipped task (goal under 2 s).
 4. Evaluation throughput on 50 shipped reviews: label scoring (few-shot prompt,
    log-likelihood of " positive" / " negative") and chain-of-thought generation,
    each engine and batching choice side by side, in examples/s.
@@ -50,6 +53,7 @@ from bench.prompting import (bench_batched_evaluation, bench_label_scoring,  # n
                              bench_structured)
 from bench.precision import bench_precision  # noqa: E402
 from bench.retrieval import bench_retrieval  # noqa: E402
+from bench.tasks import bench_tasks  # noqa: E402
 from bench.training import bench_live_demo, bench_training, bench_training_ratio  # noqa: E402
 PROMPT = "Write a short story about a robot who learns to paint. Once upon a time,"
 
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
                                            "scoring", "structured", "retrieval", "training",
                                            "batched", "training_ratio", "live_demo",
-                                           "precision"),
+                                           "precision", "tasks"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -244,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
              "scoring": lambda: bench_label_scoring(args.sentiment_examples),
              "structured": lambda: bench_structured(args.structured_examples),
              "retrieval": lambda: bench_retrieval(args.rag_questions),
+             "tasks": bench_tasks,
              "batched": lambda: bench_batched_evaluation(args.batched_examples),
              "training_ratio": lambda: bench_training_ratio(steps=8),
              "live_demo": lambda: bench_live_demo(),

@@ -12,6 +12,7 @@
     python -m core train CONFIG.json --run-dir DIR [--resume]   # what a background run executes
     python -m core runs --json                 # the training runs and their status
     python -m core compare CONFIG.json --report report.html   # a comparison, headless
+    python -m core tasks create NAME --from FILE --kind ... # your own task (see core.cli_tasks)
 
 Errors meant for people (a bad parameter, a missing model) print the problem
 and its fix and exit with status 2; nothing prints a traceback for them. Two
@@ -29,6 +30,7 @@ import json
 import sys
 from pathlib import Path
 
+from core.cli_tasks import add_tasks_parser, run_tasks
 from core.config import DEFAULT_MODEL, DEVICES, DTYPES, ENGINES, GenerationParams, ModelSpec
 from core.errors import ConfigError, LabError
 from core.precision import PRECISIONS
@@ -133,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--limit", type=_count(1, HISTORY_LIMIT_MAX), default=20,
                       help=f"how many, newest first (1 to {HISTORY_LIMIT_MAX:,})")
     hist.add_argument("--export", choices=("json", "csv"), default=None)
+    add_tasks_parser(sub)
     return parser
 
 
@@ -383,4 +386,5 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"prepare": _prepare, "models": _models, "generate": _generate, "score": _score,
-            "history": _history, "train": _train, "runs": _runs, "compare": _compare}
+            "history": _history, "train": _train, "runs": _runs, "compare": _compare,
+            "tasks": run_tasks}

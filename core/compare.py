@@ -140,8 +140,8 @@ class CompareConfig:
             object.__setattr__(self, "prices", Prices(**self.prices))
         check_field_types(self, "Comparison")
         if self.task not in list_tasks():  # before any path is made of it
-            raise ConfigError(f"There is no sample task named {self.task[:60]!r}.",
-                              f"Pick one of: {', '.join(list_tasks())}.")
+            raise ConfigError(f"There is no sample task named {self.task[:60]!r}, nor a task "
+                              "of yours.", f"Pick one of: {', '.join(list_tasks())}.")
         if not self.variants:
             raise ConfigError("No variant is selected.", "Pick at least one variant to run.")
         names = [v.name for v in self.variants]
@@ -530,10 +530,12 @@ def evaluate(config: CompareConfig, progress: Callable[..., None] | None = None,
     arguments, ``(..., examples_done, examples)``, as a variant's examples go through.
     """
     from core.engines import load_engine
+    from core.task_versions import check_warnings, comparison_checks, task_record
 
     started = time.perf_counter()
     task = load_task(config.task)
     examples = _examples(task, config.n_examples)
+    checks = comparison_checks(config)  # the task's version against each tuned run's
     work = "prefill" if task.kind == "classification" else "generate"  # scoring or answers
     base = None
     variants, per_example = [], {}
@@ -585,7 +587,8 @@ def evaluate(config: CompareConfig, progress: Callable[..., None] | None = None,
     return {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "duration_s": round(time.perf_counter() - started, 1), "config": config.to_dict(),
             "task": {"name": task.name, "title": task.title, "kind": task.kind,
-                     "labels": list(task.labels)},
+                     "labels": list(task.labels), **task_record(task, len(examples))},
+            "warnings": check_warnings(checks), "tuned_runs": checks,
             "prices": asdict(config.prices), "variants": variants,
             "examples": [{**e, "outputs": {name: rows[i] for name, rows in per_example.items()}}
                          for i, e in enumerate(examples)]}

@@ -251,6 +251,7 @@ def execute(config: CompareConfig, folder: Path, comparison_id: str | None = Non
     # share the two cores with a training run instead of fighting over them (4-15x slower)
     threads = 1 if _training_busy() else None
     try:
+        _say_version(config)
         results = evaluate(config, progress, cancelled, threads)
         results["id"] = comparison_id
         write_json(folder / "results.json", results)
@@ -264,6 +265,18 @@ def execute(config: CompareConfig, folder: Path, comparison_id: str | None = Non
         raise
     _finish(folder, comparison_id, {"status": "succeeded"})
     return results
+
+
+def _say_version(config: CompareConfig) -> None:
+    """The task's version, and each warning about a tuned run's data (another version of the
+    task, training rows among the test rows), first in the log and the CLI's output."""
+    from core.task_versions import check_warnings, comparison_checks, short
+    from core.tasks import load_task
+
+    task = load_task(config.task)
+    print(f"task {task.name}, {short(task.fingerprint)}", flush=True)
+    for warning in check_warnings(comparison_checks(config)):
+        print(f"warning: {warning}", flush=True)
 
 
 def _ended(folder: Path, comparison_id: str, status: dict[str, Any]) -> None:

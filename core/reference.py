@@ -72,10 +72,13 @@ def find_reference(text: str, tasks: list[str] | None = None) -> Reference | Non
 
 
 def tasks_of(kinds: tuple[str, ...], collection: str | None = None) -> list[str]:
-    """The sample tasks of these kinds (and, for question tasks, on this collection)."""
+    """The tasks (sample and the user's) of these kinds (and, for question tasks, on this collection)."""
     names = []
     for name in list_tasks():
-        task = load_task(name)
+        try:
+            task = load_task(name)
+        except ConfigError:  # a damaged task of the user's: its own page names it
+            continue
         if task.kind in kinds and (collection is None or task.collection in (None, collection)):
             names.append(name)
     return names

@@ -418,7 +418,8 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
 color:#222}table{border-collapse:collapse;font-size:.85em;margin:1em 0}th,td{border:1px solid
 #ccc;padding:.3em .5em;text-align:left;vertical-align:top}th{background:#f3f3f3}
 .verdict{font-size:1.1em;background:#f6f8ff;border-left:4px solid #636efa;padding:.8em 1em}
-.note{color:#8a5300}pre{background:#f6f6f6;padding:1em;overflow-x:auto}"""
+.note{color:#8a5300}.warning{background:#fff4e5;border-left:4px solid #e8a000;padding:.6em 1em}
+pre{background:#f6f6f6;padding:1em;overflow-x:auto}"""
 
 
 def _table_html(table: pd.DataFrame, index: bool = False) -> str:
@@ -461,11 +462,22 @@ def _config_text(results: Results) -> str:
     return json.dumps(config, indent=2, ensure_ascii=False, default=str)
 
 
+def _task_html(results: Results) -> str:
+    """The task and its version, then each warning about a tuned run's data, before the
+    verdict: a reader must know them before trusting any figure below."""
+    from core.task_versions import result_warnings, task_line
+
+    return (f"<p>{html.escape(task_line(results))}</p>"
+            + "".join(f'<p class="warning">Warning: {html.escape(w)}</p>'
+                      for w in result_warnings(results)))
+
+
 def _sections(results: Results) -> list[tuple[str, str]]:
     sample = disagreements(results, only_disagree=True).head(DISAGREEMENT_SAMPLE)
     config = _config_text(results)
     return [
-        ("Verdict", f'<p class="verdict">{html.escape(verdict(results))}</p>'
+        ("Verdict", _task_html(results)
+                    + f'<p class="verdict">{html.escape(verdict(results))}</p>'
                     + "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes(results))),
         ("Metrics", _table_html(metrics_table(results))),
         ("Charts", _figures_html(results)),

@@ -454,6 +454,7 @@ def _train_holding_lock(config: TrainConfig, run_dir: Path, resume: bool, echo: 
     from core import training
 
     write_status(run_dir, status="running", started_at=_now(), problem=None, fix=None)
+    _record_data(config, run_dir)
     try:
         metrics = training.train(config, run_dir, resume=resume, echo=echo)
     except LabError as exc:
@@ -467,6 +468,18 @@ def _train_holding_lock(config: TrainConfig, run_dir: Path, resume: bool, echo: 
     final = "cancelled" if metrics.get("cancelled") else "succeeded"
     write_status(run_dir, status=final, finished_at=_now())
     return 0
+
+
+def _record_data(config: TrainConfig, run_dir: Path) -> None:
+    """The task version and split sizes this run trains on (``core.task_versions``), written
+    as it starts; a record that cannot be written is said in the log, and training goes on."""
+    from core.task_versions import record_run_data
+
+    try:
+        record_run_data(config, run_dir)
+    except (OSError, LabError) as exc:
+        print(f"warning: the run's data record ({run_dir / 'data.json'}) was not written: "
+              f"{exc}", file=sys.stderr)
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -1,21 +1,25 @@
 """The 10-minute lesson: what the guided tour runs, and how it finds its work again.
 
-The tour drives the real lab on the sample sentiment task (three labels, with
+The tour drives the real lab, by default on the sample sentiment task (three labels, with
 MIXED: hard enough that zero-shot < few-shot < LoRA holds with intervals apart,
-where two labels are nearly solved by 4 shots). Everything it starts is an
+where two labels are nearly solved by 4 shots), or on any classification task the user
+picks (``core.tour_tasks``: there, every figure it states was measured here on that task).
+Every function takes the lesson's ``task``; what it starts and keeps is the task's own,
+so switching task never mixes two lessons' steps. Everything it starts is an
 ordinary few-shot set, training run or comparison, found again after a page
 switch or an app restart by what it is: the set by its name, the run by its
 config (the live-demo preset on the task), the comparison by its variant names.
-``tour.json`` in the lab's folder records when the current tour began, so "Start over"
-can leave a rehearsal's run behind without deleting it, and what steps 1, 2 and 5 produced
-(the 12-review checks, the report's download), so a reload or a new tab shows every done step
-with its result. The lesson asks about test reviews only and draws its examples from the
+``tour.json`` in the lab's folder records, per task, when the current tour began, so "Start
+over" can leave a rehearsal's run behind without deleting it, and what steps 1, 2 and 5
+produced (the 12-review checks with their time, the report's download), so a reload or a new
+tab shows every done step with its result; and which task the lesson was last on. The lesson asks about test reviews only and draws its examples from the
 training split: a query is never one of its own shots.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,29 +34,22 @@ from core.fewshot import FewShotSet, delete_set, list_sets, save_set, select_exa
 from core.paths import data_dir, write_json
 from core.prompting import Example, PromptRecipe, build_prompt, normal_text
 from core.runs import LIVE, Run, list_runs, start_run
-from core.tasks import Task, load_task
+from core.tasks import Task, list_tasks, load_task
+from core.tour_tasks import (DEFAULT_TASK, MIN_COMPARE, QUICK_N, LessonTask, Step,  # noqa: F401
+                             lesson_task, lesson_tasks, ordering_note, set_name_for,
+                             task_steps, task_talk)
 from core.train_config import TrainConfig, preset
 
-TASK = "review-sentiment"
-SET_NAME = "tour-4-shot"
+TASK = DEFAULT_TASK
+SET_NAME = set_name_for(TASK)
 TUNED = "LoRA live demo (tour)"
 VARIANT_NAMES = ("zero-shot", "few-shot 4", "few-shot 8", TUNED)
 DEFAULT_N = 150         # 4 variants took 139 s here; at 90 few-shot 4 and LoRA intervals touched
-QUICK_N = 12            # reviews for the one-glance zero-shot / few-shot check
 # the Compare page's default prices: cloud-like input tokens, a cheap CPU hour
 PRICES = Prices(input_per_million=0.10, output_per_million=0.40, gpu_hour=1.20, cpu_hour=0.05)
 
 
-@dataclass(frozen=True)
-class Step:
-    """One step of the lesson: what to click, how long it takes, what to say."""
-
-    number: int
-    title: str
-    seconds: int        # expected, on 2 CPU cores with the embedded Gemma 3 270M
-    say: str
-
-
+# the shipped lesson's steps; seconds expected on 2 CPU cores with the embedded Gemma 3 270M
 STEPS = (
     Step(1, "Zero-shot: just ask", 60,
          "A 270M-parameter base model, no examples, only an instruction. It answers POSITIVE to "
@@ -102,30 +99,65 @@ def _read_marker() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _update_marker(**values: Any) -> None:
-    write_json(_marker(), {**_read_marker(), **values})
+LEGACY = ("started_at", "checks", "report_downloaded")  # a tour.json of one task, at its top
 
 
-def tour_started_at() -> str | None:
+def _section(task: str) -> dict[str, Any]:
+    """What tour.json keeps for ``task``'s lesson (an older file's top level is the shipped
+    lesson's)."""
+    data = _read_marker()
+    sections = data.get("tasks") if isinstance(data.get("tasks"), dict) else {}
+    if isinstance(sections.get(task), dict):
+        return sections[task]
+    if task == TASK:
+        return {k: data[k] for k in LEGACY if k in data}
+    return {}
+
+
+def _write_section(task: str, section: dict[str, Any]) -> None:
+    data = _read_marker()
+    sections = data.get("tasks") if isinstance(data.get("tasks"), dict) else {}
+    if task == TASK and TASK not in sections:
+        sections = {**sections, TASK: _section(TASK)}  # moved from the top, kept
+    kept = {k: v for k, v in data.items() if k not in LEGACY}
+    write_json(_marker(), {**kept, "tasks": {**sections, task: section}})
+
+
+def _update_marker(task: str = TASK, **values: Any) -> None:
+    _write_section(task, {**_section(task), **values})
+
+
+def current_task() -> str:
+    """The task the lesson was last on (the shipped one when none, or when it is gone)."""
+    name = _read_marker().get("task")
+    return name if isinstance(name, str) and name in list_tasks() else TASK
+
+
+def set_current_task(task: str) -> None:
+    """Remember the lesson's task, so a reload or a new tab opens on it."""
+    write_json(_marker(), {**_read_marker(), "task": task})
+
+
+def tour_started_at(task: str = TASK) -> str | None:
     """ISO time the current tour began (None: every matching run and comparison counts)."""
-    return _read_marker().get("started_at")
+    return _section(task).get("started_at")
 
 
-def start_over() -> None:
-    """Begin a fresh tour: earlier tour runs and comparisons stay, but no longer count; the
-    12-review checks and the set are forgotten."""
-    write_json(_marker(), {"started_at": _now()})
-    delete_set(SET_NAME)
+def start_over(task: str = TASK) -> None:
+    """Begin a fresh tour of ``task``: earlier tour runs and comparisons stay, but no longer
+    count; its 12-row checks and its set are forgotten (another task's lesson is untouched)."""
+    _write_section(task, {"started_at": _now()})
+    delete_set(set_name_for(task))
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _after_start(created_at: str) -> bool:
+def _after_start(created_at: str, task: str = TASK) -> bool:
     """Whether something created at ``created_at`` belongs to the current tour (strictly later:
     what existed when "Start over" was pressed, in the same second too, stays behind)."""
-    started = tour_started_at()
+    started = tour_started_at(task)
     if started is None:
         return True
     try:
@@ -137,38 +169,40 @@ def _after_start(created_at: str) -> bool:
 # -- step 1 and 2: prompts ------------------------------------------------------------------
 
 
-def task() -> Task:
-    return load_task(TASK)
+def task(name: str = TASK) -> Task:
+    return load_task(name)
 
 
-def quick_reviews(n: int = QUICK_N) -> list[Example]:
-    """The lesson's questions: the first ``n`` reviews of the TEST split (never a shot)."""
-    return task().examples("test", limit=n)
+def quick_reviews(n: int = QUICK_N, task: str = TASK) -> list[Example]:
+    """The lesson's questions: the first ``n`` rows of the task's TEST split (never a shot;
+    fewer where the split has fewer)."""
+    return load_task(task).examples("test", limit=n)
 
 
-def tour_set() -> FewShotSet:
-    """4 TRAINING reviews balanced per label: the same draw as the comparison's 'few-shot 4'
-    (a training review that is also a test review would be left out: there is none)."""
-    t = task()
+def tour_set(task: str = TASK) -> FewShotSet:
+    """4 TRAINING rows balanced per label: the same draw as the comparison's 'few-shot 4'
+    (a training row that is also a test row is left out: never a query's own shot)."""
+    t = load_task(task)
     asked = {normal_text(e.input) for e in t.examples("test")}
     pool = [e for e in t.examples("train") if normal_text(e.input) not in asked]
-    return FewShotSet(SET_NAME, tuple(select_examples(pool, "balanced", 4, seed=0)),
-                      t.instruction, t.prompt_template, t.labels, TASK)
+    return FewShotSet(set_name_for(task), tuple(select_examples(pool, "balanced", 4, seed=0)),
+                      t.instruction, t.prompt_template, t.labels, task)
 
 
-def save_tour_set() -> FewShotSet:
-    """Save ``tour-4-shot`` (again: the draw is fixed, so saving twice changes nothing)."""
-    fewshot = tour_set()
+def save_tour_set(task: str = TASK) -> FewShotSet:
+    """Save the task's ``tour-4-shot`` set (again: the draw is fixed, so saving twice changes
+    nothing)."""
+    fewshot = tour_set(task)
     save_set(fewshot)
     return fewshot
 
 
-def set_saved() -> bool:
-    return SET_NAME in list_sets()
+def set_saved(task: str = TASK) -> bool:
+    return set_name_for(task) in list_sets()
 
 
-def zero_shot_recipe() -> PromptRecipe:
-    t = task()
+def zero_shot_recipe(task: str = TASK) -> PromptRecipe:
+    t = load_task(task)
     return PromptRecipe("zero-shot", t.instruction, t.prompt_template, labels=t.labels)
 
 
@@ -180,6 +214,7 @@ class QuickCheck:
     rows: tuple[dict[str, Any], ...]   # review, true label, answer, right
     prompt_tokens: float
     model: str = ""                    # the model that answered, as the sidebar names it
+    seconds: float | None = None       # how long the scoring took on this machine
 
     @property
     def correct(self) -> int:
@@ -191,16 +226,20 @@ class QuickCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"recipe_name": self.recipe_name, "rows": list(self.rows),
-                "prompt_tokens": self.prompt_tokens, "model": self.model}
+                "prompt_tokens": self.prompt_tokens, "model": self.model, "seconds": self.seconds}
 
 
-def quick_check(engine: Any, recipe: PromptRecipe, name: str, n: int = QUICK_N) -> QuickCheck:
-    """The first ``n`` test reviews through ``recipe``, scored by label log-likelihood."""
-    t = task()
-    reviews = quick_reviews(n)
+def quick_check(engine: Any, recipe: PromptRecipe, name: str, n: int = QUICK_N,
+                task: str = TASK) -> QuickCheck:
+    """The first ``n`` test rows of ``task`` through ``recipe``, scored by label
+    log-likelihood, timed: a step's time on another task is what it took here."""
+    t = load_task(task)
+    reviews = quick_reviews(n, task)
     prompts = [build_prompt(recipe, r.input).text for r in reviews]
+    began = time.monotonic()
     # every written form of a label, summed: the reading Compare counts in step 4
     scores = score_labels(engine, prompts, t.labels, " ")
+    seconds = round(time.monotonic() - began, 1)
     out = []
     for review, scored in zip(reviews, scores):
         answer = max(scored, key=lambda s: s.probability).label
@@ -208,53 +247,59 @@ def quick_check(engine: Any, recipe: PromptRecipe, name: str, n: int = QUICK_N) 
                     "answer": answer, "right": answer == review.label})
     tokens = sum(engine.count_tokens(p) for p in prompts) / len(prompts)
     info = getattr(engine, "info", None)
-    return QuickCheck(name, tuple(out), round(tokens, 1), getattr(info, "title", ""))
+    return QuickCheck(name, tuple(out), round(tokens, 1), getattr(info, "title", ""), seconds)
 
 
 CHECKS = ("zero", "shots")  # step 1's zero-shot check, step 2's check with the 4 examples
 
 
-def save_check(kind: str, check: QuickCheck) -> None:
-    """Keep a step's check in ``tour.json``: a reload or a new tab shows it again."""
-    checks = {**_read_marker().get("checks", {}), kind: check.to_dict()}
-    _update_marker(checks=checks)
+def save_check(kind: str, check: QuickCheck, task: str = TASK) -> None:
+    """Keep a step's check in ``tour.json``, under its task: a reload or a new tab shows it."""
+    checks = {**(_section(task).get("checks") or {}), kind: check.to_dict()}
+    _update_marker(task, checks=checks)
 
 
-def saved_checks() -> dict[str, QuickCheck]:
-    """The checks of the current tour ("zero", "shots"), as the steps measured them."""
+def saved_checks(task: str = TASK) -> dict[str, QuickCheck]:
+    """The checks of ``task``'s current tour ("zero", "shots"), as the steps measured them."""
     found = {}
-    for kind, data in (_read_marker().get("checks") or {}).items():
+    for kind, data in (_section(task).get("checks") or {}).items():
         try:
+            seconds = data.get("seconds")
             found[kind] = QuickCheck(data["recipe_name"], tuple(data["rows"]),
-                                     float(data["prompt_tokens"]), data.get("model", ""))
-        except (KeyError, TypeError, ValueError):
+                                     float(data["prompt_tokens"]), data.get("model", ""),
+                                     None if seconds is None else float(seconds))
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue  # a hand-edited or older file: that step is simply not done
     return found
 
 
-def playground_review(zero: QuickCheck | None = None, shots: QuickCheck | None = None) -> str:
-    """A test review for the Playground, never one of the tour's examples: one zero-shot got
-    wrong (not POSITIVE, to show the bias) and, once measured, the examples got right."""
-    examples = {normal_text(e.input) for e in tour_set().examples}
+def playground_review(zero: QuickCheck | None = None, shots: QuickCheck | None = None,
+                      task: str = TASK) -> str:
+    """A test row for the Playground, never one of the tour's examples: one zero-shot got
+    wrong (not of the label it guesses most, to show the bias; POSITIVE on the shipped task
+    before step 1) and, once measured, the examples got right."""
+    examples = {normal_text(e.input) for e in tour_set(task).examples}
     right_with_shots = {r["review"] for r in shots.rows if r["right"]} if shots else set()
     rows = zero.rows if zero else tuple({"review": r.input, "true label": r.label, "right": False}
-                                        for r in quick_reviews())
+                                        for r in quick_reviews(task=task))
     rows = [r for r in rows if normal_text(r["review"]) not in examples]
-    wrong = [r for r in rows if not r["right"] and r["true label"] != "POSITIVE"]
+    guessed = zero.answers.most_common(1)[0][0] if zero and zero.rows \
+        else load_task(task).labels[0]
+    wrong = [r for r in rows if not r["right"] and r["true label"] != guessed]
     for candidates in ([r for r in wrong if r["review"] in right_with_shots], wrong, rows):
         if candidates:
             return candidates[0]["review"]
-    raise ConfigError("Every test review of the lesson is also one of its examples.",
-                      "Check the sample task's splits: test and train must not overlap.")
+    raise ConfigError("Every test row of the lesson is also one of its examples.",
+                      "Check the task's splits: test and train must not overlap.")
 
 
-def report_downloaded(comparison_id: str) -> bool:
+def report_downloaded(comparison_id: str, task: str = TASK) -> bool:
     """Whether step 5's report of this comparison was downloaded in the current tour."""
-    return _read_marker().get("report_downloaded") == comparison_id
+    return _section(task).get("report_downloaded") == comparison_id
 
 
-def mark_report_downloaded(comparison_id: str) -> None:
-    _update_marker(report_downloaded=comparison_id)
+def mark_report_downloaded(comparison_id: str, task: str = TASK) -> None:
+    _update_marker(task, report_downloaded=comparison_id)
 
 
 def presenter_script() -> str:
@@ -274,13 +319,24 @@ def tour_train_config() -> TrainConfig:
     return preset("live-demo", task=TASK, name="tour: live-demo LoRA")
 
 
+def train_config(task: str = TASK) -> TrainConfig:
+    """The lesson's run on ``task``: the shipped lesson's config, or the same preset on the
+    task's rows (validated on its validation split, or on a part of train where it has none)."""
+    if task == TASK:
+        return tour_train_config()
+    validation = "validation" if lesson_task(task).has_validation else None
+    return preset("live-demo", task=task, name="tour: live-demo LoRA",
+                  validation_split=validation)
+
+
 def _is_tour_run(run: Run, config: TrainConfig) -> bool:
-    return run.config == json.loads(json.dumps(config.to_dict())) and _after_start(run.created_at)
+    return run.config == json.loads(json.dumps(config.to_dict())) \
+        and _after_start(run.created_at, config.task or TASK)
 
 
-def find_tour_run(config: TrainConfig | None = None) -> Run | None:
+def find_tour_run(config: TrainConfig | None = None, task: str = TASK) -> Run | None:
     """The newest run of the tour's config in this tour: a live or succeeded one first."""
-    config = config or tour_train_config()
+    config = config or train_config(task)
     mine = [r for r in list_runs() if _is_tour_run(r, config)]
     for wanted in (("queued", "running", "succeeded"), None):
         for run in mine:
@@ -289,10 +345,11 @@ def find_tour_run(config: TrainConfig | None = None) -> Run | None:
     return None
 
 
-def start_tour_run(config: TrainConfig | None = None, again: bool = False) -> str:
+def start_tour_run(config: TrainConfig | None = None, again: bool = False,
+                   task: str = TASK) -> str:
     """Start the tour's run, unless one of this tour is already queued, running or done (and
     ``again`` is not asked: then a finished one is trained anew)."""
-    config = config or tour_train_config()
+    config = config or train_config(task)
     run = find_tour_run(config)
     if run is not None and (run.status in LIVE or (run.status == "succeeded" and not again)):
         return run.id
@@ -303,12 +360,13 @@ def start_tour_run(config: TrainConfig | None = None, again: bool = False) -> st
 
 
 def tour_compare_config(run_id: str, n_examples: int = DEFAULT_N,
-                        model: str = "embedded:gemma-3-270m", engine: str = "auto") -> CompareConfig:
-    """Zero-shot, 4 and 8 shots and the tour's LoRA run, on the first ``n_examples`` test reviews."""
+                        model: str = "embedded:gemma-3-270m", engine: str = "auto",
+                        task: str = TASK) -> CompareConfig:
+    """Zero-shot, 4 and 8 shots and the tour's LoRA run, on the first ``n_examples`` test rows."""
     variants = (VariantSpec("zero-shot", "zero-shot"), VariantSpec("few-shot 4", "few-shot", shots=4),
                 VariantSpec("few-shot 8", "few-shot", shots=8),
                 VariantSpec(TUNED, "fine-tuned", run_id=run_id))
-    return CompareConfig(TASK, variants, n_examples, 0, model, engine, PRICES)
+    return CompareConfig(task, variants, n_examples, 0, model, engine, PRICES)
 
 
 def _run_of(comparison: Comparison) -> str | None:
@@ -324,10 +382,10 @@ def _started(comparison: Comparison) -> str:
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
 
 
-def find_tour_comparison(run_id: str | None = None) -> Comparison | None:
+def find_tour_comparison(run_id: str | None = None, task: str = TASK) -> Comparison | None:
     """The newest comparison of this tour (of ``run_id``'s adapter when given), a working one first."""
-    mine = [c for c in list_comparisons() if c.task == TASK and c.variants == VARIANT_NAMES
-            and _after_start(_started(c)) and (run_id is None or _run_of(c) == run_id)]
+    mine = [c for c in list_comparisons() if c.task == task and c.variants == VARIANT_NAMES
+            and _after_start(_started(c), task) and (run_id is None or _run_of(c) == run_id)]
     for wanted in (("queued", "running", "succeeded"), None):
         for comparison in mine:
             if wanted is None or comparison.status in wanted:
@@ -336,9 +394,10 @@ def find_tour_comparison(run_id: str | None = None) -> Comparison | None:
 
 
 def start_tour_comparison(run_id: str, n_examples: int = DEFAULT_N,
-                          model: str = "embedded:gemma-3-270m", engine: str = "auto") -> str:
+                          model: str = "embedded:gemma-3-270m", engine: str = "auto",
+                          task: str = TASK) -> str:
     """Start the tour's comparison in the background; return its id."""
-    return start_comparison(tour_compare_config(run_id, n_examples, model, engine))
+    return start_comparison(tour_compare_config(run_id, n_examples, model, engine, task))
 
 
 # -- what to tell a stakeholder -------------------------------------------------------------
@@ -355,6 +414,7 @@ class Takeaways:
     worse_by: float | None                  # tuned clearly below few-shot 4: by this much
     train_seconds: float | None
     separated: bool                         # zero-shot < few-shot 4 < tuned, intervals apart
+    ordering: str = ""                      # "" or which step did not improve, by how much
 
 
 def takeaways(results: dict[str, Any]) -> Takeaways:
@@ -384,4 +444,5 @@ def takeaways(results: dict[str, Any]) -> Takeaways:
     separated = None not in order and order[0]["high"] < order[1]["low"] \
         and order[1]["high"] < order[2]["low"]
     return Takeaways(accuracy, tokens, share, queries, worse_by,
-                     tuned.get("train_seconds") if tuned else None, separated)
+                     tuned.get("train_seconds") if tuned else None, separated,
+                     ordering_note(accuracy, TUNED))

@@ -30,7 +30,8 @@ METHOD_LR = {"lora": 2e-4, "qlora": 5e-4, "ia3": 5e-3, "prompt-tuning": 3e-2, "f
 class TrainConfig:
     """Everything one fine-tuning run needs. Ranges are checked on construction.
 
-    Data: a sample ``task`` (``assets/tasks/<name>``) or a ``data_path`` (CSV, TSV,
+    Data: a ``task`` (a sample in ``assets/tasks/<name>`` or one of the user's, see
+    ``core.tasks``) or a ``data_path`` (CSV, TSV,
     JSONL, JSON) read as ``data_format``; ``columns`` maps the format's roles
     (see ``DEFAULT_COLUMNS``) to the file's column names. A ``data_path`` wins over
     ``task``. ``template`` is the prompt the model is trained on (``{input}`` or the
@@ -143,9 +144,11 @@ class TrainConfig:
             object.__setattr__(self, "task", None)  # a file wins over the default task
         elif not self.task:
             raise ConfigError("No training data: neither task nor data_path is set.",
-                              "Pick a sample task (e.g. review-sentiment) or give a data file.")
+                              "Pick a task (a sample such as review-sentiment, or one of yours: "
+                              "python -m core tasks list) or give a data file.")
         if self.task is not None and self.data_format != "text-label":
-            raise ConfigError(f"Sample tasks train as text-label, not {self.data_format}.",
+            raise ConfigError(f"Tasks (sample or yours) train as text-label, not "
+                              f"{self.data_format}.",
                               "Set data_format to text-label, or give a data_path.")
         if not isinstance(self.columns, dict) or any(
                 not isinstance(k, str) or not isinstance(v, str) for k, v in self.columns.items()):
@@ -335,8 +338,9 @@ def _read_settings(path: Path) -> Any:
 
 def check_ready(config: TrainConfig) -> None:
     """Check, before anything is created, that a run of ``config`` can read its data: the
-    sample task and its splits exist, or the data file exists, reads as examples and has the
-    mapped columns. Raises the ConfigError or DataFileError a run would end in; writes nothing."""
+    task (sample or the user's) and its splits exist, or the data file exists, reads as
+    examples and has the mapped columns. Raises the ConfigError or DataFileError a run would
+    end in; writes nothing."""
     from core.training_data import _read_rows
 
     _read_rows(config)

@@ -1,7 +1,7 @@
 """Training data: reading, mapping, templating, splitting and tokenizing examples.
 
-``prepare_data(config, tokenizer)`` turns a ``TrainConfig``'s data (a sample task or
-a CSV/TSV/JSONL/JSON file in one of ``FORMATS``) into tokenized examples with the
+``prepare_data(config, tokenizer)`` turns a ``TrainConfig``'s data (a task, sample or the
+user's, or a CSV/TSV/JSONL/JSON file in one of ``FORMATS``) into tokenized examples with the
 loss on the completion only; ``preview_data`` shows the same examples and their
 token lengths before a run. Split out of ``core.training``, which re-exports these
 names.
@@ -213,9 +213,9 @@ def _tokenize(pairs, tokenizer, max_length: int) -> tuple[list[dict], int]:
     return examples, cut
 
 
-def split_pairs(config: TrainConfig, tokenizer) -> tuple[list[tuple[str, str]],
-                                                        list[tuple[str, str]], PromptFormat]:
-    """(train, validation) (prompt, completion) pairs after the split, and the prompt format."""
+def split_rows(config: TrainConfig) -> tuple[list[dict], list[dict], PromptFormat]:
+    """(train, validation) rows a run of ``config`` uses, after the split and the caps, and
+    the prompt format: what training reads, and what ``core.task_versions`` records of it."""
     rows, val_rows, fmt = _read_rows(config)
     if val_rows is None:
         rows = list(rows)
@@ -227,6 +227,13 @@ def split_pairs(config: TrainConfig, tokenizer) -> tuple[list[tuple[str, str]],
     if not rows:
         raise LabError("No training examples are left after the validation split.",
                        "Add examples or lower validation_fraction.")
+    return rows, val_rows, fmt
+
+
+def split_pairs(config: TrainConfig, tokenizer) -> tuple[list[tuple[str, str]],
+                                                        list[tuple[str, str]], PromptFormat]:
+    """(train, validation) (prompt, completion) pairs after the split, and the prompt format."""
+    rows, val_rows, fmt = split_rows(config)
     train_pairs = [_pair(r, fmt, tokenizer, i) for i, r in enumerate(rows, 1)]
     val_pairs = [_pair(r, fmt, tokenizer, i) for i, r in enumerate(val_rows, 1)]
     return train_pairs, val_pairs, fmt

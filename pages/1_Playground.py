@@ -11,7 +11,7 @@ from core.prompting import PromptRecipe, build_prompt, check_structured, extract
 from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig, build_rag_prompt
 from core.react import ReActConfig, react_prompt
 from core.reference import find_reference, judge, tasks_of
-from core.tasks import list_tasks, load_task
+from core.tasks import list_tasks, load_task, task_title
 from ui.controls import figures_row, generation_controls, init_state, plain, stream_answer
 from ui.engine import current_spec, show_error
 from ui.playground import (TECHNIQUES, answer_box, apply_task, collection_choice, empty_answer,
@@ -86,9 +86,9 @@ with editor:
             if st.session_state["play_task"] not in task_names:
                 st.session_state["play_task"] = task_names[0]
             st.selectbox("Task", task_names, key="play_task", on_change=apply_task,
-                         format_func=lambda n: load_task(n).title,
-                         help="A sample task fills the instruction, template and an input; "
-                              "edit any of them.")
+                         format_func=task_title,
+                         help="A task (a sample, or yours from the Tasks page) fills the "
+                              "instruction, template and an input; edit any of them.")
             if mode == "Few-shot":
                 sets = list_sets()
                 if not sets:
@@ -167,7 +167,10 @@ def _reference():
 if run:
     st.session_state.pop("play_last", None)
     setup = playground_setup(mode, recipe, current_spec(), raw_params["stop"])
-    reference = _reference()
+    try:
+        reference = _reference()
+    except LabError:  # a damaged task of the user's among those searched: no reference shown
+        reference = None
     try:
         with editor:
             if mode == "ReAct":

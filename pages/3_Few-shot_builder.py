@@ -9,10 +9,10 @@ from core.fewshot import (DEFAULT_KS, STRATEGIES, FewShotSet, check_fits, delete
                           load_set, preview_selection, prompt_budget, save_set, select_examples,
                           shots_curve, validation_split)
 from core.prompting import PromptRecipe, build_prompt
-from core.tasks import list_tasks, load_task
+from core.tasks import list_tasks, load_task, task_title
 from ui.controls import init_state, plain
 from ui.engine import show_error
-from ui.fewshot import (budget_chart, examples_from_table, query_note, set_table, shots_chart,
+from ui.fewshot import (budget_chart, classification_tasks, examples_from_table, query_note, set_table, shots_chart,
                         shots_table, validation_note)
 from ui.sidebar import render_sidebar
 
@@ -33,18 +33,25 @@ if "fs_table" not in st.session_state:
 
 # 1. where the examples come from
 st.subheader("1 · Examples")
-source_tab, upload_tab = st.tabs(["From a sample task", "Upload CSV / JSONL"])
+source_tab, upload_tab = st.tabs(["From a task", "Upload CSV / JSONL"])
 with source_tab:
     left, right = st.columns([3, 1])
-    left.selectbox("Sample task", [n for n in list_tasks() if load_task(n).kind == "classification"]
-                   or list_tasks(), key="fs_task", format_func=lambda n: load_task(n).title)
+    offered = classification_tasks()
+    if st.session_state["fs_task"] not in offered:  # a task of yours renamed or deleted since
+        st.session_state["fs_task"] = offered[0]
+    left.selectbox("Task (a sample, or yours from the Tasks page)", offered, key="fs_task",
+                   format_func=task_title)
     right.number_input("How many (balanced, from train)", 1, 300, key="fs_n")
     if st.button("Load examples", key="fs_load_task"):
-        task = load_task(st.session_state["fs_task"])
-        pool = task.examples("train")
-        # a balanced draw, so that a small load is not all one label
-        picked = select_examples(pool, "balanced", int(st.session_state["fs_n"]), seed=0)
-        set_table([e.__dict__ for e in picked], task)
+        try:
+            task = load_task(st.session_state["fs_task"])
+            pool = task.examples("train")
+        except LabError as exc:  # a damaged task of the user's: named, with its fix
+            show_error(exc)
+        else:
+            # a balanced draw, so that a small load is not all one label
+            picked = select_examples(pool, "balanced", int(st.session_state["fs_n"]), seed=0)
+            set_table([e.__dict__ for e in picked], task)
 with upload_tab:
     upload = st.file_uploader("Examples file", type=["csv", "tsv", "jsonl", "json"], key="fs_upload")
     if upload is not None:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.errors import LabError
 from core.runs import get_run, start_run
-from core.tasks import list_tasks, load_task
+from core.tasks import list_tasks, task_title
 from core.precision import PRECISIONS
 from core.train_config import (METHODS, NAME_MAX, PRESETS, SCHEDULERS, TrainConfig,
                                many_passes_warning)
@@ -58,8 +58,11 @@ st.subheader("2 · Data")
 st.radio("Examples from", SOURCES, key="train_source", horizontal=True, on_change=reset_template)
 if state["train_source"] == SOURCES[0]:
     c1, c2 = st.columns(2)
-    c1.selectbox("Sample task", list_tasks(), key="train_task", on_change=reset_template,
-                 format_func=lambda n: load_task(n).title)
+    if state["train_task"] not in list_tasks():  # a task of yours renamed or deleted since
+        state["train_task"] = list_tasks()[0]
+        reset_template()
+    c1.selectbox("Task (a sample, or yours from the Tasks page)", list_tasks(), key="train_task",
+                 on_change=reset_template, format_func=task_title)
     c2.radio("Validation", ["the task's validation split", "a fraction of train"],
              key="train_val_mode", horizontal=True)
 else:

@@ -11,6 +11,7 @@ import streamlit as st
 from core.errors import LabError
 from core.runs import (FINAL, LIVE, cancel_run, delete_run, index_problem, list_runs,
                        resume_run, speed_warning, zip_run)
+from core.task_versions import run_data_line
 from ui.controls import init_state, plain
 from ui.engine import show_error
 from ui.sidebar import render_sidebar
@@ -86,6 +87,7 @@ def live_view(run_id: str, shown_status: str) -> None:
 st.subheader(f"Run {plain(run.name or run.id)}")
 if run.name:
     st.caption(f"id {run.id}")
+st.caption(plain(run_data_line(run)))  # the task version and rows it trained on, for Compare
 st.fragment(run_every=2 if run.status in LIVE else None)(live_view)(
     run.id, "cancelling" if run.cancelling else run.status)
 

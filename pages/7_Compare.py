@@ -9,9 +9,9 @@ from core.compare_runs import (cancel_comparison, get_comparison, list_compariso
 from core.errors import LabError
 from core.fewshot import list_sets, load_set
 from core.runs import list_runs
-from core.tasks import list_tasks, load_task
+from core.tasks import list_tasks, load_task, task_title
 from ui.compare import (ended_why, follow_comparison, free_form, show_progress, show_results,
-                        tuned_variant_names, variant_choices)
+                        show_version_warnings, tuned_variant_names, variant_choices)
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
 from ui.sidebar import render_sidebar
@@ -34,11 +34,18 @@ new_tab, results_tab, free_tab = st.tabs(["New comparison", "Results", "Free-for
 with new_tab:
     tasks = list_tasks()
     left, middle, right = st.columns([2, 1, 1])
-    left.selectbox("Task", tasks, key="cmp_task", format_func=lambda n: load_task(n).title)
+    if st.session_state["cmp_task"] not in tasks:  # a task of yours deleted meanwhile
+        st.session_state["cmp_task"] = tasks[0]
+    # task_title: the user's tasks read "(yours)", and a damaged one cannot break the picker
+    left.selectbox("Task", tasks, key="cmp_task", format_func=task_title)
     middle.number_input("Test examples", 5, 2000, key="cmp_n",
                         help="The first N of the task's test split; ~60 run in a few minutes on a CPU.")
     right.number_input("Seed", 0, 10_000, key="cmp_seed")
-    task = load_task(st.session_state["cmp_task"])
+    try:
+        task = load_task(st.session_state["cmp_task"])
+    except LabError as exc:  # a damaged task of yours: say which and how to repair it
+        show_error(exc)
+        st.stop()
     runs = [r for r in list_runs() if r.has_outputs]
     basic = variant_choices(task)
     st.multiselect("Prompt variants", list(basic), key="cmp_basic")
@@ -64,22 +71,30 @@ with new_tab:
                     placeholder="unknown")
     p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, None, key="cmp_cpu_hour",
                     placeholder="unknown")
+
+    def chosen_config() -> CompareConfig:
+        """The comparison the widgets describe (a ConfigError says what is missing)."""
+        variants = [basic[name] for name in st.session_state["cmp_basic"]]
+        variants += [{"name": f"set {name}", "kind": "few-shot", "fewshot_set": name,
+                      "shots": min(len(load_set(name).examples), 64)}
+                     for name in st.session_state["cmp_sets"]]
+        variants += [{"name": name, "kind": "fine-tuned", "run_id": rid} for rid, name in
+                     tuned_variant_names([by_id[i] for i in st.session_state["cmp_runs"]
+                                          if i in by_id]).items()]
+        return CompareConfig(task.name, tuple(variants), int(st.session_state["cmp_n"]),
+                             int(st.session_state["cmp_seed"]), current_spec().source,
+                             current_spec().engine,
+                             Prices(st.session_state["cmp_price_in"], st.session_state["cmp_price_out"],
+                                    st.session_state["cmp_gpu_hour"], st.session_state["cmp_cpu_hour"]))
+
+    try:  # before Run: the task's version, and what the chosen tuned runs were trained on
+        show_version_warnings(chosen_config())
+    except LabError:  # nothing chosen yet, or a run gone: Run says why
+        pass
     if st.button("Run comparison", type="primary", key="cmp_run"):
         try:
-            variants = [basic[name] for name in st.session_state["cmp_basic"]]
-            variants += [{"name": f"set {name}", "kind": "few-shot", "fewshot_set": name,
-                          "shots": min(len(load_set(name).examples), 64)}
-                         for name in st.session_state["cmp_sets"]]
-            variants += [{"name": name, "kind": "fine-tuned", "run_id": rid} for rid, name in
-                         tuned_variant_names([by_id[i] for i in st.session_state["cmp_runs"]
-                                              if i in by_id]).items()]
-            config = CompareConfig(task.name, tuple(variants), int(st.session_state["cmp_n"]),
-                                   int(st.session_state["cmp_seed"]), current_spec().source,
-                                   current_spec().engine,
-                                   Prices(st.session_state["cmp_price_in"], st.session_state["cmp_price_out"],
-                                          st.session_state["cmp_gpu_hour"], st.session_state["cmp_cpu_hour"]))
             st.session_state["cmp_selected"] = st.session_state["cmp_started"] = \
-                start_comparison(config)
+                start_comparison(chosen_config())
         except LabError as exc:
             show_error(exc)
     if st.session_state["cmp_started"]:

@@ -12,7 +12,10 @@ from core.report import (break_even, break_even_missing, break_even_rows, disagr
                          html_report, metrics_table, notes, results_csv, verdict, when_to_use)
 from core.report_charts import (confusion_figures, metric_bars, metric_names, primary_metric,
                                 quality_vs_cost, quality_vs_examples)
-from core.tasks import Task, available_splits
+from core.compare import CompareConfig
+from core.task_versions import (check_warnings, comparison_checks, result_warnings, short,
+                                task_line)
+from core.tasks import Task, available_splits, load_split, load_task, task_title
 from ui.controls import plain, stream_answer
 
 
@@ -112,8 +115,21 @@ def follow_comparison(comparison_id: str) -> None:
         _finished(comparison)
 
 
+def show_version_warnings(config: CompareConfig) -> None:
+    """Before Run: the task's version, and a warning for each chosen tuned run trained on
+    another version of the task or on some of the test rows (with their count)."""
+    task = load_task(config.task)
+    st.caption(f"{plain(task_title(task.name))}: {short(task.fingerprint)}, the first "
+               f"{min(config.n_examples, len(load_split(task.name, 'test'))):,} test rows.")
+    for warning in check_warnings(comparison_checks(config)):
+        st.warning(plain(warning), icon=":material/warning:")
+
+
 def show_results(results: dict) -> None:
     """Verdict, metrics, charts, per-example table, when to use which, break-even, downloads."""
+    st.caption(plain(task_line(results)))
+    for warning in result_warnings(results):  # before any figure: they change its meaning
+        st.warning(plain(warning), icon=":material/warning:")
     st.subheader("Verdict")
     # names in the verdict and notes are the user's (variants, runs, sets): shown as typed
     st.info(plain(verdict(results)))

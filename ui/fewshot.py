@@ -9,7 +9,8 @@ import streamlit as st
 from core.errors import ConfigError
 from core.fewshot import DEFAULT_KS, Preview, PromptBudget, ShotPoint, validation_split
 from core.prompting import Example
-from core.tasks import Task
+from core.errors import LabError
+from core.tasks import Task, list_tasks, load_task
 
 COLUMNS = ["use", "order", "input", "label"]
 
@@ -28,6 +29,20 @@ def set_table(rows: list[dict], task: Task | None) -> None:
         values = {"fs_instruction": task.instruction, "fs_labels": ", ".join(task.labels),
                   "fs_template": task.prompt_template}
         st.session_state.update(values)
+
+
+def classification_tasks() -> list[str]:
+    """The tasks the builder offers: the classification ones, samples and the user's (every
+    task when there is none). A damaged task of the user's stays listed, so the picker can
+    name it; loading it shows its fix."""
+    names = []
+    for name in list_tasks():
+        try:
+            if load_task(name).kind == "classification":
+                names.append(name)
+        except LabError:
+            names.append(name)
+    return names or list_tasks()
 
 
 def query_note(preview: Preview) -> None:

@@ -51,8 +51,16 @@ STRUCTURED_TOKENS = 160  # max new tokens structured output opens with, at least
 
 
 def schema_tasks() -> list[str]:
-    """The sample tasks made for structured output: those that ship a JSON Schema."""
-    return [name for name in list_tasks() if load_task(name).schema]
+    """The tasks made for structured output: those with a JSON Schema (a damaged task of the
+    user's is none of them: it must not break the technique switch)."""
+    names = []
+    for name in list_tasks():
+        try:
+            if load_task(name).schema:
+                names.append(name)
+        except LabError:
+            continue
+    return names
 
 
 def on_technique_change() -> None:
@@ -76,9 +84,13 @@ def on_technique_change() -> None:
 
 
 def apply_task() -> None:
-    """Fill instruction, template, input and schema from the chosen sample task."""
-    task = load_task(st.session_state["play_task"])
-    first = load_split(task.name, "test", limit=1)[0]
+    """Fill instruction, template, input and schema from the chosen task (a sample or the
+    user's). A damaged task fills nothing: the page names it with its fix below the picker."""
+    try:
+        task = load_task(st.session_state["play_task"])
+        first = load_split(task.name, "test", limit=1)[0]
+    except (LabError, IndexError):
+        return
     values = {"play_instruction": task.instruction,
               "play_template": task.prompt_template,
               "play_input": first[task.input_field]}

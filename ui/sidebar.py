@@ -20,6 +20,7 @@ from ui.engine import (FAILED_KEY, SPEC_KEY, LazyEngine, check_spec, current_spe
 OTHER = "Other: Hugging Face id or local folder"
 PAGES = [("app.py", "Home", ":material/science:"),
          ("pages/0_Tour.py", "Tour: the 10-minute lesson", ":material/school:"),
+         ("pages/8_Tasks.py", "Tasks: your own data", ":material/dataset:"),
          ("pages/1_Playground.py", "Playground", ":material/chat:"),
          ("pages/3_Few-shot_builder.py", "Few-shot builder", ":material/format_list_numbered:"),
          ("pages/4_Knowledge.py", "Knowledge", ":material/menu_book:"),

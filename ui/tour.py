@@ -3,7 +3,8 @@
 What the steps produced is read from the lab's folder on every render (the 12-review checks
 and the report's download in tour.json, the run and the comparison by what they are), so a
 reload, a new tab or an app restart shows every done step with its result; session_state
-holds only the ids found and the number of test reviews.
+holds only the lesson's task, the ids found and the number of test rows. Every step works on
+the task the picker holds (ui.tour_task), and reads and writes that task's state only.
 """
 
 from __future__ import annotations
@@ -17,47 +18,58 @@ from core.errors import LabError
 from core.report import html_report
 from core.report_charts import metric_bars, quality_vs_cost
 from core.runs import LIVE, get_run
+from ui.controls import plain
 from ui.engine import current_spec, show_error
+from ui.tour_task import lesson, talk, task
 from ui.training import (duration, loss_chart, poll_events, progress_row, refreshed,
                          training_estimate)
 
-STATE = {"tour_run": None, "tour_cmp": None, "tour_n": tour.DEFAULT_N}
+STATE = {"tour_task": None, "tour_run": None, "tour_cmp": None, "tour_n": tour.DEFAULT_N}
 
 
-def _minutes(seconds: float) -> str:
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "not measured yet"
     return f"~{seconds / 60:.1f} min" if seconds % 60 else f"~{int(seconds // 60)} min"
 
 
-def _seconds(step: tour.Step) -> float:
+def _seconds(step: tour.Step) -> float | None:
     """A step's expected time: the training step's from this machine's measured training
-    speed (the Train page's estimate of the tour's run), the others as measured here."""
+    speed (the Train page's estimate of the tour's run), the others as measured here (on
+    another task than the shipped one: None until the step has run on it)."""
+    if step.number == 4 and task() != tour.TASK:
+        comparison = _comparison()  # on another task: the time its comparison took here
+        done = comparison is not None and comparison.status == "succeeded"
+        return comparison.ended - comparison.started if done and comparison.ended \
+            and comparison.started else None
     if step.number != 3:
         return step.seconds
+    fallback = step.seconds if task() == tour.TASK else None
     try:
-        seconds = training_estimate(tour.tour_train_config())[0]
+        seconds = training_estimate(tour.train_config(task()))[0]
     except LabError:
-        return step.seconds
-    return max(60.0, round(seconds / 30) * 30) if seconds else step.seconds
+        return fallback
+    return max(60.0, round(seconds / 30) * 30) if seconds else fallback
 
 
 def restore() -> None:
     """Find the tour's run and comparison again (after a restart, or a run started elsewhere)."""
     state = st.session_state
-    run = tour.find_tour_run()
+    run = tour.find_tour_run(task=task())
     state["tour_run"] = run.id if run else None
-    comparison = tour.find_tour_comparison(run.id) if run else None
+    comparison = tour.find_tour_comparison(run.id, task()) if run else None
     state["tour_cmp"] = comparison.id if comparison else None
 
 
 def status() -> dict[int, bool]:
     """Which steps are done, from what the lab holds now (each one shown with its result)."""
-    checks = tour.saved_checks()
+    checks = tour.saved_checks(task())
     run = _run()
     comparison = _comparison()
     finished = comparison is not None and comparison.status == "succeeded"
-    return {1: "zero" in checks, 2: tour.set_saved() and "shots" in checks,
+    return {1: "zero" in checks, 2: tour.set_saved(task()) and "shots" in checks,
             3: run is not None and run.status == "succeeded", 4: finished,
-            5: finished and tour.report_downloaded(comparison.id)}
+            5: finished and tour.report_downloaded(comparison.id, task())}
 
 
 def _run():
@@ -74,14 +86,16 @@ def _comparison():
         return None
 
 
-def overview(done: dict[int, bool]) -> None:
+def overview(done: dict[int, bool], steps: tuple[tour.Step, ...] = tour.STEPS) -> None:
     """The steps with their expected times, ticked as they are done, and 'Start over'."""
-    total = sum(_seconds(s) for s in tour.STEPS)
+    times = [_seconds(s) for s in steps]
     count = sum(done.values())
-    st.progress(count / len(tour.STEPS), f"{count} of {len(tour.STEPS)} steps done · the lesson "
-                f"takes {_minutes(total)} of clicks and waiting on 2 CPU cores, talk included")
-    cols = st.columns(len(tour.STEPS))
-    for col, step in zip(cols, tour.STEPS):
+    took = f"the lesson takes {_minutes(sum(times))} of clicks and waiting on 2 CPU cores, " \
+        "talk included" if None not in times else "each step's time shows once it has run on " \
+        "this task"
+    st.progress(count / len(steps), f"{count} of {len(steps)} steps done · {took}")
+    cols = st.columns(len(steps))
+    for col, step in zip(cols, steps):
         mark = ":material/check_circle:" if done[step.number] else ":material/radio_button_unchecked:"
         col.markdown(f"{mark} **{step.number} · {step.title}**  \n{_minutes(_seconds(step))}")
 
@@ -89,8 +103,15 @@ def overview(done: dict[int, bool]) -> None:
 def step_header(step: tour.Step, done: bool) -> None:
     badge = " :green-badge[:material/check: done]" if done else ""
     st.subheader(f"{step.number} · {step.title}{badge}")
-    st.caption(f"Expected: {_minutes(_seconds(step))} on this machine's CPU"
-               + (" (estimated from its measured training speed)." if step.number == 3 else "."))
+    seconds = _seconds(step)
+    if seconds is None:
+        st.caption("Expected: not measured yet on this task; the step is timed when it runs.")
+    elif task() != tour.TASK and step.number != 3:
+        st.caption(f"Took {duration(seconds)} (min:s) on this machine, measured on this task.")
+    else:
+        st.caption(f"Expected: {_minutes(seconds)} on this machine's CPU"
+                   + (" (estimated from its measured training speed)." if step.number == 3
+                      else "."))
     with st.expander("Presenter's notes: what to say", icon=":material/record_voice_over:"):
         st.markdown(step.say)
 
@@ -102,8 +123,10 @@ def presenter_script() -> None:
     if not text:
         st.caption("The presenter's script (docs/demo.md) is missing from this copy of the lab.")
         return
-    with st.expander("Presenter's script (docs/demo.md): the whole lesson with its measured "
-                     "figures", icon=":material/description:"):
+    label = "Presenter's script (docs/demo.md): the whole lesson with its measured figures" \
+        if task() == tour.TASK else ("Presenter's script (docs/demo.md), written for the shipped "
+                                     "review-sentiment lesson: its figures are that task's")
+    with st.expander(label, icon=":material/description:"):
         st.download_button("Download the script (Markdown)", text, "prompttune-lesson-script.md",
                            "text/markdown", key="tour_script_download")
         st.markdown(text)
@@ -111,18 +134,19 @@ def presenter_script() -> None:
 
 def _open_playground(mode: str, review: str) -> None:
     """on_click: the Playground's widgets, set before that page draws them."""
-    t = tour.task()
+    t = tour.task(task())
     st.session_state.update({
-        "play_mode": mode, "play_task": tour.TASK, "play_instruction": t.instruction,
+        "play_mode": mode, "play_task": t.name, "play_instruction": t.instruction,
         "play_template": t.prompt_template,
-        "play_input": review, "play_set": tour.SET_NAME, "play_k": 4})
+        "play_input": review, "play_set": tour.set_name_for(t.name), "play_k": 4})
     st.session_state.pop("play_last", None)
 
 
 def _check_table(check: tour.QuickCheck) -> None:
-    counts = ", ".join(f"{label} {n}" for label, n in check.answers.most_common())
+    counts = ", ".join(f"{plain(label)} {n}" for label, n in check.answers.most_common())
     model = f" · {check.model}" if check.model else ""
-    st.markdown(f"**{check.recipe_name}** on the first {len(check.rows)} test reviews: "
+    item = "test reviews" if task() == tour.TASK else "test rows"
+    st.markdown(f"**{check.recipe_name}** on the first {len(check.rows)} {item}: "
                 f"**{check.correct} of {len(check.rows)} right** · answers: {counts} · "
                 f"{check.prompt_tokens:.0f} prompt tokens per review{model}")
     st.dataframe(pd.DataFrame(check.rows), hide_index=True, width="stretch",
@@ -130,69 +154,83 @@ def _check_table(check: tour.QuickCheck) -> None:
 
 
 def _measure(engine, kinds: tuple[str, ...]) -> None:
-    """Score the 12 test reviews for each of ``kinds`` ("zero", "shots") and keep the checks."""
-    recipes = {"zero": (tour.zero_shot_recipe, "Zero-shot"),
-               "shots": (lambda: tour.save_tour_set().recipe(), "Few-shot, 4 examples")}
+    """Score the 12 test rows for each of ``kinds`` ("zero", "shots") and keep the checks."""
+    name_, n = task(), lesson().n_quick
+    recipes = {"zero": (lambda: tour.zero_shot_recipe(name_), "Zero-shot"),
+               "shots": (lambda: tour.save_tour_set(name_).recipe(), "Few-shot, 4 examples")}
     for kind in kinds:
         recipe, name = recipes[kind]
-        tour.save_check(kind, tour.quick_check(engine, recipe(), name))
+        tour.save_check(kind, tour.quick_check(engine, recipe(), name, n, name_), name_)
 
 
 def zero_shot_step(engine) -> None:
     """Step 1: zero-shot on 12 test reviews (the POSITIVE bias in one table), then the Playground."""
+    shipped, n = task() == tour.TASK, lesson().n_quick
+    label = "Ask the model about 12 test reviews (zero-shot)" if shipped else \
+        f"Ask the model about {n} of its test rows (zero-shot)"
+    if lesson().quick_note:
+        st.caption(lesson().quick_note)
     left, right = st.columns(2)
-    if left.button("Ask the model about 12 test reviews (zero-shot)", key="tour_zero_run",
-                   type="primary", disabled=engine is None):
+    if left.button(label, key="tour_zero_run", type="primary", disabled=engine is None):
         try:
-            with st.spinner("Scoring 12 reviews..."):
+            with st.spinner(f"Scoring {n} {lesson().item}..."):
                 _measure(engine, ("zero",))
         except LabError as exc:
             show_error(exc)
-    zero = tour.saved_checks().get("zero")
-    review = tour.playground_review(zero) if zero else ""
+    zero = tour.saved_checks(task()).get("zero")
+    review = tour.playground_review(zero, task=task()) if zero else ""
     if right.button("Show one of them in the Playground", key="tour_zero_play",
                     on_click=_open_playground, args=("Zero-shot", review), disabled=zero is None):
         st.switch_page("pages/1_Playground.py")
     if zero is not None:
         _check_table(zero)
-        st.caption("In the Playground, press **Generate**: the label probabilities show how sure "
-                   "it is of POSITIVE for a review that is not.")
+        guess = "POSITIVE for a review that is not" if shipped else \
+            "the label it guesses most for a row that is another"
+        st.caption(f"In the Playground, press **Generate**: the label probabilities show how "
+                   f"sure it is of {guess}.")
 
 
 def few_shot_step(engine) -> None:
     """Step 2: save the balanced 4-example set and score the same 12 reviews with it, against
     step 1's zero-shot score; then one of the reviews in the Playground."""
+    lesson_task = lesson()
+    label = f"Save the 4-example set '{tour.SET_NAME}' and score the same 12 reviews" \
+        if lesson_task.shipped else (f"Save the 4-example set '{plain(lesson_task.set_name)}' "
+                                     f"and score the same {lesson_task.n_quick} test rows")
     left, right = st.columns(2)
-    if left.button(f"Save the 4-example set '{tour.SET_NAME}' and score the same 12 reviews",
-                   key="tour_shots_run", type="primary", disabled=engine is None):
+    if left.button(label, key="tour_shots_run", type="primary", disabled=engine is None):
         try:
-            with st.spinner("Scoring the same 12 reviews with 4 examples..."):
+            with st.spinner(f"Scoring the same {lesson_task.n_quick} {lesson_task.item} with 4 "
+                            "examples..."):
                 # zero-shot too when step 1 was skipped: the step is the contrast
-                _measure(engine, ("shots",) if "zero" in tour.saved_checks() else ("zero", "shots"))
+                _measure(engine, ("shots",) if "zero" in tour.saved_checks(task())
+                         else ("zero", "shots"))
         except LabError as exc:
             show_error(exc)
-    checks = tour.saved_checks()
+    checks = tour.saved_checks(task())
     zero, shots = checks.get("zero"), checks.get("shots")
-    review = tour.playground_review(zero, shots) if shots else ""
+    review = tour.playground_review(zero, shots, task()) if shots else ""
     if right.button("Show one of them in the Playground", key="tour_shots_play",
                     on_click=_open_playground, args=("Few-shot", review),
-                    disabled=shots is None or not tour.set_saved()):
+                    disabled=shots is None or not tour.set_saved(task())):
         st.switch_page("pages/1_Playground.py")
-    if tour.set_saved():
+    if tour.set_saved(task()):
         _examples_table()
     if shots is not None:
         _contrast(zero, shots)
         _check_table(shots)
-        st.caption("In the Playground, the Few-shot technique opens with a test review that "
-                   f"zero-shot got wrong, not one of the four examples: \"{review[:70]}…\". "
-                   "Press **Generate**.")
+        st.caption(f"In the Playground, the Few-shot technique opens with a {lesson_task.item[:-1]} "
+                   f"that zero-shot got wrong, not one of the four examples: "
+                   f"\"{plain(review[:70])}…\". Press **Generate**.")
 
 
 def _examples_table() -> None:
-    examples = tour.tour_set().examples
-    st.markdown(f"**{tour.SET_NAME}**: the 4 worked examples in the prompt, balanced per label, "
-                "from the **training** split (the comparison's 'few-shot 4' draws the same four; "
-                "the 12 questions come from the test split)")
+    lesson_task = lesson()
+    examples = tour.tour_set(task()).examples
+    st.markdown(f"**{plain(lesson_task.set_name)}**: the {len(examples)} worked examples in the "
+                "prompt, balanced per label, from the **training** split (the comparison's "
+                f"'few-shot 4' draws the same ones; the {lesson_task.n_quick} questions come "
+                "from the test split)")
     st.dataframe(pd.DataFrame([{"example": e.input, "label": e.label} for e in examples]),
                  hide_index=True, width="stretch", key="tour_examples",
                  column_config={"example": st.column_config.TextColumn(width="large")})
@@ -209,8 +247,10 @@ def _contrast(zero: tour.QuickCheck | None, shots: tour.QuickCheck) -> None:
     times = shots.prompt_tokens / zero.prompt_tokens if zero.prompt_tokens else 0
     st.markdown(f"#### With 4 examples: {shots.correct} of {n} right, against {zero.correct} "
                 f"of {n} zero-shot (step 1) · {verdict}")
-    st.caption(f"The same {n} test reviews. The price: {shots.prompt_tokens:.0f} prompt tokens a "
-               f"review instead of {zero.prompt_tokens:.0f} ({times:.1f}x), on every query.")
+    item = lesson().item
+    st.caption(f"The same {n} {item}. The price: {shots.prompt_tokens:.0f} prompt tokens a "
+               f"{item[:-1].split()[-1]} instead of {zero.prompt_tokens:.0f} ({times:.1f}x), on "
+               "every query.")
 
 
 def _select_run_page(run_id: str) -> None:
@@ -227,7 +267,7 @@ def training_step() -> None:
     if left.button(label, key="tour_train", type="primary" if run is None else "secondary",
                    disabled=run is not None and run.status in LIVE):
         try:
-            state["tour_run"] = tour.start_tour_run(again=run is not None)
+            state["tour_run"] = tour.start_tour_run(again=run is not None, task=task())
             state["tour_cmp"] = None
             st.rerun()
         except LabError as exc:
@@ -240,7 +280,7 @@ def training_step() -> None:
     st.fragment(run_every=2 if run.status in LIVE else None)(_live_run)(run.id, run.status)
     with st.expander("Presenter's notes: while it trains, talk about", expanded=run.status in LIVE,
                      icon=":material/record_voice_over:"):
-        for point in tour.TALK_WHILE_TRAINING:
+        for point in talk(lesson()):
             st.markdown(f"- {point}")
 
 
@@ -258,6 +298,7 @@ def _live_run(run_id: str, shown_status: str) -> None:
     elif run.status == "succeeded":
         accuracy = run.metrics.get("accuracy")
         expected = _minutes(_seconds(tour.STEPS[2]))  # step 3, from the measured speed
+        expected = expected if expected != "not measured yet" else "no estimate"
         st.success(f"Run **{run.id}** finished in {duration(run.duration_s)} (expected "
                    f"{expected} here)"
                    + (f" · validation accuracy {accuracy:.2f}" if accuracy else ""),
@@ -279,17 +320,15 @@ def compare_step() -> None:
     ready = run is not None and run.status == "succeeded"
     comparison = _comparison()
     left, middle, right = st.columns([1, 2, 2])
-    left.number_input("Test reviews", 30, 150, step=10, key="tour_n",
-                      help="150 take ~2.5 minutes for the four variants on 2 cores (139 s measured); "
-                           "90 took ~2 minutes with a neighbour busy, and their intervals may "
-                           "touch: fewer are faster but widen the intervals.")
+    enough = _test_rows_input(left)
     middle.write("")
     if middle.button("Run the comparison: zero-shot, 4 and 8 shots, LoRA", key="tour_compare",
-                     type="primary", disabled=not ready or (comparison is not None
-                                                            and comparison.status in LIVE)):
+                     type="primary", disabled=not ready or not enough or (
+                         comparison is not None and comparison.status in LIVE)):
         try:
             state["tour_cmp"] = tour.start_tour_comparison(
-                run.id, int(state["tour_n"]), tour.tour_train_config().model, current_spec().engine)
+                run.id, int(state["tour_n"]), tour.train_config(task()).model,
+                current_spec().engine, task())
             st.rerun()
         except LabError as exc:
             show_error(exc)
@@ -305,6 +344,29 @@ def compare_step() -> None:
         st.switch_page("pages/7_Compare.py")
     st.fragment(run_every=2 if comparison.status in LIVE else None)(_live_comparison)(
         comparison.id, comparison.status)
+
+
+def _test_rows_input(column) -> bool:
+    """How many test rows to compare on: 30 to 150, within what the task has; False (and
+    said) when it has fewer than a comparison takes."""
+    lesson_task, state = lesson(), st.session_state
+    if lesson_task.shipped:
+        column.number_input("Test reviews", 30, 150, step=10, key="tour_n",
+                            help="150 take ~2.5 minutes for the four variants on 2 cores (139 s "
+                                 "measured); 90 took ~2 minutes with a neighbour busy, and their "
+                                 "intervals may touch: fewer are faster but widen the intervals.")
+        return True
+    if lesson_task.n_test < tour.MIN_COMPARE:
+        column.caption(f"This task has {lesson_task.n_test} test rows; a comparison takes at "
+                       f"least {tour.MIN_COMPARE}. Add test rows to compare on it.")
+        return False
+    low, high = min(30, lesson_task.n_test), min(150, lesson_task.n_test)
+    state["tour_n"] = min(max(int(state.get("tour_n") or high), low), high)
+    column.number_input("Test rows", low, high, step=10, key="tour_n",
+                        help=f"The first rows of the task's test split ({lesson_task.n_test} in "
+                             "all): fewer are faster but widen the intervals. The time it took "
+                             "shows once it has run.")
+    return True
 
 
 def _live_comparison(comparison_id: str, shown_status: str) -> None:
@@ -330,10 +392,14 @@ def _live_comparison(comparison_id: str, shown_status: str) -> None:
 def figures(results: dict) -> None:
     """The lesson's numbers: accuracy with intervals, prompt tokens, and two charts."""
     facts = tour.takeaways(results)
+    shipped = results["config"].get("task", tour.TASK) == tour.TASK
     st.success(f"Comparison **{results.get('id')}** on {results['config']['n_examples']} test "
-               f"reviews took {duration(results.get('duration_s'))} (expected ~2.5 minutes for 150)."
-               + ("" if facts.separated else " The intervals overlap on this draw: say so, "
-                  "and point at the ordering."), icon=":material/check_circle:")
+               f"{'reviews' if shipped else 'rows'} took {duration(results.get('duration_s'))}"
+               + (" (expected ~2.5 minutes for 150)." if shipped else " on this machine.")
+               + ("" if facts.separated or facts.ordering else " The intervals overlap on this "
+                  "draw: say so, and point at the ordering."), icon=":material/check_circle:")
+    if facts.ordering:
+        st.warning(facts.ordering, icon=":material/trending_down:")
     rows = [{"variant": name, "accuracy": point["value"], "95% interval":
              f"{point['low']:.2f} – {point['high']:.2f}",
              "prompt tokens per query": round(facts.tokens.get(name) or 0)}
@@ -350,7 +416,7 @@ def _report(comparison_id: str) -> str:
 
 
 def _downloaded(comparison_id: str) -> None:
-    tour.mark_report_downloaded(comparison_id)
+    tour.mark_report_downloaded(comparison_id, task())
 
 
 def report_step() -> None:
@@ -364,14 +430,16 @@ def report_step() -> None:
                        f"prompttune-report-{comparison.id}.html", "text/html", key="tour_report",
                        type="primary", on_click=_downloaded, args=(comparison.id,))
     st.markdown("**What to tell a stakeholder**")
-    st.markdown(stakeholder_text(tour.takeaways(results)))
+    st.markdown(stakeholder_text(tour.takeaways(results), results["config"].get("task", tour.TASK)))
 
 
-def stakeholder_text(facts: tour.Takeaways) -> str:
-    """The closing talk, filled with this comparison's numbers."""
+def stakeholder_text(facts: tour.Takeaways, task_name: str = tour.TASK) -> str:
+    """The closing talk, filled with this comparison's numbers; on another task than the
+    shipped one, nothing of the shipped script's figures, and the ordering as measured."""
     acc = {name: f"{p['value']:.2f} [{p['low']:.2f}, {p['high']:.2f}]"
            for name, p in facts.accuracy.items()}
-    lines = [f"- **Quality**: asking plainly gets {acc.get('zero-shot', '–')} of the reviews "
+    item = "reviews" if task_name == tour.TASK else "test rows"
+    lines = [f"- **Quality**: asking plainly gets {acc.get('zero-shot', '–')} of the {item} "
              f"right; four examples in the prompt {acc.get('few-shot 4', '–')}; the model tuned "
              f"for a few minutes {acc.get(tour.TUNED, '–')} (accuracy, 95% interval)."]
     if facts.token_share:
@@ -388,6 +456,14 @@ def stakeholder_text(facts: tour.Takeaways) -> str:
         lines.append(f"- **Break-even**: training cost {duration(facts.train_seconds)} of CPU "
                      f"time; at $0.10 per million input tokens and $0.05 per CPU-hour it is paid "
                      f"back after about **{facts.break_even:,} queries**.")
+    if facts.ordering:
+        lines.append(f"- **What this comparison showed**: {facts.ordering}")
+    if task_name != tour.TASK:
+        lines.append("- **Where prompting is enough, say so**: where four examples score as "
+                     "well as the tuned model on this task, keep the prompt and skip the "
+                     "training; train when the tuned model is clearly ahead or the query volume "
+                     "makes the shorter prompt pay.")
+        return "\n".join(lines)
     lines.append("- **Where prompting is enough, say so**: on an easy two-label version of this "
                  "task, 4 examples already score 0.93-0.95 and a one-minute LoRA 0.93-0.96 "
                  "(measured on this machine kind): there, keep the prompt and skip the training. "

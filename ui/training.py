@@ -80,7 +80,10 @@ def default_template(state) -> str:
     """The template for the data chosen now: the task's (its input written ``{input}``, as on
     every page), or the format's default."""
     if state["train_source"] == SOURCES[0]:
-        return load_task(state["train_task"]).prompt_template
+        try:
+            return load_task(state["train_task"]).prompt_template
+        except LabError:  # a damaged task of the user's: named where the config is checked
+            return state.get("train_template") or DEFAULT_TEMPLATES["text-label"]
     return DEFAULT_TEMPLATES[state["train_format"]]
 
 

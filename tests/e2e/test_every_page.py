@@ -9,7 +9,8 @@ import pytest
 from tests.e2e.conftest import screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-PAGES = [("", "PromptTune Lab"), ("Tour", "10-minute lesson"), ("Playground", "Playground"),
+PAGES = [("", "PromptTune Lab"), ("Tour", "10-minute lesson"), ("Tasks", "Tasks"),
+         ("Playground", "Playground"),
          ("Few-shot_builder", "Few-shot builder"), ("Knowledge", "Knowledge"), ("Train", "Train"),
          ("Runs", "Runs"), ("Compare", "Compare"), ("History", "History")]
 
