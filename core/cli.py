@@ -352,6 +352,10 @@ def _compare(args: argparse.Namespace) -> int:
     for variant in results["variants"]:
         shown = {k: v["value"] for k, v in variant["metrics"].items()} if variant["metrics"] else variant["error"]
         print(f"{variant['name']:20s} {variant.get('engine') or '-':12s} {shown}")
+    from core.task_versions import result_warnings
+
+    for warning in result_warnings(results):  # again under the table: the start's have scrolled away
+        print(f"warning: {warning}")
     if args.report:
         from core.report import html_report
 

@@ -175,6 +175,10 @@ def test_the_cli_compare_prints_the_overlap_and_the_report_carries_it(tickets, t
     out = capsys.readouterr().out
     assert f"task tickets, version {tickets.fingerprint[:8]}" in out
     assert "warning: Run" in out and "trained on 3 of the 5 test rows" in out
+    # said again under the variant table, where a reader of the output looks last
+    lines = out.splitlines()
+    table = next(i for i, line in enumerate(lines) if line.startswith("tuned ") and "{" in line)
+    assert any("trained on 3 of the 5 test rows" in line for line in lines[table + 1:])
     page = report.read_text(encoding="utf-8")
     assert "Warning: Run" in page and "trained on 3 of the 5 test rows" in page
     assert f"Task: tickets (yours), version {tickets.fingerprint[:8]}, 5 test rows" in page
