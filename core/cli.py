@@ -30,7 +30,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.cli_tasks import add_tasks_parser, run_tasks
+from core.cli_tasks import add_tasks_parser, read_schema_file, run_tasks
 from core.config import DEFAULT_MODEL, DEVICES, DTYPES, ENGINES, GenerationParams, ModelSpec
 from core.errors import ConfigError, LabError
 from core.precision import PRECISIONS
@@ -223,7 +223,7 @@ def _generate(args: argparse.Namespace) -> int:
     params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                               top_p=args.top_p, top_k=args.top_k,
                               repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
-                              seed=args.seed, json_schema=_read_schema(args.json_schema))
+                              seed=args.seed, json_schema=read_schema_file(args.json_schema))
     engine = load_engine(_spec(args))
     check_prompt_size(prompt, engine.info)  # before any tokenizer reads megabytes of it
     if args.system is not None:
@@ -273,16 +273,6 @@ def _read_stdin() -> str:
         raise ConfigError(f"The prompt on standard input is not UTF-8 text (byte {exc.start}).",
                           "Convert it first, e.g. iconv -f latin1 -t utf-8 prompt.txt | "
                           "python -m core generate -") from None
-
-
-def _read_schema(path: str | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Could not read the JSON Schema file {path}: {exc}",
-                          "Give the path of a UTF-8 text file holding a JSON Schema.") from exc
 
 
 def format_figures(fig: dict) -> str:

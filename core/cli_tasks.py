@@ -128,7 +128,8 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_schema(path: str | None) -> str | None:
+def read_schema_file(path: str | None) -> str | None:
+    """The text of a JSON Schema file named on the command line (generate, tasks create)."""
     from core.errors import ConfigError
 
     if path is None:
@@ -137,7 +138,7 @@ def _read_schema(path: str | None) -> str | None:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Could not read the JSON Schema file {path}: {exc}",
-                          "Give the path of a UTF-8 text file holding a JSON Schema.") from None
+                          "Give the path of a UTF-8 text file holding a JSON Schema.") from exc
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -148,7 +149,7 @@ def _create(args: argparse.Namespace) -> int:
     labels = tuple(x.strip() for x in args.labels.split(",")) if args.labels else None
     request = task_request(args.name, source, kind=args.kind, input_column=args.input,
                            label_column=args.label, labels=labels, instruction=args.instruction,
-                           template=args.template, schema=_read_schema(args.schema),
+                           template=args.template, schema=read_schema_file(args.schema),
                            collection=args.collection, title=args.title, seed=args.seed,
                            test_size=args.test_size, validation_size=args.validation_size,
                            source=None if source.task else f"Made from {args.source}.")

@@ -4,8 +4,6 @@ typed, and the whole lesson (training, comparison, report) runs on it."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from core import runs, tour
@@ -16,9 +14,9 @@ from core.tasks import load_task
 from core.train_config import preset
 from tests.core.test_tour_any_task import make_tickets
 from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
+from tests.pages.test_tour_page import _wait
 
 TOUR = "pages/0_Tour.py"
-WAIT_S = 300  # a guard against hanging, not a timing assertion
 TITLE = "Tickets *bold* [link](http://example.com/x.png)"
 
 
@@ -103,7 +101,7 @@ def test_the_whole_lesson_runs_on_its_task(tiny, tickets, monkeypatch, tiny_long
     at.button(key="tour_train").click().run()
     assert not at.exception, at.exception
     run_id = at.session_state["tour_run"]
-    run = _wait(lambda: runs.get_run(run_id), lambda r: r.status in runs.FINAL)
+    run = _wait(lambda: runs.get_run(run_id), lambda r: r.status in runs.FINAL, "the run")
     assert run.status == "succeeded", (run.run_dir / "log.txt").read_text()[-2000:]
     assert run.config["task"] == tickets
 
@@ -114,7 +112,7 @@ def test_the_whole_lesson_runs_on_its_task(tiny, tickets, monkeypatch, tiny_long
     at.button(key="tour_compare").click().run()
     assert not at.exception, at.exception
     comparison = _wait(lambda: get_comparison(at.session_state["tour_cmp"]),
-                       lambda c: c.status not in ("queued", "running"))
+                       lambda c: c.status not in ("queued", "running"), "the comparison")
     assert comparison.status == "succeeded", (comparison.folder / "log.txt").read_text()[-2000:]
     assert comparison.task == tickets
 
@@ -131,13 +129,3 @@ def test_the_whole_lesson_runs_on_its_task(tiny, tickets, monkeypatch, tiny_long
     assert (facts.ordering in warnings) if facts.ordering else "does not hold" not in warnings
     assert any(c.value.startswith("Took ") for c in again.caption)  # step 4's measured time
     assert tour.find_tour_comparison() is None  # nothing of it counts for the shipped lesson
-
-
-def _wait(read, done):
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = read()
-        if done(value):
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"did not finish: {read()}")
