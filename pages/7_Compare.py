@@ -122,7 +122,8 @@ with results_tab:
                 if st.button("Cancel", key="cmp_cancel"):
                     cancel_comparison(comparison.id)
             elif comparison.status != "succeeded":
-                st.error(f"This comparison {comparison.status}: {ended_why(comparison)}")
+                lead = "" if comparison.status == "damaged" else f"This comparison {comparison.status}: "
+                st.error(lead + ended_why(comparison))  # a damaged one's problem says so itself
             elif st.session_state.get("cmp_shown") != comparison.id:
                 st.session_state["cmp_shown"] = comparison.id
                 st.rerun(scope="app")

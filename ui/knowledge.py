@@ -97,8 +97,8 @@ def add_documents(files: list, target: str, collections: list[str], embedder: st
     replaced = sorted(set(kept) & set(added))
     updated = (f" Replaced with the new upload: {', '.join(plain(d) for d in replaced)}."
                if replaced else "")
-    st.session_state[FLASH] = (problems, f"**{plain(name)}**: {len(info.documents)} documents, "
-                                         f"{info.chunks} chunks indexed.{updated}{skipped}")
+    st.session_state[FLASH] = (problems, f"**{plain(name)}**: {_count(len(info.documents), 'document')}, "
+                                         f"{_count(info.chunks, 'chunk')} indexed.{updated}{skipped}")
     st.session_state[SELECT_NEXT] = name
     st.rerun()
 
@@ -185,8 +185,9 @@ def _restore_sample_controls(size: str, extra: list[str]) -> None:
                 show_error(exc)
                 return
             st.session_state.pop("kb_restore_ok", None)
-            st.session_state[FLASH] = ((), f"**{SAMPLE_COLLECTION}** restored: {len(info.documents)} "
-                                           f"documents, {info.chunks} chunks.")
+            st.session_state[FLASH] = ((), f"**{SAMPLE_COLLECTION}** restored: "
+                                           f"{_count(len(info.documents), 'document')}, "
+                                           f"{_count(info.chunks, 'chunk')}.")
             st.rerun()
 
 
