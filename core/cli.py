@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -153,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         if exc.fix:
             print(f"fix: {exc.fix}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped reading (| head): nothing went wrong here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit either
+        return 141
     except OSError as exc:  # a path given on the command line the system refuses (too long...)
         print(f"error: {_os_problem(exc, args.command)}", file=sys.stderr)
         print(f"fix: {_os_fix(exc)}", file=sys.stderr)
