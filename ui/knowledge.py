@@ -55,9 +55,9 @@ def show_hit(hit: Hit, question: str) -> None:
 
 
 def uploader_key() -> str:
-    """The upload box's key. Streamlit keeps a file in the box across reruns; a new key (after a
-    delete) empties it, so a file meant for a deleted collection cannot be added to the one the
-    page shows next with one click."""
+    """The upload box's key. Streamlit keeps a file in the box across reruns; a new key (after an
+    add or a delete) empties it, so files already added, or meant for a deleted collection, are
+    not added to the next collection with one click."""
     version = st.session_state.get(UPLOAD_VERSION, 0)
     return "kb_files" if not version else f"kb_files_{version}"
 
@@ -100,6 +100,7 @@ def add_documents(files: list, target: str, collections: list[str], embedder: st
     st.session_state[FLASH] = (problems, f"**{plain(name)}**: {_count(len(info.documents), 'document')}, "
                                          f"{_count(info.chunks, 'chunk')} indexed.{updated}{skipped}")
     st.session_state[SELECT_NEXT] = name
+    clear_uploads()  # added: left in the box, they would go into the next collection too
     st.rerun()
 
 
