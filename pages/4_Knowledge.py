@@ -11,9 +11,9 @@ from core.embeddings import DEFAULT_EMBEDDER
 from core.rag import DEFAULT_RAG_TEMPLATE, RagConfig
 from ui.controls import init_state, plain
 from ui.engine import show_error
-from ui.knowledge import (add_documents, ask_side_by_side, damaged_controls, delete_controls,
-                          question_picker, select_pending, show_flash, show_hit, show_reference,
-                          uploader_key)
+from ui.knowledge import (add_documents, ask_side_by_side, count_of, damaged_controls,
+                          delete_controls, question_picker, select_pending, show_flash, show_hit,
+                          show_reference, uploader_key)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Knowledge · PromptTune Lab", page_icon="📖",  # offline: see app.py
@@ -90,7 +90,8 @@ except LabError as exc:  # a damaged collection: say so, offer to delete it; the
     show_error(exc)
     damaged_controls(name)
     st.stop()
-st.caption(f"{len(info.documents)} documents · {info.chunks} chunks · chunk size {info.settings.size}, "
+st.caption(f"{count_of(len(info.documents), 'document')} · {count_of(info.chunks, 'chunk')} · "
+           f"chunk size {info.settings.size}, "
            f"overlap {info.settings.overlap}, {'split at headings' if info.settings.by_heading else 'no heading split'}"
            f" · embeddings: {'all-MiniLM-L6-v2' if info.embedder == DEFAULT_EMBEDDER else plain(info.embedder)}"
            " in a faiss flat inner-product index (exact search)")

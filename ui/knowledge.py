@@ -97,8 +97,8 @@ def add_documents(files: list, target: str, collections: list[str], embedder: st
     replaced = sorted(set(kept) & set(added))
     updated = (f" Replaced with the new upload: {', '.join(plain(d) for d in replaced)}."
                if replaced else "")
-    st.session_state[FLASH] = (problems, f"**{plain(name)}**: {_count(len(info.documents), 'document')}, "
-                                         f"{_count(info.chunks, 'chunk')} indexed.{updated}{skipped}")
+    st.session_state[FLASH] = (problems, f"**{plain(name)}**: {count_of(len(info.documents), 'document')}, "
+                                         f"{count_of(info.chunks, 'chunk')} indexed.{updated}{skipped}")
     st.session_state[SELECT_NEXT] = name
     clear_uploads()  # added: left in the box, they would go into the next collection too
     st.rerun()
@@ -121,7 +121,8 @@ def show_flash() -> None:
         st.success(message, icon=":material/check_circle:")
 
 
-def _count(n: int, noun: str) -> str:
+def count_of(n: int, noun: str) -> str:
+    """"1 document", "2 documents": a count with its noun in the right number."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
@@ -132,12 +133,12 @@ def _size(nbytes: int) -> str:
 def delete_controls(info: CollectionInfo) -> None:
     """Delete a collection after a confirmation that names it and its size; the sample
     collection is kept (other pages use it) and can be rebuilt from its shipped files."""
-    size = (f"{_count(len(info.documents), 'document')}, {_count(info.chunks, 'chunk')}, "
+    size = (f"{count_of(len(info.documents), 'document')}, {count_of(info.chunks, 'chunk')}, "
             f"{_size(collection_bytes(info.name))} on disk")
     if info.name == SAMPLE_COLLECTION:
         _restore_sample_controls(size, added_to_sample())
         return
-    _delete_expander(info.name, f"its {size}", f"its {_count(len(info.documents), 'document')}")
+    _delete_expander(info.name, f"its {size}", f"its {count_of(len(info.documents), 'document')}")
 
 
 def damaged_controls(name: str) -> None:
@@ -187,8 +188,8 @@ def _restore_sample_controls(size: str, extra: list[str]) -> None:
                 return
             st.session_state.pop("kb_restore_ok", None)
             st.session_state[FLASH] = ((), f"**{SAMPLE_COLLECTION}** restored: "
-                                           f"{_count(len(info.documents), 'document')}, "
-                                           f"{_count(info.chunks, 'chunk')}.")
+                                           f"{count_of(len(info.documents), 'document')}, "
+                                           f"{count_of(info.chunks, 'chunk')}.")
             st.rerun()
 
 

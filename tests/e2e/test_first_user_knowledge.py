@@ -36,12 +36,12 @@ def test_a_new_collection_is_shown_once_indexed_and_deleting_it_asks_first(lab_s
     page.locator("input[type=file]").set_input_files(str(doc))
     page.get_by_text("field-guide.md").wait_for(timeout=60_000)
     add.click(timeout=LOAD)
-    page.get_by_text("field-notes: 1 documents").wait_for(timeout=120_000)
+    page.get_by_text("field-notes: 1 document, 2 chunks").wait_for(timeout=120_000)
     page.get_by_text("Inside 'field-notes'").wait_for(timeout=30_000)  # the page is on it now
     assert page.get_by_role("combobox", name="Collection").input_value() == "field-notes"
     assert page.get_by_label("New collection name").input_value() == ""
     main = _main(page)
-    assert "1 documents · 2 chunks" in main and "22 documents" not in main
+    assert "1 document · 2 chunks" in main and "22 documents" not in main
     page.get_by_text("Inside 'field-notes'").scroll_into_view_if_needed()
     _viewport(page, "knowledge-new-collection-shown")
 

@@ -38,7 +38,7 @@ def test_indexing_a_new_collection_switches_the_page_to_it(tiny):
     assert not at.exception, at.exception
     assert at.selectbox(key="kb_collection").value == "notes"
     assert "Inside 'notes'" in [h.value for h in at.subheader]
-    assert "1 documents · " in _text(at)  # the caption of notes, not of the 22-document sample
+    assert "1 document · " in _text(at)  # the caption of notes, not of the 22-document sample
     assert at.text_input(key="kb_new").value == ""  # the next upload goes to notes, as its button says
     assert any("notes**: 1 document, 1 chunk indexed" in s.value for s in at.success)
     assert "kettles.md" in at.selectbox(key="kb_doc").options
