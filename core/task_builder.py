@@ -170,6 +170,18 @@ def _check_columns(request: TaskRequest, source: SourceData) -> None:
                                 "of them.")
 
 
+def _check_collection(request: TaskRequest) -> None:
+    """A question task's collection must exist (the sample's may still be unbuilt: it builds
+    from its shipped files where it is first used)."""
+    from core.knowledge import SAMPLE_COLLECTION, list_collections
+
+    known = list_collections()
+    if request.collection and request.collection not in (*known, SAMPLE_COLLECTION):
+        raise ConfigError(f"There is no document collection named {request.collection!r}.",
+                          "Build it on the Knowledge page first, or pick one of: "
+                          f"{', '.join(sorted({*known, SAMPLE_COLLECTION}))}.")
+
+
 def _answer(kind: str, value: Any) -> tuple[Any, str | None]:
     """The answer as the task keeps it, or (None, why it is skipped)."""
     if kind == "classification":
@@ -287,6 +299,7 @@ def plan_task(request: TaskRequest, source: SourceData,
     """Clean, count and split ``source`` as ``request`` says; nothing is written."""
     check_task_name(request.name)
     _check_columns(request, source)
+    _check_collection(request)
     counts: Counter = Counter(read=len(source.rows))
     cleaned = _dedupe(request, source, counts)
     schema = _schema(request, [row for rows in cleaned.values() for row in rows])

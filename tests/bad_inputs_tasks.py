@@ -298,3 +298,12 @@ def _(lab):
 @case("tasks-hub-name-malformed")
 def _(lab):
     return _classify(lab, "hub:../../etc"), ["is not a Hub data set name", "fix: Write hub:OWNER"]
+
+
+@case("tasks-qa-unknown-collection")
+def _(lab):
+    body = "".join(f"What is {i}?,{i}\n" for i in range(30))
+    source = _csv(lab, body, header="question,answer")
+    said = _create(lab, source, "--kind", "qa", "--input", "question", "--label", "answer",
+                   "--collection", "no-such-notes")
+    return said, ["There is no document collection named 'no-such-notes'", *FIX]
