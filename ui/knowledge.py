@@ -253,7 +253,7 @@ def ask_side_by_side(engine, config: RagConfig, question: str,
             show_verdict(completion.text, reference)
         figures_row(completion, compact=True)
     with with_docs:
-        st.markdown(f"**With {len(rag.hits)} passages (RAG)**")
+        st.markdown(f"**With {count_of(len(rag.hits), 'passage')} (RAG)**")
         with st.expander(f"Prompt · {engine.count_tokens(rag.text)} tokens"):
             st.code(rag.text, language=None, wrap_lines=True)
         completion = stream_answer(engine.stream(rag.text, params))

@@ -22,7 +22,7 @@ def test_upload_a_document_and_ask_with_and_without_it(lab_server, page, tmp_pat
     page.get_by_label("New collection name").press("Enter")
     page.locator("input[type=file]").set_input_files(str(doc))
     page.get_by_role("button", name="Add to 'my-notes' and index").click()
-    page.get_by_text("my-notes: 1 documents").wait_for(timeout=120_000)
+    page.get_by_text("my-notes: 1 document,").wait_for(timeout=120_000)
     question = page.get_by_role("textbox", name="Question", exact=True)
     question.fill("How much does the Ember kettle cost?")
     question.press("Enter")
@@ -31,7 +31,7 @@ def test_upload_a_document_and_ask_with_and_without_it(lab_server, page, tmp_pat
     page.get_by_text("Cites:").wait_for(timeout=120_000)
     page.get_by_text("tok/s").nth(1).wait_for(timeout=30_000)  # the second answer's figures, drawn last
     main = page.locator("[data-testid=stMain]").inner_text()
-    assert "Without the documents" in main and "With 1 passages (RAG)" in main
+    assert "Without the documents" in main and "With 1 passage (RAG)" in main
     assert "kettle.md" in main
     page.get_by_text("Cites:").scroll_into_view_if_needed()
     screenshot(page, "knowledge-ask")
