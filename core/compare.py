@@ -28,7 +28,7 @@ from core.config import GenerationParams, ModelSpec, check_field_types, check_kn
 from core.engines import score_labels
 from core.errors import ConfigError, LabError
 from core.fewshot import FewShotSet, list_sets, load_set, select_examples
-from core.metrics import contains_answer, exact_match, rouge_l, token_f1
+from core.metrics import contains_answer, exact_match, rouge_l, token_f1, wilson
 from core.prompting import (BuiltPrompt, Example, PromptRecipe, build_prompt,
                             check_structured, extract_answer, normalise_number, shots_for)
 from core.tasks import Task, list_tasks, load_split, load_task
@@ -196,10 +196,15 @@ def _variants(given: Any) -> tuple[VariantSpec, ...]:
 
 def bootstrap(values: list[float], statistic: Callable[[np.ndarray], float] = np.mean,
               seed: int = 0) -> dict[str, float]:
-    """The statistic with a 95% percentile-bootstrap interval over the examples."""
+    """The statistic with a 95% interval over the examples: a Wilson interval for a share of
+    right answers (each value 0 or 1; a bootstrap of 36 right out of 36 would say [1.00, 1.00],
+    as if 36 examples left no doubt), a percentile bootstrap for anything else."""
     data = np.asarray(values, dtype=float)
     if data.size == 0:
         return {"value": float("nan"), "low": float("nan"), "high": float("nan")}
+    if statistic is np.mean and np.isin(data, (0.0, 1.0)).all():
+        low, high = wilson(int(data.sum()), int(data.size))
+        return {"value": round(float(data.mean()), 4), "low": round(low, 4), "high": round(high, 4)}
     rng = np.random.default_rng(seed)
     draws = [statistic(data[rng.integers(0, data.size, data.size)]) for _ in range(BOOTSTRAP)]
     return {"value": round(float(statistic(data)), 4),

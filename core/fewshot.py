@@ -23,6 +23,7 @@ from core.config import check_field_types, check_known_settings
 from core.engines import score_labels
 from core.errors import ConfigError
 from core.knowledge import check_name
+from core.metrics import wilson  # noqa: F401 - the shots curve's interval (tests import it here)
 from core.paths import data_dir, storage_error, write_json
 from core.prompting import (DEFAULT_TEMPLATE, EXAMPLE_SEPARATOR, Example, PromptRecipe,
                             build_prompt, check_template, normal_text, render, same_text)
@@ -291,17 +292,6 @@ class ShotPoint:
     def interval(self) -> tuple[float, float]:
         """The 95% Wilson interval of the accuracy: on 30 examples a point is +-0.15 or so."""
         return wilson(self.correct, self.n)
-
-
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of ``correct`` out of ``n`` (unlike a bootstrap, it does not
-    shrink to a point at 0 or n correct, which a small validation slice often hits)."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def validation_split(examples: list[Example], wanted: int, shots: int = max(DEFAULT_KS),

@@ -152,7 +152,7 @@ def _error_arrays(points: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def metric_bars(results: Results, metric: str | None = None) -> go.Figure:
-    """Bars of one metric per variant with their bootstrap 95% intervals as error bars."""
+    """Bars of one metric per variant with their 95% intervals as error bars."""
     metric = metric or primary_metric(results)
     shown = [v for v in working_variants(results) if metric_of(v, metric)]
     points = [metric_of(v, metric) for v in shown]
