@@ -124,7 +124,7 @@ class TaskDraft:
             lines.append("labels: " + ", ".join(f"{k} {v:,}" for k, v in self.label_counts.items()))
         if self.lengths.get("count"):
             ln = self.lengths
-            lines.append(f"input length ({ln['unit']}): median {ln['median']}, 95% under "
+            lines.append(f"input length ({ln['unit']}): median {ln['median']}, 95% at most "
                          f"{ln['p95']}, longest {ln['max']}")
         lines.append(f"fingerprint {self.fingerprint}")
         return lines

@@ -180,7 +180,8 @@ st.caption("Accuracy on a validation slice for k = 0, 1, 2, 4, 8 examples (balan
            "drawn from the table), by the log-likelihood of each label: no answer parsing, "
            "reproducible.")
 task_name = st.session_state.get("fs_source_task")
-st.number_input("Validation examples" + (f" (from {task_name}'s validation split)" if task_name
+st.number_input("Validation examples" + (f" (from the validation split of {plain(task_name)})"
+                                         if task_name
                                          else " (the last rows of the table, kept out of the pool)"),
                 5, 90, key="fs_val_n")
 if not task_name and table is not None and not table.empty:
@@ -192,7 +193,7 @@ if st.button("Measure", key="fs_curve", disabled=engine is None):
         if task_name:
             validation = load_task(task_name).examples("validation", limit=n_val)
             note = None if len(validation) == n_val else \
-                f"{task_name}'s validation split has {len(validation)} examples: all are used."
+                f"The validation split of {plain(task_name)} has {len(validation)} examples: all are used."
         else:
             pool, validation, note = validation_split(pool, n_val)
         bar = st.progress(0.0, "Scoring...")

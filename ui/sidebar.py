@@ -138,7 +138,8 @@ def _render_status(engine_name: str, info: ModelInfo) -> None:
     rss = psutil.Process(os.getpid()).memory_info().rss
     st.caption(
         f"**{plain(info.title, keep_format=True)}** · {engine_name} engine  \n"
-        f"device **{info.device}** · dtype **{info.dtype}** · {info.threads} CPU threads  \n"
+        f"device **{info.device}** · dtype **{info.dtype}** · {info.threads} CPU "
+        f"thread{'' if info.threads == 1 else 's'}  \n"
         f"{info.parameters / 1e6:.0f}M parameters · weights {info.weights_bytes / 2**30:.2f} GiB · "
         f"process {rss / 2**30:.2f} GiB  \n"
         f"context {info.context_window:,} tokens · loaded in {info.load_seconds:.1f} s  \n"

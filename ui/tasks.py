@@ -22,6 +22,7 @@ from core.errors import LabError
 from core.task_builder import TaskDraft, TaskRequest, export_task, plan_task, task_request
 from core.task_sources import SourceData, read_source
 from core.task_stats import length_figures, value_text
+from core.task_versions import short
 from core.tasks import (SPLITS, available_splits, delete_task, load_split, load_task, rename_task,
                         split_path)
 from ui.controls import plain
@@ -178,8 +179,8 @@ def show_counts(draft: TaskDraft) -> None:
     if draft.label_counts:
         st.markdown("Labels found: " + ", ".join(f"{plain(k)} **{v:,}**"
                                                  for k, v in draft.label_counts.items()))
-    st.caption(f"Fingerprint of this version: `{draft.fingerprint}` (runs and comparisons "
-               "record it).")
+    st.caption(f"This content is {short(draft.fingerprint)} (fingerprint `{draft.fingerprint}`): "
+               "runs and comparisons record it and warn when it changes.")
 
 
 def label_chart(draft: TaskDraft, key: str = "tasks_label_chart") -> None:
@@ -225,7 +226,7 @@ def length_chart(lengths: dict[str, Any], key: str = "tasks_length_chart") -> No
     sample = f", a sample of {lengths['count']:,} rows" if lengths.get("sampled") else ""
     figure.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), bargap=0.05,
                          title=f"Input length in {lengths['unit']}{sample}: median "
-                               f"{lengths['median']}, 95% under {lengths['p95']}, "
+                               f"{lengths['median']}, 95% at most {lengths['p95']}, "
                                f"longest {lengths['max']}",
                          xaxis_title=lengths["unit"], yaxis_title="rows")
     st.plotly_chart(figure, key=key)
@@ -250,7 +251,8 @@ def _facts(name: str, stamp: tuple) -> dict[str, Any]:
         sizes[split] = len(rows)
         if task.kind == "classification":
             labels.update(str(r.get(task.label_field)) for r in rows)
-    return {"sizes": sizes, "labels": dict(labels)}
+    order = [label for label in task.labels if label in labels] + sorted(set(labels) - set(task.labels))
+    return {"sizes": sizes, "labels": {label: labels[label] for label in order}}  # the task's order
 
 
 def task_line(name: str) -> str:
@@ -263,7 +265,7 @@ def task_line(name: str) -> str:
     mine = " (yours)" if task.origin == "yours" else " (sample)"
     return (f"**{plain(task.title)}**{mine} · {plain(name)} · {task.kind} · {sizes}"
             + (f" · labels: {labels}" if labels else "")
-            + f" · fingerprint `{task.fingerprint}`")
+            + f" · {short(task.fingerprint)}")  # as Runs and Compare name it
 
 
 def export_bytes(name: str) -> Callable[[], bytes]:

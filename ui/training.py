@@ -27,7 +27,7 @@ from ui.engine import SPEC_KEY, current_spec, show_error
 from ui.sidebar import OTHER as SIDEBAR_OTHER
 
 OTHER = "Other: local folder or Hub id"
-SOURCES = ("Sample task", "Upload CSV / JSONL", "Hugging Face dataset")
+SOURCES = ("A task (sample or yours)", "Upload CSV / JSONL", "Hugging Face dataset")
 METHOD_LABELS = {"lora": "LoRA", "qlora": "QLoRA (4-bit base)", "ia3": "IA3",
                  "prompt-tuning": "Prompt tuning", "full": "Full fine-tuning"}
 FORMAT_LABELS = {"text-label": "text + label (with a template)",
