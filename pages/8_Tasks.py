@@ -9,11 +9,11 @@ from core.task_builder import create_task
 from core.task_sources import HUB_PREFIX, read_source
 from core.tasks import is_user_task, list_tasks, task_folder, task_title
 from ui.controls import init_state, plain
-from ui.engine import LazyEngine, show_error
+from ui.engine import LazyEngine, current_spec, show_error
 from ui.sidebar import render_sidebar
 from ui.tasks import (KINDS, PREVIEW_ROWS, cached_source, held_source, label_chart, length_chart,
                       manage_task, planned, preview_frame, read_upload, request_from_state,
-                      show_counts, task_line, token_lengths, use_buttons)
+                      show_counts, task_line, token_counter, token_lengths, use_buttons)
 
 st.set_page_config(page_title="Tasks · PromptTune Lab", page_icon="🗂️", layout="wide")
 engine = render_sidebar()
@@ -162,10 +162,11 @@ if draft is not None:
             label_chart(draft)
     with right:
         loaded = engine is not None and not isinstance(engine, LazyEngine)
-        length_chart(token_lengths(draft, engine.count_tokens if loaded else None))
-        if not loaded:
-            st.caption("Lengths in words: once a page has loaded a model, they are counted in "
-                       "its tokens.")
+        count = engine.count_tokens if loaded else token_counter(current_spec())
+        length_chart(token_lengths(draft, count))
+        if count is None:
+            st.caption("Lengths in words: this model's tokenizer could not be read here (a Hub "
+                       "model is counted in its tokens once a page has loaded it).")
 if st.button("Create task", key="tasks_create", type="primary", disabled=draft is None):
     try:
         made = create_task(draft)

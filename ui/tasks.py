@@ -199,6 +199,31 @@ def label_chart(draft: TaskDraft, key: str = "tasks_label_chart") -> None:
     st.plotly_chart(figure, key=key)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _counter(folder: str) -> Callable[[str], int]:
+    """One counting function per tokenizer folder (the same object on every rerun, so the
+    counts made with it are kept once per task version)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def token_counter(spec) -> Callable[[str], int] | None:
+    """The model's token count without loading the model: its tokenizer alone (a second or so),
+    for a model on this machine (the embedded ones, a local folder); None for a Hub id, which
+    would reach for the network, or a tokenizer that cannot be read (the chart counts words)."""
+    from core.models import resolve_source
+
+    try:
+        folder = resolve_source(spec)[0]
+        if not Path(folder).is_dir():
+            return None
+        return _counter(folder)
+    except Exception:  # noqa: BLE001 - any failure leaves the chart in words, which it says
+        return None
+
+
 def token_lengths(draft: TaskDraft, count: Callable[[str], int] | None) -> dict[str, Any]:
     """Input lengths: the model's tokens on up to TOKEN_SAMPLE inputs spread over the rows
     when a model is in memory, else core's word counts over every row."""

@@ -292,3 +292,10 @@ def test_a_free_text_task_is_made_without_labels(tiny):
     assert "Labels found" not in _text(at)
     at.button(key="tasks_create").click().run()
     assert user_tasks() == ["notes"]
+
+
+def test_the_length_chart_counts_the_models_tokens_without_loading_the_model(tiny):
+    at = _make(_page(TASKS, tiny))
+    titles = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "Input length in tokens" in titles, titles[:300]  # the tokenizer alone, not words
+    assert not any("Lengths in words" in c.value for c in at.caption)
