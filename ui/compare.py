@@ -119,8 +119,10 @@ def show_version_warnings(config: CompareConfig) -> None:
     """Before Run: the task's version, and a warning for each chosen tuned run trained on
     another version of the task or on some of the test rows (with their count)."""
     task = load_task(config.task)
-    st.caption(f"{plain(task_title(task.name))}: {short(task.fingerprint)}, the first "
-               f"{min(config.n_examples, len(load_split(task.name, 'test'))):,} test rows.")
+    held = len(load_split(task.name, "test"))
+    rows = (f"the first {config.n_examples:,} test rows" if config.n_examples <= held else
+            f"all {held:,} of its test rows ({config.n_examples:,} asked: it has no more)")
+    st.caption(f"{plain(task_title(task.name))}: {short(task.fingerprint)}, {rows}.")
     for warning in check_warnings(comparison_checks(config)):
         st.warning(plain(warning), icon=":material/warning:")
 
