@@ -35,7 +35,7 @@ from core.paths import data_dir, write_json
 from core.prompting import Example, PromptRecipe, build_prompt, normal_text
 from core.runs import LIVE, Run, list_runs, start_run
 from core.tasks import Task, list_tasks, load_task
-from core.tour_tasks import (DEFAULT_TASK, MIN_COMPARE, QUICK_N, LessonTask, Step,  # noqa: F401
+from core.tour_tasks import (CLICK, DEFAULT_TASK, MIN_COMPARE, QUICK_N, LessonTask, Step,  # noqa: F401
                              lesson_task, lesson_tasks, ordering_note, set_name_for,
                              task_steps, task_talk)
 from core.train_config import TrainConfig, preset
@@ -415,6 +415,10 @@ class Takeaways:
     train_seconds: float | None
     separated: bool                         # zero-shot < few-shot 4 < tuned, intervals apart
     ordering: str = ""                      # "" or which step did not improve, by how much
+    # the report's break-even (core.report): against the best variant without training, which
+    # may be another than few-shot 4, so the lesson names both baselines
+    report_against: str = ""                # that variant's name ("" when the report has none)
+    report_queries: str = ""                # its break-even, as the report writes it
 
 
 def takeaways(results: dict[str, Any]) -> Takeaways:
@@ -445,4 +449,18 @@ def takeaways(results: dict[str, Any]) -> Takeaways:
         and order[1]["high"] < order[2]["low"]
     return Takeaways(accuracy, tokens, share, queries, worse_by,
                      tuned.get("train_seconds") if tuned else None, separated,
-                     ordering_note(accuracy, TUNED))
+                     ordering_note(accuracy, TUNED), *_report_break_even(results))
+
+
+def _report_break_even(results: dict[str, Any]) -> tuple[str, str]:
+    """(baseline, queries) of the tour's tuned variant in the report's break-even table."""
+    from core.report import break_even_rows
+
+    try:
+        rows = break_even_rows(results)
+    except (KeyError, TypeError, ValueError):
+        return "", ""  # a results file the report cannot weigh: the lesson quotes its own only
+    row = rows[rows["Fine-tuned variant"] == TUNED] if not rows.empty else rows
+    if row.empty:
+        return "", ""
+    return str(row.iloc[0]["Compared with"]), str(row.iloc[0]["Break-even (queries)"])

@@ -23,6 +23,7 @@ DEFAULT_TASK = "review-sentiment"   # the shipped lesson, with its presenter's s
 QUICK_N = 12                        # test rows for the one-glance zero-shot / few-shot check
 MIN_COMPARE = 5                     # the fewest test examples a comparison takes
 BASE_SET_NAME = "tour-4-shot"
+CLICK = 0                           # a step's seconds when it has nothing to time (step 5)
 ORDER = ("zero-shot", "few-shot 4")  # then the tuned variant (core.tour.TUNED)
 
 
@@ -32,7 +33,7 @@ class Step:
 
     number: int
     title: str
-    seconds: int | None  # expected on this machine; None: not measured yet on this task
+    seconds: int | None  # expected here; None: not measured yet on this task; CLICK: a click
     say: str
 
 
@@ -46,6 +47,17 @@ class LessonTask:
     n_test: int
     n_train: int
     has_validation: bool
+    input_field: str = "input"  # the task's name for what goes in
+
+    @property
+    def input_column(self) -> str:
+        """The heading of the steps' tables over what was asked: "review" on the shipped
+        lesson, the task's own input field on another (never a name the table has twice)."""
+        if self.shipped:
+            return "review"
+        taken = ("true label", "answer", "right")
+        return self.input_field if self.input_field and self.input_field not in taken \
+            else "input"
 
     @property
     def shipped(self) -> bool:
@@ -104,7 +116,7 @@ def lesson_task(name: str = DEFAULT_TASK) -> LessonTask:
     # an empty validation file (made with no validation part) validates nothing
     validation = "validation" in splits and bool(load_split(name, "validation", limit=1))
     return LessonTask(name, task.title, task.labels, len(load_split(name, "test")),
-                      len(load_split(name, "train")), validation)
+                      len(load_split(name, "train")), validation, task.input_field)
 
 
 def set_name_for(task: str) -> str:
@@ -152,7 +164,7 @@ def task_steps(lesson: LessonTask, zero: Any = None, shots: Any = None,
         Step(4, "Compare on the same test rows", None,
              "The same held-out test rows through zero-shot, 4 and 8 shots and the tuned model, "
              "scored by the likelihood of each label, with 95% intervals."),
-        Step(5, "Hand over the report", None,
+        Step(5, "Hand over the report", CLICK,  # a download and talk: nothing to time
              "One offline HTML file: quality, tokens per query, cost and break-even, and the "
              "config that reproduces it. Say what the figures showed on this task, whichever "
              "way they went."),
@@ -164,19 +176,26 @@ def _took(check: Any) -> int | None:
     return None if seconds is None else max(1, round(seconds))
 
 
-def task_talk(zero: Any = None, shots: Any = None) -> tuple[str, ...]:
-    """What to say while the run trains, on a task that is not the shipped one: the token
-    figures from steps 1 and 2 when they were measured, none quoted otherwise."""
-    tokens = "the tuned model needs no examples in its prompt, only the instruction and the row"
-    if zero is not None and shots is not None and shots.prompt_tokens:
-        tokens += (f": about {zero.prompt_tokens:.0f} prompt tokens a query instead of "
-                   f"{shots.prompt_tokens:.0f} with 4 shots (measured in steps 1 and 2)")
+def task_talk(zero: Any = None, shots: Any = None,
+              tokens: dict[str, float] | None = None, tuned: str = "") -> tuple[str, ...]:
+    """What to say while the run trains, on a task that is not the shipped one: the tuned
+    model's prompt tokens only once step 4 measured them (``tokens``: the comparison's mean
+    prompt tokens per variant, ``tuned`` its tuned variant), never guessed from zero-shot's."""
+    said = "the tuned model needs no examples in its prompt"
+    if tokens and tokens.get(tuned) and tokens.get("few-shot 4"):
+        said += (f": about {tokens[tuned]:.0f} prompt tokens a query instead of "
+                 f"{tokens['few-shot 4']:.0f} with 4 shots (measured in step 4)")
+    elif shots is not None and shots.prompt_tokens:
+        said += (f". With 4 shots a query took {shots.prompt_tokens:.0f} prompt tokens (measured "
+                 "in step 2); the tuned model's own count is measured in step 4")
+    else:
+        said += "; step 4 measures how many prompt tokens that saves"
     return (
         "**What LoRA changes**: two small matrices beside each attention projection; the base "
         "weights stay frozen. The adapter is a few MB, shipped beside the base model.",
         "**What it costs up front**: the minutes of CPU time step 3 estimated for this machine; "
         "on real data, the labelled examples are the expensive part.",
-        f"**What it saves on every query**: {tokens}.",
+        f"**What it saves on every query**: {said}.",
         "**Watch the loss curve**: it falls as the model learns to put probability on the right "
         "label; the live view reads the run's event file every 2 seconds.",
         "**Where prompting is enough**: if 4 shots already score as well as the tuned model in "

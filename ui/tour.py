@@ -30,13 +30,26 @@ STATE = {"tour_task": None, "tour_run": None, "tour_cmp": None, "tour_n": tour.D
 def _minutes(seconds: float | None) -> str:
     if seconds is None:
         return "not measured yet"
+    if seconds == tour.CLICK:
+        return "a click"
     return f"~{seconds / 60:.1f} min" if seconds % 60 else f"~{int(seconds // 60)} min"
 
 
+def _expected(step: tour.Step, estimate: bool = True) -> str:
+    """A step's time as the overview and its header say it: the training step's as the Train
+    page writes its estimate ("about 1:10"), the others in minutes."""
+    if step.number == 3 and not estimate:
+        return "estimating..."
+    seconds = _seconds(step)
+    if step.number == 3 and seconds:
+        return f"about {duration(seconds)}"
+    return _minutes(seconds)
+
+
 def _seconds(step: tour.Step) -> float | None:
-    """A step's expected time: the training step's from this machine's measured training
-    speed (the Train page's estimate of the tour's run), the others as measured here (on
-    another task than the shipped one: None until the step has run on it)."""
+    """A step's expected time: the training step's the Train page's estimate of the tour's run
+    (this machine's measured training speed, same config, same figure), the others as measured
+    here (on another task than the shipped one: None until the step has run on it)."""
     if step.number == 4 and task() != tour.TASK:
         comparison = _comparison()  # on another task: the time its comparison took here
         done = comparison is not None and comparison.status == "succeeded"
@@ -49,7 +62,7 @@ def _seconds(step: tour.Step) -> float | None:
         seconds = training_estimate(tour.train_config(task()))[0]
     except LabError:
         return fallback
-    return max(60.0, round(seconds / 30) * 30) if seconds else fallback
+    return seconds or fallback
 
 
 def restore() -> None:
@@ -86,18 +99,21 @@ def _comparison():
         return None
 
 
-def overview(done: dict[int, bool], steps: tuple[tour.Step, ...] = tour.STEPS) -> None:
-    """The steps with their expected times, ticked as they are done, and 'Start over'."""
-    times = [_seconds(s) for s in steps]
+def overview(done: dict[int, bool], steps: tuple[tour.Step, ...] = tour.STEPS,
+             estimate: bool = True) -> None:
+    """The steps with their expected times, ticked as they are done. ``estimate`` False: the
+    training step's estimate is not read (a task just picked: the strip shows that task's
+    state at once, and its estimate when the page has computed it)."""
+    times = [_seconds(s) if estimate or s.number != 3 else 0 for s in steps]
     count = sum(done.values())
-    took = f"the lesson takes {_minutes(sum(times))} of clicks and waiting on 2 CPU cores, " \
-        "talk included" if None not in times else "each step's time shows once it has run on " \
-        "this task"
+    took = "each step's time shows once it has run on this task" if None in times else \
+        f"the lesson takes {_minutes(sum(times))} of clicks and waiting on 2 CPU cores, talk " \
+        "included" if estimate else "the lesson's time shows once step 3 is estimated"
     st.progress(count / len(steps), f"{count} of {len(steps)} steps done · {took}")
     cols = st.columns(len(steps))
     for col, step in zip(cols, steps):
         mark = ":material/check_circle:" if done[step.number] else ":material/radio_button_unchecked:"
-        col.markdown(f"{mark} **{step.number} · {step.title}**  \n{_minutes(_seconds(step))}")
+        col.markdown(f"{mark} **{step.number} · {step.title}**  \n{_expected(step, estimate)}")
 
 
 def step_header(step: tour.Step, done: bool) -> None:
@@ -106,12 +122,16 @@ def step_header(step: tour.Step, done: bool) -> None:
     seconds = _seconds(step)
     if seconds is None:
         st.caption("Expected: not measured yet on this task; the step is timed when it runs.")
-    elif task() != tour.TASK and step.number != 3:
+    elif seconds == tour.CLICK:
+        st.caption("Expected: a click. The report downloads at once; nothing to time but the "
+                   "talk below.")
+    elif step.number == 3:
+        st.caption(f"Expected: {_expected(step)} (m:ss) here, the Train page's estimate for "
+                   "this run from this machine's measured training speed.")
+    elif task() != tour.TASK:
         st.caption(f"Took {duration(seconds)} (min:s) on this machine, measured on this task.")
     else:
-        st.caption(f"Expected: {_minutes(seconds)} on this machine's CPU"
-                   + (" (estimated from its measured training speed)." if step.number == 3
-                      else "."))
+        st.caption(f"Expected: {_minutes(seconds)} on this machine's CPU.")
     with st.expander("Presenter's notes: what to say", icon=":material/record_voice_over:"):
         st.markdown(step.say)
 
@@ -145,12 +165,15 @@ def _open_playground(mode: str, review: str) -> None:
 def _check_table(check: tour.QuickCheck) -> None:
     counts = ", ".join(f"{plain(label)} {n}" for label, n in check.answers.most_common())
     model = f" · {check.model}" if check.model else ""
-    item = "test reviews" if task() == tour.TASK else "test rows"
-    st.markdown(f"**{check.recipe_name}** on the first {len(check.rows)} {item}: "
-                f"**{check.correct} of {len(check.rows)} right** · answers: {counts} · "
-                f"{check.prompt_tokens:.0f} prompt tokens per review{model}")
-    st.dataframe(pd.DataFrame(check.rows), hide_index=True, width="stretch",
-                 column_config={"review": st.column_config.TextColumn(width="large")})
+    item = lesson().item  # "reviews" on the shipped lesson, "test rows" on another task
+    column = lesson().input_column  # rows keep "review" in tour.json; shown as the task says
+    st.markdown(f"**{check.recipe_name}** on the first {len(check.rows)} test "
+                f"{item.split()[-1]}: **{check.correct} of {len(check.rows)} right** · answers: "
+                f"{counts} · {check.prompt_tokens:.0f} prompt tokens per "
+                f"{item.split()[-1][:-1]}{model}")
+    table = pd.DataFrame(check.rows).rename(columns={"review": column})
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={column: st.column_config.TextColumn(width="large")})
 
 
 def _measure(engine, kinds: tuple[str, ...]) -> None:
@@ -280,8 +303,19 @@ def training_step() -> None:
     st.fragment(run_every=2 if run.status in LIVE else None)(_live_run)(run.id, run.status)
     with st.expander("Presenter's notes: while it trains, talk about", expanded=run.status in LIVE,
                      icon=":material/record_voice_over:"):
-        for point in talk(lesson()):
+        for point in talk(lesson(), _measured_tokens()):
             st.markdown(f"- {point}")
+
+
+def _measured_tokens() -> dict[str, float] | None:
+    """The step-4 comparison's mean prompt tokens per variant, once it has succeeded."""
+    comparison = _comparison()
+    if comparison is None or comparison.status != "succeeded":
+        return None
+    try:
+        return tour.takeaways(load_results(comparison.id)).tokens
+    except (LabError, KeyError, TypeError, ValueError):
+        return None  # damaged results: the talk quotes no tuned figure
 
 
 def _live_run(run_id: str, shown_status: str) -> None:
@@ -297,7 +331,7 @@ def _live_run(run_id: str, shown_status: str) -> None:
             progress_row(events)
     elif run.status == "succeeded":
         accuracy = run.metrics.get("accuracy")
-        expected = _minutes(_seconds(tour.STEPS[2]))  # step 3, from the measured speed
+        expected = _expected(tour.STEPS[2])  # step 3: the Train page's estimate of this run
         expected = expected if expected != "not measured yet" else "no estimate"
         st.success(f"Run **{run.id}** finished in {duration(run.duration_s)} (expected "
                    f"{expected} here)"
@@ -410,6 +444,17 @@ def figures(results: dict) -> None:
     right.plotly_chart(quality_vs_cost(results), key="tour_cost")
 
 
+def _report_break_even(facts: tour.Takeaways) -> str:
+    """The report's break-even, against its own baseline (the best prompt without training),
+    named: a number without its baseline reads as a contradiction of the one above."""
+    base, queries = plain(facts.report_against), facts.report_queries
+    said = f"about **{queries} queries against {base}**" if queries[:1].isdigit() else \
+        f"never, against {base}" if queries == "never" else \
+        f"none against {base}: the tuned model is less accurate than it"
+    return (f"- **The report's break-even** weighs the training against the best prompt without "
+            f"training, here {base}: {said}. Quote each number with its baseline.")
+
+
 @st.cache_data(max_entries=2, show_spinner="Writing the report...")
 def _report(comparison_id: str) -> str:
     return html_report(load_results(comparison_id))
@@ -455,7 +500,10 @@ def stakeholder_text(facts: tour.Takeaways, task_name: str = tour.TASK) -> str:
     if facts.break_even is not None:
         lines.append(f"- **Break-even**: training cost {duration(facts.train_seconds)} of CPU "
                      f"time; at $0.10 per million input tokens and $0.05 per CPU-hour it is paid "
-                     f"back after about **{facts.break_even:,} queries**.")
+                     f"back after about **{facts.break_even:,} queries against four examples in "
+                     f"the prompt (few-shot 4)**.")
+    if facts.report_against and facts.report_against != "few-shot 4":
+        lines.append(_report_break_even(facts))
     if facts.ordering:
         lines.append(f"- **What this comparison showed**: {facts.ordering}")
     if task_name != tour.TASK:

@@ -42,7 +42,12 @@ def picker() -> None:
 def _picked() -> None:
     """on_change: remember the task for the next tab; the run and comparison are found again."""
     tour.set_current_task(st.session_state["tour_task"])
-    st.session_state.update({"tour_run": None, "tour_cmp": None})
+    st.session_state.update({"tour_run": None, "tour_cmp": None, "tour_picked": True})
+
+
+def just_picked() -> bool:
+    """Whether this render follows a pick in the picker (asked once: the flag is cleared)."""
+    return bool(st.session_state.pop("tour_picked", False))
 
 
 def intro(lesson_task: tour.LessonTask) -> str:
@@ -72,8 +77,11 @@ def steps(lesson_task: tour.LessonTask) -> tuple[tour.Step, ...]:
     return tour.task_steps(lesson_task, checks.get("zero"), checks.get("shots"), train_steps)
 
 
-def talk(lesson_task: tour.LessonTask) -> tuple[str, ...]:
+def talk(lesson_task: tour.LessonTask,
+         tokens: dict[str, float] | None = None) -> tuple[str, ...]:
+    """What to say while the run trains; ``tokens``: the step-4 comparison's mean prompt tokens
+    per variant once it has run (the tuned model's count is quoted only from there)."""
     if lesson_task.shipped:
         return tour.TALK_WHILE_TRAINING
     checks = tour.saved_checks(lesson_task.name)
-    return tour.task_talk(checks.get("zero"), checks.get("shots"))
+    return tour.task_talk(checks.get("zero"), checks.get("shots"), tokens, tour.TUNED)

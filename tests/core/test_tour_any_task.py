@@ -128,7 +128,8 @@ def test_its_notes_quote_no_shipped_figure_and_say_what_was_measured(tmp_path):
     steps = task_steps(lesson)
     said = " ".join(s.say for s in steps) + " ".join(tour.task_talk())
     assert not [f for f in SHIPPED_FIGURES if f in said], said
-    assert [s.seconds for s in steps] == [None] * 5  # nothing measured yet on this task
+    # nothing measured yet on this task; step 5 (a download and talk) has nothing to time
+    assert [s.seconds for s in steps] == [None] * 4 + [tour.CLICK]
     rows = tuple({"review": f"r{i}", "true label": "billing", "answer": "billing",
                   "right": i < 5} for i in range(12))
     zero = tour.QuickCheck("Zero-shot", rows, 31.0, seconds=4.2)
@@ -137,7 +138,13 @@ def test_its_notes_quote_no_shipped_figure_and_say_what_was_measured(tmp_path):
     assert "5 of 12 right, and it answered billing 12 times of 12" in measured[0].say
     assert "170 prompt tokens a row instead of 31" in measured[1].say
     assert [s.seconds for s in measured[:2]] == [4, 10]
-    assert "31 prompt tokens a query instead of 170" in " ".join(tour.task_talk(zero, shots))
+    # the tuned model's tokens are not zero-shot's: no number for it until step 4 measures it
+    talk = " ".join(tour.task_talk(zero, shots))
+    assert "31 prompt tokens" not in talk and "170 prompt tokens (measured in step 2)" in talk
+    measured_talk = " ".join(tour.task_talk(zero, shots, {tour.TUNED: 20.4, "few-shot 4": 170.0},
+                                            tour.TUNED))
+    assert "about 20 prompt tokens a query instead of 170 with 4 shots (measured in step 4)" \
+        in measured_talk
 
 
 def test_set_names_fit_any_task_name():

@@ -57,13 +57,13 @@ def test_the_tour_lists_its_five_steps_with_times_and_nothing_done(tiny):
     here = "on this machine's CPU."
     assert expected[:2] == [f"Expected: ~1 min {here}"] * 2
     assert expected[3:] == [f"Expected: ~2.5 min {here}", f"Expected: ~1.5 min {here}"]
-    # the training step: from this machine's measured speed, as the Train page estimates it
+    # the training step: the Train page's estimate of the same config, written as it writes it
     from core.train_model import estimate
-    from ui.tour import _minutes
+    from ui.training import duration
 
-    seconds = max(60.0, round(estimate(tour.tour_train_config())[0] / 30) * 30)
-    assert expected[2] == f"Expected: {_minutes(seconds)} on this machine's CPU (estimated " \
-                          "from its measured training speed)."
+    seconds = estimate(tour.tour_train_config())[0]
+    assert expected[2] == f"Expected: about {duration(seconds)} (m:ss) here, the Train page's " \
+                          "estimate for this run from this machine's measured training speed."
     assert sum(s.seconds for s in tour.STEPS) <= 600  # the lesson fits 10 minutes
     text = _text(at)  # what to say sits in the presenter's notes, collapsed
     notes = [e for e in at.expander if e.label == "Presenter's notes: what to say"]
