@@ -54,14 +54,21 @@ def settled(page) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab_server(tmp_path_factory):
-    """Start `streamlit run app.py` as a user would, with its own data folder."""
+def lab_and_home(tmp_path_factory):
+    """Start `streamlit run app.py` as a user would, with its own data folder: (address,
+    folder), for tests that look into what the lab wrote there."""
+    home = tmp_path_factory.mktemp("e2e-home")
     port = _free_port()
-    server = start_lab(port, tmp_path_factory.mktemp("e2e-log") / "streamlit.log",
-                       tmp_path_factory.mktemp("e2e-home"))
-    yield f"http://127.0.0.1:{port}"
+    server = start_lab(port, tmp_path_factory.mktemp("e2e-log") / "streamlit.log", home)
+    yield f"http://127.0.0.1:{port}", home
     server.terminate()
     server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def lab_server(lab_and_home):
+    """The address of the module's lab server."""
+    return lab_and_home[0]
 
 
 @pytest.fixture(scope="module")

@@ -11,21 +11,10 @@ import time
 import psutil
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, _free_port, settled, start_lab
+from tests.e2e.conftest import ARTIFACTS, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 LOAD = 180_000  # ms: the first load may convert the embedded model
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A lab server whose data folder this test can write into (a run to cancel)."""
-    home = tmp_path_factory.mktemp("e2e-train-home")
-    port = _free_port()
-    server = start_lab(port, tmp_path_factory.mktemp("e2e-train-log") / "streamlit.log", home)
-    yield f"http://127.0.0.1:{port}", home
-    server.terminate()
-    server.wait(timeout=20)
 
 
 def shot(page, name: str) -> None:
@@ -34,8 +23,8 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
-def test_an_upload_picks_its_columns_and_many_passes_are_flagged(lab, page, tmp_path):
-    url, _ = lab
+def test_an_upload_picks_its_columns_and_many_passes_are_flagged(lab_and_home, page, tmp_path):
+    url, _ = lab_and_home
     labels = ("POSITIVE", "NEGATIVE", "MIXED")
     csv = tmp_path / "boots.csv"
     csv.write_text("text,label\n" + "".join(f"These boots (pair {i}) were worn daily,"
@@ -92,8 +81,8 @@ def _running_run():
     return runs, run_dir
 
 
-def test_cancel_says_cancelling_after_this_step_at_once(lab, page, monkeypatch):
-    url, home = lab
+def test_cancel_says_cancelling_after_this_step_at_once(lab_and_home, page, monkeypatch):
+    url, home = lab_and_home
     monkeypatch.setenv("PROMPTTUNE_HOME", str(home))  # the server's data folder
     runs, run_dir = _running_run()
     page.goto(f"{url}/Runs")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, _free_port, settled, start_lab
+from tests.e2e.conftest import ARTIFACTS, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 LOAD = 180_000  # ms: the first load may convert the embedded model
@@ -15,18 +15,8 @@ TOPICS = {"billing": "I was charged twice for order {n}",
           "returns": "How do I send back the shoes from order {n}?"}
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    home = tmp_path_factory.mktemp("e2e-tasks-home")
-    port = _free_port()
-    server = start_lab(port, tmp_path_factory.mktemp("e2e-tasks-log") / "streamlit.log", home)
-    yield f"http://127.0.0.1:{port}", home
-    server.terminate()
-    server.wait(timeout=20)
-
-
-def test_a_csv_becomes_a_task_that_compare_offers(lab, page, tmp_path):
-    url, home = lab
+def test_a_csv_becomes_a_task_that_compare_offers(lab_and_home, page, tmp_path):
+    url, home = lab_and_home
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     csv = tmp_path / "support.csv"
