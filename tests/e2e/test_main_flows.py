@@ -95,9 +95,14 @@ def test_build_a_few_shot_set_then_use_it_in_the_playground(lab_server, page):
     screenshot(page, "fewshot-curve")
 
     page.locator("[data-testid=stSidebar]").get_by_role("link", name="Playground").click()
-    page.get_by_text("Few-shot", exact=True).first.wait_for(timeout=60_000)
-    page.locator("label").filter(has_text="Few-shot").first.click()
-    page.get_by_text("Examples to use (k)").wait_for(timeout=30_000)
+    # the Playground's own heading, then a settled page: until then the builder's labels may still
+    # be on screen, and a click on one of them changes nothing
+    page.get_by_role("heading", name="Playground").first.wait_for(timeout=60_000)
+    main = page.locator("[data-testid=stMain]")
+    main.get_by_text("Few-shot", exact=True).first.wait_for(timeout=60_000)
+    settled(page)
+    _click_until(page, main.locator("label").filter(has_text="Few-shot").first,
+                 page.get_by_text("Examples to use (k)"), "fewshot-technique-missed")
     exact = page.locator("[data-testid=stExpander]").filter(has_text="The exact text the model sees")
     exact.get_by_text("Sentiment: POSITIVE").first.wait_for(timeout=30_000)  # the set's examples
     page.get_by_role("button", name="Generate").click()
