@@ -81,9 +81,12 @@ def test_build_a_few_shot_set_then_use_it_in_the_playground(lab_server, page):
     page.get_by_role("button", name="Load examples").wait_for(timeout=LOAD)
     page.get_by_role("button", name="Load examples").click()
     page.get_by_text("Context budget").wait_for(timeout=60_000)
-    page.get_by_label("Set name").fill("class-demo")
-    page.get_by_label("Set name").press("Enter")
+    settled(page)  # typed while Load's rerun still ran, the name was wiped (seen in CI, twice)
+    name = page.get_by_label("Set name")
+    name.fill("class-demo")
+    name.press("Enter")
     settled(page)  # the name's rerun has drawn the button the click goes to
+    assert name.input_value() == "class-demo"
     _click_until(page, page.get_by_role("button", name="Save set"),
                  page.get_by_text("Saved 4 examples as class-demo"), "fewshot-save-missed")
     screenshot(page, "fewshot-builder")
@@ -104,7 +107,12 @@ def test_build_a_few_shot_set_then_use_it_in_the_playground(lab_server, page):
     _click_until(page, main.locator("label").filter(has_text="Few-shot").first,
                  page.get_by_text("Examples to use (k)"), "fewshot-technique-missed")
     exact = page.locator("[data-testid=stExpander]").filter(has_text="The exact text the model sees")
-    exact.get_by_text("Sentiment: POSITIVE").first.wait_for(timeout=30_000)  # the set's examples
+    settled(page)  # the technique's rerun draws the set's examples into the prompt
+    try:  # a guard against hanging, not a timing check: a busy CI machine was slower than 30 s
+        exact.get_by_text("Sentiment: POSITIVE").first.wait_for(timeout=120_000)  # the set's examples
+    except PlaywrightTimeout:
+        screenshot(page, "fewshot-exact-text-missing")  # what the page showed instead
+        raise
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Probability of each label").wait_for(timeout=120_000)
     # the figures row is drawn just after the chart: wait for it rather than read the page at once
