@@ -17,7 +17,8 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.knowledge import NAME
-from core.tasks import available_splits, list_tasks, load_split, load_task
+from core.reference import tasks_of
+from core.tasks import available_splits, load_split, load_task
 
 DEFAULT_TASK = "review-sentiment"   # the shipped lesson, with its presenter's script
 QUICK_N = 12                        # test rows for the one-glance zero-shot / few-shot check
@@ -90,14 +91,7 @@ class LessonTask:
 def lesson_tasks() -> list[str]:
     """The tasks the lesson runs on: the classification ones, shipped first, then the user's
     (a damaged task of the user's is left out here; the task pages say what is wrong)."""
-    names = []
-    for name in list_tasks():
-        try:
-            if load_task(name).kind == "classification":
-                names.append(name)
-        except ConfigError:
-            continue
-    return names
+    return tasks_of(("classification",))
 
 
 def lesson_task(name: str = DEFAULT_TASK) -> LessonTask:
