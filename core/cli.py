@@ -219,6 +219,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from core.answers import answer_prompt
     from core.chat import Message
     from core.engines import load_engine
     from core.generation import check_prompt_size
@@ -234,38 +235,32 @@ def _generate(args: argparse.Namespace) -> int:
         prompt = engine.chat_prompt([Message("system", args.system), Message("user", prompt)])
         params = GenerationParams.from_dict({**params.to_dict(),
                                              "stop": list(params.stop) + list(engine.chat_stops())})
-    if args.stream and not args.json:
-        stream = engine.stream(prompt, params)
-        for chunk in stream:
-            print(chunk, end="", flush=True)
+    streamed = args.stream and not args.json
+    answer = answer_prompt(engine, prompt, params, record=not args.no_history, source="cli",
+                           on_chunk=(lambda chunk: print(chunk, end="", flush=True))
+                           if streamed else None)
+    completion = answer.completion
+    if streamed:
         print()
-        completion = stream.completion
-    else:
-        completion = engine.generate(prompt, params)
     if args.json:
         print(json.dumps({"prompt": prompt, "completion": completion.text,
                           "params": params.to_dict(), **completion.figures()}, indent=2))
     else:
-        if not args.stream:
+        if not streamed:
             print(completion.text)
         print(format_figures(completion.figures()), file=sys.stderr)
-    if not args.no_history:
-        _save_answer(prompt, params, completion)
+    if answer.record_error is not None:
+        _unsaved(answer.record_error)
     return 0
 
 
-def _save_answer(prompt: str, params: GenerationParams, completion) -> None:
-    """Save the answer in the history, after it was printed: a history that cannot be written
-    (damaged, read-only, full disk) costs the record, never the answer; a warning says so."""
-    from core.history import record_generation
-
-    try:
-        record_generation(prompt, params, completion, source="cli")
-    except LabError as exc:
-        print(f"warning: the answer above was not saved in the history. {exc.problem}",
-              file=sys.stderr)
-        if exc.fix:
-            print(f"fix: {exc.fix} (or pass --no-history)", file=sys.stderr)
+def _unsaved(exc: LabError) -> None:
+    """The answer was printed but the history could not be written (damaged, read-only, full
+    disk): it costs the record, never the answer; a warning says so."""
+    print(f"warning: the answer above was not saved in the history. {exc.problem}",
+          file=sys.stderr)
+    if exc.fix:
+        print(f"fix: {exc.fix} (or pass --no-history)", file=sys.stderr)
 
 
 def _read_stdin() -> str:
