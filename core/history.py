@@ -18,32 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core import db
 from core.config import GenerationParams
 from core.errors import LabError
 from core.generation import Completion, decode_speed, prompt_speed
-from core.paths import history_db_path, open_database_read_only
+from core.paths import history_db_path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS generations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    model TEXT NOT NULL,
-    engine TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT 'ui',
-    prompt TEXT NOT NULL,
-    params TEXT NOT NULL,
-    output TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    latency_s REAL NOT NULL,
-    tokens_per_s REAL NOT NULL,
-    finish_reason TEXT NOT NULL,
-    time_to_first_token_s REAL,
-    setup TEXT
-);
-"""
-# columns added after the first release: a database made before them gains them (empty)
-ADDED_COLUMNS = {"time_to_first_token_s": "REAL", "setup": "TEXT"}
+# columns added after the first release (migration 1 of core.db adds them to an older table)
+ADDED_COLUMNS = db.GENERATIONS_ADDED
 COLUMNS = ("id", "created_at", "model", "engine", "source", "prompt", "params", "output",
            "prompt_tokens", "completion_tokens", "latency_s", "tokens_per_s", "finish_reason",
            *ADDED_COLUMNS)
@@ -87,24 +69,7 @@ class HistoryEntry:
 
 
 def _connect(path: Path | None = None) -> sqlite3.Connection:
-    conn = sqlite3.connect(path or history_db_path(), timeout=10)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(SCHEMA)
-    _add_missing_columns(conn)
-    return conn
-
-
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Bring a database made by an older lab up to date: its rows keep their values and
-    read the new columns as empty (NULL)."""
-    present = {row[1] for row in conn.execute("PRAGMA table_info(generations)")}
-    for name, kind in ADDED_COLUMNS.items():
-        if name not in present:
-            try:
-                conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {kind}")
-            except sqlite3.OperationalError as exc:
-                if "duplicate column" not in str(exc).lower():  # another process added it first
-                    raise
+    return db.connect(path)
 
 
 @contextmanager
@@ -130,7 +95,7 @@ def _connect_for(write: bool) -> sqlite3.Connection:
     except sqlite3.OperationalError as exc:
         if write or "unable to open" not in str(exc).lower():
             raise
-        return open_database_read_only(history_db_path())
+        return db.connect_read_only()
 
 
 def _history_error(action: str, exc: Exception) -> LabError:

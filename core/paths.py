@@ -15,7 +15,8 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sqlite3
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +43,6 @@ def history_db_path() -> Path:
     return data_dir() / "lab.db"
 
 
-def open_database_read_only(path: Path) -> sqlite3.Connection:
-    """The lab database opened for reading only, for a data folder that cannot be written (a
-    normal connection must create the -shm file beside it, and fails there: "unable to open
-    database file"). Raises sqlite3.OperationalError where that cannot be done safely: a
-    non-empty -wal file holds changes that a read-only reader would miss."""
-    wal = path.with_name(path.name + "-wal")
-    if not path.is_file() or (wal.exists() and wal.stat().st_size > 0):
-        raise sqlite3.OperationalError("unable to open database file")
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-
-
 def storage_error(exc: OSError, what: str) -> StorageError:
     """An OSError met while the lab reads or writes its data, as a LabError that says what
     could not be done, why (full disk, read-only folder, name too long...) and what to do.
@@ -75,14 +65,32 @@ def storage_error(exc: OSError, what: str) -> StorageError:
                                          "at a writable folder, then try again."))
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically: a reader sees the old file or the new
-    one whole, never half of it (the staging file is renamed over it). A failed write (full
-    disk, read-only folder) leaves the old file and no staging file, and raises a StorageError (a LabError and an OSError)."""
-    staging = path.with_name(path.name + ".tmp")
+def _write_atomically(path: Path, write: Callable[[Path], Any], what: str | None) -> None:
+    """THE atomic write of the lab: ``write`` fills a staging file of this process's own (its
+    pid and a random part, so two processes, or two threads, never share one), which is then
+    renamed over ``path``: a reader sees the old file or the new one whole, never half of it.
+    A write killed midway leaves the old file (and perhaps a staging file nobody reads). A
+    failed write (full disk, read-only folder) leaves the old file and no staging file, and
+    raises a StorageError (a LabError and an OSError) saying ``what`` could not be done."""
+    staging = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        staging.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        write(staging)
         staging.replace(path)
     except OSError as exc:
         staging.unlink(missing_ok=True)
-        raise storage_error(exc, f"write {path.name}") from exc
+        raise storage_error(exc, what or f"write {path.name}") from exc
+
+
+def write_bytes(path: Path, data: bytes, what: str | None = None) -> None:
+    """``data`` written to ``path`` atomically (see ``_write_atomically``)."""
+    _write_atomically(path, lambda staging: staging.write_bytes(data), what)
+
+
+def write_text(path: Path, text: str, what: str | None = None) -> None:
+    """``text`` written to ``path`` atomically as UTF-8 (see ``_write_atomically``)."""
+    _write_atomically(path, lambda staging: staging.write_text(text, encoding="utf-8"), what)
+
+
+def write_json(path: Path, data: Any, what: str | None = None) -> None:
+    """``data`` written to ``path`` atomically as JSON (see ``_write_atomically``)."""
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False), what)

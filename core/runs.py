@@ -1,12 +1,12 @@
 """Training runs as processes of their own, surviving a closed tab and an app restart.
 
-A run is a folder ``$PROMPTTUNE_HOME/runs/<run_id>/`` holding ``config.json``,
-``status.json`` (replaced atomically on every change, the final one last of all
-files), ``events.jsonl``, ``log.txt`` and the outputs of ``core.training.train``.
-The ``runs`` table of the lab's SQLite database indexes them; the folder is the
-truth. One run trains at a time: each run's process waits for an exclusive
-``flock`` on ``$PROMPTTUNE_HOME/train.lock`` (status ``queued``), in the order the
-runs were queued.
+A run is a job (``core.jobs``): a folder ``$PROMPTTUNE_HOME/runs/<run_id>/`` holding
+``config.json``, ``status.json`` (locked and atomic, the final one last of all files),
+``events.jsonl``, ``log.txt`` and the outputs of ``core.training.train``. The ``runs`` table
+of the lab's database (``core.db``) indexes them; the folder is the truth. One run trains at
+a time: each run's process waits for an exclusive ``flock`` on ``$PROMPTTUNE_HOME/train.lock``
+(status ``queued``), in the order the runs were queued; a run whose process never started or
+died holds up nobody (``core.jobs.is_live``).
 
 For the pages: ``start_run``, ``list_runs``, ``get_run``, ``read_events``,
 ``cancel_run``, ``resume_run``, ``delete_run``, ``zip_run``.
@@ -20,11 +20,9 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 import unicodedata
@@ -35,28 +33,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core import db, jobs
 from core.errors import LabError
-from core.paths import (data_dir, history_db_path, open_database_read_only, storage_error,
-                        write_json)
+from core.paths import data_dir, history_db_path, storage_error, write_json
 from core.train_config import TrainConfig, check_ready
 from core.training import is_main_process, world_size
 
-ROOT = Path(__file__).resolve().parent.parent
-LIVE = ("queued", "running")
-FINAL = ("succeeded", "cancelled", "failed", "crashed")
+LIVE = jobs.LIVE
+FINAL = (*jobs.FINAL, "damaged")  # damaged: its status cannot be read; it can only be deleted
 POLL_S = 0.5
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    method TEXT NOT NULL,
-    base_model TEXT NOT NULL,
-    data TEXT NOT NULL,
-    status TEXT NOT NULL,
-    run_dir TEXT NOT NULL,
-    metrics TEXT
-);
-"""
+CRASH_FIX = "Resume it from its last checkpoint, or start it again."
+_now = jobs.now
 
 
 class RunError(LabError):
@@ -69,9 +56,9 @@ class Run:
 
     id: str
     run_dir: Path
-    status: str
+    status: str  # queued | running | succeeded | cancelled | failed | crashed | damaged
     created_at: str
-    config: dict[str, Any]
+    config: dict[str, Any]  # config.json as saved (``train_config`` reads it typed)
     pid: int | None = None
     queue_position: int | None = None  # 1 = next to train; None unless queued
     problem: str | None = None
@@ -81,6 +68,31 @@ class Run:
     started_at: str | None = None
     finished_at: str | None = None
     cancel_requested_at: str | None = None  # when Cancel was pressed (the status says the rest)
+
+    @property
+    def method(self) -> str:
+        """lora, qlora or full; empty where config.json does not say."""
+        return str(self.config.get("method") or "")
+
+    @property
+    def base_model(self) -> str:
+        """The model the run trains (a local folder or a Hub id); empty where unknown."""
+        return str(self.config.get("model") or "")
+
+    @property
+    def task(self) -> str | None:
+        """The task it trains on; None for a data file."""
+        return self.config.get("task") or None
+
+    @property
+    def data_path(self) -> str | None:
+        """The data file it trains on; None for a task."""
+        return self.config.get("data_path") or None
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """config.json as a checked TrainConfig (a ConfigError if it no longer checks)."""
+        return TrainConfig.from_dict(self.config)
 
     @property
     def cancelling(self) -> bool:
@@ -94,7 +106,7 @@ class Run:
 
     @property
     def data(self) -> str:
-        return self.config.get("data_path") or f"task:{self.config.get('task')}"
+        return self.data_path or f"task:{self.task}"
 
     @property
     def has_outputs(self) -> bool:
@@ -107,7 +119,7 @@ class Run:
     @property
     def name(self) -> str:
         """The user's name for the run; empty where none was given."""
-        return self.config.get("name") or ""
+        return str(self.config.get("name") or "")
 
     @property
     def duration_s(self) -> float | None:
@@ -126,63 +138,31 @@ def runs_dir() -> Path:
     return path
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 # -- status file and index --------------------------------------------------------------
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    """The run's status.json; {} where it cannot be read."""
+    return jobs.peek_status(run_dir)
 
 
 def write_status(run_dir: Path, unless: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
-    """Merge ``changes`` into status.json (atomic rename) unless its status is one of
-    ``unless``; mirror the status in the index; return the status as it now stands.
-
-    The page and the training process both write it (a cancel, the process's start): an
-    exclusive lock on status.lock makes each read-merge-write whole, so neither undoes the
-    other's change. A failed write (full disk, read-only folder) leaves the old status.json and
-    no staging file, and raises a StorageError."""
-    try:
-        with open(run_dir / "status.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-            status = read_status(run_dir)
-            if status.get("status") in unless:
-                return status
-            status = {**status, **changes, "updated_at": _now()}
-            tmp = run_dir / f"status.json.{os.getpid()}.tmp"
-            try:
-                tmp.write_text(json.dumps(status, indent=2), encoding="utf-8")
-                tmp.replace(run_dir / "status.json")
-            finally:
-                tmp.unlink(missing_ok=True)
-    except OSError as exc:
-        raise storage_error(exc, f"record the status of run {run_dir.name}") from exc
-    _index_status(run_dir.name, status["status"], _read_json(run_dir / "metrics.json"))
+    """Merge ``changes`` into status.json unless its status is one of ``unless`` (locked and
+    atomic: ``core.jobs.write_status``); mirror the status in the index; return the status as
+    it now stands. A failed write leaves the old status.json and raises a StorageError."""
+    status = jobs.write_status(run_dir, unless, f"record the status of run {run_dir.name}",
+                               **changes)
+    if status.get("status") not in unless:
+        _index_status(run_dir.name, status["status"], _read_json(run_dir / "metrics.json"))
     return status
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-
-
-def _connect() -> sqlite3.Connection:
-    conn = sqlite3.connect(history_db_path(), timeout=10)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
-    except sqlite3.Error:
-        conn.close()
-        raise
-    return conn
+    return data if isinstance(data, dict) else {}
 
 
 def _index_run(run_dir: Path, config: TrainConfig, created_at: str) -> None:
@@ -190,7 +170,7 @@ def _index_run(run_dir: Path, config: TrainConfig, created_at: str) -> None:
     say so in the log and go on: the folder is the truth and lists the run anyway."""
     data = config.data_path or f"task:{config.task}"
     try:
-        with closing(_connect()) as conn, conn:
+        with closing(db.connect()) as conn, conn:
             conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          (run_dir.name, created_at, config.method, config.model, data, "queued",
                           str(run_dir), None))
@@ -204,7 +184,7 @@ _index_warned: list[str] = []
 
 def _index_status(run_id: str, status: str, metrics: dict) -> None:
     try:
-        with closing(_connect()) as conn, conn:
+        with closing(db.connect()) as conn, conn:
             conn.execute("UPDATE runs SET status = ?, metrics = ? WHERE id = ?",
                          (status, json.dumps(metrics) if metrics else None, run_id))
     except (sqlite3.Error, OSError) as exc:  # the folder stays the truth; say so in the log
@@ -216,13 +196,7 @@ def _index_status(run_id: str, status: str, metrics: dict) -> None:
 def _indexed_dirs() -> list[Path]:
     """The run folders the index knows (a run trained into a --run-dir of the user's lives
     outside runs/, and only the index knows where); raises sqlite3.Error or OSError."""
-    try:
-        conn = _connect()
-    except sqlite3.OperationalError as exc:  # a read-only data folder: read it as it is
-        if "unable to open" not in str(exc).lower():
-            raise
-        conn = open_database_read_only(history_db_path())
-    with closing(conn):
+    with closing(db.connect_for_reading()) as conn:
         return [Path(d) for (d,) in conn.execute("SELECT run_dir FROM runs").fetchall()]
 
 
@@ -277,21 +251,26 @@ def launch_id() -> str | None:
     if world_size() == 1 or os.environ.get("LOCAL_WORLD_SIZE", "1") != str(world_size()):
         return None  # alone, or over several machines: ranks do not wait for rank 0
     parent = os.getppid()
-    return f"{parent}-{_create_time(parent)}"
+    return f"{parent}-{jobs.create_time(parent)}"
+
+
+def _launch_dir(config: TrainConfig) -> Path:
+    """The folder every process of one ``accelerate launch`` names (after the launch)."""
+    stamp = datetime.fromtimestamp(jobs.create_time(os.getppid()) or 0).strftime("%Y%m%d-%H%M%S")
+    token = hashlib.sha256(launch_id().encode()).hexdigest()[:4]
+    return runs_dir() / f"{stamp}-{_slug(config)}-{token}"
 
 
 def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
     """A run folder with config.json and status queued, indexed; returns the folder.
 
     The config's data is checked first (``check_ready``: the task, or the data file and its
-    columns), so a refused config leaves no folder. A full disk or read-only data folder is a StorageError, and the half-made folder
-    is removed. Under ``accelerate launch`` every process names the same folder (after the
-    launch), and only rank 0 writes it.
+    columns), so a refused config leaves no folder. A full disk or read-only data folder is a
+    StorageError, and the half-made folder is removed. Under ``accelerate launch`` every
+    process names the same folder (after the launch), and only rank 0 writes it.
     """
     if run_dir is None and launch_id():
-        stamp = datetime.fromtimestamp(_create_time(os.getppid()) or 0).strftime("%Y%m%d-%H%M%S")
-        token = hashlib.sha256(launch_id().encode()).hexdigest()[:4]
-        run_dir = runs_dir() / f"{stamp}-{_slug(config)}-{token}"
+        run_dir = _launch_dir(config)
     if not is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir
@@ -303,9 +282,13 @@ def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
     try:
         if run_dir is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            run_dir = runs_dir() / f"{stamp}-{_slug(config)}-{secrets.token_hex(2)}"
-        new = not run_dir.exists()
-        run_dir.mkdir(parents=True, exist_ok=True)
+            root, slug = runs_dir(), _slug(config)
+            run_dir = jobs.make_folder(root, lambda: f"{stamp}-{slug}-{os.urandom(2).hex()}",
+                                       "run")
+            new = True
+        else:
+            new = not run_dir.exists()
+            run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise storage_error(exc, "create the run folder") from exc
     try:
@@ -313,7 +296,7 @@ def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
         created = _now()
         write_status(run_dir, status="queued", created_at=created, queued_at=time.time())
     except OSError:
-        if new:  # a half-made run would list as queued for ever
+        if new:  # a half-made run would list as queued until its grace ran out
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     _index_run(run_dir, config, created)
@@ -321,15 +304,8 @@ def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
 
 
 def _spawn(run_dir: Path, resume: bool = False) -> int:
-    command = [sys.executable, "-m", "core", "train", str(run_dir / "config.json"),
-               "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
-    with open(run_dir / "log.txt", "ab") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    write_status(run_dir, pid=process.pid, pid_started=_create_time(process.pid))
-    return process.pid
+    args = ["train", str(run_dir / "config.json"), "--run-dir", str(run_dir)]
+    return jobs.spawn(run_dir, args + (["--resume"] if resume else []))
 
 
 def start_run(config: TrainConfig) -> str:
@@ -346,44 +322,15 @@ def start_run(config: TrainConfig) -> str:
 # -- the training process -----------------------------------------------------------------
 
 
-def _create_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-def _alive(status: dict) -> bool:
-    """Whether the process recorded in ``status`` still runs (not a zombie, not a reused pid)."""
-    import psutil
-
-    pid = status.get("pid")
-    if not pid:
-        return True  # being spawned right now
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it was our child and has ended
-    except ChildProcessError:
-        pass
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        started = status.get("pid_started")
-        return started is None or abs(process.create_time() - started) < 1.0
-    except psutil.Error:
-        return False
-
-
 def _ahead_of(run_dir: Path) -> list[Path]:
-    """Live queued runs that were queued before this one (they train first)."""
+    """Live queued runs that were queued before this one (they train first); a run that never
+    started or whose process died is not live and holds up nobody."""
     mine = read_status(run_dir).get("queued_at", 0)
     ahead = []
-    for other in runs_dir().iterdir():
+    for other in _run_folders():
         status = read_status(other)
-        if other != run_dir and status.get("status") == "queued" and _alive(status) \
-                and status.get("queued_at", 0) < mine:
+        if other != run_dir and status.get("status") == "queued" \
+                and status.get("queued_at", 0) < mine and jobs.is_live(other, status):
             ahead.append(other)
     return ahead
 
@@ -392,7 +339,7 @@ def _wait_for_lock(run_dir: Path):
     """Hold train.lock (returned open) once it is this run's turn; None if cancelled meanwhile."""
     lock = open(data_dir() / "train.lock", "a+")
     while True:
-        if (run_dir / "cancel").exists():
+        if jobs.cancel_requested(run_dir):
             lock.close()
             return None
         if not _ahead_of(run_dir):
@@ -420,8 +367,9 @@ def execute(config: TrainConfig, run_dir: Path, resume: bool = False, echo: bool
     signal.signal(signal.SIGTERM, lambda *_: (run_dir / "cancel").touch())
     queued = {} if read_status(run_dir).get("queued_at") else {"queued_at": time.time()}
     # cancelled before this process got here (a slow start): leave it cancelled, train nothing
-    status = write_status(run_dir, unless=("cancelled",), status="queued", pid=os.getpid(),
-                          pid_started=_create_time(os.getpid()), launch=launch_id(), **queued)
+    me = os.getpid()
+    status = write_status(run_dir, unless=("cancelled",), status="queued", pid=me,
+                          pid_started=jobs.create_time(me), launch=launch_id(), **queued)
     if status.get("status") == "cancelled":
         return 0
     lock = _wait_for_lock(run_dir)
@@ -444,7 +392,7 @@ def _wait_for_rank_0(run_dir: Path, states: tuple[str, ...]) -> bool:
         if status.get("launch") == mine:
             if status.get("status") in states:
                 return True
-            if status.get("status") in FINAL or not _alive(status):
+            if status.get("status") in FINAL or not jobs.is_live(run_dir, status):
                 return False
         time.sleep(POLL_S)
     return True
@@ -487,26 +435,20 @@ def _record_data(config: TrainConfig, run_dir: Path) -> None:
 
 def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict], int]:
     """Complete events written after byte ``offset``, and the offset to read from next."""
-    path = Path(run_dir) / "events.jsonl"
-    try:
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            chunk = fh.read()
-    except FileNotFoundError:
-        return [], offset
-    end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next poll
-    events = [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
-    return events, offset + end
+    return jobs.read_lines(Path(run_dir) / "events.jsonl", offset)
 
 
 def _run_dir(run_id: str) -> Path:
+    if not isinstance(run_id, str) or "/" in run_id or "\x00" in run_id or run_id in ("", ".", ".."):
+        raise RunError(f"There is no training run {run_id!r}.",
+                       "Pick a run from the list (python -m core runs).")
     try:
-        with closing(_connect()) as conn:
+        with closing(db.connect()) as conn:
             row = conn.execute("SELECT run_dir FROM runs WHERE id = ?", (run_id,)).fetchone()
     except (sqlite3.Error, OSError):  # an unreadable index: the run folders still answer
         row = None
     path = Path(row[0]) if row else data_dir() / "runs" / run_id
-    if "/" in run_id or "\x00" in run_id or not (path / "config.json").exists():
+    if not (path / "config.json").exists():
         raise RunError(f"There is no training run {run_id!r}.",
                        "Pick a run from the list (python -m core runs).")
     return path
@@ -516,34 +458,39 @@ def _queued_order() -> list[str]:
     queued = []
     for folder in _run_folders():
         status = read_status(folder)
-        if status.get("status") == "queued" and _alive(status):
+        if status.get("status") == "queued" and jobs.is_live(folder, status):
             queued.append((status.get("queued_at", 0), folder.name))
     return [name for _, name in sorted(queued)]
+
+
+def _damaged(run_dir: Path, reason: str) -> Run:
+    """A run whose status cannot be read, named with what is wrong and what to do."""
+    stamp = datetime.fromtimestamp(run_dir.stat().st_mtime, timezone.utc)
+    return Run(id=run_dir.name, run_dir=run_dir, status="damaged",
+               created_at=stamp.isoformat(timespec="seconds"),
+               config=_read_json(run_dir / "config.json"),
+               problem=f"Run {run_dir.name} is damaged: {reason} (in {run_dir}).",
+               fix=f"Delete the run (or its folder {run_dir}) and start it again.",
+               metrics=_read_json(run_dir / "metrics.json"))
 
 
 def _load(run_dir: Path, order: list[str] | None = None) -> Run:
     from core.training import last_checkpoint
 
-    status = read_status(run_dir)
-    state = status.get("status", "queued")
-    if state in LIVE and not _alive(status):
-        state = "crashed"
-        crashed = dict(status="crashed", finished_at=_now(),
-                       problem="The training process ended without recording a result "
-                               "(killed, out of memory, or the machine restarted).",
-                       fix="Resume it from its last checkpoint, or start it again.")
-        try:
-            status = write_status(run_dir, **crashed)
-        except OSError:  # a read-only folder: shown crashed all the same, recorded next time
-            status = {**status, **crashed}
+    try:
+        status = jobs.settle(run_dir, CRASH_FIX)
+    except jobs.Damaged as exc:
+        return _damaged(run_dir, str(exc))
+    state = status["status"]
     position = None
     if state == "queued":
         order = _queued_order() if order is None else order
         position = order.index(run_dir.name) + 1 if run_dir.name in order else None
     return Run(id=run_dir.name, run_dir=run_dir, status=state,
-               created_at=status.get("created_at", ""), config=_read_json(run_dir / "config.json"),
-               pid=status.get("pid"), queue_position=position, problem=status.get("problem"),
-               fix=status.get("fix"), metrics=_read_json(run_dir / "metrics.json"),
+               created_at=str(status.get("created_at", "")),
+               config=_read_json(run_dir / "config.json"), pid=status.get("pid"),
+               queue_position=position, problem=status.get("problem"), fix=status.get("fix"),
+               metrics=_read_json(run_dir / "metrics.json"),
                has_checkpoint=last_checkpoint(run_dir) is not None,
                started_at=status.get("started_at"), finished_at=status.get("finished_at"),
                cancel_requested_at=status.get("cancel_requested_at"))
@@ -556,7 +503,8 @@ def get_run(run_id: str) -> Run:
 
 def list_runs() -> list[Run]:
     """Every run, newest first: the folders under runs/ (the truth) and any other folder the
-    index knows. An index that cannot be read loses only the latter; ``index_problem`` says so."""
+    index knows. An index that cannot be read loses only the latter; ``index_problem`` says so.
+    A run whose status cannot be read is listed as damaged, with its reason."""
     found: dict[str, Path] = {}
     for folder in _run_folders() + _indexed_dirs_or_none():  # by id: runs/ first (a copied
         found.setdefault(folder.name, folder)                 # lab's index names the old one)
@@ -588,21 +536,18 @@ def cancel_run(run_id: str) -> Run:
     if run.status not in LIVE:
         raise RunError(f"Run {run_id} is {run.status}; only queued or running runs can be "
                        "cancelled.")
-    try:
-        (run.run_dir / "cancel").touch()
-        if run.status == "queued":
-            write_status(run.run_dir, status="cancelled", finished_at=_now())
-        else:  # unless it ended meanwhile: then its own final status stands
-            write_status(run.run_dir, unless=FINAL, cancel_requested_at=_now())
-    except OSError as exc:
-        raise storage_error(exc, f"cancel run {run_id}") from exc
+    jobs.request_cancel(run.run_dir, f"cancel run {run_id}")
+    if run.status == "queued":
+        write_status(run.run_dir, status="cancelled", finished_at=_now())
+    else:  # unless it ended meanwhile: then its own final status stands
+        write_status(run.run_dir, unless=FINAL, cancel_requested_at=_now())
     return get_run(run_id)
 
 
 def resume_run(run_id: str) -> Run:
     """Start a crashed, cancelled or failed run again from its last checkpoint."""
     run = get_run(run_id)
-    if run.status in LIVE or run.status == "succeeded":
+    if run.status in LIVE or run.status in ("succeeded", "damaged"):
         raise RunError(f"Run {run_id} is {run.status}; only crashed, cancelled or failed runs "
                        "resume.")
     if not run.has_checkpoint:
@@ -611,7 +556,7 @@ def resume_run(run_id: str) -> Run:
     try:
         (run.run_dir / "cancel").unlink(missing_ok=True)
         write_status(run.run_dir, status="queued", queued_at=time.time(), problem=None, fix=None,
-                     cancel_requested_at=None)
+                     cancel_requested_at=None, pid=None, pid_started=None)
         _spawn(run.run_dir, resume=True)
     except OSError as exc:
         raise storage_error(exc, f"resume run {run_id}") from exc
@@ -619,7 +564,7 @@ def resume_run(run_id: str) -> Run:
 
 
 def delete_run(run_id: str) -> None:
-    """Remove a finished run's folder and its index row."""
+    """Remove a finished (or damaged) run's folder and its index row."""
     run = get_run(run_id)
     if run.status in LIVE:
         raise RunError(f"Run {run_id} is {run.status}.", "Cancel it first, then delete it.")
@@ -630,7 +575,7 @@ def delete_run(run_id: str) -> None:
     except OSError as exc:
         raise storage_error(exc, f"delete run {run_id}") from exc
     try:
-        with closing(_connect()) as conn, conn:
+        with closing(db.connect()) as conn, conn:
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
     except sqlite3.Error as exc:  # the folder is gone, so the run is no longer listed
         print(f"warning: could not remove run {run_id} from the runs index: {exc}",

@@ -18,6 +18,7 @@ import pytest
 
 from core import compare_runs
 from core.compare import CompareConfig, Prices, VariantSpec
+from core.db import COMPARISONS as COMPARISONS_TABLE
 from core.errors import ConfigError, LabError, StorageError
 from core.paths import history_db_path
 from tests.config_properties import check_every_field
@@ -102,7 +103,9 @@ def test_an_out_folder_is_listed_and_never_holds_two_comparisons(tmp_path, no_mo
 def test_the_page_s_own_folder_is_run_by_the_background_process(tmp_path, no_model, monkeypatch):
     """start_comparison prepares the folder, then runs `compare FOLDER/config.json --out FOLDER`:
     that folder is this comparison's own, not another's."""
-    monkeypatch.setattr(compare_runs.subprocess, "Popen", lambda *a, **k: type("P", (), {"pid": 0})())
+    from core import jobs  # the one place a job is spawned
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", lambda *a, **k: type("P", (), {"pid": 0})())
     config = CompareConfig.from_dict(json.loads(_config(tmp_path, "alpha").read_text()))
     comparison_id = compare_runs.start_comparison(config)
     folder = compare_runs.comparisons_dir() / comparison_id
@@ -177,7 +180,7 @@ def test_a_damaged_lab_db_does_not_stop_a_comparison(damage, tmp_path, no_model)
         db.write_bytes(b"this is not a database\x00" * 200)
     else:
         with closing(sqlite3.connect(db)) as conn, conn:
-            conn.executescript(compare_runs.SCHEMA)
+            conn.executescript(COMPARISONS_TABLE)
             conn.executemany("INSERT INTO comparisons VALUES (?, ?, ?, ?, ?, ?)",
                              [(str(i), "t", "x" * 500, "[]", "succeeded", "/nowhere")
                               for i in range(200)])
