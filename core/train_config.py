@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import string
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from core.config import DEFAULT_MODEL, _check_range, check_field_types, check_known_settings
+from core.config_files import MAPPING_FIX, check_setting_names, read_settings
 from core.errors import ConfigError
 from core.precision import PRECISIONS
-from core.training_data import DEFAULT_COLUMNS, FORMATS, _template_names
 
 METHODS = ("lora", "qlora", "ia3", "prompt-tuning", "full")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
@@ -24,6 +25,32 @@ DEVICES = ("auto", "cpu", "cuda")
 NAME_MAX = 60
 # learning rate when the config leaves it at None; LoRA/QLoRA/full as measured here
 METHOD_LR = {"lora": 2e-4, "qlora": 5e-4, "ia3": 5e-3, "prompt-tuning": 3e-2, "full": 5e-5}
+
+# The data formats a run reads, their roles (role -> default column) and prompt templates.
+# They live here, below core.training_data, because the config checks against them: the
+# config layer must not import the data layer that reads a config.
+FORMATS = ("text-label", "prompt-completion", "instruction", "chat")
+DEFAULT_COLUMNS = {
+    "text-label": {"input": "text", "label": "label"},
+    "prompt-completion": {"prompt": "prompt", "completion": "completion"},
+    "instruction": {"instruction": "instruction", "input": "input", "output": "output"},
+    "chat": {"messages": "messages"},
+}
+DEFAULT_TEMPLATES = {
+    "text-label": "Input: {input}\nAnswer:",
+    "prompt-completion": "{prompt}",
+    "instruction": "Instruction: {instruction}\nInput: {input}\nResponse:",
+    "chat": "",  # the model's chat template, or the lab's plain turn format
+}
+
+
+def _template_names(template: str) -> list[str]:
+    """The variable names of a training template; a malformed one is a ConfigError."""
+    try:
+        return [n for _, n, _, _ in string.Formatter().parse(template) if n is not None]
+    except ValueError as exc:
+        raise ConfigError(f"The training template is malformed: {exc}.",
+                          "Write variables as {input}; double braces for literal ones.") from None
 
 
 @dataclass(frozen=True)
@@ -176,7 +203,9 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict (JSON, YAML, a saved run); unknown keys are an error."""
         if not isinstance(data, dict):
-            raise ConfigError("A training config must be a JSON/YAML object of settings.")
+            raise ConfigError("A training config must be a JSON/YAML object of settings.",
+                              MAPPING_FIX)
+        check_setting_names(data, "A training config")
         check_known_settings(cls, data, "training")
         return cls(**data)
 
@@ -290,57 +319,25 @@ def preset(preset_name: str, /, **overrides: Any) -> TrainConfig:
     return replace(PRESETS[preset_name], **overrides) if overrides else PRESETS[preset_name]
 
 
+EMPTY_FIX = ("Write the settings as a mapping, e.g. task: review-sentiment and lora_r: 8 on lines "
+             "of their own; to train a preset as it is, leave out the file: "
+             "python -m core train --preset live-demo.")
+
+
 def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig:
     """Read a config from a JSON or YAML file, over a preset's values when one is named.
     An empty file, or one that holds anything but a mapping of settings, is a ConfigError: a
     run with every default is started by naming a preset, never by an empty file."""
-    path = Path(path)
-    data = _read_settings(path)
-    if data is None or data == {}:
-        raise ConfigError(f"The training config {path} holds no settings (it is empty).",
-                          "Write the settings as a mapping, e.g. task: review-sentiment and "
-                          "lora_r: 8 on lines of their own; to train a preset as it is, leave "
-                          "out the file: python -m core train --preset live-demo.")
-    if not isinstance(data, dict):
-        kind = {list: "list", str: "str (plain text)"}.get(type(data), type(data).__name__)
-        raise ConfigError(f"The training config {path} holds a {kind}, not a mapping of "
-                          "settings.", "Write one setting per line as name: value (YAML) or "
-                          'one object {"name": value, ...} (JSON).')
+    data = read_settings(path, "training config", EMPTY_FIX)
     base = preset(preset_name).to_dict() if preset_name else {}
     return TrainConfig.from_dict({**base, **data})
 
 
-def _read_settings(path: Path) -> Any:
-    """The parsed JSON or YAML of a config file (None for an empty YAML); ConfigErrors name
-    an unreadable file, bad syntax and nesting too deep to read."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Could not read the training config {path}: {exc}",
-                          "Give the path of a JSON (or YAML) file in UTF-8.") from None
-    kind = "YAML" if path.suffix.lower() in (".yaml", ".yml") else "JSON"
-    try:
-        if kind == "YAML":
-            import yaml
-
-            try:
-                return yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise ValueError(str(exc)) from None
-        return json.loads(text)
-    except RecursionError:
-        raise ConfigError(f"{path} is nested too deeply to read.",
-                          "A training config is a flat mapping of settings; remove the "
-                          "nesting.") from None
-    except ValueError as exc:  # json.JSONDecodeError, a YAML syntax error, a too-long number
-        raise ConfigError(f"{path} is not valid {kind}: {exc}", "Fix the file's syntax.") from None
-
-
 def check_ready(config: TrainConfig) -> None:
-    """Check, before anything is created, that a run of ``config`` can read its data: the
-    task (sample or the user's) and its splits exist, or the data file exists, reads as
-    examples and has the mapped columns. Raises the ConfigError or DataFileError a run would
-    end in; writes nothing."""
-    from core.training_data import _read_rows
+    """``core.training_data.check_ready``, kept here until ``core.runs`` imports it from there.
 
-    _read_rows(config)
+    The one import of the data layer left in this module: delete this function (and its entry
+    in tests/core/test_import_graph.py) once nothing imports check_ready from here."""
+    from core.training_data import check_ready as data_check_ready
+
+    data_check_ready(config)

@@ -11,37 +11,14 @@ from __future__ import annotations
 
 import json
 import random
-import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import ConfigError, LabError
-
-if TYPE_CHECKING:
-    from core.training import TrainConfig
-
-FORMATS = ("text-label", "prompt-completion", "instruction", "chat")
-DEFAULT_COLUMNS = {
-    "text-label": {"input": "text", "label": "label"},
-    "prompt-completion": {"prompt": "prompt", "completion": "completion"},
-    "instruction": {"instruction": "instruction", "input": "input", "output": "output"},
-    "chat": {"messages": "messages"},
-}
-DEFAULT_TEMPLATES = {
-    "text-label": "Input: {input}\nAnswer:",
-    "prompt-completion": "{prompt}",
-    "instruction": "Instruction: {instruction}\nInput: {input}\nResponse:",
-    "chat": "",  # the model's chat template, or the lab's plain turn format
-}
-
-
-def _template_names(template: str) -> list[str]:
-    try:
-        return [n for _, n, _, _ in string.Formatter().parse(template) if n is not None]
-    except ValueError as exc:
-        raise ConfigError(f"The training template is malformed: {exc}.",
-                          "Write variables as {input}; double braces for literal ones.") from None
+# FORMATS, DEFAULT_COLUMNS and DEFAULT_TEMPLATES are re-exported: pages read them from here
+from core.train_config import (DEFAULT_COLUMNS, DEFAULT_TEMPLATES, FORMATS,  # noqa: F401
+                               TrainConfig, _template_names)
 
 
 def input_variable(template: str, input_column: str) -> str:
@@ -136,6 +113,14 @@ def _read_rows(config: TrainConfig) -> tuple[list[dict], list[dict] | None, Prom
         labels = tuple(distinct) if len(distinct) <= 10 else ()
     variable = input_variable(template, columns["input"]) if "input" in columns else None
     return rows, None, PromptFormat(config.data_format, template, variable, labels)
+
+
+def check_ready(config: TrainConfig) -> None:
+    """Check, before anything is created, that a run of ``config`` can read its data: the
+    task (sample or the user's) and its splits exist, or the data file exists, reads as
+    examples and has the mapped columns. Raises the ConfigError or DataFileError a run would
+    end in; writes nothing."""
+    _read_rows(config)
 
 
 def _mapped(rows: list[dict], columns: dict[str, str], name: str = "the data") -> list[dict]:
