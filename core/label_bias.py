@@ -138,7 +138,8 @@ def collapse_sentences(results: Results) -> list[str]:
     """One sentence per collapsed setup, naming it and what to do about it."""
     calibrated = {v["name"] for v in results.get("variants", []) if v.get("calibrated")}
     return [f"{name} {said}: it gave one label to almost every input (label bias from its "
-            "prompt), so its score says little about the inputs. "
+            "prompt), so its score reflects that label's share of the test set more than how "
+            "well it reads the inputs. "
             + ("Calibrated label scoring did not undo it here." if name in calibrated else
                "Calibrated label scoring (contextual calibration) is the usual remedy.")
             for name, said in collapsed_setups(results).items()]

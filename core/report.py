@@ -3,7 +3,9 @@
 The results dict is what ``core.compare`` writes (see ``tests/core/test_report.py``
 for a full example). Everything here is a pure function of it: the Compare page,
 the CLI and the HTML export show the same numbers. The charts live in
-``core.report_charts`` and are re-exported here, so a caller needs one import.
+``core.report_charts``, break-even in ``core.report_break_even``, the paired differences,
+label collapse, draw spread and setup parts in ``core.report_stats``; all are re-exported
+here, so a caller needs one import. A lead is called real only on the paired test.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 import urllib.parse
 from typing import Any
 
@@ -23,10 +24,15 @@ from core.report_charts import (NO_TRAINING_KINDS, Results, Variant, all_figures
                                 fmt_number, metric_bars,
                                 metric_label, metric_names, metric_of, primary_metric,
                                 quality_vs_cost, quality_vs_examples, working_variants)
+from core.report_break_even import (COMPARABLE_GAP, break_even, break_even_missing,  # noqa: F401
+                                    break_even_rows, comparable, overlap, training_cost)
+from core.report_when import WHEN_COLUMNS, WHEN_WORDS, when_to_use  # noqa: F401
+from core.report_stats import (collapse_notes, has_parts, paired_caption,  # noqa: F401
+                               paired_table, parts_cells, ranking_pair, spread_cell, stats_notes)
+from core.paired import pair_between
 
 REPRODUCE_COMMAND = "python -m core compare CONFIG.json"
 DISAGREEMENT_SAMPLE = 20
-COMPARABLE_GAP = 0.02  # results this close count as level even where the intervals part
 
 
 def prices_note(results: Results) -> str | None:
@@ -44,16 +50,27 @@ def prices_note(results: Results) -> str | None:
 
 
 def notes(results: Results) -> list[str]:
-    """Everything a reader must know beside the numbers: engines, prices, failed variants."""
+    """Everything a reader must know beside the numbers: engines, prices, failed variants,
+    the metric of the paired figures, few-shot draw spreads, calibrated setups."""
     found = [engines_note(results), prices_note(results)]
     found += [f"{v['name']} could not run: {v['error']}" for v in failed_variants(results)]
-    return [n for n in found if n]
+    return [n for n in found if n] + stats_notes(results)
 
 
-def _variant_row(variant: Variant, metrics: list[str]) -> dict[str, Any]:
-    row: dict[str, Any] = {"Variant": variant["name"], "Kind": variant.get("kind"),
-                           "Engine": variant.get("engine"), "Model": variant.get("model")}
-    row.update({metric_label(m): fmt_interval(metric_of(variant, m)) for m in metrics})
+def _variant_row(variant: Variant, metrics: list[str], parts: bool,
+                 spread: str | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"Variant": variant["name"], "Kind": variant.get("kind")}
+    if parts:  # a setup's model, prompt and retrieval, beside its kind
+        row.update(parts_cells(variant))
+        row["Engine"] = variant.get("engine")
+    else:
+        if variant.get("calibrated"):
+            row["Kind"] = f"{row['Kind']}, calibrated"
+        row.update({"Engine": variant.get("engine"), "Model": variant.get("model")})
+    for m in metrics:
+        row[metric_label(m)] = fmt_interval(metric_of(variant, m))
+        if m == spread:  # the range other draws of the same examples gave, beside the metric
+            row[f"{metric_label(m)} over other draws"] = spread_cell(variant)
     row.update({
         "Prompt tokens": variant.get("prompt_tokens_mean"),
         "Latency (s)": variant.get("latency_mean_s"),
@@ -66,9 +83,14 @@ def _variant_row(variant: Variant, metrics: list[str]) -> dict[str, Any]:
 
 
 def metrics_table(results: Results) -> pd.DataFrame:
-    """One row per variant: metrics with 95% intervals, tokens, latency, cost, training, error."""
+    """One row per variant: metrics with 95% intervals, tokens, latency, cost, training, error;
+    with setups, its Model / Prompt / Retrieval parts, and any few-shot draw spread as a range
+    beside its metric."""
     metrics = metric_names(results)
-    rows = [_variant_row(v, metrics) for v in results.get("variants", [])]
+    spreads = [v["draw_spread"] for v in results.get("variants", []) if v.get("draw_spread")]
+    spread = (spreads[0].get("metric") or primary_metric(results)) if spreads else None
+    rows = [_variant_row(v, metrics, has_parts(results), spread)
+            for v in results.get("variants", [])]
     table = pd.DataFrame(rows)
     for column in ("Prompt tokens", "Latency (s)", "Tokens/s", "Cost / 1,000 queries ($)",
                    "Training time (s)", "Training cost ($)"):
@@ -131,186 +153,7 @@ def results_csv(results: Results) -> str:
     return buffer.getvalue()
 
 
-# --- which variant, at what cost --------------------------------------------------------------
-
-def training_cost(variant: Variant) -> float | None:
-    """A variant's one-time training cost, as ``core.compare`` priced it (seconds x the hourly
-    price of its device); None when the run or the price is not known."""
-    return variant.get("training_cost")
-
-
-def break_even(train_cost: float | None, prompt_tokens_base: float, prompt_tokens_tuned: float,
-               price_per_million_input: float | None, *,
-               completion_tokens_base: float | None = None,
-               completion_tokens_tuned: float | None = None,
-               price_per_million_output: float | None = None) -> float | None:
-    """Queries after which a fine-tuned model's one-time cost is paid back by cheaper queries.
-
-    Completion costs count as equal unless both completion token counts and the output
-    price are given (a chain-of-thought baseline writes far more than a tuned model).
-    None when it never pays back (no saving per query) or a price or the cost is missing.
-    """
-    if train_cost is None or price_per_million_input is None:
-        return None
-    saving = (prompt_tokens_base - prompt_tokens_tuned) * price_per_million_input / 1e6
-    if None not in (completion_tokens_base, completion_tokens_tuned, price_per_million_output):
-        written = completion_tokens_base - completion_tokens_tuned
-        saving += written * price_per_million_output / 1e6
-    if train_cost <= 0:
-        return 0.0
-    return train_cost / saving if saving > 0 else None
-
-
-def _break_even_meaning(queries: float | None, cost: float | None,
-                        prices: dict[str, Any]) -> str:
-    """A phrase that completes "the trained model ..." and reads alone in the table."""
-    if prices.get("input_per_million") is None:
-        return "is not weighed against prompting: no price per million prompt tokens is set"
-    if cost is None:
-        return ("is not weighed against prompting: its training has no price (set one per "
-                "CPU-hour or GPU-hour)")
-    if queries is None:
-        return "never pays back its training: its queries are not cheaper than the prompt's"
-    return f"pays back its training after about {math.ceil(queries):,} queries"
-
-
-def comparable(a: dict[str, float], b: dict[str, float]) -> bool:
-    """True when two results are of comparable quality: their 95% intervals overlap, or
-    their values lie within ``COMPARABLE_GAP`` of each other."""
-    return overlap(a, b) or abs(a["value"] - b["value"]) <= COMPARABLE_GAP
-
-
-def _worse_meaning(gap: float, base: Variant, metric: str) -> str:
-    """The trained model is clearly worse: a cost break-even would compare unequal things."""
-    return (f"scores {abs(gap):.2f} lower on {metric_label(metric).lower()} than {base['name']} "
-            "(their 95% ranges do not overlap), so no break-even applies: its cheaper queries "
-            "would buy worse answers")
-
-
-def _break_even_row(tuned: Variant, base: Variant, results: Results) -> dict[str, Any]:
-    prices, metric = results.get("prices") or {}, primary_metric(results)
-    cost = training_cost(tuned)
-    saved = (base.get("prompt_tokens_mean") or 0) - (tuned.get("prompt_tokens_mean") or 0)
-    queries = break_even(cost, base.get("prompt_tokens_mean") or 0,
-                         tuned.get("prompt_tokens_mean") or 0, prices.get("input_per_million"),
-                         completion_tokens_base=base.get("completion_tokens_mean"),
-                         completion_tokens_tuned=tuned.get("completion_tokens_mean"),
-                         price_per_million_output=prices.get("output_per_million"))
-    gap = metric_of(tuned, metric)["value"] - metric_of(base, metric)["value"]
-    worse = gap < 0 and not comparable(metric_of(tuned, metric), metric_of(base, metric))
-    if worse:
-        count, meaning = "– (less accurate)", _worse_meaning(gap, base, metric)
-    else:
-        count = f"{math.ceil(queries):,}" if queries is not None \
-            else "never" if cost is not None and prices.get("input_per_million") is not None \
-            else "–"
-        meaning = _break_even_meaning(queries, cost, prices)
-    return {"Fine-tuned variant": tuned["name"], "Compared with": base["name"],
-            f"{metric_label(metric)} difference": round(gap, 3), "Training cost ($)": cost,
-            "Prompt tokens saved per query": round(saved, 1),
-            "Break-even (queries)": count, "What it means": meaning}
-
-
-def break_even_missing(results: Results) -> str | None:
-    """Why a comparison has no break-even table, and what to add; None when it has one."""
-    tuned = [v for v in results.get("variants", []) if v.get("kind") == "fine-tuned"]
-    model = results.get("config", {}).get("model") or "the same base model"
-    if not tuned:
-        return ("Break-even weighs a fine-tuned model's one-time training cost against the "
-                "longer prompts of prompting, so it needs a fine-tuned variant, and this "
-                f"comparison has none. Train a run of {model} on the Train page, then pick it "
-                "under \"Fine-tuned runs\" in New comparison (in a config file: a variant with "
-                "\"kind\": \"fine-tuned\" and its \"run_id\").")
-    if not any(metric_of(v, primary_metric(results)) for v in working_variants(results)
-               if v.get("kind") == "fine-tuned"):
-        return ("The fine-tuned variant(s) could not run (see the metrics table), so there is "
-                "no break-even to show. Fix the run named there and compare again.")
-    if best_variant(results, NO_TRAINING_KINDS) is None:
-        return ("Break-even needs a variant without training to weigh the fine-tuned one "
-                "against: add zero-shot or few-shot to the comparison.")
-    return None
-
-
-def break_even_rows(results: Results) -> pd.DataFrame:
-    """Each fine-tuned variant against the best variant without training: when it pays back."""
-    base = best_variant(results, NO_TRAINING_KINDS)
-    tuned = [v for v in working_variants(results) if v.get("kind") == "fine-tuned"
-             and metric_of(v, primary_metric(results))]
-    rows = [_break_even_row(t, base, results) for t in tuned] if base else []
-    return pd.DataFrame(rows)
-
-
-# --- when to use which, and the verdict ------------------------------------------------------
-
-WHEN_COLUMNS = {"Prompting": ("prompt", "zero-shot", "cot", "structured"),
-                "Few-shot": ("few-shot",), "RAG": ("rag",), "Fine-tuning": ("fine-tuned",)}
-WHEN_WORDS = {
-    "Setup cost": ("Minutes: write an instruction", "Low: pick a few examples",
-                   "Medium: build and tune a document index", "High: a training run"),
-    "Data needed": ("Only the instruction", "A handful of labelled examples", "Your documents, unlabelled",
-                    "Hundreds of labelled rows"),
-    "Compute cost per query": ("Low: a short prompt", "Grows with every example in the prompt",
-                               "Retrieved passages lengthen every prompt, plus a search",
-                               "Lowest: a short prompt, after a one-time training cost"),
-    "Depth of customisation": ("Shallow: instructions and answer format",
-                               "Shallow: shows the format and where labels part",
-                               "Adds knowledge from documents, not new behaviour",
-                               "Deep: learns the task's behaviour and style from data"),
-    "Maintenance": ("Edit the text; re-check when the model changes", "Swap the examples",
-                    "Keep the index up to date; facts change without retraining",
-                    "Retrain when the data or base model change; ship the adapter with "
-                    "its base model"),
-}
-
-
-def _measured_setup(v: Variant) -> str:
-    if v.get("kind") != "fine-tuned":
-        return "0 training"
-    cost = training_cost(v)
-    spent = f", {fmt_money(cost)}" if cost is not None else ""
-    device = device_name(v.get("train_device"))
-    return f"{fmt_number(v.get('train_seconds'))} s training on {device}{spent}"
-
-
-def _measured_data(v: Variant) -> str:
-    if v.get("kind") == "fine-tuned":
-        steps = v.get("train_steps")
-        return f"{v.get('n_train_examples')} labelled training rows" + (
-            f" ({steps} step{'s' if steps != 1 else ''})" if steps is not None else "")
-    if v.get("kind") == "rag":
-        return "documents, no labelled examples"
-    shots = examples_used(v)
-    return f"{shots} labelled examples in the prompt" if shots else "no labelled examples"
-
-
-def _measured_compute(v: Variant) -> str:
-    text = (f"{v.get('prompt_tokens_mean') or 0:,.0f} prompt tokens/query, "
-            f"{fmt_number(v.get('latency_mean_s'))} s on {v.get('engine')}")
-    cost = v.get("cost_per_1000")
-    return text + (f", {fmt_money(cost)} per 1,000 queries" if cost is not None else "")
-
-
-def _when_column(v: Variant | None, index: int, results: Results) -> list[str]:
-    words = [row[index] for row in WHEN_WORDS.values()]
-    if v is None:
-        return ["not measured here"] + [f"{w} (not measured here)" for w in words]
-    metric = primary_metric(results)
-    measured = [_measured_setup(v), _measured_data(v),
-                _measured_compute(v), "", ""]
-    quality = f"{v['name']}: {metric_label(metric)} {fmt_interval(metric_of(v, metric))}"
-    return [quality] + [f"{m}. {w}" if m else w for m, w in zip(measured, words)]
-
-
-def when_to_use(results: Results) -> pd.DataFrame:
-    """The classic prompting / few-shot / RAG / fine-tuning table, with this run's numbers.
-
-    Each column is filled from its best measured variant; columns with no variant keep
-    the usual words and say they were not measured.
-    """
-    columns = {name: _when_column(best_variant(results, kinds), i, results)
-               for i, (name, kinds) in enumerate(WHEN_COLUMNS.items())}
-    return pd.DataFrame(columns, index=["Quality on this task", *WHEN_WORDS])
-
+# --- the verdict ------------------------------------------------------------------------------
 
 def describe(variant: Variant) -> str:
     """What a variant does, for someone who has never heard of prompting techniques."""
@@ -320,7 +163,8 @@ def describe(variant: Variant) -> str:
             "structured": "an instruction with a required answer format",
             "rag": "giving the model relevant documents with each question",
             "fine-tuned": f"a copy of the model trained further on {_trained_on(variant)}"}.get(
-        kind, "an instruction alone")
+        kind, "an instruction alone") + (", with calibrated label scores"
+                                         if variant.get("calibrated") else "")
 
 
 def _trained_on(variant: Variant) -> str:
@@ -332,9 +176,17 @@ def _trained_on(variant: Variant) -> str:
     return said
 
 
-def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
-    """True when two 95% intervals overlap: the test cannot tell the two apart."""
-    return a["low"] <= b["high"] and b["low"] <= a["high"]
+def _level(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Tied as the verdict shows them: the same value to two decimals."""
+    return f"{a['value']:.2f}" == f"{b['value']:.2f}"
+
+
+def _unpaired_clause(a: dict[str, float], b: dict[str, float]) -> str:
+    """Without per-example answers there is no paired test: say what the ranges show."""
+    if overlap(a, b):
+        return "The 95% ranges overlap, so this test cannot tell the two apart with confidence."
+    return ("The 95% ranges do not overlap, but the answers per example were not kept, so no "
+            "paired test could check the lead.")
 
 
 def _ranking_sentences(results: Results, metric: str) -> list[str]:
@@ -343,16 +195,42 @@ def _ranking_sentences(results: Results, metric: str) -> list[str]:
     best, m = ranked[0], metric_of(ranked[0], metric)
     n = len(results.get("examples", [])) or results.get("config", {}).get("n_examples")
     title = results.get("task", {}).get("title", "this task")
+    figure = (f"{metric_label(metric).lower()} {m['value']:.2f} "
+              f"(95% range {m['low']:.2f} to {m['high']:.2f})")
+    tied = [v for v in ranked[1:] if _level(metric_of(v, metric), m)]
+    if tied:  # never "0.00 lower": a tie is said as a tie
+        names = ", ".join(f"{v['name']} ({describe(v)})" for v in [best, *tied][:-1])
+        said = [f"On {n} test examples of {title}, {names} and {tied[-1]['name']} "
+                f"({describe(tied[-1])}) tied for best, with {figure}."]
+        paired = ranking_pair(results, best["name"], tied[0]["name"])
+        return said + ([paired] if paired else [])
     said = [f"On {n} test examples of {title}, the best setup was {best['name']} "
-            f"({describe(best)}), with {metric_label(metric).lower()} {m['value']:.2f} "
-            f"(95% range {m['low']:.2f} to {m['high']:.2f})."]
+            f"({describe(best)}), with {figure}."]
     if len(ranked) > 1:
         second, s = ranked[1], metric_of(ranked[1], metric)
-        tie = ("the ranges overlap, so this test cannot tell the two apart with confidence"
-               if overlap(m, s) else "the ranges do not overlap, so the lead is very likely real")
         said.append(f"Next came {second['name']} ({describe(second)}) at {s['value']:.2f}, "
-                    f"{m['value'] - s['value']:.2f} lower; {tie}.")
+                    f"{m['value'] - s['value']:.2f} lower.")
+        said.append(ranking_pair(results, best["name"], second["name"])
+                    or _unpaired_clause(m, s))
     return said
+
+
+def _tuning_verdict(results: Results, plain: Variant, tuned: Variant, metric: str) -> str:
+    """Does training pay off in quality? On the paired test when the answers were kept."""
+    p, t = metric_of(plain, metric), metric_of(tuned, metric)
+    pair = pair_between(results, plain["name"], tuned["name"])
+    level = overlap(p, t) if pair is None else not pair["real"]
+    if level:
+        how = "on the paired test " if pair is not None else ""
+        return (f"Prompting is enough: {plain['name']} is statistically level with the trained "
+                f"model {tuned['name']} {how}and needs no training run.")
+    ahead = (pair["leader"] == tuned["name"]) if pair else t["value"] > p["value"]
+    gap = pair["difference"] if pair else abs(t["value"] - p["value"])
+    if ahead:
+        return (f"Training pays off in quality: {tuned['name']} beats the best setup without "
+                f"training, {plain['name']}, by {gap:.2f}.")
+    return (f"Training did not help: {tuned['name']} scored {gap:.2f} below {plain['name']}, "
+            "so stay with prompting.")
 
 
 def _tuning_sentences(results: Results, metric: str) -> list[str]:
@@ -360,16 +238,7 @@ def _tuning_sentences(results: Results, metric: str) -> list[str]:
     tuned = best_variant(results, ("fine-tuned",))
     if plain is None or tuned is None:
         return []
-    p, t = metric_of(plain, metric), metric_of(tuned, metric)
-    if overlap(p, t):
-        said = [f"Prompting is enough: {plain['name']} is statistically level with the trained "
-                f"model {tuned['name']} and needs no training run."]
-    elif t["value"] > p["value"]:
-        said = [f"Training pays off in quality: {tuned['name']} beats the best setup without "
-                f"training, {plain['name']}, by {t['value'] - p['value']:.2f}."]
-    else:
-        said = [f"Training did not help: {tuned['name']} scored {p['value'] - t['value']:.2f} "
-                f"below {plain['name']}, so stay with prompting."]
+    said = [_tuning_verdict(results, plain, tuned, metric)]
     cost = training_cost(tuned)
     spent = f" and cost about {fmt_money(cost)}" if cost is not None else ""
     said.append(f"Training took {fmt_number(tuned.get('train_seconds'))} s on a "
@@ -402,6 +271,7 @@ def verdict(results: Results) -> str:
         reasons = "; ".join(f"{v['name']}: {v['error']}" for v in failed) or "no variants"
         return f"No variant produced results, so there is nothing to compare yet ({reasons})."
     said = _ranking_sentences(results, metric) + _tuning_sentences(results, metric)
+    said += collapse_notes(results)
     said.append(_cost_sentence(results))
     if engines_note(results):
         said.append("Not every setup ran on the same software engine, so speed and cost "
@@ -451,6 +321,14 @@ def _break_even_html(results: Results) -> str:
     return _table_html(break_even_rows(results))
 
 
+def _paired_html(results: Results) -> str:
+    table = paired_table(results)
+    if table.empty:
+        return ('<p class="note">No paired differences: fewer than two setups kept their '
+                "answers per example.</p>")
+    return f"<p>{html.escape(paired_caption(results))}</p>" + _table_html(table)
+
+
 def _config_text(results: Results) -> str:
     """The reproduce config as JSON, each variant with only the settings its kind reads
     (older comparisons saved every setting on every variant)."""
@@ -480,6 +358,7 @@ def _sections(results: Results) -> list[tuple[str, str]]:
                     + f'<p class="verdict">{html.escape(verdict(results))}</p>'
                     + "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes(results))),
         ("Metrics", _table_html(metrics_table(results))),
+        ("Paired differences", _paired_html(results)),
         ("Charts", _figures_html(results)),
         ("When to use which", _table_html(when_to_use(results), index=True)),
         ("Break-even: when does fine-tuning pay for itself?", _break_even_html(results)),

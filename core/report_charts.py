@@ -28,6 +28,10 @@ METRIC_LABELS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "parse_rate": "
 KIND_COLOURS = {"prompt": "#636efa", "zero-shot": "#636efa", "few-shot": "#00a0c0",
                 "cot": "#ab63fa", "structured": "#7f7f7f", "rag": "#ffa15a",
                 "fine-tuned": "#ef553b"}
+# a setup's parts (core.setups), as table columns and chart legends name them
+PART_NAMES = {"model": "Model", "prompt": "Prompt", "retrieval": "Retrieval"}
+GROUP_COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
+                 "#b6e880", "#ff97ff", "#fecb52")
 # core.compare writes "zero-shot"; "prompt" is the same technique under its general name
 NO_TRAINING_KINDS = ("prompt", "zero-shot", "few-shot", "cot", "structured", "rag")
 
@@ -151,12 +155,73 @@ def _error_arrays(points: list[dict[str, float]]) -> dict[str, Any]:
             "arrayminus": [p["value"] - p["low"] for p in points], "color": ERROR_BAR_COLOUR}
 
 
+def colour_part(variants: list[Variant]) -> str | None:
+    """The setup part a chart colours by: the one whose values differ most among the
+    variants (model, then prompt, then retrieval on a tie); None when no row has parts
+    or every part is the same (the chart then colours by kind, as before setups)."""
+    if not any(v.get("parts") for v in variants):
+        return None
+    counts = {k: len({str((v.get("parts") or {}).get(k)) for v in variants}) for k in PART_NAMES}
+    part = max(counts, key=lambda k: counts[k])  # the first of the most varied
+    return part if counts[part] > 1 else None
+
+
+def part_groups(variants: list[Variant], part: str) -> dict[str, list[int]]:
+    """Indices of ``variants`` by the value of their ``part``, in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for i, v in enumerate(variants):
+        groups.setdefault(str((v.get("parts") or {}).get(part) or "—"), []).append(i)
+    return groups
+
+
+def _parts_hover(v: Variant) -> str:
+    parts = v.get("parts") or {}
+    return "<br>".join(f"{label}: {parts.get(key) or '—'}" for key, label in PART_NAMES.items())
+
+
+def _grouped_bars(fig: go.Figure, shown: list[Variant], points: list[dict[str, float]],
+                  part: str) -> None:
+    """One bar trace per value of ``part``, so the legend says which colour is which."""
+    for number, (value, members) in enumerate(part_groups(shown, part).items()):
+        group = [points[i] for i in members]
+        fig.add_trace(go.Bar(
+            x=[shown[i]["name"] for i in members], y=[p["value"] for p in group],
+            name=value, marker_color=GROUP_COLOURS[number % len(GROUP_COLOURS)],
+            error_y=_error_arrays(group), text=[f"{p['value']:.2f}" for p in group],
+            textposition="inside", insidetextanchor="start",
+            customdata=[[p["low"], p["high"], _parts_hover(shown[i])] for p, i in
+                        zip(group, members)],
+            hovertemplate="%{x}: %{y:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
+                          "<br>%{customdata[2]}<extra></extra>"))
+    # one bar per setup, each in its own trace: overlay keeps them full width, in results order
+    fig.update_layout(barmode="overlay", legend_title_text=PART_NAMES[part])
+    fig.update_xaxes(categoryorder="array", categoryarray=[v["name"] for v in shown])
+
+
 def metric_bars(results: Results, metric: str | None = None) -> go.Figure:
-    """Bars of one metric per variant with their 95% intervals as error bars."""
+    """Bars of one metric per variant with their 95% intervals as error bars, coloured by
+    the setup part that differs most when the rows have parts, else by kind."""
     metric = metric or primary_metric(results)
     shown = [v for v in working_variants(results) if metric_of(v, metric)]
     points = [metric_of(v, metric) for v in shown]
-    fig = go.Figure(go.Bar(
+    part = colour_part(shown)
+    if part:
+        fig = go.Figure()
+        _grouped_bars(fig, shown, points, part)
+    else:
+        fig = _kind_bars(shown, points)
+    fig.update_yaxes(title=metric_label(metric), range=[0, 1.05])
+    _failed_annotation(fig, results)
+    n = len(results.get("examples", [])) or results.get("config", {}).get("n_examples")
+    return _title(fig, f"{metric_label(metric)} by variant, with 95% intervals "
+                       f"({n} test examples)", results,
+                  "Bars whose intervals overlap cannot be told apart with confidence; the "
+                  "paired differences in the report can." if part else
+                  "Bars whose intervals overlap cannot be told apart with confidence.")
+
+
+def _kind_bars(shown: list[Variant], points: list[dict[str, float]]) -> go.Figure:
+    return go.Figure(go.Bar(
         x=[v["name"] for v in shown], y=[p["value"] for p in points],
         error_y=_error_arrays(points), marker_color=[KIND_COLOURS.get(v.get("kind"), "#636efa")
                                                      for v in shown],
@@ -165,12 +230,6 @@ def metric_bars(results: Results, metric: str | None = None) -> go.Figure:
         customdata=[[p["low"], p["high"], v.get("engine")] for p, v in zip(points, shown)],
         hovertemplate="%{x}: %{y:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
                       "<br>engine: %{customdata[2]}<extra></extra>"))
-    fig.update_yaxes(title=metric_label(metric), range=[0, 1.05])
-    _failed_annotation(fig, results)
-    n = len(results.get("examples", [])) or results.get("config", {}).get("n_examples")
-    return _title(fig, f"{metric_label(metric)} by variant, with 95% intervals "
-                       f"({n} test examples)", results,
-                  "Bars whose intervals overlap cannot be told apart with confidence.")
 
 
 def confusion_figures(results: Results) -> list[go.Figure]:
@@ -222,12 +281,17 @@ def quality_vs_cost(results: Results) -> go.Figure:
     key = "cost_per_1000" if priced else "prompt_tokens_mean"
     points = [metric_of(v, metric) for v in shown]
     xs, ys = [v.get(key) for v in shown], [p["value"] for p in points]
-    fig = go.Figure(go.Scatter(
-        x=xs, y=ys, mode="markers+text", text=[v["name"] for v in shown],
-        textposition=label_positions(xs, ys), error_y=_error_arrays(points),
-        cliponaxis=False,  # a label near the edge is drawn whole
-        marker={"size": 13, "color": [KIND_COLOURS.get(v.get("kind"), "#636efa") for v in shown]},
-        hovertemplate="%{text}: %{y:.3f} at %{x}<extra></extra>"))
+    part = colour_part(shown)
+    if part:
+        fig = _grouped_points(shown, points, xs, part)
+    else:
+        fig = go.Figure(go.Scatter(
+            x=xs, y=ys, mode="markers+text", text=[v["name"] for v in shown],
+            textposition=label_positions(xs, ys), error_y=_error_arrays(points),
+            cliponaxis=False,  # a label near the edge is drawn whole
+            marker={"size": 13,
+                    "color": [KIND_COLOURS.get(v.get("kind"), "#636efa") for v in shown]},
+            hovertemplate="%{text}: %{y:.3f} at %{x}<extra></extra>"))
     x_title = ("estimated cost per 1,000 queries ($)" if priced else "mean prompt tokens per query")
     # dollars as dollars ($0.0008), not SI prefixes (800μ)
     fig.update_xaxes(title=x_title, rangemode="tozero", tickformat="$.2~g" if priced else None)
@@ -238,6 +302,24 @@ def quality_vs_cost(results: Results) -> go.Figure:
     what = "cost per 1,000 queries" if priced else "prompt tokens per query"
     return _title(fig, f"{metric_label(metric)} against {what} (up and left is better)",
                   results, note)
+
+
+def _grouped_points(shown: list[Variant], points: list[dict[str, float]], xs: list,
+                    part: str) -> go.Figure:
+    """quality_vs_cost's points, one trace per value of ``part`` (a legend names each)."""
+    spots = label_positions(xs, [p["value"] for p in points])
+    fig = go.Figure()
+    for number, (value, members) in enumerate(part_groups(shown, part).items()):
+        group = [points[i] for i in members]
+        fig.add_trace(go.Scatter(
+            x=[xs[i] for i in members], y=[p["value"] for p in group], name=value,
+            mode="markers+text", text=[shown[i]["name"] for i in members],
+            textposition=[spots[i] for i in members], error_y=_error_arrays(group),
+            cliponaxis=False, customdata=[_parts_hover(shown[i]) for i in members],
+            marker={"size": 13, "color": GROUP_COLOURS[number % len(GROUP_COLOURS)]},
+            hovertemplate="%{text}: %{y:.3f} at %{x}<br>%{customdata}<extra></extra>"))
+    fig.update_layout(legend_title_text=PART_NAMES[part])
+    return fig
 
 
 def _examples_traces(fig: go.Figure, variants: list[Variant], metric: str) -> None:

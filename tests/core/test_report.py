@@ -304,12 +304,17 @@ def test_a_tuned_model_no_cheaper_per_query_never_pays_back_in_words(results):
         in report.verdict(results)
 
 
-def test_verdict_names_the_winner_the_margin_and_that_intervals_do_not_overlap(results):
+def test_verdict_names_the_winner_the_margin_and_the_paired_test(results):
     text = report.verdict(results)
     assert "the best setup was lora-live-demo" in text
     assert "accuracy 0.83" in text and "0.13 lower" in text
-    assert "do not overlap" in text
-    assert "Training pays off" in text and "Prompting is enough" not in text
+    # a lead is called real only on the paired test of the answers kept per example, and
+    # 5 examples (one answered differently) cannot show one, whatever the marginal ranges say
+    # (a real lead, with "Training pays off", is in tests/core/test_report_paired.py)
+    assert "lora-live-demo leads few-shot-4 by 0.20 (paired 95% interval" in text
+    assert "McNemar p = 1.00): within noise" in text
+    assert "do not overlap" not in text
+    assert "Prompting is enough" in text and "Training pays off" not in text
     assert "Training took 150 s on a CPU and cost about $0.0021." in text
     assert "about 111 queries" in text
     assert "1 setup(s) could not run: lora-smollm" in text
