@@ -105,8 +105,11 @@ def collapse(predictions: Sequence[str | None], references: Sequence[str],
 def _answer_counts(results: Results, variant: dict[str, Any]) -> dict[str, int] | None:
     counts = variant.get("label_counts")
     if isinstance(counts, dict) and counts:
+        labels = set(results.get("task", {}).get("labels") or [])
+        # "(no label)" and other unparsed answers are no vote for any label
         return {str(k): int(v) for k, v in counts.items()
-                if isinstance(v, (int, float)) and math.isfinite(v)}
+                if isinstance(v, (int, float)) and math.isfinite(v)
+                and (not labels or k in labels)}
     outputs = [(e.get("outputs") or {}).get(variant["name"]) for e in results.get("examples", [])]
     if not outputs or any(o is None for o in outputs):
         return None

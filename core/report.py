@@ -28,7 +28,8 @@ from core.report_break_even import (COMPARABLE_GAP, break_even, break_even_missi
                                     break_even_rows, comparable, overlap, training_cost)
 from core.report_when import WHEN_COLUMNS, WHEN_WORDS, when_to_use  # noqa: F401
 from core.report_stats import (collapse_notes, has_parts, paired_caption,  # noqa: F401
-                               paired_table, parts_cells, ranking_pair, spread_cell, stats_notes)
+                               paired_sentences, paired_table, parts_cells, ranking_pair,
+                               spread_cell, stats_notes)
 from core.paired import pair_between
 
 REPRODUCE_COMMAND = "python -m core compare CONFIG.json"
@@ -162,9 +163,23 @@ def describe(variant: Variant) -> str:
             "cot": "asking the model to reason step by step first",
             "structured": "an instruction with a required answer format",
             "rag": "giving the model relevant documents with each question",
+            "react": "letting the model reason and call tools (ReAct)",
             "fine-tuned": f"a copy of the model trained further on {_trained_on(variant)}"}.get(
-        kind, "an instruction alone") + (", with calibrated label scores"
-                                         if variant.get("calibrated") else "")
+        kind, "an instruction alone") + _hybrid_words(variant) + (
+        ", with calibrated label scores" if variant.get("calibrated") else "")
+
+
+def _hybrid_words(variant: Variant) -> str:
+    """What a setup adds to its kind: a tuned model's prompt technique, retrieval beside
+    another technique, a system prompt ("" for results saved before setups)."""
+    parts = variant.get("parts") or {}
+    prompt = str(parts.get("prompt") or "").replace(" calibrated", "")
+    retrieval, kind, said = parts.get("retrieval"), variant.get("kind"), ""
+    if kind == "fine-tuned" and prompt and not prompt.startswith("zero-shot"):
+        said += f", prompted {prompt.replace(' + system prompt', '')}"
+    if retrieval and retrieval != "none" and kind not in ("rag",):
+        said += f", with passages retrieved from {retrieval}"
+    return said + (", with a system prompt" if "system prompt" in prompt else "")
 
 
 def _trained_on(variant: Variant) -> str:

@@ -64,6 +64,14 @@ def paired_table(results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired_sentences(results: Results) -> list[str]:
+    """The rows of ``paired_table`` in words, one sentence each (for a page or the CLI)."""
+    best = best_variant(results)
+    primary = primary_metric(results)
+    return [pair_sentence(p, primary)
+            for p in paired_differences(results, best=best["name"] if best else None)]
+
+
 def paired_caption(results: Results) -> str:
     """What the paired table shows and how to read it, in a sentence or two."""
     many = len(working_variants(results)) > ALL_PAIRS_UP_TO

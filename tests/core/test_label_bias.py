@@ -115,3 +115,10 @@ def test_only_classification_comparisons_are_read_for_collapse():
     results = _results()
     results["task"]["kind"] = "qa"
     assert label_bias.collapsed_setups(results) == {}
+
+
+def test_unparsed_answers_in_label_counts_are_no_vote():
+    # a chain-of-thought setup that named no label for 140 inputs has not collapsed onto one
+    results = _results(label_counts={"positive": 6, "negative": 2, "neutral": 2,
+                                     "(no label)": 140})
+    assert "8-shot" not in label_bias.collapsed_setups(results)

@@ -273,3 +273,26 @@ def test_the_html_report_holds_the_paired_table_and_its_caption():
                                      (0.0312, "p = 0.031"), (0.62, "p = 0.62")])
 def test_p_values_read_as_people_write_them(p, said):
     assert report_stats.fmt_p(p) == said
+
+
+def test_a_hybrid_setup_is_described_with_what_it_adds_to_its_kind():
+    tuned = {"name": "t", "kind": "fine-tuned", "n_train_examples": 16, "train_steps": 2,
+             "parts": {"model": "run r1", "prompt": "4-shot + system prompt calibrated",
+                       "retrieval": "handbook (k=3)"}, "calibrated": True}
+    assert report.describe(tuned) == (
+        "a copy of the model trained further on 16 labelled examples for 2 training steps, "
+        "prompted 4-shot, with passages retrieved from handbook (k=3), with a system prompt, "
+        "with calibrated label scores")
+    react = {"name": "r", "kind": "react",
+             "parts": {"model": "gemma", "prompt": "ReAct", "retrieval": "none"}}
+    assert report.describe(react) == "letting the model reason and call tools (ReAct)"
+    old = {"name": "f", "kind": "few-shot", "n_shots": 4}
+    assert report.describe(old) == "an instruction with 4 worked examples"
+
+
+def test_the_paired_rows_read_as_sentences_for_the_page():
+    tuned, prompt = _leads(40, 24)
+    results = _results({"prompt": prompt, "tuned": tuned})
+    [said] = report.paired_sentences(results)
+    assert said.startswith("tuned leads prompt by 0.27 (paired 95% interval")
+    assert said.endswith("a real lead.")
