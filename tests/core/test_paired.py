@@ -105,3 +105,13 @@ def test_setups_without_per_example_scores_are_left_out():
     assert paired.pair_between(results, "a", "b") is None
     assert paired.pair_between(_results({"a": [True] * 5, "b": [False] * 5}), "b", "a")[
         "leader"] == "a"
+
+
+def test_a_large_comparison_resamples_in_chunks_with_the_same_figures(monkeypatch):
+    a = [1, 0, 1, 1] * 50
+    b = [0, 0, 1, 1] * 50
+    whole = paired.paired_bootstrap(a, b, seed=1, n=500)
+    monkeypatch.setattr(paired, "CHUNK_CELLS", 1000)  # 5 resamples at a time
+    chunked = paired.paired_bootstrap(a, b, seed=1, n=500)
+    assert chunked["difference"] == whole["difference"] == pytest.approx(0.25)
+    assert 0.15 < chunked["low"] < 0.25 < chunked["high"] < 0.35
