@@ -1,14 +1,14 @@
-"""Side-by-side evaluation: the same examples through several variants, with their figures.
+"""Side-by-side evaluation: the same examples through several setups, with their figures.
 
-A ``CompareConfig`` names the task, how many test examples, the seed, the base
-model, the prices, and the variants: zero-shot, few-shot (a saved set, or k
-examples drawn per label from the task's train split), chain-of-thought,
-structured output, RAG over a collection, and fine-tuned runs (their adapter
-on the same base, prompted with the template they were trained with).
-``evaluate`` runs them all and returns the results dict that ``core.report``
-draws; a variant that cannot run is recorded with its error and the others go
-on. Classification is scored by label log-likelihood (reproducible, no
-parsing); the other kinds generate greedily and are checked.
+A ``CompareConfig`` names the task, how many test examples, the seed, the prices and the
+setups (``core.setups.Setup``: a model, base or tuned, with any prompting technique and
+optional retrieval). Configs saved before setups existed name "variants" of six kinds
+(zero-shot, few-shot, chain-of-thought, structured, RAG, fine-tuned) on one top-level model:
+they still load, each variant converted to the setup it stands for. ``evaluate`` runs every
+setup on the same examples (``core.setup_eval`` evaluates one) and returns the results dict
+that ``core.report`` draws; a setup that cannot run is recorded with its error and the others
+go on. Classification is scored by label log-likelihood (reproducible, no parsing; optionally
+calibrated); the other kinds generate greedily and are checked.
 """
 
 from __future__ import annotations
@@ -17,27 +17,27 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.config import GenerationParams, ModelSpec, check_field_types, check_known_settings
-from core.engines import score_labels
+from core.config import DEFAULT_MODEL, ModelSpec, check_field_types, check_known_settings
 from core.errors import ConfigError, LabError
-from core.fewshot import FewShotSet, list_sets, load_set, select_examples
 from core.metrics import contains_answer, exact_match, rouge_l, token_f1, wilson
-from core.prompting import (BuiltPrompt, Example, PromptRecipe, build_prompt,
-                            check_structured, extract_answer, normalise_number, shots_for)
+from core.prompting import check_structured, normalise_number
+from core.setup_eval import (SCORE_CHUNK, Outputs, _generated, _scored,  # noqa: F401 - names
+                             fitting_sets, run_setup, set_misfit, setup_shots,  # the comparison
+                             training_rows, tuned_prompt, tuned_run)  # has always offered
+from core.setups import Setup, check_setup_for_task, setup_from_variant
 from core.tasks import Task, list_tasks, load_split, load_task
 
 KINDS = ("zero-shot", "few-shot", "cot", "structured", "rag", "fine-tuned")
 BOOTSTRAP = 1000
 MAX_SEED = 2**32 - 1  # numpy's generators take any non-negative seed; this is plenty
 MAX_NAME = 100        # a variant name is a table column and a chart label
-SCORE_CHUNK = 16  # examples scored per call: progress and cancel between chunks
+MAX_DRAWS = 20
 # the settings each kind reads; a saved config writes only these, so a zero-shot variant
 # does not carry a shot count or a constrained flag it never used
 APPLIES = {"zero-shot": (), "cot": (), "few-shot": ("shots", "fewshot_set"),
@@ -116,25 +116,42 @@ class Prices:
                                   "Leave it empty when you do not know it.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CompareConfig:
-    """A whole comparison: saved with its results, so any past one can be rerun."""
+    """A whole comparison: saved with its results, so any past one can be rerun.
+
+    ``setups``: Setups or their dicts, or old variants (VariantSpecs or their dicts; also as
+    ``variants=``), which run on ``model`` and ``engine``. ``draws``: for each few-shot setup
+    drawn from the train split, this many other draws of its k examples are evaluated too, and
+    the spread of their scores is recorded (0: none)."""
 
     task: str
-    variants: tuple[VariantSpec, ...]
+    setups: tuple[Setup, ...]
     n_examples: int = 60
     seed: int = 0
-    model: str = "embedded:gemma-3-270m"
+    model: str = DEFAULT_MODEL
     engine: str = "auto"
     prices: Prices = field(default_factory=Prices)
+    draws: int = 0
 
-    def __post_init__(self) -> None:
+    def __init__(self, task: str, setups: Any = None, n_examples: int = 60, seed: int = 0,
+                 model: str = DEFAULT_MODEL, engine: str = "auto", prices: Any = None,
+                 draws: int = 0, *, variants: Any = None) -> None:
+        key = "variants" if setups is None and variants is not None else "setups"
+        for name, value in (("task", task), ("setups", variants if key == "variants" else setups),
+                            ("n_examples", n_examples), ("seed", seed), ("model", model),
+                            ("engine", engine), ("prices", Prices() if prices is None else prices),
+                            ("draws", draws)):
+            object.__setattr__(self, name, value)
+        self._check(key)
+
+    def _check(self, key: str) -> None:
         # n_examples first, in the words the Compare page's field uses
         if isinstance(self.n_examples, bool) or not isinstance(self.n_examples, int) \
                 or not 5 <= self.n_examples <= 2000:
             raise ConfigError(f"Examples must be 5 to 2000, got {self.n_examples!r} (n_examples).",
                               "Use 50-150 for a live comparison on a CPU.")
-        object.__setattr__(self, "variants", _variants(self.variants))
+        object.__setattr__(self, "setups", _setups(self.setups, key, self))
         if isinstance(self.prices, dict):
             check_known_settings(Prices, self.prices, "prices")
             object.__setattr__(self, "prices", Prices(**self.prices))
@@ -142,56 +159,107 @@ class CompareConfig:
         if self.task not in list_tasks():  # before any path is made of it
             raise ConfigError(f"There is no sample task named {self.task[:60]!r}, nor a task "
                               "of yours.", f"Pick one of: {', '.join(list_tasks())}.")
-        if not self.variants:
-            raise ConfigError("No variant is selected.", "Pick at least one variant to run.")
-        names = [v.name for v in self.variants]
+        if not self.setups:
+            raise ConfigError("No variant is selected.", "Pick at least one variant (setup) to run.")
+        names = [s.name for s in self.setups]
         if len(set(names)) != len(names):
             raise ConfigError("Two variants have the same name.", "Give each variant its own name.")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"The seed must be 0 to {MAX_SEED}, got {self.seed}.",
                               "Use any whole number from 0, e.g. 0 or 42.")
+        if not 0 <= self.draws <= MAX_DRAWS:
+            raise ConfigError(f"draws (other draws of the few-shot examples) must be 0 to "
+                              f"{MAX_DRAWS}, got {self.draws}.", "Use 0 (none) or 3 to 5.")
         ModelSpec(source=self.model, engine=self.engine)
 
+    @property
+    def variants(self) -> tuple[Setup, ...]:
+        """The setups, by their old name (each has ``name``, ``kind`` and ``run_id``)."""
+        return self.setups
+
     def to_dict(self) -> dict[str, Any]:
-        """The config as saved with a comparison: each variant with only its own settings."""
-        data = asdict(self)
-        data["variants"] = [v.to_dict() for v in self.variants]
+        """The config as saved with a comparison: "setups" (the truth), and "variants", the
+        old kinds' view that older readers list (a hybrid shows as its main kind)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["prices"] = asdict(self.prices)
+        data["setups"] = [s.to_dict() for s in self.setups]
+        data["variants"] = [legacy_variant(s) for s in self.setups]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
-        """A config from its saved JSON: an object with a task and its variants."""
+        """A config from its saved JSON: an object with a task and its setups (or, as saved
+        before setups, its variants); where both are given the setups are the ones run."""
         if not isinstance(data, dict):
             raise ConfigError(f"A comparison config must be a JSON object, got {type(data).__name__}.",
-                              'Write {"task": ..., "variants": [...]}, as the Compare page saves it.')
-        check_known_settings(cls, data, "comparison")
-        missing = [key for key in ("task", "variants") if key not in data]
+                              'Write {"task": ..., "setups": [...]}, as the Compare page saves it.')
+        known = {f.name for f in fields(cls)} | {"variants"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown comparison setting(s): {', '.join(unknown)}.",
+                              f"Known settings: {', '.join(sorted(known))}.")
+        missing = [key for key in ("task",) if key not in data]
+        if "setups" not in data and "variants" not in data:
+            missing.append("variants")
         if missing:
             raise ConfigError(f"The comparison config has no {' and no '.join(missing)}.",
-                              'Give "task" (e.g. "review-sentiment") and a list of "variants".')
+                              'Give "task" (e.g. "review-sentiment") and a list of "setups" '
+                              '(or "variants", as older labs saved them).')
+        data = dict(data)
+        if "setups" in data:
+            data.pop("variants", None)
         return cls(**data)
 
 
-def _variants(given: Any) -> tuple[VariantSpec, ...]:
-    """The variants of a config, from specs or from their saved JSON objects, each checked."""
+def legacy_variant(setup: Setup) -> dict[str, Any]:
+    """A setup as an old variant dict: its name, its kind and the old settings that apply."""
+    prompt, retrieval = setup.prompt, setup.retrieval
+    values = {"shots": prompt.shots, "fewshot_set": prompt.fewshot_set,
+              "constrained": prompt.constrained, "collection": retrieval.collection,
+              "top_k": retrieval.top_k, "run_id": setup.model.run_id}
+    return {"name": setup.name, "kind": setup.kind,
+            **{key: values[key] for key in APPLIES.get(setup.kind, ())
+               if values[key] is not None and (key != "shots" or values[key])}}
+
+
+def _setups(given: Any, key: str, config: CompareConfig) -> tuple[Setup, ...]:
+    """The setups of a config, from Setups, their dicts, or old variants (specs or dicts)."""
     if isinstance(given, (str, bytes, dict)) or not isinstance(given, (list, tuple)):
-        raise ConfigError(f"variants must be a list of variants, got {type(given).__name__}.",
-                          'Give variants as a list, e.g. [{"name": "zero-shot", "kind": "zero-shot"}].')
-    variants = []
-    for number, spec in enumerate(given, 1):
-        if isinstance(spec, dict):
-            check_known_settings(VariantSpec, spec, f"variant {number}")
-            missing = [key for key in ("name", "kind") if key not in spec]
-            if missing:
-                raise ConfigError(f"variants: variant {number} has no {' and no '.join(missing)}.",
-                                  'Give each variant a "name" and a "kind".')
-            spec = VariantSpec(**spec)
-        if not isinstance(spec, VariantSpec):
-            raise ConfigError(f"variants: variant {number} must be an object with a name and a "
-                              f"kind, got {type(spec).__name__}.",
-                              'Write each variant as {"name": ..., "kind": ...}.')
-        variants.append(spec)
-    return tuple(variants)
+        raise ConfigError(f"{key} must be a list of {key}, got {type(given).__name__}.",
+                          f'Give {key} as a list, e.g. [{{"name": "zero-shot", "kind": '
+                          '"zero-shot"}] (an old variant) or [{"name": "zero-shot", "prompt": '
+                          '{"technique": "zero-shot"}}] (a setup).')
+    setups = []
+    for number, item in enumerate(given, 1):
+        if isinstance(item, dict) and ("kind" in item or key == "variants"):
+            item = _variant(item, number)
+        elif isinstance(item, dict):
+            item = Setup.from_dict(item)
+        if isinstance(item, VariantSpec):
+            item = setup_from_variant(item, config.model, config.engine, _collection(config))
+        if not isinstance(item, Setup):
+            raise ConfigError(f"{key}: item {number} must be an object with a name, got "
+                              f"{type(item).__name__}.",
+                              'Write each as {"name": ..., "prompt": {...}} or, as older '
+                              'labs did, {"name": ..., "kind": ...}.')
+        setups.append(item)
+    return tuple(setups)
+
+
+def _variant(saved: dict[str, Any], number: int) -> VariantSpec:
+    check_known_settings(VariantSpec, saved, f"variant {number}")
+    missing = [key for key in ("name", "kind") if key not in saved]
+    if missing:
+        raise ConfigError(f"variants: variant {number} has no {' and no '.join(missing)}.",
+                          'Give each variant a "name" and a "kind".')
+    return VariantSpec(**saved)
+
+
+def _collection(config: CompareConfig) -> str | None:
+    """The task's own document collection (an old RAG variant without one searched it)."""
+    if not isinstance(config.task, str) or config.task not in list_tasks():
+        return None
+    return load_task(config.task).collection
 
 
 def bootstrap(values: list[float], statistic: Callable[[np.ndarray], float] = np.mean,
@@ -246,217 +314,51 @@ def text_metrics(references: list[str], predictions: list[str], seed: int) -> di
                              ("rouge_l", rouge_l), ("contains", contains_answer))}
 
 
-@dataclass
-class Outputs:
-    """What one variant produced on the examples, and what it cost."""
-
-    predictions: list[Any] = field(default_factory=list)
-    raw: list[str] = field(default_factory=list)
-    prompt_tokens: list[int] = field(default_factory=list)
-    completion_tokens: list[int] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 def _examples(task: Task, n: int) -> list[dict]:
     rows = load_split(task.name, "test")[:n]
     return [{"id": r.get("id", str(i)), "input": r[task.input_field], "reference": task.answer_text(r)}
             for i, r in enumerate(rows)]
 
 
-def set_misfit(fewshot: FewShotSet, task: Task) -> str | None:
-    """Why a saved few-shot set cannot serve ``task`` (its answers are not the task's labels,
-    or it was made for another kind of task); None when it can."""
-    answers = {e.label.strip() for e in fewshot.examples} | {label.strip() for label in fewshot.labels}
-    if task.kind == "classification":
-        allowed = {label.casefold() for label in task.labels}
-        foreign = sorted(a for a in answers if a.casefold() not in allowed)
-        if not foreign:
-            return None
-        return (f"Few-shot set {fewshot.name!r} answers {', '.join(foreign)}, which are not labels "
-                f"of {task.title} ({', '.join(task.labels)}).")
-    if fewshot.labels or (fewshot.task and fewshot.task != task.name):
-        made_for = f"task {fewshot.task}" if fewshot.task else "a labelling task"
-        return f"Few-shot set {fewshot.name!r} was made for {made_for}, not {task.title}."
-    return None
+def _as_setup(spec: Any, config: CompareConfig) -> Setup:
+    """A Setup, or an old VariantSpec as the setup it stands for on the config's model."""
+    return spec if isinstance(spec, Setup) else \
+        setup_from_variant(spec, config.model, config.engine, _collection(config))
 
 
-def fitting_sets(task: Task) -> list[str]:
-    """The saved few-shot sets whose examples fit ``task`` (the ones the Compare page offers)."""
-    fitting = []
-    for name in list_sets():
-        try:
-            if set_misfit(load_set(name), task) is None:
-                fitting.append(name)
-        except (LabError, ValueError, TypeError, KeyError):  # an unreadable set serves no task
-            continue
-    return fitting
+def _shots(task: Task, spec: Any, seed: int):
+    """The worked examples of a setup or an old variant (see ``setup_shots``)."""
+    return setup_shots(task, spec, seed)
 
 
-def _shots(task: Task, spec: VariantSpec, seed: int) -> tuple[Example, ...]:
-    """The worked examples of a variant: a saved set's first ``shots`` (refused when its
-    answers are not the task's), else a balanced draw from the task's train split, never
-    from the test split the queries come from."""
-    if spec.fewshot_set:
-        fewshot = load_set(spec.fewshot_set)
-        problem = set_misfit(fewshot, task)
-        if problem:
-            raise ConfigError(problem, "Pick a set saved for this task in the Few-shot builder, "
-                                       "or one whose answers are the task's labels.")
-        return fewshot.examples[:spec.shots]
-    return tuple(select_examples(task.examples("train"), "balanced", spec.shots, seed))
+def shots_used(task: Task, spec: Any, seed: int) -> int | None:
+    """Worked examples a setup (or an old variant) puts in its prompts."""
+    from core import setup_eval
+
+    setup = spec if isinstance(spec, Setup) else setup_from_variant(
+        spec, task_collection=task.collection or "none")
+    return setup_eval.shots_used(task, setup, seed)
 
 
-def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str = " ",
-            should_stop: Callable[[], bool] = lambda: False,
-            on_example: Callable[[int, int], None] | None = None) -> Outputs:
-    out = Outputs()
-    rows = []
-    # in chunks, so that a long variant shows its progress and a cancel lands between chunks
-    for start in range(0, len(prompts), SCORE_CHUNK):
-        if should_stop():
-            raise LabError("The comparison was cancelled.")
-        started = time.perf_counter()
-        # each label in every form the model may write it (" MIXED", " Mixed", " mixed"),
-        # summed: the reading the Playground shows as "what Compare counts"
-        rows += score_labels(engine, prompts[start:start + SCORE_CHUNK], labels, prefix)
-        out.seconds += time.perf_counter() - started
-        if on_example:
-            on_example(len(rows), len(prompts))
-    for prompt, row in zip(prompts, rows):
-        best = max(row, key=lambda s: s.probability)
-        out.predictions.append(best.label)
-        out.raw.append(best.likeliest_form.strip())
-        out.prompt_tokens.append(engine.count_tokens(prompt))
-        out.completion_tokens.append(best.forms[0].n_tokens)
-    return out
-
-
-def _generated(engine, prompts: list[str], params: GenerationParams,
-               read: Callable[[str], Any], should_stop: Callable[[], bool],
-               on_example: Callable[[int, int], None] | None = None) -> Outputs:
-    out = Outputs()
-    for number, prompt in enumerate(prompts, 1):
-        if should_stop():
-            raise LabError("The comparison was cancelled.")
-        completion = engine.generate(prompt, params)
-        out.seconds += completion.latency_s
-        out.raw.append(completion.text)
-        out.predictions.append(read(completion.text))
-        out.prompt_tokens.append(completion.prompt_tokens)
-        out.completion_tokens.append(completion.completion_tokens)
-        if on_example:
-            on_example(number, len(prompts))
-    return out
-
-
-def _fine_tuned(spec: VariantSpec, config: CompareConfig) -> tuple[ModelSpec, dict, dict, dict]:
-    """(the model to load, template.json, the run's metrics, the run's config) of a run;
-    the metrics carry ``train_rows``, the labelled rows it really trained on."""
-    from core.runs import get_run
-
-    run = get_run(spec.run_id)
-    if not run.has_outputs:
-        raise ConfigError(f"Run {spec.run_id} has status {run.status} and no saved model; only "
-                          "finished runs (or runs cancelled after a step) compare.",
-                          "Pick a run that succeeded, or resume this one.")
-    base = run.config.get("model")
-    if base and base != config.model:
-        raise ConfigError(f"Run {spec.run_id} tuned {base}, but this comparison uses {config.model}.",
-                          f"Set the comparison's model to {base}, or pick a run of {config.model}.")
-    folder = Path(run.run_dir)
-    template = json.loads((folder / "template.json").read_text())
-    if (folder / "adapter").is_dir():
-        model = ModelSpec(source=config.model, engine=config.engine, adapter=str(folder / "adapter"))
-    else:
-        model = ModelSpec(source=str(folder / "model"), engine="transformers")
-    rows = training_rows(folder, run.config, run.metrics)
-    return model, template, {**run.metrics, "train_rows": rows}, run.config
+def _fine_tuned(spec: Any, config: CompareConfig) -> tuple[ModelSpec, dict, dict, dict]:
+    """(the model to load, template.json, the run's metrics, the run's config) of a tuned
+    setup or variant; the metrics carry ``train_rows``, the labelled rows it really used."""
+    run = tuned_run(_as_setup(spec, config).model)
+    return run.model, run.template, run.metrics, run.config
 
 
 def check_variants(config: CompareConfig) -> None:
-    """Refuse, before anything runs or is saved, a variant whose saved few-shot set or
-    training run cannot serve this comparison (missing, labelled for another task,
-    unfinished, another base model)."""
+    """Refuse, before anything runs or is saved, a setup that cannot serve this comparison:
+    one that does not fit the task (ReAct on labels, calibration without labels), a saved
+    few-shot set that is missing or labelled for another task, a training run that is
+    unfinished or tuned another base model."""
     task = load_task(config.task)
-    for spec in config.variants:
-        if spec.fewshot_set:
-            _shots(task, spec, config.seed)
-        if spec.kind == "fine-tuned":
-            _fine_tuned(spec, config)
-
-
-def tuned_prompt(template: dict, text: str) -> str:
-    """``text`` in the prompt a run's model was trained on (its template.json, as a dict)."""
-    variable = template.get("input_variable") or "input"
-    return template["template"].format(**{variable: text, "input": text})
-
-
-def variant_prompts(task: Task, spec: VariantSpec, inputs: list[str],
-                    seed: int) -> list[BuiltPrompt]:
-    """The prompt of a prompted variant (not RAG or fine-tuned) for each input: the task's
-    instruction and template, with its shots minus any that is the input itself."""
-    technique = {"zero-shot": "zero-shot", "few-shot": "few-shot", "cot": "chain-of-thought",
-                 "structured": "structured"}[spec.kind]
-    shots = _shots(task, spec, seed) if spec.kind == "few-shot" or \
-        (spec.kind == "structured" and spec.shots and task.kind == "json") else ()
-    recipe = PromptRecipe(technique, task.instruction, task.prompt_template, shots,
-                          labels=task.labels,
-                          json_schema=task.schema if spec.kind == "structured" else None,
-                          constrained=spec.constrained)
-    built = []
-    for text in inputs:
-        own = shots_for(shots, text)[0]  # a saved set may hold test rows: never the query
-        alone = technique == "few-shot" and not own  # its only shot was the query
-        built.append(build_prompt(replace(recipe, examples=own,
-                                          technique="zero-shot" if alone else technique), text))
-    return built
-
-
-def shots_used(task: Task, spec: VariantSpec, seed: int) -> int | None:
-    """Worked examples a variant puts in its prompts: a saved set's real count (it may hold
-    fewer than asked), else the shots drawn; 0 for zero-shot and chain-of-thought."""
-    if spec.kind == "few-shot":
-        return len(_shots(task, spec, seed))
-    return 0 if spec.kind in ("zero-shot", "cot") else None
-
-
-def run_variant(engine, task: Task, spec: VariantSpec, examples: list[dict], config: CompareConfig,
-                should_stop: Callable[[], bool], template: dict | None = None,
-                on_example: Callable[[int, int], None] | None = None) -> Outputs:
-    """Every example through one variant on ``engine``; ``on_example(done, n)`` as it goes."""
-    inputs = [e["input"] for e in examples]
-    if spec.kind == "fine-tuned":
-        prompts = [tuned_prompt(template, text) for text in inputs]
-        if task.kind == "classification":
-            return _scored(engine, prompts, task.labels, template.get("completion_prefix", " "),
-                           should_stop, on_example)
-        return _generated(engine, prompts, GenerationParams(max_new_tokens=96, stop=("\n\n",)),
-                          lambda t: t.strip(), should_stop, on_example)
-    if spec.kind == "rag":
-        from core.rag import RagConfig, build_rag_prompt
-
-        if not (spec.collection or task.collection):
-            raise ConfigError(f"RAG needs a document collection, and task {task.name!r} has none.",
-                              "Pick a collection for the variant, or use a question-answering "
-                              "task such as handbook-qa.")
-        rag = RagConfig(spec.collection or task.collection, spec.top_k)
-        prompts = [build_rag_prompt(rag, text).text for text in inputs]
-        return _generated(engine, prompts, GenerationParams(max_new_tokens=32, stop=("\n\n", "\nQuestion:")),
-                          lambda t: t.strip(), should_stop, on_example)
-    built = variant_prompts(task, spec, inputs, config.seed)
-    if task.kind == "classification" and spec.kind != "cot":
-        return _scored(engine, [b.text for b in built], task.labels, " ", should_stop, on_example)
-    if spec.kind == "cot":
-        read = (lambda t: extract_answer(t, task.labels, numeric=task.kind == "numeric"))
-        params = GenerationParams(max_new_tokens=96, stop=built[0].stops)
-    elif spec.kind == "structured" or task.kind == "json":
-        params = GenerationParams(max_new_tokens=128, stop=built[0].stops,
-                                  json_schema=built[0].json_schema)
-        read = (lambda t: t)
-    else:
-        params = GenerationParams(max_new_tokens=32, stop=built[0].stops)
-        read = (lambda t: extract_answer(t, numeric=True) if task.kind == "numeric" else t.strip())
-    return _generated(engine, [b.text for b in built], params, read, should_stop, on_example)
+    for setup in config.setups:
+        check_setup_for_task(setup, task.kind, bool(task.schema))
+        if setup.prompt.fewshot_set:
+            setup_shots(task, setup.prompt, config.seed)
+        if setup.model.run_id:
+            tuned_run(setup.model)
 
 
 def score_outputs(task: Task, examples: list[dict], out: Outputs, seed: int) -> tuple[dict, dict | None, list]:
@@ -498,102 +400,142 @@ def _costs(variant: dict, prices: Prices) -> None:
         variant["training_cost"] = round(variant["train_seconds"] / 3600 * hour, 6)
 
 
-def _split_rows(run_config: dict) -> int | None:
-    """An old run's training rows, from its config (task split, then its cap)."""
-    task = run_config.get("task")
-    if run_config.get("data_path") or not task:
+PRIMARY = {"classification": "accuracy", "json": "exact_match", "numeric": "exact_match",
+           "qa": "token_f1"}  # the per-example score a paired comparison of setups uses
+
+
+def example_scores(task: Task, examples: list[dict], out: Outputs, right: list) -> list[float]:
+    """Each example's value of the task's primary metric: 0/1 where answers are right or
+    wrong, token F1 for free-text answers."""
+    if task.kind == "qa":
+        return [round(token_f1(str(p or ""), e["reference"]), 4)
+                for p, e in zip(out.predictions, examples)]
+    return [1.0 if r else 0.0 for r in right]
+
+
+def label_counts(task: Task, out: Outputs) -> dict[str, int] | None:
+    """How many inputs were answered with each label (classification), to see a collapse."""
+    if task.kind != "classification":
         return None
+    counts = {label: sum(p == label for p in out.predictions) for label in task.labels}
+    other = sum(p not in task.labels for p in out.predictions)
+    return {**counts, "(no label)": other} if other else counts
+
+
+def _row(setup: Setup) -> dict[str, Any]:
+    return {"name": setup.name, "kind": setup.kind, "model": setup.model.source,
+            "adapter": None, "n_shots": None, "n_train_examples": None, "train_steps": None,
+            "train_seconds": None, "train_device": None, "error": None, "confusion": None,
+            "cost_per_1000": None, "training_cost": None, "setup": setup.to_dict(),
+            "parts": setup.parts, "description": setup.describe(),
+            "calibrated": setup.prompt.calibrate, "draw_spread": None, "label_counts": None}
+
+
+def _failed(row: dict, exc: LabError) -> None:
+    row.update(engine=None, metrics={}, prompt_tokens_mean=None, completion_tokens_mean=None,
+               latency_mean_s=None, tokens_per_s=None,
+               error=f"{exc.problem} {exc.fix or ''}".strip())
+
+
+def _engine(setup: Setup, row: dict, engines: dict, threads: int | None, work: str):
+    """The setup's engine (loaded once per model in a comparison) and its run's template."""
+    from core.engines import load_engine
+
+    template = None
+    if setup.model.run_id:
+        run = tuned_run(setup.model)
+        spec, template = run.model, run.template
+        row.update(adapter=spec.adapter, train_seconds=run.metrics.get("train_seconds"),
+                   train_device=run.config.get("device", "cpu").replace("auto", "cpu"),
+                   n_train_examples=run.metrics["train_rows"], train_steps=run.metrics.get("steps"))
+    else:
+        spec = setup.model.model_spec()
+    if spec not in engines:
+        engines[spec] = load_engine(spec, threads, work)
+    return engines[spec], template
+
+
+def _draw_spread(engine, task: Task, setup: Setup, examples: list[dict], config: CompareConfig,
+                 first: float, should_stop: Callable[[], bool], template: dict | None) -> dict:
+    """The primary metric over ``config.draws`` other draws (and orders) of the setup's k
+    examples from the train split, the first value being the setup's own draw."""
+    metric, values = PRIMARY[task.kind], [first]
+    for draw in range(1, config.draws + 1):
+        out = run_setup(engine, task, setup, examples, (config.seed + draw) % (MAX_SEED + 1),
+                        should_stop, template)
+        values.append(score_outputs(task, examples, out, config.seed)[0][metric]["value"])
+    return {"metric": metric, "draws": len(values), "values": values,
+            "min": min(values), "max": max(values), "sd": round(float(np.std(values, ddof=1)), 4),
+            "what": "other draws and orders of the same k examples"}
+
+
+def _evaluate_setup(setup: Setup, task: Task, examples: list[dict], config: CompareConfig,
+                    engines: dict, threads: int | None, should_stop: Callable[[], bool],
+                    tick) -> tuple[dict, list | None]:
+    """One setup's result row and its per-example outputs (None when it could not run)."""
+    row = _row(setup)
     try:
-        rows = len(load_split(task, "train"))
-    except LabError:
-        return None
-    cap = run_config.get("max_train_examples")
-    return min(rows, cap) if cap else rows
-
-
-def training_rows(run_dir: Path, run_config: dict, metrics: dict) -> int | None:
-    """The labelled rows a run really trained on: the rows it read (its last start event),
-    capped by what its steps could reach (steps x batch size x accumulation), so a 2-step run
-    of batch 8 counts 16 rows, not its data set's 300."""
-    from core.runs import read_events
-
-    events, _ = read_events(run_dir)
-    starts = [e for e in events if e.get("type") == "start" and e.get("examples") is not None]
-    available = starts[-1]["examples"] if starts else _split_rows(run_config)
-    steps = metrics.get("steps")
-    if available is None or not isinstance(steps, int):
-        return available
-    per_step = int(run_config.get("batch_size") or 8) * int(run_config.get("grad_accum") or 1)
-    return min(available, steps * per_step)
+        check_setup_for_task(setup, task.kind, bool(task.schema))
+        work = "prefill" if task.kind == "classification" else "generate"  # scoring or answers
+        engine, template = _engine(setup, row, engines, threads, work)
+        row["n_shots"] = shots_used(task, setup, config.seed)
+        out = run_setup(engine, task, setup, examples, config.seed, should_stop, template, tick)
+        metrics, confusion, right = score_outputs(task, examples, out, config.seed)
+        tokens = sum(out.completion_tokens)
+        row.update(engine=engine.name, metrics=metrics, confusion=confusion,
+                   prompt_tokens_mean=round(float(np.mean(out.prompt_tokens)), 1),
+                   completion_tokens_mean=round(float(np.mean(out.completion_tokens)), 2),
+                   latency_mean_s=round(out.seconds / len(examples), 4),
+                   tokens_per_s=round(tokens / out.seconds, 2) if out.seconds else None,
+                   label_counts=label_counts(task, out))
+        _costs(row, config.prices)
+        if config.draws and setup.prompt.technique == "few-shot" and not setup.prompt.fewshot_set:
+            row["draw_spread"] = _draw_spread(engine, task, setup, examples, config,
+                                              metrics[PRIMARY[task.kind]]["value"], should_stop,
+                                              template)
+    except LabError as exc:
+        if should_stop():
+            raise
+        _failed(row, exc)
+        return row, None
+    scores = example_scores(task, examples, out, right)
+    return row, [{"prediction": p if isinstance(p, str) or p is None else str(p),
+                  "correct": bool(c), "raw": r[:500], "score": s}
+                 for p, c, r, s in zip(out.predictions, right, out.raw, scores)]
 
 
 def evaluate(config: CompareConfig, progress: Callable[..., None] | None = None,
              should_stop: Callable[[], bool] = lambda: False, threads: int | None = None) -> dict:
-    """Run every variant on the same examples; the results dict ``core.report`` draws.
+    """Run every setup on the same examples; the results dict ``core.report`` draws.
 
-    ``progress(variant_index, variants, name)`` before each variant, and with two more
-    arguments, ``(..., examples_done, examples)``, as a variant's examples go through.
+    ``progress(setup_index, setups, name)`` before each setup, and with two more
+    arguments, ``(..., examples_done, examples)``, as a setup's examples go through.
     """
-    from core.engines import load_engine
     from core.task_versions import check_warnings, comparison_checks, task_record
 
     started = time.perf_counter()
     task = load_task(config.task)
     examples = _examples(task, config.n_examples)
     checks = comparison_checks(config)  # the task's version against each tuned run's
-    work = "prefill" if task.kind == "classification" else "generate"  # scoring or answers
-    base = None
-    variants, per_example = [], {}
-    for number, spec in enumerate(config.variants):
+    engines: dict = {}  # one engine per model spec, shared by the setups that use it
+    rows, per_example, count = [], {}, len(config.setups)
+    for number, setup in enumerate(config.setups):
         if progress:
-            progress(number, len(config.variants), spec.name)
-        variant: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "model": config.model,
-                                   "adapter": None, "n_shots": None, "n_train_examples": None,
-                                   "train_steps": None,
-                                   "train_seconds": None, "train_device": None, "error": None,
-                                   "confusion": None, "cost_per_1000": None, "training_cost": None}
-        try:
-            template = None
-            if spec.kind == "fine-tuned":
-                model, template, metrics, run_config = _fine_tuned(spec, config)
-                engine = load_engine(model, threads, work)
-                variant.update(adapter=model.adapter, train_seconds=metrics.get("train_seconds"),
-                               train_device=run_config.get("device", "cpu").replace("auto", "cpu"),
-                               n_train_examples=metrics["train_rows"],
-                               train_steps=metrics.get("steps"))
-            else:
-                base = base or load_engine(ModelSpec(source=config.model, engine=config.engine),
-                                           threads, work)
-                engine = base
-            variant["n_shots"] = shots_used(task, spec, config.seed)
-            tick = (lambda done, n, at=number, name=spec.name:  # noqa: E731
-                    progress(at, len(config.variants), name, done, n)) if progress else None
-            out = run_variant(engine, task, spec, examples, config, should_stop, template, tick)
-            metrics, confusion, right = score_outputs(task, examples, out, config.seed)
-            tokens = sum(out.completion_tokens)
-            variant.update(engine=engine.name, metrics=metrics, confusion=confusion,
-                           prompt_tokens_mean=round(float(np.mean(out.prompt_tokens)), 1),
-                           completion_tokens_mean=round(float(np.mean(out.completion_tokens)), 2),
-                           latency_mean_s=round(out.seconds / len(examples), 4),
-                           tokens_per_s=round(tokens / out.seconds, 2) if out.seconds else None)
-            _costs(variant, config.prices)
-            per_example[spec.name] = [{"prediction": p if isinstance(p, str) or p is None else str(p),
-                                       "correct": bool(c), "raw": r[:500]}
-                                      for p, c, r in zip(out.predictions, right, out.raw)]
-        except LabError as exc:
-            if should_stop():
-                raise
-            variant.update(engine=None, metrics={}, prompt_tokens_mean=None,
-                           completion_tokens_mean=None, latency_mean_s=None, tokens_per_s=None,
-                           error=f"{exc.problem} {exc.fix or ''}".strip())
-        variants.append(variant)
+            progress(number, count, setup.name)
+        tick = (lambda done, n, at=number, name=setup.name:  # noqa: E731
+                progress(at, count, name, done, n)) if progress else None
+        row, outputs = _evaluate_setup(setup, task, examples, config, engines, threads,
+                                       should_stop, tick)
+        rows.append(row)
+        if outputs is not None:
+            per_example[setup.name] = outputs
     if progress:
-        progress(len(config.variants), len(config.variants), "done")
+        progress(count, count, "done")
     return {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "duration_s": round(time.perf_counter() - started, 1), "config": config.to_dict(),
             "task": {"name": task.name, "title": task.title, "kind": task.kind,
                      "labels": list(task.labels), **task_record(task, len(examples))},
             "warnings": check_warnings(checks), "tuned_runs": checks,
-            "prices": asdict(config.prices), "variants": variants,
+            "prices": asdict(config.prices), "variants": rows,
             "examples": [{**e, "outputs": {name: rows[i] for name, rows in per_example.items()}}
                          for i, e in enumerate(examples)]}

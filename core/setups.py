@@ -147,9 +147,11 @@ class PromptChoice:
                                   "system prompt has no place in it.",
                                   "Leave the system prompt empty for ReAct.")
             unknown = [t for t in self.tools if t not in TOOLS]
-            if unknown or not self.tools or len(set(self.tools)) != len(self.tools):
-                raise ConfigError(f"ReAct tools must be some of {', '.join(TOOLS)}, each once; "
-                                  f"got {list(self.tools)}.", 'Use e.g. ["calculator", "search"].')
+            if unknown or len(set(self.tools)) != len(self.tools) \
+                    or "calculator" not in self.tools:  # core.react always offers it
+                raise ConfigError(f"ReAct tools must be some of {', '.join(TOOLS)}, each once, "
+                                  f"the calculator always among them; got {list(self.tools)}.",
+                                  'Use ["calculator", "search"], or ["calculator"] alone.')
         if isinstance(self.max_steps, int) and not 1 <= self.max_steps <= 12:
             raise ConfigError(f"The ReAct step limit must be 1 to 12, got {self.max_steps}.",
                               "Use 3-6 steps for the sample questions.")
@@ -248,6 +250,11 @@ class Setup:
         if self.retrieval.collection and self.prompt.technique != "react":
             return "rag"
         return self.prompt.technique
+
+    @property
+    def run_id(self) -> str | None:
+        """The training run of the setup's model, None for a base model (as old variants had)."""
+        return self.model.run_id
 
     @property
     def parts(self) -> dict[str, str]:
