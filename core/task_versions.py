@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import LabError
-from core.paths import write_json
+from core.paths import write_json, write_text
 from core.prompting import normal_text
 
 RECORD = "data.json"
@@ -88,13 +88,7 @@ def record_run_data(config, run_dir: Path) -> dict[str, Any] | None:
     except LabError:
         return None
     record["recorded_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    tmp = run_dir / f"{INPUTS}.tmp"
-    try:
-        tmp.write_text("".join(k + "\n" for k in keys), encoding="utf-8")
-        tmp.replace(run_dir / INPUTS)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text(run_dir / INPUTS, "".join(k + "\n" for k in keys))
     write_json(run_dir / RECORD, record)  # last: its presence means the inputs are whole
     return record
 

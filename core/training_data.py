@@ -285,22 +285,17 @@ def save_upload(data: bytes, name: str) -> Path:
     import hashlib
 
     from core.datafiles import read_examples
-    from core.paths import storage_error
+    from core.paths import write_bytes
 
     read_examples(data, name)  # a DataFileError names what is wrong, before anything is kept
     path = uploads_dir() / f"{hashlib.sha256(data).hexdigest()[:10]}-{_kept_name(name)}"
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        try:
-            tmp.write_bytes(data)
-            tmp.replace(path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise storage_error(exc, f"keep a copy of the uploaded file {name}") from exc
+        write_bytes(path, data, f"keep a copy of the uploaded file {name}")
     return path
 
 
-KEPT_NAME_BYTES = 120  # of the 255 a file name may have: room for the hash and ".tmp"
+KEPT_NAME_BYTES = 120  # of the 255 a file name may have: room for the hash and the
+#                        staging suffix of core.paths' atomic write
 
 
 def _kept_name(name: str) -> str:
