@@ -218,16 +218,20 @@ def _ranking_sentences(results: Results, metric: str) -> list[str]:
         said = [f"On {n} test examples of {title}, {names} and {tied[-1]['name']} "
                 f"({describe(tied[-1])}) tied for best, with {figure}."]
         paired = ranking_pair(results, best["name"], tied[0]["name"])
-        return said + ([paired] if paired else [])
-    said = [f"On {n} test examples of {title}, the best setup was {best['name']} "
-            f"({describe(best)}), with {figure}."]
-    if len(ranked) > 1:
-        second, s = ranked[1], metric_of(ranked[1], metric)
-        said.append(f"Next came {second['name']} ({describe(second)}) at {s['value']:.2f}, "
-                    f"{m['value'] - s['value']:.2f} lower.")
-        said.append(ranking_pair(results, best["name"], second["name"])
-                    or _unpaired_clause(m, s))
-    return said
+        said += [paired] if paired else []
+    else:
+        said = [f"On {n} test examples of {title}, the best setup was {best['name']} "
+                f"({describe(best)}), with {figure}."]
+    rest = ranked[1 + len(tied):]
+    return said + (_next_sentences(results, best, rest[0], metric) if rest else [])
+
+
+def _next_sentences(results: Results, best: Variant, second: Variant, metric: str) -> list[str]:
+    """The runner-up, how far behind, and whether the paired test sees a real lead."""
+    m, s = metric_of(best, metric), metric_of(second, metric)
+    return [f"Next came {second['name']} ({describe(second)}) at {s['value']:.2f}, "
+            f"{m['value'] - s['value']:.2f} lower.",
+            ranking_pair(results, best["name"], second["name"]) or _unpaired_clause(m, s)]
 
 
 def _tuning_verdict(results: Results, plain: Variant, tuned: Variant, metric: str) -> str:

@@ -76,7 +76,7 @@ def paired_caption(results: Results) -> str:
     """What the paired table shows and how to read it, in a sentence or two."""
     many = len(working_variants(results)) > ALL_PAIRS_UP_TO
     which = "each setup against the best" if many else "every pair of setups"
-    return (f"Paired differences, {which}: the setups answered the same examples, so each "
+    return (f"{which.capitalize()}: the setups answered the same examples, so each "
             "difference is taken example by example, with a paired bootstrap 95% interval and, "
             "for right/wrong scores, McNemar's exact test on the examples where the two differ. "
             "A lead is real only when the interval excludes 0 and McNemar's p is below 0.05.")

@@ -117,6 +117,7 @@ def test_a_tie_is_said_as_a_tie_never_as_0_00_lower():
            "accuracy 0.50" in text
     assert "a and b are tied (difference 0.00; paired 95% interval" in text
     assert "no lead either way" in text
+    assert "Next came c (an instruction alone) at 0.20, 0.30 lower. a leads c by 0.30" in text
     table = report.paired_table(results)
     assert list(table["Verdict"]) == ["tie", "real lead", "real lead"]
 
@@ -160,7 +161,7 @@ def test_many_setups_are_each_paired_with_the_best():
     columns = {f"s{k}": [i < 10 + 5 * k for i in range(60)] for k in range(6)}
     table = report.paired_table(_results(columns))
     assert len(table) == 5 and set(table["Leader"]) == {"s5"}
-    assert "each setup against the best" in report.paired_caption(_results(columns))
+    assert "Each setup against the best" in report.paired_caption(_results(columns))
 
 
 # --- label collapse, calibration, draw spread ---------------------------------------------------
@@ -265,7 +266,7 @@ def test_the_html_report_holds_the_paired_table_and_its_caption():
     page = report.html_report(results)
     assert results == before  # the report leaves the results alone
     section = page.split("<h2>Paired differences</h2>")[1].split("<h2>")[0]
-    assert "every pair of setups" in section and "McNemar" in section
+    assert "Every pair of setups" in section and "McNemar" in section
     assert "<td>real lead</td>" in section and "base 4-shot" in section
 
 
