@@ -35,10 +35,15 @@ def read_adapter_config(folder: str | Path) -> dict:
         raise ModelError(f"{folder} has no adapter_model.safetensors.",
                          "The lab loads adapters in safetensors format only.")
     try:
-        return json.loads(config_path.read_text())
-    except ValueError as exc:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:
         raise ModelError(f"{config_path} is not valid JSON: {exc}",
-                         "Restore the file from the training run.") from exc
+                         "Restore the file from the training run.") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{config_path} holds a {type(config).__name__}, not the mapping of "
+                         "settings a PEFT adapter config is.",
+                         "Restore the file from the training run.")
+    return config
 
 
 def llama_cpp_support(folder: str | Path) -> tuple[bool, str]:

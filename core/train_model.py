@@ -117,9 +117,12 @@ def model_window(config: TrainConfig) -> int | None:
     path = Path(model_location(config)) / "config.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    data = data.get("text_config", data)  # multimodal configs nest the language model's
+    if not isinstance(data, dict):
+        return None  # not a model config: loading the model names that problem
+    inner = data.get("text_config")  # multimodal configs nest the language model's
+    data = inner if isinstance(inner, dict) else data
     return data.get("max_position_embeddings") or data.get("n_positions")
 
 

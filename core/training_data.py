@@ -3,8 +3,9 @@
 ``prepare_data(config, tokenizer)`` turns a ``TrainConfig``'s data (a task, sample or the
 user's, or a CSV/TSV/JSONL/JSON file in one of ``FORMATS``) into tokenized examples with the
 loss on the completion only; ``preview_data`` shows the same examples and their
-token lengths before a run. Split out of ``core.training``, which re-exports these
-names.
+token lengths before a run; ``check_ready`` checks a config's data before a run is made.
+The formats' vocabulary (``FORMATS``, ``DEFAULT_COLUMNS``, ``DEFAULT_TEMPLATES``) lives in
+``core.train_config``, the layer below, and is re-exported here.
 """
 
 from __future__ import annotations

@@ -227,3 +227,27 @@ def test_a_hub_model_picked_after_the_knowledge_page_would_still_download(tmp_pa
     assert seen["calls"] == [{"local_files_only": True, "hub_offline": False},
                              {"local_files_only": False, "hub_offline": False}]
     assert seen["result"] == ["tokenizer", "model"]
+
+
+# -- config.json files the lab reads beside a model or an adapter -------------------------------
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "7", '"text"', '{"text_config": 3}'])
+def test_a_model_config_that_is_not_a_mapping_gives_no_window_instead_of_a_traceback(tmp_path,
+                                                                                     text):
+    from core.train_config import TrainConfig
+    from core.train_model import model_window
+
+    (tmp_path / "config.json").write_text(text, encoding="utf-8")
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert model_window(TrainConfig(task="review-sentiment", model=str(tmp_path))) is None
+
+
+def test_an_adapter_config_that_is_not_a_mapping_is_a_named_model_error(tmp_path):
+    from core.adapters import read_adapter_config
+    from core.errors import ModelError
+
+    (tmp_path / "adapter_config.json").write_text("[]", encoding="utf-8")
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelError, match="adapter_config.json holds a list, not the mapping"):
+        read_adapter_config(tmp_path)
