@@ -146,6 +146,7 @@ def _failed_annotation(fig: go.Figure, results: Results) -> None:
 
 
 ERROR_BAR_COLOUR = "#444444"
+DRAW_COLOUR = "#b35900"  # few-shot draw ticks: apart from the error bars and every bar colour
 
 
 def _error_arrays(points: list[dict[str, float]]) -> dict[str, Any]:
@@ -210,6 +211,7 @@ def metric_bars(results: Results, metric: str | None = None) -> go.Figure:
         _grouped_bars(fig, shown, points, part)
     else:
         fig = _kind_bars(shown, points)
+    _draw_marks(fig, shown, metric)
     fig.update_yaxes(title=metric_label(metric), range=[0, 1.05])
     _failed_annotation(fig, results)
     n = len(results.get("examples", [])) or results.get("config", {}).get("n_examples")
@@ -218,6 +220,22 @@ def metric_bars(results: Results, metric: str | None = None) -> go.Figure:
                   "Bars whose intervals overlap cannot be told apart with confidence; the "
                   "paired differences in the report can." if part else
                   "Bars whose intervals overlap cannot be told apart with confidence.")
+
+
+def _draw_marks(fig: go.Figure, shown: list[Variant], metric: str) -> None:
+    """Each few-shot draw's value as a tick on its setup's bar: how far another draw or
+    order of the same examples moves the metric (nothing for rows without a draw spread)."""
+    spread = [v for v in shown if (v.get("draw_spread") or {}).get("metric") == metric]
+    if not spread:
+        return
+    fig.add_trace(go.Scatter(
+        x=[v["name"] for v in spread for _ in v["draw_spread"]["values"]],
+        y=[value for v in spread for value in v["draw_spread"]["values"]],
+        mode="markers", name="other draws of its examples",
+        # wider and thicker than the error bars' caps, so the two read apart
+        marker={"symbol": "line-ew-open", "size": 40, "color": DRAW_COLOUR,
+                "line": {"width": 3, "color": DRAW_COLOUR}},
+        hovertemplate="%{x}, one draw of its examples: %{y:.3f}<extra></extra>"))
 
 
 def _kind_bars(shown: list[Variant], points: list[dict[str, float]]) -> go.Figure:

@@ -297,3 +297,16 @@ def test_the_paired_rows_read_as_sentences_for_the_page():
     [said] = report.paired_sentences(results)
     assert said.startswith("tuned leads prompt by 0.27 (paired 95% interval")
     assert said.endswith("a real lead.")
+
+
+def test_the_bar_chart_marks_each_draw_of_a_few_shot_setup():
+    results = _with_parts()
+    results["variants"][1]["draw_spread"] = {
+        "metric": "accuracy", "draws": 3, "values": [0.67, 0.5, 0.6], "min": 0.5, "max": 0.67,
+        "sd": 0.08, "what": "other draws and orders of the same k examples"}
+    fig = report.metric_bars(results)
+    fig.to_json()
+    draws = fig.data[-1]
+    assert draws.name == "other draws of its examples"
+    assert list(draws.x) == ["base 4-shot"] * 3 and list(draws.y) == [0.67, 0.5, 0.6]
+    assert [t.name for t in fig.data[:-1]] == ["gemma-3-270m", "run 20261201-x (LoRA)"]
