@@ -29,7 +29,7 @@ from core.report_break_even import (COMPARABLE_GAP, break_even, break_even_missi
 from core.report_when import WHEN_COLUMNS, WHEN_WORDS, when_to_use  # noqa: F401
 from core.report_stats import (collapse_notes, has_parts, paired_caption,  # noqa: F401
                                paired_sentences, paired_table, parts_cells, ranking_pair,
-                               spread_cell, stats_notes)
+                               same_to_two_places, spread_cell, stats_notes, unpaired_clause)
 from core.paired import pair_between
 
 REPRODUCE_COMMAND = "python -m core compare CONFIG.json"
@@ -137,7 +137,8 @@ def disagreements(results: Results, only_disagree: bool = False,
 
 
 def results_csv(results: Results) -> str:
-    """Per-example CSV: id, input, reference, then prediction, correct and raw per variant."""
+    """Per-example CSV: id, input, reference, then prediction, correct and raw per variant
+    (and its score, where the comparison kept one)."""
     names = [v["name"] for v in results.get("variants", [])]
     rows = []
     for example in results.get("examples", []):
@@ -148,6 +149,8 @@ def results_csv(results: Results) -> str:
             row.update({f"{name} prediction": output.get("prediction"),
                         f"{name} correct": output.get("correct"),
                         f"{name} raw": output.get("raw")})
+            if "score" in output:  # the per-example primary metric of newer comparisons
+                row[f"{name} score"] = output["score"]
         rows.append(row)
     buffer = io.StringIO()
     pd.DataFrame(rows).to_csv(buffer, index=False)
@@ -191,19 +194,6 @@ def _trained_on(variant: Variant) -> str:
     return said
 
 
-def _level(a: dict[str, float], b: dict[str, float]) -> bool:
-    """Tied as the verdict shows them: the same value to two decimals."""
-    return f"{a['value']:.2f}" == f"{b['value']:.2f}"
-
-
-def _unpaired_clause(a: dict[str, float], b: dict[str, float]) -> str:
-    """Without per-example answers there is no paired test: say what the ranges show."""
-    if overlap(a, b):
-        return "The 95% ranges overlap, so this test cannot tell the two apart with confidence."
-    return ("The 95% ranges do not overlap, but the answers per example were not kept, so no "
-            "paired test could check the lead.")
-
-
 def _ranking_sentences(results: Results, metric: str) -> list[str]:
     ranked = sorted((v for v in working_variants(results) if metric_of(v, metric)),
                     key=lambda v: -metric_of(v, metric)["value"])
@@ -212,7 +202,7 @@ def _ranking_sentences(results: Results, metric: str) -> list[str]:
     title = results.get("task", {}).get("title", "this task")
     figure = (f"{metric_label(metric).lower()} {m['value']:.2f} "
               f"(95% range {m['low']:.2f} to {m['high']:.2f})")
-    tied = [v for v in ranked[1:] if _level(metric_of(v, metric), m)]
+    tied = [v for v in ranked[1:] if same_to_two_places(metric_of(v, metric), m)]
     if tied:  # never "0.00 lower": a tie is said as a tie
         names = ", ".join(f"{v['name']} ({describe(v)})" for v in [best, *tied][:-1])
         said = [f"On {n} test examples of {title}, {names} and {tied[-1]['name']} "
@@ -231,7 +221,7 @@ def _next_sentences(results: Results, best: Variant, second: Variant, metric: st
     m, s = metric_of(best, metric), metric_of(second, metric)
     return [f"Next came {second['name']} ({describe(second)}) at {s['value']:.2f}, "
             f"{m['value'] - s['value']:.2f} lower.",
-            ranking_pair(results, best["name"], second["name"]) or _unpaired_clause(m, s)]
+            ranking_pair(results, best["name"], second["name"]) or unpaired_clause(m, s)]
 
 
 def _tuning_verdict(results: Results, plain: Variant, tuned: Variant, metric: str) -> str:

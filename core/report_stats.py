@@ -14,6 +14,7 @@ import pandas as pd
 
 from core.label_bias import collapse_sentences
 from core.paired import ALL_PAIRS_UP_TO, pair_between, paired_differences
+from core.report_break_even import overlap
 from core.report_charts import (PART_NAMES, Results, Variant, best_variant, metric_label,
                                 primary_metric, working_variants)
 
@@ -80,6 +81,19 @@ def paired_caption(results: Results) -> str:
             "difference is taken example by example, with a paired bootstrap 95% interval and, "
             "for right/wrong scores, McNemar's exact test on the examples where the two differ. "
             "A lead is real only when the interval excludes 0 and McNemar's p is below 0.05.")
+
+
+def same_to_two_places(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Tied as the verdict shows them: the same value to two decimals."""
+    return f"{a['value']:.2f}" == f"{b['value']:.2f}"
+
+
+def unpaired_clause(a: dict[str, float], b: dict[str, float]) -> str:
+    """Without per-example answers there is no paired test: say what the ranges show."""
+    if overlap(a, b):
+        return "The 95% ranges overlap, so this test cannot tell the two apart with confidence."
+    return ("The 95% ranges do not overlap, but the answers per example were not kept, so no "
+            "paired test could check the lead.")
 
 
 def ranking_pair(results: Results, a: str, b: str) -> str | None:

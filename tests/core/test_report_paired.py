@@ -310,3 +310,10 @@ def test_the_bar_chart_marks_each_draw_of_a_few_shot_setup():
     assert draws.name == "other draws of its examples"
     assert list(draws.x) == ["base 4-shot"] * 3 and list(draws.y) == [0.67, 0.5, 0.6]
     assert [t.name for t in fig.data[:-1]] == ["gemma-3-270m", "run 20261201-x (LoRA)"]
+
+
+def test_the_csv_keeps_each_score_where_the_comparison_kept_one():
+    tuned, prompt = _leads(40, 24)
+    new = report.results_csv(_results({"prompt": prompt, "tuned": tuned}, scores=True))
+    old = report.results_csv(_results({"prompt": prompt, "tuned": tuned}))
+    assert "tuned score" in new.splitlines()[0] and "score" not in old.splitlines()[0]
