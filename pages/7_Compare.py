@@ -1,33 +1,34 @@
-"""Compare: the same examples through several variants; which is best, by how much, at what cost."""
+"""Compare: the same examples through several setups (a model + a prompt technique +
+retrieval, quick presets or built from their parts); which is best, by how much, at what cost."""
 
 
 import streamlit as st
 
-from core.compare import CompareConfig, Prices, fitting_sets
 from core.compare_runs import (cancel_comparison, get_comparison, list_comparisons, load_results,
                                start_comparison)
 from core.errors import LabError
-from core.fewshot import list_sets, load_set
 from core.runs import list_runs
 from core.tasks import list_tasks, load_task, task_title
-from ui.compare import (ended_why, follow_comparison, free_form, show_progress, show_results,
-                        show_version_warnings, tuned_variant_names, variant_choices)
+from ui.compare import (ended_why, follow_comparison, free_form, price_inputs, show_progress,
+                        show_results, show_version_warnings, variant_choices)
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
+from ui.setup_builder import (builder_defaults, chosen_config, listed_setups, quick_setups,
+                              setup_builder, show_rows)
 from ui.sidebar import render_sidebar
-from ui.training import run_label
 
 st.set_page_config(page_title="Compare · PromptTune Lab", page_icon="⚖️", layout="wide")
 engine = render_sidebar()
 st.title(":material/compare: Compare")
-st.caption("Prompting, few-shot, chain-of-thought, RAG and fine-tuned variants on the same test "
-           "examples with the same seed: quality with 95% intervals, tokens, latency and cost, "
+st.caption("Prompting, few-shot, chain-of-thought, RAG, fine-tuned runs and their hybrids (a "
+           "tuned model with few-shot examples or retrieval) on the same test examples with the "
+           "same seed: quality with 95% intervals, paired differences, tokens, latency and cost, "
            "and a report for people who have never heard of LoRA.")
 
 init_state({"cmp_task": "review-sentiment", "cmp_n": 60, "cmp_seed": 0, "cmp_basic": ["zero-shot", "few-shot 4"],
             "cmp_sets": [], "cmp_runs": [], "cmp_price_in": 0.10, "cmp_price_out": 0.40,
             "cmp_gpu_hour": 1.20, "cmp_cpu_hour": 0.05, "cmp_selected": None, "cmp_free": "",
-            "cmp_started": None})
+            "cmp_started": None, **builder_defaults(current_spec())})
 new_tab, results_tab, free_tab = st.tabs(["New comparison", "Results", "Free-form"], key="cmp_tab",
                                          on_change="rerun")
 
@@ -47,54 +48,26 @@ with new_tab:
         show_error(exc)
         st.stop()
     runs = [r for r in list_runs() if r.has_outputs]
-    basic = variant_choices(task)
-    st.multiselect("Prompt variants", list(basic), key="cmp_basic")
-    c1, c2 = st.columns(2)
-    sets = fitting_sets(task)  # a set of bug/feature/question examples has no place here
-    st.session_state["cmp_sets"] = [n for n in st.session_state["cmp_sets"] if n in sets]
-    c1.multiselect("Saved few-shot sets", sets, key="cmp_sets",
-                   help="Only sets whose answers are this task's labels are offered.")
-    if len(sets) < len(list_sets()):
-        c1.caption(f"{len(list_sets()) - len(sets)} saved set(s) hidden: their examples are "
-                   f"not labelled for {task.title}.")
     by_id = {r.id: r for r in runs}
-    c2.multiselect("Fine-tuned runs (same base model)", list(by_id), key="cmp_runs",
-                   format_func=lambda i: f"{run_label(by_id[i])} · {by_id[i].data}" if i in by_id else i)
-    st.markdown("**Prices** (leave empty when unknown: the cost columns then say so)")
-    p1, p2, p3, p4 = st.columns(4)
-    # value=None makes each field clearable: empty reads None, "unknown", never a price of 0
-    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, None, key="cmp_price_in", format="%.4f",
-                    placeholder="unknown")
-    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, None, key="cmp_price_out", format="%.4f",
-                    placeholder="unknown")
-    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, None, key="cmp_gpu_hour",
-                    placeholder="unknown")
-    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, None, key="cmp_cpu_hour",
-                    placeholder="unknown")
-
-    def chosen_config() -> CompareConfig:
-        """The comparison the widgets describe (a ConfigError says what is missing)."""
-        variants = [basic[name] for name in st.session_state["cmp_basic"]]
-        variants += [{"name": f"set {name}", "kind": "few-shot", "fewshot_set": name,
-                      "shots": min(len(load_set(name).examples), 64)}
-                     for name in st.session_state["cmp_sets"]]
-        variants += [{"name": name, "kind": "fine-tuned", "run_id": rid} for rid, name in
-                     tuned_variant_names([by_id[i] for i in st.session_state["cmp_runs"]
-                                          if i in by_id]).items()]
-        return CompareConfig(task.name, tuple(variants), int(st.session_state["cmp_n"]),
-                             int(st.session_state["cmp_seed"]), current_spec().source,
-                             current_spec().engine,
-                             Prices(st.session_state["cmp_price_in"], st.session_state["cmp_price_out"],
-                                    st.session_state["cmp_gpu_hour"], st.session_state["cmp_cpu_hour"]))
+    basic = variant_choices(task)
+    quick_setups(task, basic, by_id)
+    rows, problems = listed_setups(task, basic, by_id, current_spec())
+    setup_builder(task, current_spec(), runs, [row.setup.name for row in rows])
+    show_rows(rows, problems)
+    st.number_input("Other draws of the few-shot examples", 0, 20, key="cmp_draws",
+                    help="For each few-shot setup drawn from the train split, evaluate this many "
+                         "other draws and orders of its k examples too, and show how far its "
+                         "score moves. Each draw costs as much time as the setup itself.")
+    price_inputs()
 
     try:  # before Run: the task's version, and what the chosen tuned runs were trained on
-        show_version_warnings(chosen_config())
+        show_version_warnings(chosen_config(task, rows, current_spec()))
     except LabError:  # nothing chosen yet, or a run gone: Run says why
         pass
     if st.button("Run comparison", type="primary", key="cmp_run"):
         try:
             st.session_state["cmp_selected"] = st.session_state["cmp_started"] = \
-                start_comparison(chosen_config())
+                start_comparison(chosen_config(task, rows, current_spec()))
         except LabError as exc:
             show_error(exc)
     if st.session_state["cmp_started"]:
@@ -112,7 +85,7 @@ with results_tab:
         if st.session_state["cmp_selected"] not in ids:
             st.session_state["cmp_selected"] = ids[0]
         st.selectbox("Comparison", ids, key="cmp_selected", format_func=lambda i: next(
-            f"{c.id} · {c.task} · {len(c.variants)} variants · {c.status}" for c in past if c.id == i))
+            f"{c.id} · {c.task} · {len(c.variants)} setups · {c.status}" for c in past if c.id == i))
 
         @st.fragment(run_every=2)
         def progress_view() -> None:

@@ -9,7 +9,8 @@ from core.fewshot import load_set, select_examples
 from core.prompting import PromptRecipe, build_prompt
 from core.compare_runs import Comparison, cancel_comparison, get_comparison
 from core.report import (break_even, break_even_missing, break_even_rows, disagreements,
-                         html_report, metrics_table, notes, results_csv, verdict, when_to_use)
+                         html_report, metrics_table, notes, paired_caption, paired_sentences,
+                         paired_table, results_csv, verdict, when_to_use)
 from core.report_charts import (confusion_figures, metric_bars, metric_names, primary_metric,
                                 quality_vs_cost, quality_vs_examples)
 from core.compare import CompareConfig
@@ -138,6 +139,7 @@ def show_results(results: dict) -> None:
     for note in notes(results):
         st.caption(plain(note))
     st.dataframe(metrics_table(results), hide_index=True, width="stretch")
+    show_paired(results)
     metrics = metric_names(results)
     if metrics:
         chosen = st.selectbox("Metric", metrics, index=metrics.index(primary_metric(results)),
@@ -175,6 +177,35 @@ def show_results(results: dict) -> None:
     d2.download_button("Per-example results (CSV)", results_csv(results),
                        f"prompttune-results-{results.get('id', 'comparison')}.csv", "text/csv",
                        key="cmp_csv")
+
+
+def price_inputs() -> None:
+    """The four price fields; each may be left empty (unknown, never a price of 0)."""
+    st.markdown("**Prices** (leave empty when unknown: the cost columns then say so)")
+    p1, p2, p3, p4 = st.columns(4)
+    # value=None makes each field clearable: empty reads None, "unknown", never a price of 0
+    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, None, key="cmp_price_in",
+                    format="%.4f", placeholder="unknown")
+    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, None, key="cmp_price_out",
+                    format="%.4f", placeholder="unknown")
+    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, None, key="cmp_gpu_hour",
+                    placeholder="unknown")
+    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, None, key="cmp_cpu_hour",
+                    placeholder="unknown")
+
+
+def show_paired(results: dict) -> None:
+    """Each difference between two setups, taken example by example: the table, how to read
+    it, and the same rows in words (nothing when fewer than two setups kept their answers)."""
+    table = paired_table(results)
+    if table.empty:
+        return
+    st.subheader("Paired differences")
+    st.caption(plain(paired_caption(results)))
+    st.dataframe(table, hide_index=True, width="stretch")
+    with st.expander("The paired differences in words"):
+        for sentence in paired_sentences(results):
+            st.markdown(f"- {plain(sentence)}")
 
 
 def break_even_calculator(results: dict) -> None:
