@@ -5,7 +5,9 @@ reader must keep in mind: variants served by different engines (llama.cpp
 runs quantised GGUF weights, transformers full-precision ones) differ in
 latency, cost and even quality for reasons that are not the technique.
 A variant that could not run (``error`` set) is named on the chart, never
-plotted and never a crash.
+plotted and never a crash. Rows of a comparison of setups carry their ``parts``
+(model, prompt, retrieval): the bars and the cost chart are then coloured by the
+part that differs most, with a legend; older rows are coloured by kind as before.
 """
 
 from __future__ import annotations
