@@ -28,6 +28,9 @@
 11. Your own task (``bench/tasks.py``): a 100,000-row CSV made into a task (goal under
    10 s, peak memory beside a bare csv read's) and the Compare page's server time with it
    picked, against the page on a shipped task (goal under 2 s).
+12. Jobs (``bench/jobs.py``): a comparison run as a background job (create, spawn, poll,
+   load) against calling ``core.compare.evaluate`` in a fresh process on the same config.
+   Goal: ratio <= 1.05.
 4. Evaluation throughput on 50 shipped reviews: label scoring (few-shot prompt,
    log-likelihood of " positive" / " negative") and chain-of-thought generation,
    each engine and batching choice side by side, in examples/s.
@@ -51,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.prompting import (bench_batched_evaluation, bench_label_scoring,  # noqa: E402
                              bench_structured)
+from bench.jobs import bench_job_overhead  # noqa: E402
 from bench.precision import bench_precision  # noqa: E402
 from bench.retrieval import bench_retrieval  # noqa: E402
 from bench.tasks import bench_tasks  # noqa: E402
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
                                            "scoring", "structured", "retrieval", "training",
                                            "batched", "training_ratio", "live_demo",
-                                           "precision", "tasks"),
+                                           "precision", "tasks", "jobs"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -249,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
              "structured": lambda: bench_structured(args.structured_examples),
              "retrieval": lambda: bench_retrieval(args.rag_questions),
              "tasks": bench_tasks,
+             "jobs": lambda: bench_job_overhead(),
              "batched": lambda: bench_batched_evaluation(args.batched_examples),
              "training_ratio": lambda: bench_training_ratio(steps=8),
              "live_demo": lambda: bench_live_demo(),

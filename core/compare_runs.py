@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,20 +86,16 @@ def comparisons_dir() -> Path:
 
 def _index(comparison_id: str, status: str, config: CompareConfig | None = None,
            folder: Path | None = None) -> None:
-    """Enter or update a comparison in the lab's index. The folder is the truth and the index
-    a second copy: a damaged lab.db or a read-only folder leaves the index behind, never the
-    comparison (the CLI says so on stderr)."""
-    try:
-        with closing(db.connect()) as conn, conn:
-            if config is not None:
-                conn.execute("INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?)",
-                             (comparison_id, jobs.now(), config.task,
-                              json.dumps([v.name for v in config.variants]), status, str(folder)))
-            else:
-                conn.execute("UPDATE comparisons SET status = ? WHERE id = ?", (status, comparison_id))
-    except (sqlite3.Error, OSError) as exc:
-        print(f"note: the lab's index ({history_db_path()}) could not record comparison "
-              f"{comparison_id} ({exc}); its folder keeps it.", file=sys.stderr)
+    """Enter (given its config and folder) or update a comparison in the lab's index; where
+    lab.db cannot be written, its folder keeps it (``core.db.write_index``)."""
+    if config is None:
+        db.write_index("UPDATE comparisons SET status = ? WHERE id = ?", (status, comparison_id),
+                       f"record comparison {comparison_id}")
+        return
+    db.write_index("INSERT OR REPLACE INTO comparisons VALUES (?, ?, ?, ?, ?, ?)",
+                   (comparison_id, jobs.now(), config.task,
+                    json.dumps([v.name for v in config.variants]), status, str(folder)),
+                   f"record comparison {comparison_id}")
 
 
 def _indexed_folders() -> dict[str, Path]:
@@ -109,9 +103,7 @@ def _indexed_folders() -> dict[str, Path]:
     if not history_db_path().is_file():
         return {}
     try:
-        with closing(db.connect_for_reading()) as conn:
-            return {row[0]: Path(row[1]) for row in
-                    conn.execute("SELECT id, folder FROM comparisons").fetchall()}
+        return {i: Path(f) for i, f in db.read_index("SELECT id, folder FROM comparisons")}
     except (sqlite3.Error, OSError):
         return {}
 
@@ -321,7 +313,7 @@ def _read_config(folder: Path) -> tuple[str, tuple[str, ...]]:
     config = jobs.read_json(folder / "config.json")
     if not isinstance(config, dict) or not isinstance(config.get("task"), str):
         raise jobs.Damaged("config.json names no task")
-    variants = config.get("variants", config.get("setups"))
+    variants = config.get("setups", config.get("variants"))
     if not isinstance(variants, list) or not all(isinstance(v, dict) and isinstance(v.get("name"), str)
                                                  for v in variants):
         raise jobs.Damaged("config.json has no list of named variants")
@@ -410,7 +402,7 @@ def load_results(comparison_id: str) -> dict[str, Any]:
         results = jobs.read_json(path)
     except jobs.Damaged as exc:
         results, reason = None, str(exc)
-    rows = results.get("variants", results.get("setups")) if isinstance(results, dict) else None
+    rows = results.get("setups", results.get("variants")) if isinstance(results, dict) else None
     if not isinstance(rows, list):
         damaged = _damaged(comparison_id, comparison.folder,
                            reason if results is None else "results.json holds no variants")

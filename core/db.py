@@ -14,9 +14,12 @@ never edit one that has shipped.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
+from core.errors import LabError
 from core.paths import history_db_path
 
 TIMEOUT_S = 10  # how long a writer waits for another process's write before "locked"
@@ -143,3 +146,52 @@ def connect_for_reading() -> sqlite3.Connection:
         if "unable to open" not in str(exc).lower():
             raise
         return connect_read_only()
+
+
+_noted: set[str] = set()
+
+
+def write_index(sql: str, args: tuple, what: str) -> None:
+    """One write to an index (of runs, of comparisons). The job folders are the truth and the
+    index a second copy: where lab.db cannot be written (damaged, read-only) the write is
+    skipped with a note on stderr, once a process for each ``what``, and the lab goes on."""
+    try:
+        with closing(connect()) as conn, conn:
+            conn.execute(sql, args)
+    except (sqlite3.Error, OSError) as exc:
+        if what not in _noted:
+            _noted.add(what)
+            print(f"warning: could not {what} in the lab's index ({history_db_path()}): {exc}; "
+                  "its folder keeps it.", file=sys.stderr)
+
+
+def read_index(sql: str, args: tuple = ()) -> list[tuple]:
+    """The rows of one query of an index, read-only where the folder cannot be written;
+    raises sqlite3.Error or OSError where lab.db cannot be read (``problem`` says what it means)."""
+    with closing(connect_for_reading()) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def problem(exc: Exception) -> LabError:
+    """What an error opening lab.db means for the user (it cannot be written, or it is
+    damaged), with its fix; the runs are listed from their folders either way."""
+    try:
+        where = str(history_db_path())
+    except OSError:
+        where = "lab.db in the lab's data folder"
+    text = str(exc).lower()
+    unwritable = "unable to open" in text or "readonly" in text or "read-only" in text \
+        or isinstance(exc, PermissionError)
+    if unwritable:
+        return LabError(
+            f"The lab database {where} (the index of runs, and the history) cannot be opened "
+            f"for writing ({exc}). Runs are listed from their folders; runs trained into a "
+            "folder of your own (--run-dir) are not.",
+            "Make the data folder writable, or point PROMPTTUNE_HOME at a writable folder.")
+    return LabError(
+        f"The lab database {where} is damaged ({exc}): runs are listed from their folders "
+        "instead of its index; runs trained into a folder of your own (--run-dir) are not, and "
+        "the history of generations in it cannot be read.",
+        f"Move {where} aside (e.g. rename it lab.db.damaged): the lab starts a fresh one and "
+        "lists every run in runs/ again; the history it held is lost unless an SQLite repair "
+        "tool (sqlite3 lab.db .recover) can save it.")

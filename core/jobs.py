@@ -42,6 +42,7 @@ FINAL = ("succeeded", "cancelled", "failed", "crashed")
 STATES = LIVE + FINAL
 SPAWN_GRACE_S = 30.0  # a live job with no process recorded this long after its last status never started
 NEVER_STARTED = "It never started: the lab stopped before it could start it."
+POLL_S = 0.5  # how often a waiting worker looks again
 STOPPED = ("It stopped unexpectedly: its process ended without recording a result (killed, "
            "out of memory, or the machine restarted).")
 
@@ -226,6 +227,45 @@ def request_cancel(folder: Path, what: str) -> None:
         (folder / "cancel").touch()
     except OSError as exc:
         raise storage_error(exc, what) from exc
+
+
+# -- one at a time: the queue ----------------------------------------------------------------
+
+
+def queue_order(folders: Iterable[Path]) -> list[str]:
+    """The live queued jobs among ``folders`` by name, in the order they were queued
+    (``queued_at``); a job that never started or whose process died is not in it."""
+    queued = []
+    for folder in folders:
+        status = peek_status(folder)
+        if status.get("status") == "queued" and is_live(folder, status):
+            queued.append((status.get("queued_at", 0), folder.name))
+    return [name for _, name in sorted(queued)]
+
+
+def _first_in_line(folder: Path, folders: Iterable[Path]) -> bool:
+    mine = peek_status(folder).get("queued_at", 0)
+    return not any(other != folder and (status := peek_status(other)).get("status") == "queued"
+                   and status.get("queued_at", 0) < mine and is_live(other, status)
+                   for other in folders)
+
+
+def wait_turn(folder: Path, folders: Callable[[], Iterable[Path]], lock_path: Path):
+    """Hold the exclusive lock at ``lock_path`` (returned open: closing it releases it) once
+    no live job of ``folders()`` queued earlier waits before this one; None if a cancel was
+    asked meanwhile. A lock holder that dies releases it with its process."""
+    lock = open(lock_path, "a+")
+    while True:
+        if cancel_requested(folder):
+            lock.close()
+            return None
+        if _first_in_line(folder, folders()):
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return lock
+            except BlockingIOError:
+                pass
+        time.sleep(POLL_S)
 
 
 # -- lines: progress and events -----------------------------------------------------------------

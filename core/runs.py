@@ -14,7 +14,6 @@ For the pages: ``start_run``, ``list_runs``, ``get_run``, ``read_events``,
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -27,7 +26,6 @@ import sys
 import time
 import unicodedata
 import zipfile
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,13 +33,12 @@ from typing import Any
 
 from core import db, jobs
 from core.errors import LabError
-from core.paths import data_dir, history_db_path, storage_error, write_json
+from core.paths import data_dir, storage_error, write_json
 from core.train_config import TrainConfig, check_ready
 from core.training import is_main_process, world_size
 
 LIVE = jobs.LIVE
 FINAL = (*jobs.FINAL, "damaged")  # damaged: its status cannot be read; it can only be deleted
-POLL_S = 0.5
 CRASH_FIX = "Resume it from its last checkpoint, or start it again."
 _now = jobs.now
 
@@ -166,38 +163,23 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _index_run(run_dir: Path, config: TrainConfig, created_at: str) -> None:
-    """Enter the run in the index; where the index cannot be written (damaged, read-only),
-    say so in the log and go on: the folder is the truth and lists the run anyway."""
-    data = config.data_path or f"task:{config.task}"
-    try:
-        with closing(db.connect()) as conn, conn:
-            conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (run_dir.name, created_at, config.method, config.model, data, "queued",
-                          str(run_dir), None))
-    except (sqlite3.Error, OSError) as exc:
-        print(f"warning: could not enter run {run_dir.name} in the runs index: {exc}",
-              file=sys.stderr)
-
-
-_index_warned: list[str] = []
+    """Enter the run in the index (where it cannot be, the folder lists it anyway)."""
+    db.write_index("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (run_dir.name, created_at, config.method, config.model,
+                    config.data_path or f"task:{config.task}", "queued", str(run_dir), None),
+                   f"enter run {run_dir.name}")
 
 
 def _index_status(run_id: str, status: str, metrics: dict) -> None:
-    try:
-        with closing(db.connect()) as conn, conn:
-            conn.execute("UPDATE runs SET status = ?, metrics = ? WHERE id = ?",
-                         (status, json.dumps(metrics) if metrics else None, run_id))
-    except (sqlite3.Error, OSError) as exc:  # the folder stays the truth; say so in the log
-        if not _index_warned:  # once a process: a run writes its status many times
-            print(f"warning: could not update the runs index: {exc}", file=sys.stderr)
-        _index_warned.append(run_id)
+    db.write_index("UPDATE runs SET status = ?, metrics = ? WHERE id = ?",
+                   (status, json.dumps(metrics) if metrics else None, run_id),
+                   "update the status of runs")
 
 
 def _indexed_dirs() -> list[Path]:
     """The run folders the index knows (a run trained into a --run-dir of the user's lives
     outside runs/, and only the index knows where); raises sqlite3.Error or OSError."""
-    with closing(db.connect_for_reading()) as conn:
-        return [Path(d) for (d,) in conn.execute("SELECT run_dir FROM runs").fetchall()]
+    return [Path(d) for (d,) in db.read_index("SELECT run_dir FROM runs")]
 
 
 def index_problem() -> LabError | None:
@@ -206,31 +188,8 @@ def index_problem() -> LabError | None:
     try:
         _indexed_dirs()
     except (sqlite3.Error, OSError) as exc:
-        return _index_error(exc)
+        return db.problem(exc)
     return None
-
-
-def _index_error(exc: Exception) -> LabError:
-    try:
-        where = str(history_db_path())
-    except OSError:
-        where = "lab.db in the lab's data folder"
-    text = str(exc).lower()
-    unwritable = "unable to open" in text or "readonly" in text or "read-only" in text \
-        or isinstance(exc, PermissionError)
-    if unwritable:
-        return LabError(
-            f"The lab database {where} (the index of runs, and the history) cannot be opened "
-            f"for writing ({exc}). Runs are listed from their folders; runs trained into a "
-            "folder of your own (--run-dir) are not.",
-            "Make the data folder writable, or point PROMPTTUNE_HOME at a writable folder.")
-    return LabError(
-        f"The lab database {where} is damaged ({exc}): runs are listed from their folders "
-        "instead of its index; runs trained into a folder of your own (--run-dir) are not, and "
-        "the history of generations in it cannot be read.",
-        f"Move {where} aside (e.g. rename it lab.db.damaged): the lab starts a fresh one and "
-        "lists every run in runs/ again; the history it held is lost unless an SQLite repair "
-        "tool (sqlite3 lab.db .recover) can save it.")
 
 
 # -- creating and starting --------------------------------------------------------------
@@ -322,35 +281,6 @@ def start_run(config: TrainConfig) -> str:
 # -- the training process -----------------------------------------------------------------
 
 
-def _ahead_of(run_dir: Path) -> list[Path]:
-    """Live queued runs that were queued before this one (they train first); a run that never
-    started or whose process died is not live and holds up nobody."""
-    mine = read_status(run_dir).get("queued_at", 0)
-    ahead = []
-    for other in _run_folders():
-        status = read_status(other)
-        if other != run_dir and status.get("status") == "queued" \
-                and status.get("queued_at", 0) < mine and jobs.is_live(other, status):
-            ahead.append(other)
-    return ahead
-
-
-def _wait_for_lock(run_dir: Path):
-    """Hold train.lock (returned open) once it is this run's turn; None if cancelled meanwhile."""
-    lock = open(data_dir() / "train.lock", "a+")
-    while True:
-        if jobs.cancel_requested(run_dir):
-            lock.close()
-            return None
-        if not _ahead_of(run_dir):
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return lock
-            except BlockingIOError:
-                pass
-        time.sleep(POLL_S)
-
-
 def execute(config: TrainConfig, run_dir: Path, resume: bool = False, echo: bool = True) -> int:
     """Queue, train and record one run in this process; return the exit status.
 
@@ -372,7 +302,7 @@ def execute(config: TrainConfig, run_dir: Path, resume: bool = False, echo: bool
                           pid_started=jobs.create_time(me), launch=launch_id(), **queued)
     if status.get("status") == "cancelled":
         return 0
-    lock = _wait_for_lock(run_dir)
+    lock = jobs.wait_turn(run_dir, _run_folders, data_dir() / "train.lock")
     if lock is None:
         write_status(run_dir, status="cancelled", finished_at=_now(), problem=None, fix=None)
         return 0
@@ -394,7 +324,7 @@ def _wait_for_rank_0(run_dir: Path, states: tuple[str, ...]) -> bool:
                 return True
             if status.get("status") in FINAL or not jobs.is_live(run_dir, status):
                 return False
-        time.sleep(POLL_S)
+        time.sleep(jobs.POLL_S)
     return True
 
 
@@ -443,24 +373,14 @@ def _run_dir(run_id: str) -> Path:
         raise RunError(f"There is no training run {run_id!r}.",
                        "Pick a run from the list (python -m core runs).")
     try:
-        with closing(db.connect()) as conn:
-            row = conn.execute("SELECT run_dir FROM runs WHERE id = ?", (run_id,)).fetchone()
+        rows = db.read_index("SELECT run_dir FROM runs WHERE id = ?", (run_id,))
     except (sqlite3.Error, OSError):  # an unreadable index: the run folders still answer
-        row = None
-    path = Path(row[0]) if row else data_dir() / "runs" / run_id
+        rows = []
+    path = Path(rows[0][0]) if rows else data_dir() / "runs" / run_id
     if not (path / "config.json").exists():
         raise RunError(f"There is no training run {run_id!r}.",
                        "Pick a run from the list (python -m core runs).")
     return path
-
-
-def _queued_order() -> list[str]:
-    queued = []
-    for folder in _run_folders():
-        status = read_status(folder)
-        if status.get("status") == "queued" and jobs.is_live(folder, status):
-            queued.append((status.get("queued_at", 0), folder.name))
-    return [name for _, name in sorted(queued)]
 
 
 def _damaged(run_dir: Path, reason: str) -> Run:
@@ -484,7 +404,7 @@ def _load(run_dir: Path, order: list[str] | None = None) -> Run:
     state = status["status"]
     position = None
     if state == "queued":
-        order = _queued_order() if order is None else order
+        order = jobs.queue_order(_run_folders()) if order is None else order
         position = order.index(run_dir.name) + 1 if run_dir.name in order else None
     return Run(id=run_dir.name, run_dir=run_dir, status=state,
                created_at=str(status.get("created_at", "")),
@@ -508,7 +428,7 @@ def list_runs() -> list[Run]:
     found: dict[str, Path] = {}
     for folder in _run_folders() + _indexed_dirs_or_none():  # by id: runs/ first (a copied
         found.setdefault(folder.name, folder)                 # lab's index names the old one)
-    order = _queued_order()
+    order = jobs.queue_order(_run_folders())
     listed = [_load(d, order) for d in found.values() if (d / "config.json").exists()]
     return sorted(listed, key=lambda run: (run.created_at, run.id), reverse=True)
 
@@ -574,12 +494,8 @@ def delete_run(run_id: str) -> None:
         pass
     except OSError as exc:
         raise storage_error(exc, f"delete run {run_id}") from exc
-    try:
-        with closing(db.connect()) as conn, conn:
-            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-    except sqlite3.Error as exc:  # the folder is gone, so the run is no longer listed
-        print(f"warning: could not remove run {run_id} from the runs index: {exc}",
-              file=sys.stderr)
+    # where the index keeps it, the folder is gone all the same: the run is no longer listed
+    db.write_index("DELETE FROM runs WHERE id = ?", (run_id,), f"remove run {run_id}")
 
 
 def zip_run(run_id: str) -> bytes:
