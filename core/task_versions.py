@@ -1,6 +1,6 @@
 """Which version of a task a run trained on and a comparison scored, and whether they fit.
 
-A training run writes ``data.json`` into its folder as it starts (``record_run_data``): the
+A training run writes ``data.json`` into its folder as it starts (``core.run_data``): the
 task and its fingerprint (``core.tasks.task_fingerprint``), or the data file, and the rows of
 train and validation it used; beside it ``train_inputs.txt`` keeps one short hash per
 training input, normalised as ``core.prompting.normal_text`` compares inputs (the lab's one
@@ -17,18 +17,14 @@ comparisons made before versions were recorded still open: they read "version no
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from core.errors import LabError
-from core.paths import write_json, write_text
-from core.prompting import normal_text
+# the run's own record lives in core.run_data (core.runs writes it); these names are kept here
+from core.run_data import (INPUTS, RECORD, describe_data, input_key,  # noqa: F401
+                           read_run_data, record_run_data, recorded_keys)
 
-RECORD = "data.json"
-INPUTS = "train_inputs.txt"
 SHORT = 8  # characters of a fingerprint shown to people ("version 3f2a9c1e")
 NOT_RECORDED = "version not recorded"
 
@@ -38,75 +34,7 @@ def short(fingerprint: str | None) -> str:
     return f"version {fingerprint[:SHORT]}" if fingerprint else NOT_RECORDED
 
 
-def input_key(text: Any) -> str:
-    """The hash two inputs share when ``core.prompting.same_text`` calls them the same."""
-    return hashlib.sha256(normal_text(str(text)).encode("utf-8")).hexdigest()[:16]
-
-
-def _row_input(row: dict[str, Any]) -> Any:
-    """What a training row asks (its input, prompt, instruction, or last user turn)."""
-    for role in ("input", "prompt", "instruction"):
-        if str(row.get(role) or "").strip():
-            return row[role]
-    messages = row.get("messages")
-    if isinstance(messages, str):
-        try:
-            messages = json.loads(messages)
-        except ValueError:
-            return messages
-    users = [m.get("content") for m in messages or [] if isinstance(m, dict)
-             and m.get("role") == "user"] if isinstance(messages, list) else []
-    return users[-1] if users else None
-
-
 # -- what a run trained on ------------------------------------------------------------------------
-
-
-def describe_data(config) -> tuple[dict[str, Any], list[str]]:
-    """(the record of a run's data, the keys of its training inputs) for a ``TrainConfig``:
-    read exactly as training reads it (``split_rows``). Raises the LabError training would."""
-    from core.tasks import load_task, task_fingerprint
-    from core.training_data import split_rows
-
-    train, validation, _ = split_rows(config)
-    record: dict[str, Any] = {"task": None, "task_title": None, "fingerprint": None,
-                              "data_path": config.data_path, "train_rows": len(train),
-                              "validation_rows": len(validation)}
-    if config.task is not None:
-        task = load_task(config.task)
-        record.update(task=task.name, task_title=task.title, origin=task.origin,
-                      fingerprint=task_fingerprint(task.name))
-    keys = sorted({input_key(value) for value in map(_row_input, train) if value is not None})
-    return record, keys
-
-
-def record_run_data(config, run_dir: Path) -> dict[str, Any] | None:
-    """Write ``data.json`` and ``train_inputs.txt`` into ``run_dir`` as training starts; the
-    record, or None where the data cannot be read (training then fails with the reason)."""
-    try:
-        record, keys = describe_data(config)
-    except LabError:
-        return None
-    record["recorded_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_text(run_dir / INPUTS, "".join(k + "\n" for k in keys))
-    write_json(run_dir / RECORD, record)  # last: its presence means the inputs are whole
-    return record
-
-
-def read_run_data(run_dir: str | Path) -> dict[str, Any] | None:
-    """A run's data record, or None for a run from before records (or a damaged one)."""
-    try:
-        record = json.loads((Path(run_dir) / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _recorded_keys(run_dir: Path) -> set[str] | None:
-    try:
-        return set((run_dir / INPUTS).read_text(encoding="utf-8").split())
-    except OSError:
-        return None
 
 
 def run_data_line(run) -> str:
@@ -131,7 +59,7 @@ def _trained_data(run) -> tuple[dict[str, Any] | None, set[str] | None, bool]:
     from its config's data as it stands (None where that data is gone)."""
     record = read_run_data(run.run_dir)
     if record is not None:
-        return record, _recorded_keys(run.run_dir), True
+        return record, recorded_keys(run.run_dir), True
     from core.train_config import TrainConfig
 
     try:
