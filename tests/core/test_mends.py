@@ -138,16 +138,19 @@ def test_python_m_core_compare_refuses_a_config_that_is_not_a_mapping(tmp_path, 
     assert done.stderr.startswith("error: ") and "\nfix: " in done.stderr
 
 
-@pytest.mark.xfail(reason="core.compare_runs.read_config_file does not read through "
-                          "core.config_files.read_settings yet (issue 17, its owner's change)")
-@pytest.mark.parametrize("name, text", [("compare.json", "[1, 2]"), ("compare.json", ""),
-                                        ("compare.yaml", "task: [review-sentiment\n")])
-def test_python_m_core_compare_names_the_file_and_what_its_top_level_must_be(tmp_path, name, text):
-    path = tmp_path / name
+@pytest.mark.xfail(reason="core.compare_runs.read_config_file does not name the file for an "
+                          "empty config or a top level that is not an object yet (issue 17: its "
+                          "owner's change; remove this mark with it)")
+@pytest.mark.parametrize("text, words", [("[1, 2]", "holds a list at its top level"),
+                                         ('"a config"', "holds a str (plain text)"),
+                                         ("", "is empty")])
+def test_python_m_core_compare_names_the_file_and_what_its_top_level_must_be(tmp_path, text,
+                                                                             words):
+    path = tmp_path / "compare.json"
     path.write_text(text, encoding="utf-8")
     done = _cli("compare", str(path), home=tmp_path / "home")
-    assert done.returncode == 2 and str(path) in done.stderr
-    assert "mapping" in done.stderr or "empty" in done.stderr or "line 2, column 1" in done.stderr
+    assert done.returncode == 2 and f"error: The comparison config {path} " in done.stderr
+    assert words in done.stderr
 
 
 # -- the embedding model and the Hub -------------------------------------------------------------
