@@ -30,6 +30,7 @@ from core.config import GenerationParams, ModelSpec
 from core.engines import score_labels
 from core.errors import ConfigError, LabError
 from core.fewshot import FewShotSet, list_sets, load_set, select_examples
+from core.label_bias import calibrate
 from core.prompting import (BuiltPrompt, Example, PromptRecipe, build_prompt, extract_answer,
                             few_shot_block, shots_for)
 from core.setups import ModelChoice, PromptChoice, Setup, run_folder
@@ -251,15 +252,12 @@ def _scored(engine, prompts: list[str], labels: tuple[str, ...], prefix: str | N
     return out
 
 
-def calibrate(probabilities: list[list[float]], content_free: list[list[float]]) -> list[list[float]]:
-    """Contextual calibration (Zhao et al. 2021): each row's label probabilities, normalised,
-    divided by the mean normalised probabilities of the content-free rows, renormalised."""
-    rows = np.asarray(probabilities, dtype=float)
-    rows = rows / np.clip(rows.sum(axis=1, keepdims=True), 1e-30, None)
+def content_free_mean(content_free: list[list[float]]) -> np.ndarray:
+    """The prompt's own leaning: the mean of the content-free inputs' label probabilities,
+    each row normalised over the labels first."""
     free = np.asarray(content_free, dtype=float)
-    p_cf = (free / np.clip(free.sum(axis=1, keepdims=True), 1e-30, None)).mean(axis=0)
-    fixed = rows / np.clip(p_cf, 1e-12, None)
-    return (fixed / fixed.sum(axis=1, keepdims=True)).tolist()
+    mean = (free / np.clip(free.sum(axis=1, keepdims=True), 1e-30, None)).mean(axis=0)
+    return np.clip(mean, 1e-12, None)  # a label no content-free input gives is still divisible
 
 
 def _calibrated(engine, out: Outputs, labels: tuple[str, ...], free_prompts: list[str],
@@ -269,7 +267,7 @@ def _calibrated(engine, out: Outputs, labels: tuple[str, ...], free_prompts: lis
     free = [[s.probability for s in row] for row in score_labels(engine, free_prompts, labels,
                                                                   prefix)]
     out.seconds += time.perf_counter() - started  # a fixed cost of the prompt, paid once
-    out.probabilities = calibrate(out.probabilities, free)
+    out.probabilities = calibrate(out.probabilities, content_free_mean(free)).tolist()
     out.predictions = [labels[int(np.argmax(row))] for row in out.probabilities]
     out.raw = list(out.predictions)
     return out
