@@ -26,6 +26,7 @@ from typing import Any
 
 from core import db, jobs
 from core.compare import CompareConfig, check_variants, evaluate
+from core.config_files import kind_of
 from core.errors import ConfigError, LabError, StorageError
 from core.paths import data_dir, history_db_path, storage_error, write_json
 
@@ -253,7 +254,8 @@ def read_config_file(path: Path) -> CompareConfig:
                           "Save one from the Compare page, or write one (see README).")
     fix = "Compare it with a config the Compare page saved (config.json in a comparison's folder)."
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if text.strip() else None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is not).",
                           "Save the config as UTF-8 JSON.") from None
@@ -263,6 +265,11 @@ def read_config_file(path: Path) -> CompareConfig:
         raise ConfigError(f"{path} is not a valid comparison config: {exc}.", fix) from None
     except OSError as exc:
         raise ConfigError(f"Could not read {path}: {exc.strerror}.", fix) from None
+    if data is None:
+        raise ConfigError(f"The comparison config {path} is empty.", fix)
+    if not isinstance(data, dict):
+        raise ConfigError(f"The comparison config {path} holds {kind_of(data)} at its top level, "
+                          "not a JSON object of settings.", fix)
     return CompareConfig.from_dict(data)
 
 

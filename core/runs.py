@@ -34,7 +34,8 @@ from typing import Any
 from core import db, jobs
 from core.errors import LabError
 from core.paths import data_dir, storage_error, write_json
-from core.train_config import TrainConfig, check_ready
+from core.train_config import TrainConfig
+from core.training_data import check_ready
 from core.training import is_main_process, world_size
 
 LIVE = jobs.LIVE
@@ -351,7 +352,7 @@ def _train_holding_lock(config: TrainConfig, run_dir: Path, resume: bool, echo: 
 def _record_data(config: TrainConfig, run_dir: Path) -> None:
     """The task version and split sizes this run trains on (``core.task_versions``), written
     as it starts; a record that cannot be written is said in the log, and training goes on."""
-    from core.task_versions import record_run_data
+    from core.run_data import record_run_data
 
     try:
         record_run_data(config, run_dir)
