@@ -92,6 +92,9 @@ def read_status(folder: Path) -> dict[str, Any]:
     status = read_json(folder / "status.json")
     if not isinstance(status, dict) or status.get("status") not in STATES:
         raise Damaged("status.json holds no known status")
+    pid, started = status.get("pid"), status.get("pid_started")
+    if not (pid is None or type(pid) is int) or not (started is None or type(started) in (int, float)):
+        raise Damaged("status.json names its process with something other than a number")
     return status
 
 

@@ -101,7 +101,8 @@ def test_a_process_that_died_reads_stopped_unexpectedly_not_never_started(tiny_m
 
 
 DAMAGE = {"missing": None, "empty": "", "cut short": '{"status": "runn', "a list": "[]",
-          "an unknown state": '{"status": "paused"}'}
+          "an unknown state": '{"status": "paused"}',
+          "a pid of text": '{"status": "running", "pid": "1234"}'}
 
 
 def damage(folder: Path, how: str) -> None:
