@@ -259,8 +259,10 @@ class Setup:
     @property
     def parts(self) -> dict[str, str]:
         """The setup's parts in short words, for grouping tables and charts."""
-        return {"model": self.model.short, "prompt": self.prompt.short,
-                "retrieval": self.retrieval.short}
+        retrieval = self.retrieval.short
+        if self.prompt.technique == "react" and self.retrieval.collection:
+            retrieval = f"search tool in {self.retrieval.collection}"  # no passages up front
+        return {"model": self.model.short, "prompt": self.prompt.short, "retrieval": retrieval}
 
     def describe(self) -> str:
         """The setup in one line: 'run 2026-x (LoRA) + 4-shot + retrieval from handbook (k=3)'."""
@@ -268,7 +270,9 @@ class Setup:
         if self.model.run_id:
             model += f" ({_run_method(self.model.run_id)})"
         words = [model, self.prompt.short]
-        if self.retrieval.collection:
+        if self.retrieval.collection and self.prompt.technique == "react":
+            words[-1] += f" (searching {self.retrieval.collection})"
+        elif self.retrieval.collection:
             words.append(f"retrieval from {self.retrieval.collection} (k={self.retrieval.top_k})")
         return " + ".join(words)
 

@@ -52,6 +52,9 @@ def test_describe_and_parts_name_each_part_in_short_words():
     assert Setup("r", retrieval=RetrievalChoice("notes")).kind == "rag"
     assert Setup("a", prompt=PromptChoice("react")).parts == \
         {"model": "gemma-3-270m", "prompt": "ReAct", "retrieval": "none"}
+    agent = Setup("a", prompt=PromptChoice("react"), retrieval=RetrievalChoice("handbook"))
+    assert agent.describe() == "gemma-3-270m + ReAct (searching handbook)"
+    assert agent.parts["retrieval"] == "search tool in handbook" and agent.kind == "react"
 
 
 @pytest.mark.parametrize("kind, settings, expected", [
@@ -180,3 +183,25 @@ def test_setups_save_list_load_and_delete(lab_home):
     assert list_setups() == []
     with pytest.raises(ConfigError, match="no saved setup"):
         delete_setup("tuned hybrid")
+
+
+@pytest.mark.parametrize("cls, valid", [
+    (ModelChoice, {}), (PromptChoice, {}), (RetrievalChoice, {"collection": "notes"}),
+    (Setup, {"name": "s"}),
+])
+def test_every_setup_setting_refuses_a_wrong_type_or_range_by_name(cls, valid):
+    from tests.config_properties import check_every_field
+
+    check_every_field(cls, valid)
+
+
+def test_every_shipped_comparison_config_loads():
+    from pathlib import Path
+
+    from core.compare import CompareConfig
+
+    shipped = sorted(Path(__file__).resolve().parents[2].glob("configs/compare-*.json"))
+    assert len(shipped) >= 3
+    for path in shipped:
+        config = CompareConfig.from_dict(json.loads(path.read_text()))
+        assert config.setups, path
