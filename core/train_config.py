@@ -334,7 +334,7 @@ def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig
 
 
 def check_ready(config: TrainConfig) -> None:
-    """``core.training_data.check_ready``, kept here until ``core.runs`` imports it from there.
+    """``core.training_data.check_ready``, kept here until the tests import it from there.
 
     The one import of the data layer left in this module: delete this function (and its entry
     in tests/core/test_import_graph.py) once nothing imports check_ready from here."""

@@ -138,9 +138,6 @@ def test_python_m_core_compare_refuses_a_config_that_is_not_a_mapping(tmp_path, 
     assert done.stderr.startswith("error: ") and "\nfix: " in done.stderr
 
 
-@pytest.mark.xfail(reason="core.compare_runs.read_config_file does not name the file for an "
-                          "empty config or a top level that is not an object yet (issue 17: its "
-                          "owner's change; remove this mark with it)")
 @pytest.mark.parametrize("text, words", [("[1, 2]", "holds a list at its top level"),
                                          ('"a config"', "holds a str (plain text)"),
                                          ("", "is empty")])
