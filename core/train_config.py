@@ -331,13 +331,3 @@ def load_config(path: str | Path, preset_name: str | None = None) -> TrainConfig
     data = read_settings(path, "training config", EMPTY_FIX)
     base = preset(preset_name).to_dict() if preset_name else {}
     return TrainConfig.from_dict({**base, **data})
-
-
-def check_ready(config: TrainConfig) -> None:
-    """``core.training_data.check_ready``, kept here until the tests import it from there.
-
-    The one import of the data layer left in this module: delete this function (and its entry
-    in tests/core/test_import_graph.py) once nothing imports check_ready from here."""
-    from core.training_data import check_ready as data_check_ready
-
-    data_check_ready(config)

@@ -156,7 +156,8 @@ def test_a_deeply_nested_training_config_is_a_named_error(tmp_path):
 
 
 def test_check_ready_names_a_missing_task_and_creates_nothing(lab_home):
-    from core.train_config import TrainConfig, check_ready
+    from core.train_config import TrainConfig
+    from core.training_data import check_ready
 
     before = sorted(p.relative_to(lab_home) for p in lab_home.rglob("*"))
     with pytest.raises(ConfigError) as caught:
@@ -166,7 +167,8 @@ def test_check_ready_names_a_missing_task_and_creates_nothing(lab_home):
 
 
 def test_check_ready_names_a_missing_data_file(tmp_path, lab_home):
-    from core.train_config import TrainConfig, check_ready
+    from core.train_config import TrainConfig
+    from core.training_data import check_ready
 
     with pytest.raises(LabError, match="does not exist"):
         check_ready(TrainConfig(data_path=str(tmp_path / "nothing.csv")))
