@@ -135,6 +135,11 @@ class CompareConfig:
     def __init__(self, task: str, setups: Any = None, n_examples: int = 60, seed: int = 0,
                  model: str = DEFAULT_MODEL, engine: str = "auto", prices: Any = None,
                  draws: int = 0, *, variants: Any = None) -> None:
+        if setups is not None and variants is not None:
+            # dataclasses.replace(config, variants=...), as older code narrows a config, passes
+            # both: the setups must still be valid, and the variants replace them
+            _setups(setups, "setups", model, engine, task)
+            setups = None
         key = "variants" if setups is None and variants is not None else "setups"
         for name, value in (("task", task), ("setups", variants if key == "variants" else setups),
                             ("n_examples", n_examples), ("seed", seed), ("model", model),
@@ -149,7 +154,8 @@ class CompareConfig:
                 or not 5 <= self.n_examples <= 2000:
             raise ConfigError(f"Examples must be 5 to 2000, got {self.n_examples!r} (n_examples).",
                               "Use 50-150 for a live comparison on a CPU.")
-        object.__setattr__(self, "setups", _setups(self.setups, key, self))
+        object.__setattr__(self, "setups", _setups(self.setups, key, self.model, self.engine,
+                                                   self.task))
         if isinstance(self.prices, dict):
             check_known_settings(Prices, self.prices, "prices")
             object.__setattr__(self, "prices", Prices(**self.prices))
@@ -220,7 +226,7 @@ def legacy_variant(setup: Setup) -> dict[str, Any]:
                if values[key] is not None and (key != "shots" or values[key])}}
 
 
-def _setups(given: Any, key: str, config: CompareConfig) -> tuple[Setup, ...]:
+def _setups(given: Any, key: str, model: Any, engine: Any, task: Any) -> tuple[Setup, ...]:
     """The setups of a config, from Setups, their dicts, or old variants (specs or dicts)."""
     if isinstance(given, (str, bytes, dict)) or not isinstance(given, (list, tuple)):
         raise ConfigError(f"{key} must be a list of {key}, got {type(given).__name__}.",
@@ -234,7 +240,7 @@ def _setups(given: Any, key: str, config: CompareConfig) -> tuple[Setup, ...]:
         elif isinstance(item, dict):
             item = Setup.from_dict(item)
         if isinstance(item, VariantSpec):
-            item = setup_from_variant(item, config.model, config.engine, _collection(config))
+            item = setup_from_variant(item, model, engine, _collection(task))
         if not isinstance(item, Setup):
             raise ConfigError(f"{key}: item {number} must be an object with a name, got "
                               f"{type(item).__name__}.",
@@ -253,11 +259,11 @@ def _variant(saved: dict[str, Any], number: int) -> VariantSpec:
     return VariantSpec(**saved)
 
 
-def _collection(config: CompareConfig) -> str | None:
+def _collection(task: Any) -> str | None:
     """The task's own document collection (an old RAG variant without one searched it)."""
-    if not isinstance(config.task, str) or config.task not in list_tasks():
+    if not isinstance(task, str) or task not in list_tasks():
         return None
-    return load_task(config.task).collection
+    return load_task(task).collection
 
 
 def _examples(task: Task, n: int) -> list[dict]:
@@ -269,7 +275,7 @@ def _examples(task: Task, n: int) -> list[dict]:
 def _as_setup(spec: Any, config: CompareConfig) -> Setup:
     """A Setup, or an old VariantSpec as the setup it stands for on the config's model."""
     return spec if isinstance(spec, Setup) else \
-        setup_from_variant(spec, config.model, config.engine, _collection(config))
+        setup_from_variant(spec, config.model, config.engine, _collection(config.task))
 
 
 def _shots(task: Task, spec: Any, seed: int):

@@ -251,10 +251,31 @@ class Setup:
             return "rag"
         return self.prompt.technique
 
+    # what an old comparison variant had, for code that reads setups as variants
     @property
     def run_id(self) -> str | None:
-        """The training run of the setup's model, None for a base model (as old variants had)."""
+        """The training run of the setup's model, None for a base model."""
         return self.model.run_id
+
+    @property
+    def shots(self) -> int:
+        return self.prompt.shots
+
+    @property
+    def fewshot_set(self) -> str | None:
+        return self.prompt.fewshot_set
+
+    @property
+    def constrained(self) -> bool:
+        return self.prompt.constrained
+
+    @property
+    def collection(self) -> str | None:
+        return self.retrieval.collection
+
+    @property
+    def top_k(self) -> int:
+        return self.retrieval.top_k
 
     @property
     def parts(self) -> dict[str, str]:
