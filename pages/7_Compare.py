@@ -13,8 +13,8 @@ from ui.compare import (ended_why, follow_comparison, free_form, price_inputs, s
                         show_results, show_version_warnings, variant_choices)
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
-from ui.setup_builder import (builder_defaults, chosen_config, listed_setups, quick_setups,
-                              setup_builder, show_rows)
+from ui.setup_builder import (builder_defaults, chosen_config, draws_input, listed_setups,
+                              quick_setups, setup_builder, show_rows)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Compare · PromptTune Lab", page_icon="⚖️", layout="wide")
@@ -54,10 +54,7 @@ with new_tab:
     rows, problems = listed_setups(task, basic, by_id, current_spec())
     setup_builder(task, current_spec(), runs, [row.setup.name for row in rows])
     show_rows(rows, problems)
-    st.number_input("Other draws of the few-shot examples", 0, 20, key="cmp_draws",
-                    help="For each few-shot setup drawn from the train split, evaluate this many "
-                         "other draws and orders of its k examples too, and show how far its "
-                         "score moves. Each draw costs as much time as the setup itself.")
+    draws_input()
     price_inputs()
 
     try:  # before Run: the task's version, and what the chosen tuned runs were trained on

@@ -202,7 +202,11 @@ def show_paired(results: dict) -> None:
         return
     st.subheader("Paired differences")
     st.caption(plain(paired_caption(results)))
-    st.dataframe(table, hide_index=True, width="stretch")
+    # the verdict beside the names: the table is wide, and its last columns scroll off
+    first = ["Leader", "Other", "Verdict"]
+    st.dataframe(table[first + [c for c in table.columns if c not in first]], hide_index=True,
+                 width="stretch",
+                 column_config={"Difference": st.column_config.NumberColumn(format="%.2f")})
     with st.expander("The paired differences in words"):
         for sentence in paired_sentences(results):
             st.markdown(f"- {plain(sentence)}")

@@ -158,9 +158,10 @@ def show_rows(rows: list[Row], problems: list[LabError]) -> None:
         st.caption("None yet: pick quick setups above, or add one below.")
     for number, row in enumerate(rows):
         left, right = st.columns([9, 1], vertical_alignment="center")
+        described = row.setup.describe()
+        said = "" if described == row.setup.name else f" — {plain(described)}"
         marks = " · calibrated label scores" if row.setup.prompt.calibrate else ""
-        left.markdown(f"{number + 1}. **{plain(row.setup.name)}** — {plain(row.setup.describe())}"
-                      f"{marks}")
+        left.markdown(f"{number + 1}. **{plain(row.setup.name)}**{said}{marks}")
         right.button("Remove", key=f"cmp_rm_{number}", on_click=_remove,
                      args=(row.origin, row.key), help=f"Take {row.setup.name} off this list.")
 
@@ -287,6 +288,15 @@ def setup_builder(task: Task, spec: ModelSpec, runs: list[Run], taken: list[str]
         problem = st.session_state[ERROR]
         if problem:
             show_error(ConfigError(problem["problem"], problem["fix"]))
+
+
+def draws_input() -> None:
+    """How many other draws of each drawn few-shot setup's examples to measure as well."""
+    st.columns(3)[0].number_input(
+        "Other draws of the few-shot examples", 0, 20, key="cmp_draws",
+        help="For each few-shot setup drawn from the train split, evaluate this many other "
+             "draws and orders of its k examples too, and show how far its score moves. Each "
+             "draw takes as long as the setup itself.")
 
 
 def chosen_config(task: Task, rows: list[Row], spec: ModelSpec) -> CompareConfig:

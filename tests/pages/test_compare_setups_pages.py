@@ -53,6 +53,7 @@ def test_a_tuned_run_with_two_shots_is_built_listed_saved_and_measured(tiny, tin
     at.selectbox(key="cmp_b_model").set_value(f"run {run_id}")
     at.selectbox(key="cmp_b_technique").set_value("few-shot")
     at.number_input(key="cmp_b_shots").set_value(2)
+    at.number_input(key="cmp_draws").set_value(1)
     at.button(key="cmp_b_add").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
@@ -67,7 +68,7 @@ def test_a_tuned_run_with_two_shots_is_built_listed_saved_and_measured(tiny, tin
     saved = json.loads((comparison.folder / "config.json").read_text())
     hybrid = next(s for s in saved["setups"] if s["name"] == described)
     assert hybrid["model"]["run_id"] == run_id and hybrid["model"]["source"] == str(tiny_long_model_dir)
-    assert hybrid["prompt"] == {"technique": "few-shot", "shots": 2}
+    assert hybrid["prompt"] == {"technique": "few-shot", "shots": 2} and saved["draws"] == 1
     assert _wait(comparison.id) == "succeeded", (comparison.folder / "log.txt").read_text()[-2000:]
 
     again = _page(CMP, tiny)  # the results, in a new session
@@ -79,6 +80,9 @@ def test_a_tuned_run_with_two_shots_is_built_listed_saved_and_measured(tiny, tin
     paired = next(d.value for d in again.dataframe if "Leader" in d.value.columns)
     assert len(paired) == 1 and {described, "zero-shot"} == {paired["Leader"][0], paired["Other"][0]}
     assert paired["Verdict"][0] in ("tie", "within noise", "real lead")
+    spread = [c.value for c in again.caption if "another draw or order of the same 2 examples" in c.value]
+    assert len(spread) == 1 and spread[0].startswith(plain(described))  # one draw more: 2 draws
+    assert "over 2 draws" in spread[0]
 
 
 def test_a_combination_that_cannot_work_says_why_and_keeps_the_other_rows(tiny):
