@@ -84,7 +84,11 @@ def _quick_rows(task: Task, presets: dict[str, dict], by_id: dict[str, Run],
                                         model=sidebar_model(spec)))
             for name in state["cmp_basic"] if name in presets]
     for name in state["cmp_sets"]:
-        count = len(load_set(name).examples)
+        try:
+            count = len(load_set(name).examples)
+        except LabError as exc:  # deleted or damaged since the picker listed it
+            show_error(exc)
+            continue
         rows.append(Row("set", name, Setup(f"set {name}", sidebar_model(spec), PromptChoice(
             "few-shot", shots=0 if count <= 64 else 64, fewshot_set=name))))
     chosen = [by_id[i] for i in state["cmp_runs"] if i in by_id]
@@ -97,11 +101,7 @@ def listed_setups(task: Task, presets: dict[str, dict], by_id: dict[str, Run],
                   spec: ModelSpec) -> tuple[list[Row], list[LabError]]:
     """Every setup the comparison will run, in order (presets, sets, runs, saved, built), and
     the problems of saved setups that could not be read (they are left out)."""
-    rows, problems = [], []
-    try:
-        rows = _quick_rows(task, presets, by_id, spec)
-    except LabError as exc:  # a set deleted or damaged meanwhile
-        problems.append(exc)
+    rows, problems = _quick_rows(task, presets, by_id, spec), []
     for name in st.session_state["cmp_saved"]:
         try:
             rows.append(Row("saved", name, load_setup(name)))
@@ -170,10 +170,19 @@ def _model_options(spec: ModelSpec, runs: list[Run]) -> dict[str, str]:
     """The builder's model choices (value -> label): base models, then finished runs."""
     sources = [spec.source] + [f"embedded:{n}" for n in EMBEDDED_MODELS
                                if f"embedded:{n}" != spec.source]
-    options = {f"base {s}": f"{model_title(ModelSpec(source=s))} (base model)" for s in sources}
-    options.update({f"run {r.id}": f"{run_label(r)} · tuned from "
-                    f"{model_title(ModelSpec(source=run_base(r, spec)))}" for r in runs})
+    options = {f"base {s}": f"{_title(s)} (base model)" for s in sources}
+    options.update({f"run {r.id}": f"{run_label(r)} · tuned from {_title(run_base(r, spec))}"
+                    for r in runs})
     return options
+
+
+def _title(source: str) -> str:
+    """A model's name as the sidebar says it; the source as written where it is no model
+    name at all (a damaged run's config)."""
+    try:
+        return model_title(ModelSpec(source=source))
+    except LabError:
+        return source
 
 
 def _model_widgets(spec: ModelSpec, runs: list[Run]) -> None:
