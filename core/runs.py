@@ -239,18 +239,7 @@ def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
         from dataclasses import replace
 
         config = replace(config, data_path=str(Path(config.data_path).expanduser().resolve()))
-    try:
-        if run_dir is None:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            root, slug = runs_dir(), _slug(config)
-            run_dir = jobs.make_folder(root, lambda: f"{stamp}-{slug}-{os.urandom(2).hex()}",
-                                       "run")
-            new = True
-        else:
-            new = not run_dir.exists()
-            run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise storage_error(exc, "create the run folder") from exc
+    run_dir, new = _made_dir(config, run_dir)
     try:
         write_json(run_dir / "config.json", config.to_dict())
         created = _now()
@@ -261,6 +250,21 @@ def create_run(config: TrainConfig, run_dir: Path | None = None) -> Path:
         raise
     _index_run(run_dir, config, created)
     return run_dir
+
+
+def _made_dir(config: TrainConfig, run_dir: Path | None) -> tuple[Path, bool]:
+    """The run's folder, made (a new unique one under runs/ unless ``run_dir`` is given), and
+    whether it is new (so that a failure can take it away again)."""
+    try:
+        if run_dir is not None:
+            new = not run_dir.exists()
+            run_dir.mkdir(parents=True, exist_ok=True)
+            return run_dir, new
+        stamp, slug = datetime.now().strftime("%Y%m%d-%H%M%S"), _slug(config)
+        return jobs.make_folder(runs_dir(), lambda: f"{stamp}-{slug}-{os.urandom(2).hex()}",
+                                "run"), True
+    except OSError as exc:
+        raise storage_error(exc, "create the run folder") from exc
 
 
 def _spawn(run_dir: Path, resume: bool = False) -> int:
