@@ -119,6 +119,8 @@ def write_status(folder: Path, unless: Iterable[str] = (), what: str | None = No
                 return status
             status = {**status, **changes, "updated_at": now()}
             write_json(folder / "status.json", status)
+            for stale in folder.glob("status.json.*.tmp"):  # every writer holds the lock: one
+                stale.unlink(missing_ok=True)                # here now was left by a killed one
     except OSError as exc:
         raise storage_error(exc, what or f"record the status of {folder.name}") from exc
     return status

@@ -233,6 +233,7 @@ def test_a_staging_file_left_by_a_killed_writer_is_ignored_and_the_last_status_r
     comparison = compare_runs.get_comparison(comparison_id)
     assert comparison.status == "succeeded" and comparison.problem is None
     assert jobs.write_status(folder, note="written after")["status"] == "succeeded"
+    assert not list(folder.glob("*.tmp"))  # the next write clears what the killed one left
     assert [c.status for c in compare_runs.list_comparisons()] == ["succeeded"]
 
 
