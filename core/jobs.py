@@ -17,6 +17,11 @@ detached) and one liveness check (``settle``: pid and process start time, with a
 grace). A job created but never spawned (the app stopped in between) or whose process died
 reads "crashed" with the reason, and no longer counts as live: it holds up no queue.
 A folder whose status cannot be read is reported (``Damaged``), never fatal to the others.
+
+A new kind needs: a folder of its own per job (``make_folder``) with its config and a queued
+status; a ``python -m core`` command whose process calls ``started``, polls
+``cancel_requested``, appends its lines, writes its result, then its final status; and a
+reader that builds its typed object from ``settle`` (a ``Damaged`` one listed as damaged).
 """
 
 from __future__ import annotations
