@@ -314,6 +314,25 @@ def validation_split(examples: list[Example], wanted: int, shots: int = max(DEFA
     return examples[:-size], examples[-size:], note
 
 
+def hold_out(pool: list[Example], wanted: int,
+             task: str | None = None) -> tuple[list[Example], list[Example], str | None]:
+    """(pool, validation, note) for the shots curve: with a ``task``, its validation split
+    (the whole table stays the pool; the note says when the split is smaller than
+    ``wanted``); without one, the table's last rows (``validation_split``)."""
+    if not task:
+        return validation_split(pool, wanted)
+    from core.tasks import load_task
+
+    validation = load_task(task).examples("validation", limit=wanted)
+    if not validation:
+        raise ConfigError(f"The task {task} has no validation examples to measure on.",
+                          "Add a validation split to the task, or upload the examples as a "
+                          "file so that the table's last rows are held out.")
+    note = None if len(validation) == wanted else \
+        f"The validation split of {task} has {len(validation)} examples: all are used."
+    return pool, validation, note
+
+
 def shots_curve(engine, pool: list[Example], validation: list[Example], labels: tuple[str, ...],
                 instruction: str, template: str, ks: tuple[int, ...] = DEFAULT_KS,
                 strategy: str = "balanced", seed: int = 0,

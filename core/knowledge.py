@@ -360,6 +360,43 @@ def build_collection(name: str, documents: dict[str, str],
     return collection_info(name)
 
 
+@dataclass(frozen=True)
+class Added:
+    """What adding documents to a collection did: the collection after it (None when nothing
+    could be read and it is as it was), the documents that replaced ones of the same name,
+    and the files skipped, each with why."""
+
+    collection: str
+    info: CollectionInfo | None
+    added: tuple[str, ...]
+    replaced: tuple[str, ...]
+    skipped: tuple[LabError, ...]
+
+
+def add_documents(name: str, files: list[tuple[str, bytes]],
+                  settings: ChunkSettings = ChunkSettings(),
+                  embedder: str = DEFAULT_EMBEDDER) -> Added:
+    """Read ``files`` (``(file name, bytes)``) and (re)index collection ``name`` with them and
+    its documents, creating it if new. A file that cannot be read is skipped and said; two
+    with one name are refused before anything is read (one would silently replace the other);
+    a document of the same name as one in the collection replaces it."""
+    name = check_name(name)
+    check_unique_documents([file_name for file_name, _ in files])
+    read, skipped = {}, []
+    for file_name, data in files:
+        try:
+            read[file_name] = read_document(data, file_name)
+        except LabError as exc:
+            skipped.append(exc)
+    if not read:
+        return Added(name, None, (), (), tuple(skipped))
+    kept = document_texts(name) if name in list_collections() else {}
+    info = build_collection(name, {**kept, **read}, settings, embedder)
+    stored = {check_document_name(doc) for doc in read}
+    return Added(name, info, tuple(sorted(stored)), tuple(sorted(set(kept) & stored)),
+                 tuple(skipped))
+
+
 def document_texts(name: str) -> dict[str, str]:
     """The stored text of every document of a collection."""
     folder = _folder(name)

@@ -7,7 +7,7 @@ from core.errors import LabError
 from core.history import delete_generation, export_history, get_generation, list_generations
 from ui.controls import plain, speed_text
 from ui.engine import show_error
-from ui.playground import reopen_in_playground
+from ui.navigate import open_page
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="History · PromptTune Lab", page_icon="🕘", layout="wide")
@@ -81,10 +81,9 @@ if entry.setup is None:
 
 reload_col, delete_col = st.columns(2)
 if reload_col.button("Open in Playground", key="hist_reload", type="primary",
-                     on_click=reopen_in_playground, args=(entry,),
                      help="Opens the Playground with this answer's technique, task, fields, "
                           "settings and model, as it was asked."):
-    st.switch_page("pages/1_Playground.py")
+    open_page("playground", history_entry=entry.id)
 if delete_col.button("Delete this entry", key="hist_delete"):
     try:
         delete_generation(entry.id)

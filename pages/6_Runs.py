@@ -14,10 +14,10 @@ from core.runs import (FINAL, LIVE, cancel_run, delete_run, index_problem, list_
 from core.task_versions import run_data_line
 from ui.controls import init_state, plain
 from ui.engine import show_error
+from ui.navigate import arrival, open_page
 from ui.sidebar import render_sidebar
 from ui.training import (cancelling_note, loss_chart, metrics_frame, output_folder, poll_events,
-                         progress_row, refreshed, run_label, run_setup_line, runs_frame,
-                         use_in_playground)
+                         progress_row, refreshed, run_label, run_setup_line, runs_frame)
 
 st.set_page_config(page_title="Runs · PromptTune Lab", page_icon="📋",
                    layout="wide")
@@ -41,6 +41,9 @@ st.dataframe(runs_frame(runs), hide_index=True, width="stretch",
              column_config={"status": st.column_config.TextColumn("status", width="medium")})
 ids = [run.id for run in runs]
 init_state({"runs_selected": ids[0]})
+sent = arrival("runs").get("run")  # a run another page sent the user to (Train, the Tour)
+if sent:
+    st.session_state["runs_selected"] = sent
 if st.session_state["runs_selected"] not in ids:  # deleted, or from another lab folder
     st.session_state["runs_selected"] = ids[0]
 by_id = {run.id: run for run in runs}
@@ -111,9 +114,8 @@ try:
     if done:
         row.download_button("Download zip", zip_run(run.id), file_name=f"{run.id}.zip",
                              mime="application/zip", key="runs_zip")
-        if row.button("Use in Playground", key="runs_use", type="primary",
-                       on_click=use_in_playground, args=(run,)):
-            st.switch_page("pages/1_Playground.py")
+        if row.button("Use in Playground", key="runs_use", type="primary"):
+            open_page("playground", run=run.id)
     if st.session_state.get("runs_confirm_delete") == run.id:
         st.warning(f"Delete run {plain(run.name or run.id)} with its folder (adapter, checkpoints, "
                    "events, log)? This cannot be undone.", icon=":material/delete:")

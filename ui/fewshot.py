@@ -6,11 +6,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.errors import ConfigError
-from core.fewshot import DEFAULT_KS, Preview, PromptBudget, ShotPoint, validation_split
+from core.errors import ConfigError, LabError
+from core.fewshot import (DEFAULT_KS, Preview, PromptBudget, ShotPoint, delete_set, hold_out,
+                          list_sets, load_set, select_examples, shots_curve, validation_split)
 from core.prompting import Example
-from core.errors import LabError
 from core.tasks import Task, list_tasks, load_task
+from ui.controls import plain
+from ui.engine import show_error
 
 COLUMNS = ["use", "order", "input", "label"]
 
@@ -151,3 +153,77 @@ def shots_table(points: list[ShotPoint]) -> None:
         "95% interval": f"{p.interval[0]:.2f} – {p.interval[1]:.2f}", "correct": f"{p.correct}/{p.n}",
         "prompt tokens (mean)": round(p.mean_prompt_tokens), "seconds": round(p.seconds, 1)}
         for p in points]), hide_index=True, key="fs_shots_table")
+
+
+def receive(request: dict) -> None:
+    """What another page asked the builder to show (``ui.navigate``): ``task``, picked in the
+    task picker when it is a classification task (the builder's kind)."""
+    name = request.get("task")
+    if name and name in classification_tasks():
+        st.session_state["fs_task"] = name
+
+
+def load_task_examples() -> None:
+    """The 'Load examples' button: a balanced draw from the task's train split, so that a
+    small load is not all one label."""
+    try:
+        task = load_task(st.session_state["fs_task"])
+        pool = task.examples("train")
+    except LabError as exc:  # a damaged task of the user's: named, with its fix
+        show_error(exc)
+        return
+    picked = select_examples(pool, "balanced", int(st.session_state["fs_n"]), seed=0)
+    set_table([e.__dict__ for e in picked], task)
+
+
+def saved_sets() -> None:
+    """The saved sets, each with Edit (back into the table) and Delete."""
+    saved = list_sets()
+    if not saved:
+        return
+    with st.expander(f"Saved sets ({len(saved)})"):
+        for name in saved:
+            _saved_set_row(name)
+
+
+def _saved_set_row(name: str) -> None:
+    a, b, c = st.columns([3, 1, 1])
+    try:
+        one = load_set(name)
+    except LabError as exc:  # one damaged file: shown as such, the others as before
+        one = None
+        a.warning(f"**{plain(name)}** cannot be used: {plain(exc.problem)} "
+                  f"{plain(exc.fix or '')}", icon=":material/warning:")
+    else:
+        a.markdown(f"**{plain(name)}** · {len(one.examples)} examples · labels "
+                   f"{plain(', '.join(one.labels)) or '–'}")
+    if one is not None and b.button("Edit", key=f"fs_edit_{name}"):
+        set_table([e.__dict__ for e in one.examples],
+                  task=load_task(one.task) if one.task in list_tasks() else None)
+        st.session_state.update({"fs_instruction": one.instruction, "fs_template": one.template,
+                                 "fs_labels": ", ".join(one.labels), "fs_name": name,
+                                 "fs_strategy": "manual"})
+        st.rerun()
+    if c.button("Delete", key=f"fs_del_{name}"):
+        try:
+            delete_set(name)
+        except LabError as exc:  # a read-only data folder: the set stays
+            show_error(exc)
+        else:
+            st.rerun()
+
+
+def measure(engine, table: pd.DataFrame, labels: tuple[str, ...]) -> None:
+    """The 'Measure' button: the shots curve on the held-out examples (``core.fewshot.hold_out``)."""
+    state = st.session_state
+    try:
+        pool, _ = examples_from_table(table)
+        pool, validation, note = hold_out(pool, int(state["fs_val_n"]), state.get("fs_source_task"))
+        bar = st.progress(0.0, "Scoring...")
+        state["fs_points"] = shots_curve(
+            engine, pool, validation, labels, state["fs_instruction"], state["fs_template"],
+            DEFAULT_KS, seed=state["fs_seed"],
+            progress=lambda i, n: bar.progress(i / n, f"k = {DEFAULT_KS[i - 1]} done"))
+        state["fs_points_note"] = note
+    except LabError as exc:
+        show_error(exc)

@@ -11,11 +11,10 @@ import streamlit as st
 
 from core.config import GenerationParams
 from core.errors import LabError
-from core.knowledge import (SAMPLE_COLLECTION, ChunkSettings, CollectionInfo, Hit, SampleQuestion,
-                            added_to_sample, build_collection, check_name, check_unique_documents,
-                            collection_bytes, delete_collection, document_texts,
-                            find_sample_question, read_document, restore_sample_collection,
-                            sample_questions)
+from core.knowledge import (SAMPLE_COLLECTION, Added, ChunkSettings, CollectionInfo, Hit,
+                            SampleQuestion, add_documents as add_to_collection, added_to_sample,
+                            collection_bytes, delete_collection, find_sample_question,
+                            restore_sample_collection, sample_questions)
 from core.metrics import contains_answer, token_f1
 from core.rag import RagConfig, build_rag_prompt, cited, plain_question_prompt
 from ui.controls import figures_row, plain, stream_answer
@@ -67,41 +66,34 @@ def clear_uploads() -> None:
     st.session_state[UPLOAD_VERSION] = st.session_state.get(UPLOAD_VERSION, 0) + 1
 
 
-def add_documents(files: list, target: str, collections: list[str], embedder: str) -> None:
-    """Read the uploads, (re)index collection ``target`` with them, and switch the page to it.
-
-    Files that cannot be read are named and skipped; the rest are indexed. Two files with one
-    name are refused before anything is read (one would silently replace the other). The
-    messages survive the rerun that shows the collection.
-    """
-    name = check_name(target)
+def add_documents(files: list, target: str, embedder: str) -> None:
+    """Add the uploads to collection ``target`` (``core.knowledge.add_documents``) and switch
+    the page to it; the messages survive the rerun that shows the collection. Nothing
+    readable: said, and the collection is as it was."""
     settings = ChunkSettings(int(st.session_state["kb_size"]), int(st.session_state["kb_overlap"]),
                              st.session_state["kb_by_heading"])
-    check_unique_documents([upload.name for upload in files])
-    added, problems = {}, []
-    for upload in files:
-        try:
-            added[upload.name] = read_document(upload.getvalue(), upload.name)
-        except LabError as exc:
-            problems.append(exc)
-    if not added:
-        for exc in problems:
+    with st.spinner("Chunking and embedding..."):
+        done = add_to_collection(target, [(upload.name, upload.getvalue()) for upload in files],
+                                 settings, embedder)
+    if done.info is None:
+        for exc in done.skipped:
             show_error(exc)
         st.warning("Nothing was added; the collection is as it was.")
         return
-    kept = document_texts(name) if name in collections else {}
-    with st.spinner("Chunking and embedding..."):
-        info = build_collection(name, {**kept, **added}, settings, embedder)
-    skipped = (f" {len(problems)} file(s) were skipped (see above); the rest of the collection is "
-               "intact." if problems else "")
-    replaced = sorted(set(kept) & set(added))
-    updated = (f" Replaced with the new upload: {', '.join(plain(d) for d in replaced)}."
-               if replaced else "")
-    st.session_state[FLASH] = (problems, f"**{plain(name)}**: {count_of(len(info.documents), 'document')}, "
-                                         f"{count_of(info.chunks, 'chunk')} indexed.{updated}{skipped}")
-    st.session_state[SELECT_NEXT] = name
+    st.session_state[FLASH] = (list(done.skipped), added_message(done))
+    st.session_state[SELECT_NEXT] = done.collection
     clear_uploads()  # added: left in the box, they would go into the next collection too
     st.rerun()
+
+
+def added_message(done: Added) -> str:
+    """What adding did, in one line: the counts, the documents replaced, the files skipped."""
+    skipped = (f" {len(done.skipped)} file(s) were skipped (see above); the rest of the "
+               "collection is intact." if done.skipped else "")
+    updated = (f" Replaced with the new upload: {', '.join(plain(d) for d in done.replaced)}."
+               if done.replaced else "")
+    return (f"**{plain(done.collection)}**: {count_of(len(done.info.documents), 'document')}, "
+            f"{count_of(done.info.chunks, 'chunk')} indexed.{updated}{skipped}")
 
 
 def select_pending(collections: list[str]) -> None:

@@ -8,16 +8,15 @@ from pathlib import Path
 import psutil
 import streamlit as st
 
-from core.config import DEVICES, DTYPES, ENGINES, ModelSpec
-from core.embedded import EMBEDDED_MODELS
+from core.config import ModelSpec
 from core.errors import LabError
 from core.engines import Engine
 from core.models import ModelInfo
 from ui.controls import keep_state, plain
 from ui.engine import (FAILED_KEY, SPEC_KEY, LazyEngine, check_spec, current_spec, loaded_engine,
                        model_title, show_error)
+from ui.model_picker import OTHER, model_picker, set_model
 
-OTHER = "Other: Hugging Face id or local folder"
 PAGES = [("app.py", "Home", ":material/science:"),
          ("pages/0_Tour.py", "Tour: the 10-minute lesson", ":material/school:"),
          ("pages/8_Tasks.py", "Tasks: your own data", ":material/dataset:"),
@@ -31,12 +30,6 @@ PAGES = [("app.py", "Home", ":material/science:"),
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _label(option: str) -> str:
-    if option == OTHER:
-        return option
-    return f"{EMBEDDED_MODELS[option.removeprefix('embedded:')].title} (embedded)"
-
-
 def render_sidebar() -> Engine | LazyEngine | None:
     """Draw the model picker and the model's status; return the engine the pages use.
 
@@ -46,63 +39,23 @@ def render_sidebar() -> Engine | LazyEngine | None:
     stays usable either way and the user can pick another model.
     """
     keep_state()
-    spec = current_spec()
-    options = [f"embedded:{name}" for name in EMBEDDED_MODELS] + [OTHER]
     with st.sidebar:
         for path, label, icon in PAGES:
             if (ROOT / path).is_file():
                 st.page_link(path, label=label, icon=icon)
         st.divider()
         st.markdown("### Model")
-        _model_picker(spec, options)
+        spec = model_picker("sidebar", current_spec(), label_visibility="collapsed")
+        if spec is not None:
+            st.session_state[SPEC_KEY] = spec
         return _engine_status(current_spec())
 
 
-def _model_picker(spec: ModelSpec, options: list[str]) -> None:
-    """The model, engine and device widgets; a valid choice becomes the session's spec."""
-    choice = st.selectbox("Model", options, index=options.index(spec.source)
-                          if spec.source in options else len(options) - 1,
-                          format_func=_label, key="sidebar_model_choice",
-                          label_visibility="collapsed")
-    source = choice
-    if choice == OTHER:
-        st.session_state.setdefault("sidebar_model_source",
-                                    "" if spec.is_embedded else spec.source)
-        source = st.text_input("Hub id or folder",
-                               placeholder="HuggingFaceTB/SmolLM2-135M or /path/to/model",
-                               key="sidebar_model_source").strip()
-    engine_name = st.selectbox(
-        "Engine", ENGINES, index=ENGINES.index(spec.engine), key="sidebar_engine",
-        help="auto: llama.cpp for the embedded GGUF models on a CPU (3-7x faster), "
-             "transformers for Hugging Face models and GPUs.")
-    with st.expander("Device, precision, threads"):
-        device = st.selectbox("Device", DEVICES, index=DEVICES.index(spec.device.split(":")[0]),
-                              key="sidebar_device")
-        dtype = st.selectbox("Weights dtype", DTYPES, index=DTYPES.index(spec.dtype),
-                             key="sidebar_dtype",
-                             help="auto: on a CPU, the format measured fastest for an "
-                                  "answer on this processor; on CUDA, bfloat16.")
-        threads = st.number_input(
-            "CPU threads (0 = measured at first start)", 0, 256, value=spec.threads,
-            key="sidebar_threads",
-            help="On 2 shared cores, 1 thread beats 2 whenever another process is busy.")
-        # the first value comes from the spec; later ones from the widget or from "Use in
-        # Playground", which sets the key (a value= as well would make Streamlit warn)
-        st.session_state.setdefault("sidebar_adapter", spec.adapter or "")
-        adapter = st.text_input(
-            "Adapter folder (optional)", key="sidebar_adapter",
-            help="A PEFT adapter saved by a training run. LoRA runs on llama.cpp too "
-                 "(exported to GGUF once); other methods run on transformers.").strip()
-        trust = st.checkbox("Trust remote code", value=spec.trust_remote_code,
-                            key="sidebar_trust",
-                            help="Runs Python code from the model's repository. Read it first.")
-    if source:
-        try:
-            st.session_state[SPEC_KEY] = ModelSpec(
-                source=source, engine=engine_name, device=device, dtype=dtype,
-                threads=int(threads), adapter=adapter or None, trust_remote_code=trust)
-        except LabError as exc:
-            show_error(exc)
+def use_model(spec: ModelSpec) -> None:
+    """Make ``spec`` the session's model, in the sidebar's widgets too; call it before the
+    sidebar is drawn (a page that was asked to open with a model does, first)."""
+    set_model("sidebar", spec)
+    st.session_state[SPEC_KEY] = spec
 
 
 def _engine_status(spec: ModelSpec) -> Engine | LazyEngine | None:

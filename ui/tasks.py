@@ -27,7 +27,7 @@ from core.tasks import (SPLITS, available_splits, delete_task, load_split, load_
                         split_path)
 from ui.controls import plain
 from ui.engine import show_error
-from ui.training import SOURCES
+from ui.navigate import open_page
 
 PREVIEW_ROWS = 30  # rows drawn of a source: a page, never the whole file
 TOKEN_SAMPLE = 2000  # inputs whose tokens are counted for the histogram (spread over the rows)
@@ -357,28 +357,13 @@ def _confirm_delete(name: str) -> None:
 
 # -- after Create: the task on the other pages ---------------------------------------------------
 
-PAGES = {"Playground": "pages/1_Playground.py", "Few-shot builder": "pages/3_Few-shot_builder.py",
-         "Train": "pages/5_Train.py", "Compare": "pages/7_Compare.py"}
-
-
-def pick_task_on(page: str, name: str) -> None:
-    """Choose task ``name`` in ``page``'s task picker, as if the user had picked it there."""
-    task, state = load_task(name), st.session_state
-    if page == "Playground":
-        state["play_mode"] = "Structured output" if task.schema else "Zero-shot"
-        state["play_task"], state["play_instruction"] = name, ""  # "": the page fills it in
-    elif page == "Few-shot builder" and task.kind == "classification":
-        state["fs_task"] = name
-    elif page == "Train":
-        state.update({"train_source": SOURCES[0], "train_task": name,
-                      "train_template": task.prompt_template})
-    elif page == "Compare":
-        state["cmp_task"] = name
+PAGES = {"Playground": "playground", "Few-shot builder": "fewshot", "Train": "train",
+         "Compare": "compare"}
 
 
 def use_buttons(name: str) -> None:
-    """One button per page that opens it with task ``name`` picked."""
-    for col, (page, path) in zip(st.columns(len(PAGES)), PAGES.items()):
+    """One button per page that opens it with task ``name`` picked (each page decides what
+    that means for its widgets: ``ui.navigate``)."""
+    for col, (page, target) in zip(st.columns(len(PAGES)), PAGES.items()):
         if col.button(f"Use it in {page}", key=f"tasks_use_{page}", icon=":material/arrow_forward:"):
-            pick_task_on(page, name)
-            st.switch_page(path)
+            open_page(target, task=name)

@@ -20,6 +20,7 @@ from core.report_charts import metric_bars, quality_vs_cost
 from core.runs import LIVE, get_run
 from ui.controls import plain
 from ui.engine import current_spec, show_error
+from ui.navigate import open_page
 from ui.tour_task import lesson, talk, task
 from ui.training import (duration, loss_chart, poll_events, progress_row, refreshed,
                          training_estimate)
@@ -152,14 +153,12 @@ def presenter_script() -> None:
         st.markdown(text)
 
 
-def _open_playground(mode: str, review: str) -> None:
-    """on_click: the Playground's widgets, set before that page draws them."""
-    t = tour.task(task())
-    st.session_state.update({
-        "play_mode": mode, "play_task": t.name, "play_instruction": t.instruction,
-        "play_template": t.prompt_template,
-        "play_input": review, "play_set": tour.set_name_for(t.name), "play_k": 4})
-    st.session_state.pop("play_last", None)
+def _open_playground(technique: str, review: str) -> None:
+    """Open the Playground on the lesson's task with ``technique``, one of its reviews, and
+    the tour's 4-example set."""
+    name = tour.task(task()).name
+    open_page("playground", technique=technique, task=name, input=review,
+              fewshot_set=tour.set_name_for(name), k=4)
 
 
 def _check_table(check: tour.QuickCheck) -> None:
@@ -203,8 +202,8 @@ def zero_shot_step(engine) -> None:
     zero = tour.saved_checks(task()).get("zero")
     review = tour.playground_review(zero, task=task()) if zero else ""
     if right.button("Show one of them in the Playground", key="tour_zero_play",
-                    on_click=_open_playground, args=("Zero-shot", review), disabled=zero is None):
-        st.switch_page("pages/1_Playground.py")
+                    disabled=zero is None):
+        _open_playground("Zero-shot", review)
     if zero is not None:
         _check_table(zero)
         guess = "POSITIVE for a review that is not" if shipped else \
@@ -234,9 +233,8 @@ def few_shot_step(engine) -> None:
     zero, shots = checks.get("zero"), checks.get("shots")
     review = tour.playground_review(zero, shots, task()) if shots else ""
     if right.button("Show one of them in the Playground", key="tour_shots_play",
-                    on_click=_open_playground, args=("Few-shot", review),
                     disabled=shots is None or not tour.set_saved(task())):
-        st.switch_page("pages/1_Playground.py")
+        _open_playground("Few-shot", review)
     if tour.set_saved(task()):
         _examples_table()
     if shots is not None:
@@ -276,10 +274,6 @@ def _contrast(zero: tour.QuickCheck | None, shots: tour.QuickCheck) -> None:
                "every query.")
 
 
-def _select_run_page(run_id: str) -> None:
-    st.session_state["runs_selected"] = run_id
-
-
 def training_step() -> None:
     """Step 3: start the live-demo LoRA run; its progress and loss curve, live."""
     state = st.session_state
@@ -297,9 +291,8 @@ def training_step() -> None:
             show_error(exc)
     if run is None:
         return
-    if right.button("Watch it on the Runs page", key="tour_runs_page",
-                    on_click=_select_run_page, args=(run.id,)):
-        st.switch_page("pages/6_Runs.py")
+    if right.button("Watch it on the Runs page", key="tour_runs_page"):
+        open_page("runs", run=run.id)
     st.fragment(run_every=2 if run.status in LIVE else None)(_live_run)(run.id, run.status)
     with st.expander("Presenter's notes: while it trains, talk about", expanded=run.status in LIVE,
                      icon=":material/record_voice_over:"):
@@ -343,10 +336,6 @@ def _live_run(run_id: str, shown_status: str) -> None:
     loss_chart(events, key=f"tour_loss_{run_id}")
 
 
-def _select_comparison(comparison_id: str) -> None:
-    st.session_state["cmp_selected"] = comparison_id
-
-
 def compare_step() -> None:
     """Step 4: the four variants on N test reviews, in the background; the key figures here."""
     state = st.session_state
@@ -373,9 +362,8 @@ def compare_step() -> None:
         return
     right.write("")
     if right.button("Open the results on the Compare page", key="tour_compare_page",
-                    on_click=_select_comparison, args=(comparison.id,),
                     disabled=comparison.status != "succeeded"):
-        st.switch_page("pages/7_Compare.py")
+        open_page("compare", comparison=comparison.id)
     st.fragment(run_every=2 if comparison.status in LIVE else None)(_live_comparison)(
         comparison.id, comparison.status)
 

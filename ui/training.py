@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.config import DEFAULT_MODEL, ModelSpec
-from core.embedded import EMBEDDED_MODELS
 from core.errors import LabError
 from core.runs import Run, get_run
 from core.tasks import load_task
@@ -23,10 +21,11 @@ from core.train_model import estimate, load_tokenizer, resolve_device, training_
 from core.datafiles import columns_of, read_examples
 from core.training_data import (DEFAULT_COLUMNS, DEFAULT_TEMPLATES, DataPreview, guess_columns,
                                 preview_data)
-from ui.engine import SPEC_KEY, current_spec, show_error
-from ui.sidebar import OTHER as SIDEBAR_OTHER
+from ui.engine import current_spec, show_error
+from ui.model_picker import OTHER, picker_keys
 
-OTHER = "Other: local folder or Hub id"
+# the Train page's base model: the one model picker, under the page's first key names
+BASE_KEYS = picker_keys("train", choice="train_base_choice", source="train_base_other")
 SOURCES = ("A task (sample or yours)", "Upload CSV / JSONL", "Hugging Face dataset")
 METHOD_LABELS = {"lora": "LoRA", "qlora": "QLoRA (4-bit base)", "ia3": "IA3",
                  "prompt-tuning": "Prompt tuning", "full": "Full fine-tuning"}
@@ -91,6 +90,14 @@ def reset_template() -> None:
     st.session_state["train_template"] = default_template(st.session_state)
 
 
+def receive(request: dict[str, Any]) -> None:
+    """What another page asked the Train page to show (``ui.navigate``): ``task``, picked as
+    the data, with its template."""
+    if request.get("task"):
+        st.session_state.update({"train_source": SOURCES[0], "train_task": request["task"]})
+        reset_template()
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def file_columns(path: str) -> tuple[list[str], int]:
     """(column names in first-seen order, row count) of a data file."""
@@ -132,16 +139,6 @@ def initial_state() -> dict[str, Any]:
 def base_model(state) -> str:
     return state["train_base_other"].strip() if state["train_base_choice"] == OTHER \
         else state["train_base_choice"]
-
-
-def base_options() -> list[str]:
-    return [f"embedded:{name}" for name in EMBEDDED_MODELS] + [OTHER]
-
-
-def base_label(option: str) -> str:
-    if option == OTHER:
-        return option
-    return f"{EMBEDDED_MODELS[option.removeprefix('embedded:')].title} (embedded)"
 
 
 def config_from_state(state) -> TrainConfig:
@@ -474,22 +471,3 @@ def trained_prompt(run: Run) -> str | None:
         return tuned_prompt(template, text)
     except (OSError, ValueError, KeyError, IndexError, AttributeError, LabError):
         return None
-
-
-def use_in_playground(run: Run) -> None:
-    """on_click: put the run's adapter (or full model) into the sidebar's model, and a
-    prompt in the format it was trained on (a test example of its task) into the editor.
-
-    A callback, because the sidebar's widgets (which build the spec on every page) must
-    get the same values before they are drawn again; the page then opens the Playground.
-    """
-    prompt = trained_prompt(run)
-    if prompt:
-        st.session_state.update(play_mode="Free text", play_prompt=prompt)
-    tuned = spec_for(run)
-    spec = replace(current_spec(), source=tuned.source, adapter=tuned.adapter)
-    st.session_state[SPEC_KEY] = spec
-    embedded = spec.source in base_options()
-    st.session_state["sidebar_model_choice"] = spec.source if embedded else SIDEBAR_OTHER
-    st.session_state["sidebar_model_source"] = "" if embedded else spec.source
-    st.session_state["sidebar_adapter"] = spec.adapter or ""
