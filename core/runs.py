@@ -377,11 +377,16 @@ def _run_dir(run_id: str) -> Path:
     if not isinstance(run_id, str) or "/" in run_id or "\x00" in run_id or run_id in ("", ".", ".."):
         raise RunError(f"There is no training run {run_id!r}.",
                        "Pick a run from the list (python -m core runs).")
-    try:
-        rows = db.read_index("SELECT run_dir FROM runs WHERE id = ?", (run_id,))
-    except (sqlite3.Error, OSError):  # an unreadable index: the run folders still answer
-        rows = []
-    path = Path(rows[0][0]) if rows else data_dir() / "runs" / run_id
+    # the data folder's own runs/<id> first: lab.db keeps absolute paths, so in a moved or
+    # copied data folder they point at the old place (or at nothing); the index is asked only
+    # for a run trained into a folder of the user's (--run-dir)
+    path = data_dir() / "runs" / run_id
+    if not (path / "config.json").exists():
+        try:
+            rows = db.read_index("SELECT run_dir FROM runs WHERE id = ?", (run_id,))
+        except (sqlite3.Error, OSError):  # an unreadable index: the run folders still answer
+            rows = []
+        path = Path(rows[0][0]) if rows else path
     if not (path / "config.json").exists():
         raise RunError(f"There is no training run {run_id!r}.",
                        "Pick a run from the list (python -m core runs).")

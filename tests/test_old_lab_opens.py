@@ -22,10 +22,9 @@ what a user who upgrades the lab would notice:
   them; its saved config parses again (``read_config_file`` and ``CompareConfig.from_dict`` of
   the results' copy), and its prompt-only variants pass the checks a rerun makes.
 
-Known gap, marked xfail (strict: remove the mark once fixed): lab.db stores each run's folder
-as an absolute path, and ``core.runs.get_run`` trusts that path over ``runs/<id>``. In a moved
-or copied data folder the run is listed but cannot be opened ("There is no training run"),
-and so a comparison with a fine-tuned variant cannot be rerun.
+A moved data folder: lab.db stores each run's folder as an absolute path (the fixture's point at
+a folder that no longer exists); ``core.runs.get_run`` looks in the data folder's own
+``runs/<id>`` first, so the run opens and a comparison with a fine-tuned variant can be rerun.
 """
 
 from __future__ import annotations
@@ -41,8 +40,6 @@ RUN_ID = "20261201-050922-fixture-lora-b853"
 FINISHED = "20261201-050937-4da750"
 CANCELLED = "20261201-050959-05344a"
 VARIANTS = ("zero-shot", "one shot a label", "saved set", "tuned")
-MOVED = ("lab.db stores each run's folder as an absolute path and get_run trusts it over "
-         "runs/<id>: in a moved data folder a listed run cannot be opened (issue 17 finding)")
 
 
 @pytest.fixture
@@ -167,7 +164,6 @@ def test_the_run_is_listed_as_finished_with_its_metrics_and_adapter(old_lab, cap
     assert RUN_ID in capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=True, reason=MOVED)
 def test_the_listed_run_opens_in_a_moved_data_folder(old_lab):
     from core.runs import get_run
 
@@ -227,7 +223,6 @@ def test_the_finished_comparison_config_parses_again_to_be_rerun(old_lab):
     check_variants(replace(config, variants=config.variants[:3]))  # the saved set still serves
 
 
-@pytest.mark.xfail(strict=True, reason=MOVED)
 def test_the_comparison_with_the_run_can_be_rerun_in_a_moved_data_folder(old_lab):
     from core.compare import check_variants
     from core.compare_runs import read_config_file
