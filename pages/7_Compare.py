@@ -13,8 +13,9 @@ from ui.compare import (ended_why, follow_comparison, free_form, price_inputs, s
                         show_results, show_version_warnings, variant_choices)
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
-from ui.setup_builder import (builder_defaults, chosen_config, draws_input, listed_setups,
-                              quick_setups, setup_builder, show_rows)
+from ui.navigate import arrival
+from ui.setup_builder import (arrive, builder_defaults, chosen_config, draws_input,
+                              listed_setups, quick_setups, setup_builder, show_rows)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Compare · PromptTune Lab", page_icon="⚖️", layout="wide")
@@ -29,6 +30,7 @@ init_state({"cmp_task": "review-sentiment", "cmp_n": 60, "cmp_seed": 0, "cmp_bas
             "cmp_sets": [], "cmp_runs": [], "cmp_price_in": 0.10, "cmp_price_out": 0.40,
             "cmp_gpu_hour": 1.20, "cmp_cpu_hour": 0.05, "cmp_selected": None, "cmp_free": "",
             "cmp_started": None, **builder_defaults(current_spec())})
+arrive(arrival("compare"))  # what another page sent the user here to see
 new_tab, results_tab, free_tab = st.tabs(["New comparison", "Results", "Free-form"], key="cmp_tab",
                                          on_change="rerun")
 

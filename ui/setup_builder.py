@@ -15,7 +15,6 @@ import streamlit as st
 
 from core.compare import CompareConfig, Prices, check_variants
 from core.config import DEVICES, DTYPES, ENGINES, ModelSpec
-from core.embedded import EMBEDDED_MODELS
 from core.errors import ConfigError, LabError
 from core.fewshot import list_sets, load_set
 from core.knowledge import list_collections
@@ -27,6 +26,7 @@ from core.tasks import Task
 from ui.compare import tuned_variant_names
 from ui.controls import plain
 from ui.engine import model_title, show_error
+from ui.model_picker import OTHER, model_picker
 from ui.training import run_label
 
 BUILT = "cmp_built"
@@ -36,6 +36,7 @@ FROM_TRAIN = "(drawn from the train split)"
 TECHNIQUE_LABELS = {"zero-shot": "Zero-shot", "few-shot": "Few-shot",
                     "cot": "Chain-of-thought", "structured": "Structured output (JSON)",
                     "react": "ReAct (tools)"}
+MODEL_KINDS = {"base": "A base model", "run": "A finished training run"}
 PICKED = {"preset": "cmp_basic", "set": "cmp_sets", "run": "cmp_runs", "saved": "cmp_saved"}
 
 
@@ -48,10 +49,24 @@ class Row:
     setup: Setup
 
 
+def arrive(asked: dict) -> None:
+    """What another page asked Compare to show (``ui.navigate``), put into its own widgets:
+    ``task``, ``comparison`` (selected in the Results tab), ``setup`` (a saved setup added to
+    the list), ``run`` (a finished run added as a quick setup)."""
+    state = st.session_state
+    if asked.get("task"):
+        state["cmp_task"] = asked["task"]
+    if asked.get("comparison"):
+        state["cmp_selected"] = asked["comparison"]
+    for key, value in (("cmp_saved", asked.get("setup")), ("cmp_runs", asked.get("run"))):
+        if value and value not in state[key]:
+            state[key] = [*state[key], value]
+
+
 def builder_defaults(spec: ModelSpec) -> dict:
     """First values of the builder's widgets: the sidebar's model settings, a 2-shot prompt."""
     return {BUILT: [], ERROR: None, "cmp_saved": [], "cmp_draws": 0,
-            "cmp_b_model": f"base {spec.source}", "cmp_b_engine": spec.engine,
+            "cmp_b_kind": "base", "cmp_b_run": None, "cmp_b_engine": spec.engine,
             "cmp_b_device": spec.device.split(":")[0], "cmp_b_dtype": spec.dtype,
             "cmp_b_threads": spec.threads, "cmp_b_technique": "few-shot",
             "cmp_b_examples": FROM_TRAIN, "cmp_b_shots": 2, "cmp_b_constrained": True,
@@ -92,7 +107,9 @@ def _quick_rows(task: Task, presets: dict[str, dict], by_id: dict[str, Run],
         rows.append(Row("set", name, Setup(f"set {name}", sidebar_model(spec), PromptChoice(
             "few-shot", shots=0 if count <= 64 else 64, fewshot_set=name))))
     chosen = [by_id[i] for i in state["cmp_runs"] if i in by_id]
-    rows += [Row("run", rid, Setup(name, sidebar_model(spec, rid, run_base(by_id[rid], spec))))
+    # on the sidebar's model as every quick setup (a run of another base is refused at Run,
+    # naming both); the builder puts a run on its own base
+    rows += [Row("run", rid, Setup(name, sidebar_model(spec, rid)))
              for rid, name in tuned_variant_names(chosen).items()]
     return rows
 
@@ -132,7 +149,8 @@ def quick_setups(task: Task, presets: dict[str, dict], by_id: dict[str, Run]) ->
     state["cmp_runs"] = [i for i in state["cmp_runs"] if i in by_id]
     c2.multiselect("Fine-tuned runs", list(by_id), key="cmp_runs",
                    format_func=lambda i: f"{run_label(by_id[i])} · {by_id[i].data}",
-                   help="Each on the base model it was tuned from.")
+                   help="On the sidebar's model, which each must have been tuned from; "
+                        "'Add a setup' puts a run on its own base model.")
     saved = list_setups()
     state["cmp_saved"] = [n for n in state["cmp_saved"] if n in saved]
     st.multiselect("Saved setups", saved, key="cmp_saved",
@@ -166,16 +184,6 @@ def show_rows(rows: list[Row], problems: list[LabError]) -> None:
                      args=(row.origin, row.key), help=f"Take {row.setup.name} off this list.")
 
 
-def _model_options(spec: ModelSpec, runs: list[Run]) -> dict[str, str]:
-    """The builder's model choices (value -> label): base models, then finished runs."""
-    sources = [spec.source] + [f"embedded:{n}" for n in EMBEDDED_MODELS
-                               if f"embedded:{n}" != spec.source]
-    options = {f"base {s}": f"{_title(s)} (base model)" for s in sources}
-    options.update({f"run {r.id}": f"{run_label(r)} · tuned from {_title(run_base(r, spec))}"
-                    for r in runs})
-    return options
-
-
 def _title(source: str) -> str:
     """A model's name as the sidebar says it; the source as written where it is no model
     name at all (a damaged run's config)."""
@@ -186,16 +194,42 @@ def _title(source: str) -> str:
 
 
 def _model_widgets(spec: ModelSpec, runs: list[Run]) -> None:
-    options = _model_options(spec, runs)
-    if st.session_state["cmp_b_model"] not in options:  # a run deleted, another sidebar model
-        st.session_state["cmp_b_model"] = next(iter(options))
-    st.selectbox("Model", list(options), key="cmp_b_model", format_func=options.get,
-                 help="A base model, or a finished training run (its adapter on its base model).")
+    """A base model (the lab's one model picker) or a finished run, then how it runs."""
+    kind = st.radio("Model", tuple(MODEL_KINDS), key="cmp_b_kind", horizontal=True,
+                    format_func=MODEL_KINDS.get)
+    if kind == "base":
+        model_picker("cmp_b", spec, runtime=False, label="Base model")
+    elif not runs:
+        st.caption("No finished training run yet: train one on the Train page.")
+    else:
+        labels = {r.id: f"{run_label(r)} · tuned from {_title(run_base(r, spec))}" for r in runs}
+        if st.session_state["cmp_b_run"] not in labels:  # deleted meanwhile, or none yet
+            st.session_state["cmp_b_run"] = runs[0].id
+        st.selectbox("Training run", list(labels), key="cmp_b_run", format_func=labels.get,
+                     help="Its adapter on the base model it was tuned from (or its merged model).")
     c1, c2, c3, c4 = st.columns(4)
     c1.selectbox("Engine", ENGINES, key="cmp_b_engine")
     c2.selectbox("Device", DEVICES, key="cmp_b_device")
     c3.selectbox("Weights dtype", DTYPES, key="cmp_b_dtype")
     c4.number_input("CPU threads (0 = measured)", 0, 256, key="cmp_b_threads")
+
+
+def _built_model(spec: ModelSpec, runs: dict[str, Run]) -> ModelChoice:
+    """The model part the builder's widgets describe."""
+    state = st.session_state
+    run = None
+    if state["cmp_b_kind"] == "run":
+        run = runs.get(state["cmp_b_run"])
+        if run is None:
+            raise ConfigError("No finished training run is picked.",
+                              "Pick a run, train one on the Train page, or pick a base model.")
+        source = run_base(run, spec)
+    else:
+        source = state.get("cmp_b_model_choice", spec.source)
+        if source == OTHER:
+            source = str(state.get("cmp_b_model_source", "")).strip()
+    return ModelChoice(source, state["cmp_b_engine"], state["cmp_b_device"],
+                       state["cmp_b_dtype"], int(state["cmp_b_threads"]), run.id if run else None)
 
 
 def _prompt_widgets(task: Task) -> None:
@@ -244,13 +278,7 @@ def built_setup(task: Task, spec: ModelSpec, runs: dict[str, Run]) -> Setup:
     """The setup the builder's widgets describe, named as typed or by its description
     (a ConfigError says what does not fit)."""
     state = st.session_state
-    kind, value = state["cmp_b_model"].split(" ", 1)
-    run = runs.get(value) if kind == "run" else None
-    if kind == "run" and run is None:
-        raise ConfigError(f"The run {value} is gone or unfinished.", "Pick another model.")
-    model = ModelChoice(run_base(run, spec) if run else value, state["cmp_b_engine"],
-                        state["cmp_b_device"], state["cmp_b_dtype"], int(state["cmp_b_threads"]),
-                        run.id if run else None)
+    model = _built_model(spec, runs)
     technique = state["cmp_b_technique"]
     from_set = technique == "few-shot" and state["cmp_b_examples"] != FROM_TRAIN
     prompt = PromptChoice(

@@ -52,7 +52,9 @@ def _build_hybrid(page, main, run_id: str) -> str:
     page.get_by_role("button", name="Remove few-shot 4").click()
     settled(page)
     main.get_by_text("Add a setup from its parts").click()
-    main.get_by_role("combobox", name="Model", exact=True).click()
+    main.get_by_text("A finished training run").click()
+    settled(page)
+    main.get_by_role("combobox", name="Training run").click()
     page.get_by_role("option", name=re.compile("e2e hybrid")).click()
     settled(page)
     assert main.get_by_role("combobox", name="Prompt technique").input_value() == "Few-shot"

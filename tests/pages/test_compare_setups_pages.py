@@ -19,6 +19,7 @@ from core.train_config import TrainConfig
 from tests.pages.test_compare_page import CMP, _wait
 from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
 from ui.controls import plain
+from ui.model_picker import OTHER
 
 OLD = Path(__file__).resolve().parents[1] / "fixtures" / "lab_2026_12_01" / "comparisons" \
     / "20261201-050937-4da750"
@@ -50,7 +51,8 @@ def test_a_tuned_run_with_two_shots_is_built_listed_saved_and_measured(tiny, tin
     assert not at.exception, at.exception
     at.number_input(key="cmp_n").set_value(5)
     at.multiselect(key="cmp_basic").set_value(["zero-shot"])
-    at.selectbox(key="cmp_b_model").set_value(f"run {run_id}")
+    at.radio(key="cmp_b_kind").set_value("run").run()
+    assert at.selectbox(key="cmp_b_run").value == run_id  # the only one, picked at once
     at.selectbox(key="cmp_b_technique").set_value("few-shot")
     at.number_input(key="cmp_b_shots").set_value(2)
     at.number_input(key="cmp_draws").set_value(1)
@@ -105,6 +107,13 @@ def test_a_combination_that_cannot_work_says_why_and_keeps_the_other_rows(tiny):
     assert _rows(at) == before
 
     at.selectbox(key="cmp_b_technique").set_value("zero-shot")
+    at.selectbox(key="cmp_b_model_choice").set_value(OTHER).run()  # the lab's model picker
+    at.text_input(key="cmp_b_model_source").set_value("  ")  # its Hub id or folder: empty
+    at.button(key="cmp_b_add").click().run()
+    assert any("The model source is empty" in e.value for e in at.error)
+    assert _rows(at) == before
+
+    at.selectbox(key="cmp_b_model_choice").set_value("embedded:gemma-3-270m")
     at.text_input(key="cmp_b_name").set_value("few-shot 4")  # a preset's name
     at.button(key="cmp_b_add").click().run()
     assert any("already in the list" in e.value for e in at.error)
@@ -135,6 +144,26 @@ def test_a_saved_setup_joins_with_one_click(tiny, tiny_long_model_dir):
     at.multiselect(key="cmp_saved").set_value(["terse reviewer"]).run()
     assert not at.exception, at.exception
     assert any("**terse reviewer**" in r and "zero-shot + system prompt" in r for r in _rows(at))
+
+
+def test_a_setup_sent_from_another_page_arrives_in_the_list(tiny, tiny_long_model_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.pages.test_pages import ROOT, TIMEOUT
+    from ui.engine import SPEC_KEY
+    from ui.navigate import REQUESTS
+
+    save_setup(Setup("from the playground", ModelChoice(source=str(tiny_long_model_dir)),
+                     PromptChoice("few-shot", shots=2, calibrate=True)))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.session_state[SPEC_KEY] = tiny
+    at.session_state[REQUESTS] = {"compare": {"setup": "from the playground"}}  # ask("compare", ...)
+    at.switch_page(CMP).run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="cmp_saved").value == ["from the playground"]
+    assert "2-shot calibrated" in _rows(at)[-1] and "calibrated label scores" in _rows(at)[-1]
+    at.run()  # read once: a rerun does not add it again
+    assert len(_rows(at)) == 3
 
 
 def test_a_comparison_saved_before_setups_opens_with_its_paired_differences(tiny):
