@@ -59,6 +59,8 @@ def _build_hybrid(page, main, run_id: str) -> str:
     settled(page)
     assert main.get_by_role("combobox", name="Prompt technique").input_value() == "Few-shot"
     assert main.get_by_role("spinbutton", name=re.compile("How many")).input_value() == "2"
+    main.get_by_text("A finished training run").scroll_into_view_if_needed()
+    screenshot(page, "hybrid-setup-builder")
     main.get_by_role("button", name="Add this setup").click()
     described = f"run {run_id} (LoRA) + 2-shot"
     main.get_by_text(described).first.wait_for(timeout=60_000)
