@@ -15,7 +15,7 @@ from core.models import ModelInfo
 from ui.controls import keep_state, plain
 from ui.engine import (FAILED_KEY, SPEC_KEY, LazyEngine, check_spec, current_spec, loaded_engine,
                        model_title, show_error)
-from ui.model_picker import OTHER, model_picker, set_model
+from ui.model_picker import model_picker, set_model
 
 PAGES = [("app.py", "Home", ":material/science:"),
          ("pages/0_Tour.py", "Tour: the 10-minute lesson", ":material/school:"),

@@ -184,3 +184,49 @@ def test_the_builder_measures_on_the_tasks_validation_split_held_out(tiny):
     assert not at.error, [e.value for e in at.error]
     points = at.session_state["fs_points"]
     assert [p.k for p in points] == [0, 1, 2, 4, 8] and all(p.n == 5 for p in points)
+
+
+# -- no page writes another page's widget keys -----------------------------------------------------
+
+# each widget-key prefix and the files of the page that owns it (a page's ui pieces included)
+OWNERS = {"play": ("pages/1_Playground.py", "ui/playground.py", "ui/play_editor.py",
+                   "ui/play_answer.py", "ui/play_open.py"),
+          "hist": ("pages/2_History.py",),
+          "fs": ("pages/3_Few-shot_builder.py", "ui/fewshot.py"),
+          "kb": ("pages/4_Knowledge.py", "ui/knowledge.py"),
+          "train": ("pages/5_Train.py", "ui/training.py", "ui/train_sections.py"),
+          "runs": ("pages/6_Runs.py", "ui/training.py"),
+          "cmp": ("pages/7_Compare.py", "ui/compare.py", "ui/setup_builder.py"),
+          "tasks": ("pages/8_Tasks.py", "ui/tasks.py"),
+          "tour": ("pages/0_Tour.py", "ui/tour.py", "ui/tour_task.py"),
+          "sidebar": ("ui/sidebar.py", "ui/model_picker.py")}
+
+
+def _written_keys(path: Path):
+    """(line, key) of every literal session-state key a file assigns, updates or defaults."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant):
+                    yield node.lineno, target.slice.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("update", "setdefault"):
+            for arg in node.args:
+                keys = arg.keys if isinstance(arg, ast.Dict) else \
+                    [arg] if node.func.attr == "setdefault" else []
+                yield from ((node.lineno, k.value) for k in keys if isinstance(k, ast.Constant))
+            yield from ((node.lineno, kw.arg) for kw in node.keywords if kw.arg)
+
+
+def test_no_page_writes_the_widget_keys_of_another_page():
+    root = Path(__file__).resolve().parents[2]
+    foreign = []
+    for path in sorted([*root.glob("pages/*.py"), *root.glob("ui/*.py"), root / "app.py"]):
+        name = str(path.relative_to(root))
+        for line, key in _written_keys(path):
+            owner = OWNERS.get(str(key).split("_")[0]) if "_" in str(key) else None
+            if owner is not None and name not in owner:
+                foreign.append(f"{name}:{line} writes {key}")
+    assert not foreign, "open the page through ui.navigate instead: " + "; ".join(foreign)
