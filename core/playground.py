@@ -99,3 +99,39 @@ def save_playground_setup(name: str, view: PlaygroundView, replace: bool = False
                           "Type another name, or tick 'Replace it' to save over it.")
     save_setup(setup)
     return setup
+
+
+def view_of(setup: Setup) -> tuple[PlaygroundView, list[str]]:
+    """How the Playground shows ``setup`` (the inverse of ``setup_of``), with notes on what it
+    cannot show as the setup says: examples drawn from a task's train split rather than a
+    saved set, calibrated scoring, a structured setup's worked examples."""
+    prompt, retrieval, notes = setup.prompt, setup.retrieval, []
+    technique = {"few-shot": "Few-shot", "cot": "Chain-of-thought",
+                 "structured": "Structured output", "react": "ReAct"}.get(prompt.technique)
+    if technique is None:  # zero-shot: with retrieval, a system prompt, or neither
+        technique = "RAG" if retrieval.collection else \
+            "System prompt" if prompt.system.strip() else "Zero-shot"
+    if prompt.technique == "few-shot" and not prompt.fewshot_set:
+        notes.append(f"It draws {prompt.shots} examples from the task's train split, which the "
+                     "Playground cannot: pick a saved set (the Few-shot builder makes one).")
+    if prompt.calibrate:
+        notes.append("Its calibrated label scoring shows on Compare only.")
+    if prompt.technique == "structured" and prompt.shots:
+        notes.append(f"Its {prompt.shots} worked examples show on Compare only.")
+    if retrieval.collection and technique not in ("RAG", "ReAct"):
+        notes.append(f"Its retrieval from {retrieval.collection} shows on Compare only.")
+    view = PlaygroundView(technique, _spec_of(setup.model, notes), prompt.fewshot_set,
+                          prompt.shots, prompt.system, prompt.constrained, retrieval.collection,
+                          retrieval.top_k, retrieval.template, prompt.max_steps, setup.generation)
+    return view, notes
+
+
+def _spec_of(model: ModelChoice, notes: list[str]) -> ModelSpec:
+    """The model to load for a setup's model; a run that cannot serve is said, and its base
+    model is used."""
+    try:
+        return model.model_spec()
+    except LabError as exc:
+        notes.append(f"{exc.problem} The base model {model.source} is used instead.")
+        return ModelSpec(source=model.source, engine=model.engine, device=model.device,
+                         dtype=model.dtype, threads=model.threads)

@@ -19,8 +19,9 @@ from ui.playground import MODE_KEYS, apply_task
 
 def receive(request: dict[str, Any]) -> None:
     """Set the Playground's widgets from what it was asked to show: ``history_entry`` (an id),
-    ``run`` (a training run id), or ``task`` with ``technique``, ``input``, ``fewshot_set``,
-    ``k``. Notes on what could not be restored are shown by the page."""
+    ``run`` (a training run id), ``task`` with ``technique``, ``input``, ``fewshot_set``,
+    ``k``, or ``setup`` (a saved setup's name). Notes on what could not be restored are shown
+    by the page."""
     if not request:
         return
     st.session_state.pop("play_last", None)
@@ -30,6 +31,39 @@ def receive(request: dict[str, Any]) -> None:
         _open_run(request["run"])
     elif "task" in request:
         _open_task(request)
+    elif "setup" in request:
+        _open_setup(request["setup"])
+
+
+def _open_setup(name: str) -> None:
+    """A saved setup: its technique and settings in the editor, its model in the sidebar, its
+    generation settings on the right; the task stays the one picked."""
+    from core.playground import view_of
+    from core.setups import load_setup
+    from ui.controls import preset_generation
+    from ui.sidebar import use_model
+
+    try:
+        view, notes = view_of(load_setup(name))
+    except LabError as exc:
+        st.session_state["play_notice"] = f"{exc.problem} {exc.fix or ''}"
+        return
+    st.session_state.update({
+        "play_mode": view.technique, "play_system": view.system, "play_k": view.k or 64,  # 0: all of the set
+        "play_constrained": view.constrained, "play_rag_k": view.top_k,
+        "play_rag_template": view.rag_template, "play_steps": view.max_steps})
+    if view.fewshot_set:
+        st.session_state["play_set"] = view.fewshot_set
+    if view.collection:
+        st.session_state["play_collection"] = view.collection
+    if view.generation is not None:
+        clamped = preset_generation("play", view.generation)
+        if clamped:
+            notes.append("Some of its settings are beyond the Playground's controls and were "
+                         "clamped: " + ", ".join(clamped))
+    use_model(view.model)
+    st.session_state["play_reopened"] = f"Opened setup {name}: {view.technique}, with its model."
+    st.session_state["play_notice"] = " ".join(notes) or None
 
 
 def _open_task(request: dict[str, Any]) -> None:

@@ -207,3 +207,29 @@ def test_a_saved_setup_loads_back_and_a_taken_or_bad_name_is_refused():
     for bad in ("", "   ", "a/b", "../x"):
         with pytest.raises(ConfigError):
             save_playground_setup(bad, _view("Zero-shot"))
+
+
+def test_a_saved_setup_shows_in_the_playground_as_it_was_saved():
+    from core.playground import setup_of, view_of
+
+    for technique, fields in (("Few-shot", {"fewshot_set": "reviews-4", "k": 2}),
+                              ("System prompt", {"system": "One word."}),
+                              ("Structured output", {"constrained": False}),
+                              ("RAG", {"collection": "handbook", "top_k": 5}),
+                              ("ReAct", {"collection": "handbook", "max_steps": 7}),
+                              ("Chain-of-thought", {}), ("Zero-shot", {})):
+        setup = setup_of("s", _view(technique, **fields))
+        view, notes = view_of(setup)
+        assert view.technique == technique and notes == []
+        assert setup_of("s", view) == setup
+
+
+def test_what_the_playground_cannot_show_of_a_setup_is_said():
+    from core.playground import view_of
+    from core.setups import ModelChoice, PromptChoice, Setup
+
+    drawn = Setup("drawn", ModelChoice(run_id="no-such-run"), PromptChoice("few-shot", shots=4))
+    view, notes = view_of(drawn)
+    assert view.technique == "Few-shot" and view.model.adapter is None
+    assert any("train split" in n for n in notes)
+    assert any("base model" in n for n in notes)  # the run cannot serve: its base is used

@@ -230,3 +230,21 @@ def test_no_page_writes_the_widget_keys_of_another_page():
             if owner is not None and name not in owner:
                 foreign.append(f"{name}:{line} writes {key}")
     assert not foreign, "open the page through ui.navigate instead: " + "; ".join(foreign)
+
+
+def test_a_saved_setup_opens_in_the_playground_with_its_technique_and_settings(tiny):
+    save_set(FewShotSet("two", (Example("good", "POSITIVE"), Example("bad", "NEGATIVE")),
+                        "Classify.", "Review: {input}\nSentiment:", ("POSITIVE", "NEGATIVE")))
+    at = _technique(_page(PLAY, tiny), "Few-shot")
+    at.slider(key="play_k").set_value(2)
+    at.number_input(key="play_max_new").set_value(7).run()
+    _save_setup(at, "two shots")
+    _technique(at, "Free text")
+    at.number_input(key="play_max_new").set_value(30).run()
+    at.session_state[REQUESTS] = {"playground": {"setup": "two shots"}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["play_mode"] == "Few-shot" and at.session_state["play_set"] == "two"
+    assert at.slider(key="play_k").value == 2
+    assert at.number_input(key="play_max_new").value == 7
+    assert any("Opened setup two shots" in i.value for i in at.info)
