@@ -180,3 +180,13 @@ def test_a_comparison_saved_before_setups_opens_with_its_paired_differences(tiny
     assert at.selectbox(key="cmp_selected").options == [
         f"{OLD.name} · review-sentiment · 4 setups · succeeded"]
     assert "tuned" in _text(at)
+
+
+def test_on_a_question_task_the_rag_presets_read_as_retrieval_and_calibration_is_not_offered(tiny):
+    at = _page(CMP, tiny)
+    at.selectbox(key="cmp_task").set_value("handbook-qa").run()
+    assert not at.exception, at.exception
+    at.multiselect(key="cmp_basic").set_value(["zero-shot", "RAG top-3"]).run()
+    rows = _rows(at)
+    assert len(rows) == 2 and plain("zero-shot + retrieval from lumen-outfitters (k=3)") in rows[1]
+    assert "cmp_b_calibrate" not in [c.key for c in at.checkbox]  # no labels to calibrate
