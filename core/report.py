@@ -253,12 +253,15 @@ def _tuning_sentences(results: Results, metric: str) -> list[str]:
     said.append(f"Training took {fmt_number(tuned.get('train_seconds'))} s on a "
                 f"{device_name(tuned.get('train_device'))}{spent}.")
     rows = break_even_rows(results)
+    # the row of the trained setup the verdict named, not the table's first tuned row
+    rows = rows[rows["Fine-tuned variant"] == tuned["name"]] if not rows.empty else rows
     if rows.empty:
         return said
     if rows.iloc[0]["Break-even (queries)"].startswith("– (less"):
-        said.append("No break-even on cost applies: its cheaper queries would buy worse answers.")
+        said.append(f"No break-even on cost applies: {tuned['name']}'s cheaper queries would "
+                    "buy worse answers.")
     else:
-        said.append(f"Against {plain['name']}, the trained model "
+        said.append(f"Against {plain['name']}, {tuned['name']} "
                     f"{rows.iloc[0]['What it means']}.")
     return said
 

@@ -293,14 +293,14 @@ def test_break_even_rows_without_prices_say_why_instead_of_crashing(no_prices):
     row = report.break_even_rows(no_prices).iloc[0]
     assert row["Break-even (queries)"] == "–"
     assert "no price per million prompt tokens" in row["What it means"]
-    assert "trained model is not weighed against prompting: no price" in report.verdict(no_prices)
+    assert "lora-live-demo is not weighed against prompting: no price" in report.verdict(no_prices)
 
 
 def test_a_tuned_model_no_cheaper_per_query_never_pays_back_in_words(results):
     _variant_named(results, "lora-live-demo")["prompt_tokens_mean"] = 400  # longer than few-shot
     row = report.break_even_rows(results).iloc[0]
     assert row["Break-even (queries)"] == "never"
-    assert "the trained model never pays back its training: its queries are not cheaper" \
+    assert "lora-live-demo never pays back its training: its queries are not cheaper" \
         in report.verdict(results)
 
 
