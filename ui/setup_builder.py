@@ -280,9 +280,10 @@ def built_setup(task: Task, spec: ModelSpec, runs: dict[str, Run]) -> Setup:
     state = st.session_state
     model = _built_model(spec, runs)
     technique = state["cmp_b_technique"]
+    shots = int(state["cmp_b_shots"]) if technique in ("few-shot", "structured") else 0
     from_set = technique == "few-shot" and state["cmp_b_examples"] != FROM_TRAIN
     prompt = PromptChoice(
-        technique, shots=int(state["cmp_b_shots"]) if technique in ("few-shot", "structured") else 0,
+        technique, shots=shots,
         fewshot_set=state["cmp_b_examples"] if from_set else None,
         system="" if technique == "react" else state["cmp_b_system"],
         constrained=bool(state["cmp_b_constrained"]),
@@ -314,7 +315,8 @@ def _add(task: Task, spec: ModelSpec, runs: dict[str, Run], taken: list[str]) ->
 
 def setup_builder(task: Task, spec: ModelSpec, runs: list[Run], taken: list[str]) -> None:
     """'Add a setup': a model, a prompt technique and retrieval, composed into one setup."""
-    with st.expander("Add a setup from its parts: model + prompt + retrieval", icon=":material/add:"):
+    with st.expander("Add a setup from its parts: model + prompt + retrieval",
+                     icon=":material/add:"):
         _model_widgets(spec, runs)
         _prompt_widgets(task)
         _retrieval_widgets()

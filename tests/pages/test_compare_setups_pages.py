@@ -69,7 +69,8 @@ def test_a_tuned_run_with_two_shots_is_built_listed_saved_and_measured(tiny, tin
     [comparison] = list_comparisons()
     saved = json.loads((comparison.folder / "config.json").read_text())
     hybrid = next(s for s in saved["setups"] if s["name"] == described)
-    assert hybrid["model"]["run_id"] == run_id and hybrid["model"]["source"] == str(tiny_long_model_dir)
+    assert hybrid["model"]["run_id"] == run_id
+    assert hybrid["model"]["source"] == str(tiny_long_model_dir)
     assert hybrid["prompt"] == {"technique": "few-shot", "shots": 2} and saved["draws"] == 1
     assert _wait(comparison.id) == "succeeded", (comparison.folder / "log.txt").read_text()[-2000:]
 
@@ -80,9 +81,11 @@ def test_a_tuned_run_with_two_shots_is_built_listed_saved_and_measured(tiny, tin
     assert row["Model"] == f"run {run_id}" and row["Prompt"] == "2-shot" and not row["Error"]
     assert "Paired differences" in [h.value for h in again.subheader]
     paired = next(d.value for d in again.dataframe if "Leader" in d.value.columns)
-    assert len(paired) == 1 and {described, "zero-shot"} == {paired["Leader"][0], paired["Other"][0]}
+    assert len(paired) == 1
+    assert {paired["Leader"][0], paired["Other"][0]} == {described, "zero-shot"}
     assert paired["Verdict"][0] in ("tie", "within noise", "real lead")
-    spread = [c.value for c in again.caption if "another draw or order of the same 2 examples" in c.value]
+    spread = [c.value for c in again.caption
+              if "another draw or order of the same 2 examples" in c.value]
     assert len(spread) == 1 and spread[0].startswith(plain(described))  # one draw more: 2 draws
     assert "over 2 draws" in spread[0]
 
@@ -157,7 +160,8 @@ def test_a_setup_sent_from_another_page_arrives_in_the_list(tiny, tiny_long_mode
                      PromptChoice("few-shot", shots=2, calibrate=True)))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.session_state[SPEC_KEY] = tiny
-    at.session_state[REQUESTS] = {"compare": {"setup": "from the playground"}}  # ask("compare", ...)
+    # what ask("compare", setup=...) leaves for the page
+    at.session_state[REQUESTS] = {"compare": {"setup": "from the playground"}}
     at.switch_page(CMP).run()
     assert not at.exception, at.exception
     assert at.multiselect(key="cmp_saved").value == ["from the playground"]
