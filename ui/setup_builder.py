@@ -75,12 +75,9 @@ def builder_defaults(spec: ModelSpec) -> dict:
             "cmp_b_name": ""}
 
 
-def sidebar_model(spec: ModelSpec, run_id: str | None = None,
-                  source: str | None = None) -> ModelChoice:
-    """The sidebar's model as a setup's model: its engine, device, dtype and threads, on
-    ``source`` (a run's base) where that is the sidebar's model, else with the defaults."""
-    if source and source != spec.source:
-        return ModelChoice(source=source, run_id=run_id)
+def sidebar_model(spec: ModelSpec, run_id: str | None = None) -> ModelChoice:
+    """The sidebar's model as a setup's model, with its engine, device, dtype and threads
+    (and ``run_id``'s adapter on it, for a tuned run)."""
     return ModelChoice(source=spec.source, engine=spec.engine, device=spec.device,
                        dtype=spec.dtype, threads=spec.threads, run_id=run_id)
 
