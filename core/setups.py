@@ -96,8 +96,9 @@ def run_folder(choice: ModelChoice) -> Path:
     base = run.config.get("model")
     if base and base != choice.source:
         raise ConfigError(f"Run {choice.run_id} tuned {base}, but this comparison uses "
-                          f"{choice.source}.", f"Set the comparison's model to {base}, or pick "
-                          f"a run of {choice.source}.")
+                          f"{choice.source}.", f"Set the comparison's model to {base}, pick a run "
+                          f"of {choice.source}, or add the run through Compare's 'Add a setup', "
+                          "which runs it on its own base model.")
     return Path(run.run_dir)
 
 
