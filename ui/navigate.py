@@ -17,9 +17,6 @@ PAGES = {"home": "app.py", "tour": "pages/0_Tour.py", "playground": "pages/1_Pla
          "knowledge": "pages/4_Knowledge.py", "train": "pages/5_Train.py",
          "runs": "pages/6_Runs.py", "compare": "pages/7_Compare.py", "tasks": "pages/8_Tasks.py"}
 REQUESTS = "lab_page_requests"  # {page: what it was asked to show}, until that page reads it
-# pages that do not read their requests yet: the request is put into their widgets for them,
-# here and nowhere else (Compare: until its page calls arrival("compare"))
-NOT_READ_YET = {"compare": {"comparison": "cmp_selected", "task": "cmp_task"}}
 
 
 def _check(page: str) -> str:
@@ -33,9 +30,6 @@ def ask(page: str, **what: Any) -> None:
     page opened by the user later); a newer request replaces an older one."""
     _check(page)
     st.session_state.setdefault(REQUESTS, {})[page] = dict(what)
-    for name, key in NOT_READ_YET.get(page, {}).items():
-        if name in what:
-            st.session_state[key] = what[name]
 
 
 def open_page(page: str, **what: Any) -> None:

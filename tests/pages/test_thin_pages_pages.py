@@ -248,3 +248,19 @@ def test_a_saved_setup_opens_in_the_playground_with_its_technique_and_settings(t
     assert at.slider(key="play_k").value == 2
     assert at.number_input(key="play_max_new").value == 7
     assert any("Opened setup two shots" in i.value for i in at.info)
+
+
+def test_a_new_task_opens_in_compare_and_in_train_through_their_requests(tiny):
+    from tests.pages.test_tasks_page import TASKS, _make
+
+    at = _make(_page(TASKS, tiny))
+    at.button(key="tasks_create").click().run()
+    at.button(key="tasks_use_Compare").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["cmp_task"] == "tickets"  # Compare read its request
+    assert "compare" not in at.session_state[REQUESTS]
+    at.switch_page(TASKS).run()
+    at.button(key="tasks_use_Train").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_task").value == "tickets"
+    assert "train" not in at.session_state[REQUESTS]
