@@ -70,7 +70,7 @@ case "${1:-start}" in
     ;;
   bench)
     setup
-    exec "$VENV/bin/python" -m core bench "${@:2}"
+    exec "$VENV/bin/python" -m bench "${@:2}"
     ;;
   *) echo "usage: ./lab.sh [start|test|bench|setup] [args...]" >&2; exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-"""``python -m core bench`` (or ``./lab.sh bench``): the lab's speed goals, as ratios.
+"""``python -m bench`` (or ``./lab.sh bench``): the lab's speed goals, as ratios.
 
 1. Generation: tokens/s of the lab's ``generate`` against a bare ``model.generate``
    on the same model, prompt and settings, interleaved so that both see the same
@@ -221,7 +221,7 @@ def bench_evaluation(cot_examples: int, cot_tokens: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--skip-gguf-baseline", action="store_true",

@@ -7,8 +7,8 @@ through ``dtype``), beside the choice ``core.precision`` made from its small wor
 A processor without native bf16 can be tried on any machine by capping torch and oneDNN
 at AVX2 (the variables below); the choice is then measured anew for that setting.
 
-    python -m core bench --only precision
-    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python -m core bench --only precision
+    python -m bench --only precision
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python -m bench --only precision
 """
 
 from __future__ import annotations

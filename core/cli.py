@@ -6,7 +6,7 @@
     python -m core generate --system "Answer briefly." "What is LoRA?" --stream
     python -m core score "Review: great film. Sentiment:" " positive" " negative"
     python -m core history --limit 5 --export csv
-    python -m core bench --rounds 3            # the benchmarks of bench/
+    python -m bench --rounds 3                 # the benchmarks (bench/, its own entry)
     python -m core train --preset live-demo    # fine-tune in the foreground, printing progress
     python -m core train --preset live-demo --precision float32 --threads 1
     python -m core train CONFIG.json --run-dir DIR [--resume]   # what a background run executes
@@ -142,10 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:  # the benchmarks live in bench/, beside core; same entry point
-        from bench.__main__ import main as bench_main
-
-        return bench_main(argv[1:])
+    if argv[:1] == ["bench"]:  # the benchmarks have their own entry, python -m bench: core
+        return _bench(argv[1:])  # never imports them, it only hands the arguments on
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -334,6 +332,14 @@ def _train(args: argparse.Namespace) -> int:
     return code
 
 
+def _bench(argv: list[str]) -> int:
+    """``python -m core bench ARGS`` runs ``python -m bench ARGS`` (kept for older notes)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.call([sys.executable, "-m", "bench", *argv], cwd=root)
+
+
 def _compare(args: argparse.Namespace) -> int:
     from core.compare_runs import run_config_file
 
@@ -345,6 +351,11 @@ def _compare(args: argparse.Namespace) -> int:
 
     for warning in result_warnings(results):  # again under the table: the start's have scrolled away
         print(f"warning: {warning}")
+    from core.report import notes, paired_sentences, verdict
+
+    print(f"\nverdict: {verdict(results)}")
+    for line in paired_sentences(results) + notes(results):
+        print(f"  {line}")
     if args.report:
         from core.report import html_report
 
