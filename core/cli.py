@@ -343,13 +343,14 @@ def _bench(argv: list[str]) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from core.compare_runs import run_config_file
 
-    results, folder = run_config_file(Path(args.config), Path(args.out) if args.out else None)
-    for variant in results["variants"]:
-        shown = {k: v["value"] for k, v in variant["metrics"].items()} if variant["metrics"] else variant["error"]
-        print(f"{variant['name']:20s} {variant.get('engine') or '-':12s} {shown}")
-    from core.task_versions import result_warnings
+    from core.results import Results
 
-    for warning in result_warnings(results):  # again under the table: the start's have scrolled away
+    results, folder = run_config_file(Path(args.config), Path(args.out) if args.out else None)
+    typed = Results.from_dict(results)
+    for row in typed.rows:
+        shown = {k: v.value for k, v in row.metrics.items()} if row.metrics else row.error
+        print(f"{row.name:20s} {row.engine or '-':12s} {shown}")
+    for warning in typed.warnings:  # again under the table: the start's have scrolled away
         print(f"warning: {warning}")
     from core.report import notes, paired_sentences, verdict
 
@@ -375,17 +376,17 @@ def _runs(args: argparse.Namespace) -> int:
         print(f"fix: {problem.fix}", file=sys.stderr)
     if args.json:
         print(json.dumps([{"id": r.id, "name": r.name, "status": r.status, "created_at": r.created_at,
-                           "method": r.config.get("method"), "model": r.config.get("model"),
+                           "method": r.method or None, "model": r.base_model or None,
                            "data": r.data, "queue_position": r.queue_position,
                            "run_dir": str(r.run_dir), "metrics": r.metrics,
                            "problem": r.problem, "fix": r.fix} for r in found], indent=2))
         return 0
     for r in found:
         extra = f" (queue position {r.queue_position})" if r.queue_position else ""
-        acc = r.metrics.get("accuracy")
+        acc = r.measured.accuracy
         acc_text = f" accuracy {acc:.3f}" if acc is not None else ""
         name = f" \"{r.name}\"" if r.name else ""
-        print(f"{r.id:48s} {r.status:9s}{extra} {r.config.get('method')} {r.data}{acc_text}{name}")
+        print(f"{r.id:48s} {r.status:9s}{extra} {r.method or None} {r.data}{acc_text}{name}")
     return 0
 
 

@@ -29,6 +29,7 @@ from core.compare import CompareConfig, check_variants, evaluate
 from core.config_files import kind_of
 from core.errors import ConfigError, LabError, StorageError
 from core.paths import data_dir, history_db_path, storage_error, write_json
+from core.results import Results, ResultsError
 
 STATES = jobs.STATES
 CRASH_FIX = "Run the comparison again: its settings are kept with it."
@@ -398,7 +399,14 @@ def list_comparisons() -> list[Comparison]:
 
 
 def load_results(comparison_id: str) -> dict[str, Any]:
-    """A finished comparison's results; a LabError when it has none or they cannot be read."""
+    """A finished comparison's results as the dict the report draws (``load_comparison``
+    reads them typed); a LabError when it has none or they cannot be read."""
+    return load_comparison(comparison_id).to_dict()
+
+
+def load_comparison(comparison_id: str) -> Results:
+    """A finished comparison's results, typed (``core.results``); a LabError when it has none
+    or they cannot be read, naming the comparison's folder and what to do."""
     comparison = get_comparison(comparison_id)  # an id never leaves the folder
     if comparison.status == "damaged":
         raise LabError(comparison.problem, comparison.fix)
@@ -406,15 +414,11 @@ def load_results(comparison_id: str) -> dict[str, Any]:
     if not path.is_file():
         raise LabError(f"Comparison {comparison_id} has no results yet.", "Wait for it to finish.")
     try:
-        results = jobs.read_json(path)
-    except jobs.Damaged as exc:
-        results, reason = None, str(exc)
-    rows = results.get("setups", results.get("variants")) if isinstance(results, dict) else None
-    if not isinstance(rows, list):
-        damaged = _damaged(comparison_id, comparison.folder,
-                           reason if results is None else "results.json holds no variants")
-        raise LabError(damaged.problem, damaged.fix)
-    return results
+        return Results.from_dict(jobs.read_json(path), "results.json")
+    except (jobs.Damaged, ResultsError) as exc:
+        reason = str(exc) if isinstance(exc, jobs.Damaged) else exc.problem.rstrip(".")
+        damaged = _damaged(comparison_id, comparison.folder, reason)
+        raise ResultsError(damaged.problem, damaged.fix) from exc
 
 
 def cancel_comparison(comparison_id: str) -> None:

@@ -93,7 +93,7 @@ def run_folder(choice: ModelChoice) -> Path:
         raise ConfigError(f"Run {choice.run_id} has status {run.status} and no saved model; only "
                           "finished runs (or runs cancelled after a step) compare.",
                           "Pick a run that succeeded, or resume this one.")
-    base = run.config.get("model")
+    base = run.base_model
     if base and base != choice.source:
         raise ConfigError(f"Run {choice.run_id} tuned {base}, but this comparison uses "
                           f"{choice.source}.", f"Set the comparison's model to {base}, pick a run "

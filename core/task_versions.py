@@ -40,8 +40,7 @@ def short(fingerprint: str | None) -> str:
 def run_data_line(run) -> str:
     """One line for the Runs page: the task and its version (or the file), and the rows used."""
     record = read_run_data(run.run_dir)
-    what = f"task {run.config.get('task')}" if run.config.get("task") else \
-        f"file {Path(str(run.config.get('data_path'))).name}"
+    what = f"task {run.task}" if run.task else f"file {Path(str(run.data_path)).name}"
     if record is None:
         return f"Trained on {what}, {NOT_RECORDED} (an older run)."
     rows = f"{_count(record.get('train_rows'))} training rows, " \
@@ -90,7 +89,7 @@ def tuned_run_check(run_id: str, task, test_inputs: list[Any]) -> dict[str, Any]
     record, keys, recorded = _trained_data(run)
     fingerprint = task.fingerprint
     check: dict[str, Any] = {"run_id": run_id, "recorded": recorded,
-                             "task": (record or {}).get("task") or run.config.get("task"),
+                             "task": (record or {}).get("task") or run.task,
                              "fingerprint": (record or {}).get("fingerprint"),
                              "overlap": None, "warnings": []}
     label = f"Run {run.name or run_id}"

@@ -136,11 +136,11 @@ st.subheader("Outputs")
 left, right = st.columns(2)
 with left:
     folder = output_folder(run)
-    st.markdown(f"**{'Model' if run.config.get('method') == 'full' else 'Adapter'} folder**")
+    st.markdown(f"**{'Model' if run.method == 'full' else 'Adapter'} folder**")
     if not folder.is_dir():
         st.caption("Not written yet: it appears when the run finishes or is cancelled.")
     st.code(str(folder), language=None, wrap_lines=True)
-    if folder.is_dir() and run.config.get("method") != "full":
+    if folder.is_dir() and run.method != "full":
         st.caption("A standard PEFT adapter: `PeftModel.from_pretrained(base, folder)`.")
     template = run.run_dir / "template.json"
     if template.exists():

@@ -320,7 +320,7 @@ def shown_status(run: Run) -> str:
 def run_label(run: Run) -> str:
     """How a list names a run: its name (else its id), status and method."""
     status = "cancelling" if run.cancelling else run.status
-    return f"{run.name or run.id} · {status} · {METHOD_LABELS.get(run.config.get('method'), '?')}"
+    return f"{run.name or run.id} · {status} · {METHOD_LABELS.get(run.method, '?')}"
 
 
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
@@ -333,14 +333,14 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
         except ValueError:
             pass
         rows.append({"name": run.name, "run": run.id, "status": shown_status(run),
-                     "method": METHOD_LABELS.get(run.config.get("method"), "?"),
-                     "data": Path(run.data).name if run.config.get("data_path") else run.data,
-                     "base": run.config.get("model"), "created": created,
+                     "method": METHOD_LABELS.get(run.method, "?"),
+                     "data": Path(run.data).name if run.data_path else run.data,
+                     "base": run.base_model or None, "created": created,
                      "duration": duration(run.duration_s),
-                     "steps": run.metrics.get("steps"),
-                     "train loss": _number(run.metrics.get("train_loss")),
-                     "eval loss": _number(run.metrics.get("eval_loss")),
-                     "accuracy": _number(run.metrics.get("accuracy"), 3)})
+                     "steps": run.measured.steps,
+                     "train loss": _number(run.measured.train_loss),
+                     "eval loss": _number(run.measured.eval_loss),
+                     "accuracy": _number(run.measured.accuracy, 3)})
     return pd.DataFrame(rows)
 
 
@@ -445,15 +445,15 @@ def run_setup_line(events: list[dict]) -> str | None:
 
 
 def output_folder(run: Run) -> Path:
-    return run.run_dir / ("model" if run.config.get("method") == "full" else "adapter")
+    return run.run_dir / ("model" if run.method == "full" else "adapter")
 
 
 def spec_for(run: Run) -> ModelSpec:
     """The model that serves a run's result: the base with the adapter (full: the model)."""
     folder = str(output_folder(run))
-    if run.config.get("method") == "full":
+    if run.method == "full":
         return ModelSpec(source=folder)
-    return ModelSpec(source=run.config["model"], adapter=folder)
+    return ModelSpec(source=run.base_model, adapter=folder)
 
 
 def trained_prompt(run: Run) -> str | None:
@@ -466,8 +466,8 @@ def trained_prompt(run: Run) -> str | None:
         if template.get("data_format") != "text-label":
             return None
         text = "Type your text here"
-        if run.config.get("task"):
-            text = load_task(run.config["task"]).examples("test", limit=1)[0].input
+        if run.task:
+            text = load_task(run.task).examples("test", limit=1)[0].input
         return tuned_prompt(template, text)
     except (OSError, ValueError, KeyError, IndexError, AttributeError, LabError):
         return None
