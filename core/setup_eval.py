@@ -291,11 +291,11 @@ def _generated(engine, prompts: list[str], params: GenerationParams,
     return out
 
 
-def _react(engine, task: Task, setup: Setup, inputs: list[str],
-           should_stop: Callable[[], bool], on_example) -> Outputs:
-    """Each question through the ReAct loop; tokens and time summed over its steps."""
+def react_setup(task: Task, setup: Setup):
+    """A ReAct setup's loop settings (``core.react.ReActConfig``) and its search tool (None
+    without a collection or the search tool)."""
     from core.knowledge import format_hits, search
-    from core.react import ReActConfig, run_react
+    from core.react import ReActConfig
 
     collection = setup.retrieval.collection or task.collection
     finder = None
@@ -303,16 +303,28 @@ def _react(engine, task: Task, setup: Setup, inputs: list[str],
         _ready(collection)
         finder = (lambda q: format_hits(search(collection, q, setup.retrieval.top_k)))  # noqa: E731
     tokens = setup.generation.max_new_tokens if setup.generation else 80
-    config = ReActConfig(setup.prompt.max_steps, max(16, min(512, tokens)), collection)
+    return ReActConfig(setup.prompt.max_steps, max(16, min(512, tokens)), collection), finder
+
+
+def react_prediction(task: Task, answer: str | None) -> Any:
+    """What Compare reads from a ReAct answer (the number, for a numeric task)."""
+    if answer is not None and task.kind == "numeric":
+        answer = extract_answer(answer, numeric=True)
+    return answer.strip() if isinstance(answer, str) else answer
+
+
+def _react(engine, task: Task, setup: Setup, inputs: list[str],
+           should_stop: Callable[[], bool], on_example) -> Outputs:
+    """Each question through the ReAct loop; tokens and time summed over its steps."""
+    from core.react import run_react
+
+    config, finder = react_setup(task, setup)
     out = Outputs()
     for number, question in enumerate(inputs, 1):
         if should_stop():
             raise LabError("The comparison was cancelled.")
         result = run_react(engine.generate, question, config, finder)
-        answer = result.answer
-        if answer is not None and task.kind == "numeric":
-            answer = extract_answer(answer, numeric=True)
-        out.predictions.append(answer.strip() if isinstance(answer, str) else answer)
+        out.predictions.append(react_prediction(task, result.answer))
         out.raw.append(result.transcript.split(f"Question: {question.strip()}", 1)[-1][-500:])
         out.prompt_tokens.append(result.prompt_tokens)
         out.completion_tokens.append(result.completion_tokens)
@@ -330,7 +342,8 @@ def _ready(collection: str) -> None:
         ensure_sample_collection()
 
 
-def _params(task: Task, setup: Setup, built: BuiltPrompt) -> tuple[GenerationParams, Callable]:
+def answer_params(task: Task, setup: Setup,
+                  built: BuiltPrompt) -> tuple[GenerationParams, Callable]:
     """Generation settings (the lab's defaults by technique, or the setup's own) and how the
     answer is read."""
     technique = setup.prompt.technique
@@ -352,6 +365,18 @@ def _params(task: Task, setup: Setup, built: BuiltPrompt) -> tuple[GenerationPar
                    json_schema=own.json_schema or default.json_schema), read
 
 
+def scored_by_label(task: Task, setup: Setup) -> bool:
+    """Whether Compare reads the setup's answers as the likeliest label (not generated text)."""
+    return task.kind == "classification" and setup.prompt.technique in ("zero-shot", "few-shot")
+
+
+def label_prefix(setup: Setup, template: dict | None) -> str | None:
+    """What stands between a prompt and its label when labels are scored."""
+    if setup.prompt.system.strip():
+        return None
+    return template.get("completion_prefix", " ") if template else " "
+
+
 def run_setup(engine, task: Task, setup: Setup, examples: list[dict], seed: int,
               should_stop: Callable[[], bool] = lambda: False, template: dict | None = None,
               on_example: Callable[[int, int], None] | None = None) -> Outputs:
@@ -364,16 +389,15 @@ def run_setup(engine, task: Task, setup: Setup, examples: list[dict], seed: int,
         return _react(engine, task, setup, inputs, should_stop, on_example)
     chat = engine.chat_prompt if setup.prompt.system.strip() else None
     built = build_prompts(task, setup, inputs, seed, chat, template)
-    if task.kind == "classification" and setup.prompt.technique in ("zero-shot", "few-shot"):
-        prefix = None if setup.prompt.system.strip() else \
-            (template.get("completion_prefix", " ") if template else " ")
+    if scored_by_label(task, setup):
+        prefix = label_prefix(setup, template)
         out = _scored(engine, [b.text for b in built], task.labels, prefix, should_stop,
                       on_example)
         if setup.prompt.calibrate:
             free = content_free_prompts(task, setup, seed, chat, template)
             out = _calibrated(engine, out, task.labels, free, prefix)
         return out
-    params, read = _params(task, setup, built[0])
+    params, read = answer_params(task, setup, built[0])
     return _generated(engine, [b.text for b in built], params, read, should_stop, on_example)
 
 
