@@ -22,7 +22,7 @@ from ui.setup_builder import (arrive, builder_defaults, chosen_config, draws_inp
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Compare · PromptTune Lab", page_icon="⚖️", layout="wide")
-engine = render_sidebar()
+render_sidebar()  # the sidebar; each setup loads its own model where it answers
 st.title(":material/compare: Compare")
 st.caption("Prompting, few-shot, chain-of-thought, RAG, fine-tuned runs and their hybrids (a "
            "tuned model with few-shot examples or retrieval) on the same test examples with the "
@@ -121,16 +121,20 @@ def past_comparisons() -> None:
 
 
 def free_form_columns() -> None:
-    """One input through each quick prompt preset and saved set, side by side."""
-    st.caption("One input, every selected prompt variant answering in its own column, streaming.")
+    """One input through every setup in the comparison's list, side by side."""
+    st.caption("One input, every setup in this comparison (quick presets, saved sets, runs, "
+               "saved and built setups) answering in its own column, streaming: the prompt "
+               "shown is the one the comparison scores.")
     st.text_area("Input", key="cmp_free", height=80)
-    if st.button("Ask all", key="cmp_free_run", disabled=engine is None):
+    if st.button("Ask all", key="cmp_free_run"):
         try:
             task = load_task(st.session_state["cmp_task"])
-            presets = variant_choices(task)
-            free_form(engine, task, st.session_state["cmp_free"],
-                      [presets[n] for n in st.session_state["cmp_basic"] if n in presets],
-                      st.session_state["cmp_sets"])
+            runs = {r.id: r for r in list_runs() if r.has_outputs}
+            rows, problems = listed_setups(task, variant_choices(task), runs, current_spec())
+            for exc in problems:  # a saved setup unreadable since: named, the rest answer
+                show_error(exc)
+            free_form(task, st.session_state["cmp_free"], [row.setup for row in rows],
+                      int(st.session_state["cmp_seed"]))
         except LabError as exc:
             show_error(exc)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import GenerationParams
-from core.fewshot import load_set, select_examples
-from core.prompting import PromptRecipe, build_prompt
+from core.config import ModelSpec
+from core.errors import LabError
+from core.setup_answer import answer_one, setup_prompt
+from core.setups import Setup
 from core.compare_runs import Comparison, cancel_comparison, get_comparison
 from core.report import (break_even, break_even_missing, break_even_rows, disagreements,
                          html_report, metrics_table, notes, paired_caption, paired_sentences,
@@ -16,8 +17,10 @@ from core.report_charts import (confusion_figures, metric_bars, metric_names, pr
 from core.compare import CompareConfig
 from core.task_versions import (check_warnings, comparison_checks, result_warnings, short,
                                 task_line)
-from core.tasks import Task, available_splits, load_split, load_task, task_title
-from ui.controls import plain, stream_answer
+from core.tasks import Task, load_split, load_task, task_title
+from ui.controls import plain
+from ui.engine import (check_spec, load_engine, loaded_engine, model_title, show_error,
+                       unexpected_load_error)
 
 
 def variant_choices(task: Task) -> dict[str, dict]:
@@ -243,32 +246,68 @@ def break_even_calculator(results: dict) -> None:
                        f"training after **{queries:,.0f} queries**.")
 
 
-def free_form(engine, task: Task, text: str, variants: list[dict], sets: list[str]) -> None:
-    """One input through each prompt variant, each answer streaming in its own column."""
-    recipes = {}
-    template = task.prompt_template
-    pool = task.examples("train") if "train" in available_splits(task.name) else []
-    for spec in variants:
-        kind = {"zero-shot": "zero-shot", "few-shot": "few-shot", "cot": "chain-of-thought",
-                "structured": "structured"}.get(spec["kind"])
-        if kind is None:
-            continue
-        shots = tuple(select_examples(pool, "balanced", spec.get("shots", 4))) \
-            if spec["kind"] == "few-shot" and pool else ()
-        recipes[spec["name"]] = PromptRecipe(kind if shots or kind != "few-shot" else "zero-shot",
-                                             task.instruction, template, shots, labels=task.labels,
-                                             json_schema=task.schema if kind == "structured" else None,
-                                             constrained=spec.get("constrained", True))
-    for name in sets:
-        recipes[f"set {name}"] = load_set(name).recipe()
-    if not recipes:
-        st.warning("Pick prompt variants or few-shot sets in the first tab.")
+FREE_COLUMNS = 4  # setups side by side in the Free-form tab; more wrap into further rows
+
+
+def _setup_engine(spec: ModelSpec):
+    """The setup's model from the lab's engine shelf, loaded here under a spinner the first
+    time (a ModelError says why it cannot load)."""
+    check_spec(spec)
+    if loaded_engine(spec) is not None:
+        return loaded_engine(spec)
+    try:
+        with st.spinner(f"Loading {plain(model_title(spec), keep_format=True)}…"):
+            return load_engine(spec)
+    except LabError:
+        raise
+    except Exception as exc:  # last resort: a failure the core did not foresee
+        raise unexpected_load_error(spec, exc) from exc
+
+
+def _answer_column(task: Task, text: str, setup: Setup, seed: int) -> None:
+    """One setup's column: its name and parts, the exact prompt, the streamed answer (and the
+    label Compare counts), tokens and time; or why it cannot answer."""
+    head = st.empty()
+    head.markdown(f"**{plain(setup.name)}**")
+    calibrated = " · calibrated label scores" if setup.prompt.calibrate else ""
+    st.caption(plain(setup.describe()) + calibrated)
+    try:
+        engine = _setup_engine(setup.model.model_spec())
+        prompt, _ = setup_prompt(setup, task, text, engine, seed)
+        head.markdown(f"**{plain(setup.name)}** · {engine.count_tokens(prompt)} prompt tokens")
+        with st.expander("The exact prompt"):
+            st.code(prompt, language=None, wrap_lines=True)
+        box, written = st.empty(), []
+
+        def show(chunk: str) -> None:
+            written.append(chunk)
+            box.code("".join(written) + "▌", language=None, wrap_lines=True)
+
+        answer = answer_one(setup, task, text, engine, show, seed)
+        box.code(answer.text or " ", language=None, wrap_lines=True)
+    except LabError as exc:  # a run deleted since, a collection gone: the others still answer
+        show_error(exc)
         return
-    columns = st.columns(len(recipes))
-    for column, (name, recipe) in zip(columns, recipes.items()):
-        built = build_prompt(recipe, text)
-        with column:
-            st.markdown(f"**{plain(name)}** · {engine.count_tokens(built.text)} prompt tokens")
-            completion = stream_answer(engine.stream(built.text, GenerationParams(
-                max_new_tokens=64, stop=built.stops, json_schema=built.json_schema)))
-            st.caption(f"{completion.completion_tokens} tokens · {completion.latency_s:.2f} s")
+    if answer.label is not None:
+        st.markdown(f"Label Compare counts: **{plain(answer.label)}**"
+                    + (" (calibrated)" if answer.calibrated else ""))
+    elif setup.prompt.technique == "react":
+        final = "none (the step limit ended it)" if answer.prediction is None \
+            else f"**{plain(str(answer.prediction))}**"
+        st.markdown(f"Final answer: {final}")
+    st.caption(f"{answer.completion_tokens} tokens · {answer.seconds:.2f} s")
+
+
+def free_form(task: Task, text: str, setups: list[Setup], seed: int = 0) -> None:
+    """One input through every setup of the comparison, each answering in its own column
+    (rows of four), streaming; the prompts are the ones the comparison would score."""
+    if not setups:
+        st.warning("No setup to ask: pick quick setups or add one in the New comparison tab.")
+        return
+    if not text.strip():
+        st.warning("The input is empty: type something for the setups to answer.")
+        return
+    for start in range(0, len(setups), FREE_COLUMNS):
+        for column, setup in zip(st.columns(FREE_COLUMNS), setups[start:start + FREE_COLUMNS]):
+            with column:
+                _answer_column(task, text, setup, seed)
