@@ -89,3 +89,17 @@ def test_more_than_four_setups_wrap_into_rows_of_four(tiny):
     free = at.tabs[2]
     rows = [b for b in free.children.values() if getattr(b, "type", None) == "flex_container"]
     assert [len(row.children) for row in rows] == [4, 4]  # two rows of four columns
+
+
+def test_a_react_setup_shows_its_transcript_and_final_answer(tiny):
+    at = _page(CMP, tiny)
+    at.selectbox(key="cmp_task").set_value("shop-math").run()
+    at.multiselect(key="cmp_basic").set_value([]).run()
+    agent = Setup("agent", _model(tiny), PromptChoice("react", tools=("calculator",),
+                                                      max_steps=2))
+    _ask(at, [agent], "What do 3 mugs at $4 cost?")
+    assert len(_headers(at)) == 1 and not at.error
+    assert any(c.value.endswith("Question: What do 3 mugs at $4 cost?\nThought:")
+               for c in at.code)  # the exact opening prompt
+    assert any(m.value.startswith("Final answer: ") for m in at.markdown)
+    assert not _labels(at)  # no label to count on a numeric task
