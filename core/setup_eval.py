@@ -291,7 +291,7 @@ def _generated(engine, prompts: list[str], params: GenerationParams,
     return out
 
 
-def react_setup(task: Task, setup: Setup):
+def react_setup(task: Task, setup: Setup) -> tuple[Any, Callable[[str], str] | None]:
     """A ReAct setup's loop settings (``core.react.ReActConfig``) and its search tool (None
     without a collection or the search tool)."""
     from core.knowledge import format_hits, search
