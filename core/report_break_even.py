@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.paired import pair_between
 from core.report_charts import (NO_TRAINING_KINDS, Results, Variant, best_variant, metric_label,
                                 metric_of, primary_metric, working_variants)
 
@@ -69,11 +70,26 @@ def comparable(a: dict[str, float], b: dict[str, float]) -> bool:
     return overlap(a, b) or abs(a["value"] - b["value"]) <= COMPARABLE_GAP
 
 
-def _worse_meaning(gap: float, base: Variant, metric: str) -> str:
+def _worse_meaning(gap: float, base: Variant, metric: str, pair: dict | None = None) -> str:
     """The trained model is clearly worse: a cost break-even would compare unequal things."""
+    why = ("their 95% ranges do not overlap" if pair is None else
+           f"a real difference on the paired test: 95% interval {pair['low']:.2f} to "
+           f"{pair['high']:.2f}")
     return (f"scores {abs(gap):.2f} lower on {metric_label(metric).lower()} than {base['name']} "
-            "(their 95% ranges do not overlap), so no break-even applies: its cheaper queries "
-            "would buy worse answers")
+            f"({why}), so no break-even applies: its cheaper queries would buy worse answers")
+
+
+def _clearly_worse(tuned: Variant, base: Variant, results: Results,
+                   metric: str) -> tuple[bool, dict | None]:
+    """Is the trained model worse than ``base``, and the paired test behind that answer?
+
+    On the paired test where both kept per-example answers on the ranked metric (as the
+    verdict decides leads); for older comparisons without them, on the 95% ranges."""
+    pair = pair_between(results, tuned["name"], base["name"])
+    if pair is not None and pair["metric"] == metric:
+        return bool(pair["real"] and pair["leader"] == base["name"]), pair
+    t, b = metric_of(tuned, metric), metric_of(base, metric)
+    return t["value"] < b["value"] and not comparable(t, b), None
 
 
 def _break_even_row(tuned: Variant, base: Variant, results: Results) -> dict[str, Any]:
@@ -86,9 +102,9 @@ def _break_even_row(tuned: Variant, base: Variant, results: Results) -> dict[str
                          completion_tokens_tuned=tuned.get("completion_tokens_mean"),
                          price_per_million_output=prices.get("output_per_million"))
     gap = metric_of(tuned, metric)["value"] - metric_of(base, metric)["value"]
-    worse = gap < 0 and not comparable(metric_of(tuned, metric), metric_of(base, metric))
+    worse, pair = _clearly_worse(tuned, base, results, metric)
     if worse:
-        count, meaning = "– (less accurate)", _worse_meaning(gap, base, metric)
+        count, meaning = "– (less accurate)", _worse_meaning(gap, base, metric, pair)
     else:
         count = f"{math.ceil(queries):,}" if queries is not None \
             else "never" if cost is not None and prices.get("input_per_million") is not None \

@@ -74,6 +74,8 @@ def test_a_clearly_worse_tuned_variant_shows_no_break_even_count(tiny):
     results = results_fixture.__wrapped__()
     tuned = next(v for v in results["variants"] if v["name"] == "lora-live-demo")
     tuned["metrics"]["accuracy"] = {"value": 0.53, "low": 0.45, "high": 0.60}
+    for example in results["examples"]:  # an older comparison, without the tuned model's
+        example["outputs"].pop("lora-live-demo", None)  # answers: the 95% ranges decide
     save_finished(results)
     at = _page(CMP, tiny)
     assert not at.exception, at.exception
