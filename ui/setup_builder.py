@@ -17,7 +17,7 @@ from core.compare import CompareConfig, Prices, check_variants
 from core.config import DEVICES, DTYPES, ENGINES, ModelSpec
 from core.errors import ConfigError, LabError
 from core.fewshot import list_sets, load_set
-from core.knowledge import list_collections
+from core.knowledge import SAMPLE_COLLECTION, list_collections
 from core.runs import Run
 from core.setup_eval import fitting_sets
 from core.setups import (MAX_NAME, TOOLS, TECHNIQUES, ModelChoice, PromptChoice,
@@ -261,7 +261,8 @@ def _prompt_widgets(task: Task) -> None:
 
 
 def _retrieval_widgets() -> None:
-    collections = [NO_RETRIEVAL] + list_collections()
+    # the shipped sample is offered before its first use: a setup that searches it builds it
+    collections = [NO_RETRIEVAL] + sorted({*list_collections(), SAMPLE_COLLECTION})
     if st.session_state["cmp_b_collection"] not in collections:
         st.session_state["cmp_b_collection"] = NO_RETRIEVAL
     c1, c2 = st.columns(2)

@@ -194,3 +194,15 @@ def test_on_a_question_task_the_rag_presets_read_as_retrieval_and_calibration_is
     rows = _rows(at)
     assert len(rows) == 2 and plain("zero-shot + retrieval from lumen-outfitters (k=3)") in rows[1]
     assert "cmp_b_calibrate" not in [c.key for c in at.checkbox]  # no labels to calibrate
+
+
+def test_a_fresh_lab_offers_the_sample_collection_for_retrieval(tiny):
+    """Before the sample collection is first used (a fresh data folder), the builder's
+    Retrieval list still offers it: a setup that searches it builds it."""
+    from core.knowledge import SAMPLE_COLLECTION, list_collections
+
+    assert SAMPLE_COLLECTION not in list_collections()
+    at = _page(CMP, tiny)
+    assert not at.exception, at.exception
+    retrieval = at.selectbox(key="cmp_b_collection")
+    assert f"from collection {SAMPLE_COLLECTION}" in retrieval.options
