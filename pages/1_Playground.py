@@ -6,7 +6,7 @@ from core.tasks import list_tasks
 from ui.controls import generation_controls, init_state, plain
 from ui.navigate import arrival
 from ui.play_answer import generate, show_last
-from ui.play_editor import DEFAULTS, editor, exact_text, save_as_setup
+from ui.play_editor import DEFAULTS, editor, exact_text, open_saved_setup, save_as_setup
 from ui.play_open import receive
 from ui.playground import TECHNIQUES, apply_task, on_technique_change
 from ui.sidebar import render_sidebar
@@ -64,3 +64,4 @@ with left:
     show_last(mode, just_run=run)
     if mode != "Free text":
         save_as_setup(mode, raw_params)
+    open_saved_setup()

@@ -185,3 +185,17 @@ def save_as_setup(mode: str, raw_params: dict) -> None:
             return
         st.success(f"Saved setup **{plain(setup.name)}**: {plain(setup.describe())}.",
                    icon=":material/bookmark_added:")
+
+
+def open_saved_setup() -> None:
+    """Open a saved setup back in the Playground: its technique, settings and model."""
+    from core.setups import list_setups
+    from ui.navigate import open_page
+
+    names = list_setups()
+    if not names:
+        return
+    with st.expander("Open a saved setup", icon=":material/bookmark:"):
+        st.selectbox("Saved setup", names, key="play_setup_open")
+        if st.button("Open in the Playground", key="play_setup_open_go"):
+            open_page("playground", setup=st.session_state["play_setup_open"])
