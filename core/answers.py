@@ -101,7 +101,7 @@ def answer_prompt(engine, prompt: str, params: GenerationParams, *,
     if reading not in READINGS:
         raise ConfigError(f"Unknown way to read an answer: {reading!r}.",
                           f"Use one of {', '.join(READINGS)}.")
-    completion = _complete(engine, prompt, params, on_chunk)
+    completion = complete(engine, prompt, params, on_chunk)
     scores = ()
     if reading == "scored" and labels:
         from core.engines import score_labels
@@ -119,8 +119,10 @@ def answer_prompt(engine, prompt: str, params: GenerationParams, *,
     return Answer(completion, scores, readings, reference, verdicts, record_id, record_error)
 
 
-def _complete(engine, prompt: str, params: GenerationParams,
-              on_chunk: Callable[[str], None] | None) -> Completion:
+def complete(engine, prompt: str, params: GenerationParams,
+             on_chunk: Callable[[str], None] | None = None) -> Completion:
+    """The completion, each piece of text handed to ``on_chunk`` as it comes (generated
+    whole without one)."""
     if on_chunk is None:
         return engine.generate(prompt, params)
     stream = engine.stream(prompt, params)

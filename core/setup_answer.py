@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.answers import complete
 from core.config import GenerationParams
 from core.errors import ConfigError
 from core.prompting import BuiltPrompt
@@ -76,19 +77,6 @@ def setup_prompt(setup: Setup, task: Task, text: str, engine=None,
     return built.text, answer_params(task, setup, built)[0]
 
 
-def _streamed(engine, prompt: str, params: GenerationParams,
-              on_chunk: Callable[[str], None] | None):
-    """The completion, each piece of text handed to ``on_chunk`` as it comes."""
-    if on_chunk is None:
-        return engine.generate(prompt, params)
-    stream = engine.stream(prompt, params)
-    try:
-        for chunk in stream:
-            on_chunk(chunk)
-    finally:  # an abandoned stream frees the engine at once
-        stream.close()
-    return stream.completion
-
 
 def _react_answer(setup: Setup, task: Task, text: str, engine,
                   on_chunk: Callable[[str], None] | None) -> SetupAnswer:
@@ -119,7 +107,7 @@ def answer_one(setup: Setup, task: Task, text: str, engine,
     template = run_template(setup)
     built = _built(setup, task, text, engine, seed, template)
     params, read = answer_params(task, setup, built)
-    completion = _streamed(engine, built.text, params, on_chunk)
+    completion = complete(engine, built.text, params, on_chunk)
     label = None
     if scored_by_label(task, setup):
         label = run_setup(engine, task, setup, [{"input": text}], seed,
