@@ -281,20 +281,6 @@ def _prepared(path: Path, out: Path | None) -> str | None:
         return None
     if any((out / name).exists() for name in ("progress.jsonl", "results.json")):
         return None
-    try:
-        status = _read_status(out)
-    except (LabError, OSError, ValueError):
-        return None
-    return (status.get("id") or out.name) if status.get("status") == "queued" else None
-
-
-def _prepared(path: Path, out: Path | None) -> str | None:
-    """The id of the folder ``start_comparison`` prepared for this very config (the page's
-    background process runs ``compare FOLDER/config.json --out FOLDER``); None otherwise."""
-    if out is None or (out / "config.json").resolve() != path.resolve():
-        return None
-    if any((out / name).exists() for name in ("progress.jsonl", "results.json")):
-        return None
     status = jobs.peek_status(out)
     return (status.get("id") or out.name) if status.get("status") == "queued" else None
 

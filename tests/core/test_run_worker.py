@@ -22,26 +22,6 @@ def test_core_runs_still_hands_out_the_workers_names():
         assert getattr(runs, name) is getattr(run_worker, name), name
 
 
-def test_a_run_cancelled_before_its_process_starts_is_never_queued_again(tiny_model_dir,
-                                                                         monkeypatch):
-    config = tiny_config(tiny_model_dir)
-    run_dir = runs.create_run(config)
-    assert runs.cancel_run(run_dir.name).status == "cancelled"
-    seen = []  # every status the page could read from here on
-    write = run_worker.write_status
-
-    def recorded(*args, **changes):
-        status = write(*args, **changes)
-        seen.append(status["status"])
-        return status
-
-    monkeypatch.setattr(run_worker, "write_status", recorded)
-    assert runs.execute(config, run_dir, echo=False) == 0  # the process arrives late
-    assert seen == ["cancelled"]  # it looked once, found it cancelled, and trained nothing
-    run = runs.get_run(run_dir.name)
-    assert run.status == "cancelled" and not run.has_outputs
-
-
 def test_a_finished_run_reads_its_metrics_typed(tiny_model_dir):
     config = tiny_config(tiny_model_dir)
     run_dir = runs.create_run(config)

@@ -95,7 +95,7 @@ def test_a_run_cancelled_before_its_process_starts_stays_cancelled(tiny_model_di
 
     monkeypatch.setattr(run_worker, "write_status", recorded)
     assert runs.execute(config, run_dir, echo=False) == 0  # the process arrives late
-    assert seen and set(seen) <= {"cancelled"}, seen  # never "queued" again, not even for a moment
+    assert seen == ["cancelled"], seen  # it looked once, found it cancelled: never "queued" again
     run = runs.get_run(run_dir.name)
     assert run.status == "cancelled" and not step_events(run_dir)
     assert not run.has_outputs  # nothing to compare: the Compare page does not offer it
