@@ -15,7 +15,7 @@ from core.fewshot import FewShotSet, save_set
 from core.history import list_generations
 from core.prompting import Example
 from core.setups import list_setups, load_setup
-from core.train_config import TrainConfig
+from tests.pages.test_compare_setups_pages import _finished_run
 from tests.pages.test_pages import _page, _text, fresh_caches  # noqa: F401 - fixture
 from ui.navigate import REQUESTS
 
@@ -31,16 +31,6 @@ def _technique(at, name):
     at.radio(key="play_mode").set_value(name).run()
     assert not at.exception, at.exception
     return at
-
-
-def _finished_run(model_dir: Path) -> str:
-    """A real two-step LoRA run of the tiny model on the sentiment task, finished."""
-    config = TrainConfig(model=str(model_dir), template="Review: {text}\nSentiment:",
-                         max_steps=2, batch_size=2, max_train_examples=8, max_eval_examples=4,
-                         threads=1, learning_rate=1e-2, name="tiny tuned")
-    run_dir = runs.create_run(config)
-    assert runs.execute(config, run_dir, echo=False) == 0
-    return run_dir.name
 
 
 def _save_setup(at, name: str):
