@@ -406,11 +406,15 @@ def _evaluate_setup(setup: Setup, task: Task, examples: list[dict], config: Comp
 
 
 def evaluate(config: CompareConfig, progress: Callable[..., None] | None = None,
-             should_stop: Callable[[], bool] = lambda: False, threads: int | None = None) -> dict:
+             should_stop: Callable[[], bool] = lambda: False, threads: int | None = None,
+             engines: dict | None = None) -> dict:
     """Run every setup on the same examples; the results dict ``core.report`` draws.
 
     ``progress(setup_index, setups, name)`` before each setup, and with two more
     arguments, ``(..., examples_done, examples)``, as a setup's examples go through.
+    ``engines``: a dict of loaded engines by model spec to use and fill (a caller that
+    evaluates one setup at a time, as the advisor does, loads each model once); by default
+    each call loads its own.
     """
     from core.task_versions import check_warnings, comparison_checks, task_record
 
@@ -418,7 +422,7 @@ def evaluate(config: CompareConfig, progress: Callable[..., None] | None = None,
     task = load_task(config.task)
     examples = _examples(task, config.n_examples)
     checks = comparison_checks(config)  # the task's version against each tuned run's
-    engines: dict = {}  # one engine per model spec, shared by the setups that use it
+    engines = {} if engines is None else engines  # one per model spec, shared by the setups
     rows, per_example, count = [], {}, len(config.setups)
     for number, setup in enumerate(config.setups):
         if progress:
