@@ -1,0 +1,458 @@
+"""The advisor's report: the learning-curve chart, its tables and the offline HTML page.
+
+Pure functions of the advice dict (``advice.json``, built by ``core.advice_result``). The
+chart puts prompted points (x = shots) and tuned points (x = training rows) on one log axis
+of labelled examples, so "how many labelled rows would beat my best prompt?" reads off it.
+Points that use no labelled example (zero-shot, calibrated zero-shot, retrieval) have no
+place on a log axis: they are dashed level lines, as the best prompt is. Every label is a
+legend entry, never text beside a point, so nothing overlaps on a projector.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import shlex
+import textwrap
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.config import DEFAULT_MODEL
+from core.report import CSS
+from core.report_charts import (KIND_COLOURS, _error_arrays, _title, device_name, engines_note,
+                                finite, fmt_interval, fmt_number, metric_label)
+from core.report_stats import fmt_p, pair_sentence
+
+Advice = dict[str, Any]
+
+FONT = 18  # a classroom projector: everything on the chart reads from the back row
+FAMILIES = {"prompted": ("prompted: shots in the prompt", KIND_COLOURS["few-shot"]),
+            "tuned": ("fine-tuned (LoRA): training rows", KIND_COLOURS["fine-tuned"]),
+            "hybrid": ("hybrid: tuned model with shots or retrieval", "#ab63fa")}
+LEVEL_COLOURS = ("#555555", "#2a9d8f", "#ffa15a", "#8c564b")
+BAND_COLOUR = "rgba(239, 85, 59, 0.13)"
+Y_TOP = 1.05
+TICK_GAP = 0.05  # of the log axis' width: closer tick labels would overlap
+CHOICES = {"prompting": "Prompting", "fine-tuning": "Fine-tuning",
+           "hybrid": "A hybrid: a fine-tuned model with shots or retrieval",
+           "retrieval": "Retrieval", "undecided": "Undecided: the measurements cannot tell yet"}
+BEST_WORDS = {"prompted": "Best prompted", "tuned": "Best fine-tuned", "hybrid": "Best hybrid",
+              "retrieval": "Best with retrieval"}
+# AdviceConfig's defaults (core.advice_plan): a flag is written only where the config differs
+DEFAULTS = {"model": DEFAULT_MODEL, "n_examples": None, "shots": [0, 1, 2, 4, 8],
+            "rows": [25, 50, 100, 200, 0], "seeds": None, "hybrids": True}
+
+
+# --- reading the advice -----------------------------------------------------------------------
+
+def _scored(advice: Advice) -> list[dict[str, Any]]:
+    """The points that produced a value, in the advice's order."""
+    return [p for p in advice.get("points", []) if finite(p.get("value"))]
+
+
+def _interval(point: dict[str, Any]) -> dict[str, float]:
+    """A point's value with its 95% interval (the value itself where a bound is missing)."""
+    value = point["value"]
+    low, high = point.get("low"), point.get("high")
+    return {"value": value, "low": low if finite(low) else value,
+            "high": high if finite(high) else value}
+
+
+def _metric(advice: Advice) -> str:
+    return advice.get("metric") or "accuracy"
+
+
+def _n_test(advice: Advice) -> int | None:
+    results = advice.get("results") or {}
+    return len(results.get("examples") or []) or (results.get("config") or {}).get("n_examples")
+
+
+def _point(advice: Advice, name: str | None) -> dict[str, Any] | None:
+    return next((p for p in advice.get("points", []) if p.get("name") == name), None)
+
+
+# --- the chart --------------------------------------------------------------------------------
+
+def _x_range(advice: Advice) -> tuple[float, float]:
+    """The log axis' ends: every point with labelled examples, the curve and the estimate."""
+    curve = advice.get("curve") or {}
+    needed = curve.get("n_needed") or {}
+    xs = [p["labelled"] for p in _scored(advice) if (p.get("labelled") or 0) > 0]
+    xs += [n for n, *_ in (curve.get("fitted") or []) + (curve.get("extension") or [])]
+    xs += [needed[k] for k in ("estimate", "low", "high") if finite(needed.get(k))]
+    xs = [x for x in xs if finite(x) and x > 0]
+    return (min(xs) / 1.5, max(xs) * 1.5) if xs else (1.0, 10.0)
+
+
+def _hover(points: list[dict[str, Any]]) -> list[list[str]]:
+    return [[p["name"], fmt_interval(_interval(p))] for p in points]
+
+
+def _family_traces(fig: go.Figure, advice: Advice, family: str) -> None:
+    """Each point of a family as a marker with its interval, and a line through the mean
+    at each count (repeats with other seeds or draws sit on the same x)."""
+    points = sorted((p for p in _scored(advice) if p.get("family") == family
+                     and (p.get("labelled") or 0) > 0), key=lambda p: p["labelled"])
+    if not points:
+        return
+    label, colour = FAMILIES[family]
+    fig.add_trace(go.Scatter(
+        x=[p["labelled"] for p in points], y=[p["value"] for p in points], mode="markers",
+        name=label, legendgroup=family, error_y=_error_arrays([_interval(p) for p in points]),
+        marker={"size": 14, "color": colour, "symbol": "diamond" if family == "hybrid" else
+                "circle", "line": {"width": 1, "color": "white"}},
+        customdata=_hover(points),
+        hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{x} labelled examples"
+                      "<extra></extra>"))
+    if family == "hybrid":
+        return  # a few separate combinations: no line joins them
+    counts = sorted({p["labelled"] for p in points})
+    means = [sum(p["value"] for p in points if p["labelled"] == n)
+             / sum(1 for p in points if p["labelled"] == n) for n in counts]
+    fig.add_trace(go.Scatter(x=counts, y=means, mode="lines", name=f"{label} (mean)",
+                             legendgroup=family, showlegend=False, hoverinfo="skip",
+                             line={"color": colour, "width": 3}))
+
+
+def _levels(advice: Advice) -> list[tuple[str, float]]:
+    """The level lines: every point with no labelled example, then the best prompt."""
+    target = (advice.get("curve") or {}).get("target") or {}
+    best = target.get("name") or (advice.get("best") or {}).get("prompted")
+    best_point = _point(advice, best)
+    value = target.get("value") if finite(target.get("value")) else \
+        (best_point or {}).get("value")
+    lines = []
+    for p in _scored(advice):
+        if (p.get("labelled") or 0) == 0 and p.get("family") in ("prompted", "retrieval"):
+            extra = ", the best prompt" if p["name"] == best else ""
+            lines.append((f"{p['name']} (0 examples){extra}: {p['value']:.2f}", p["value"]))
+    if best and finite(value) and not (best_point and (best_point.get("labelled") or 0) == 0):
+        lines.append((f"best prompt, {best}: {value:.2f}", value))
+    return lines
+
+
+def _level_traces(fig: go.Figure, advice: Advice, ends: tuple[float, float]) -> None:
+    for i, (label, value) in enumerate(_levels(advice)):
+        best = label.startswith("best prompt") or label.endswith(f"the best prompt: {value:.2f}")
+        colour = FAMILIES["prompted"][1] if best else LEVEL_COLOURS[i % len(LEVEL_COLOURS)]
+        fig.add_trace(go.Scatter(
+            x=list(ends), y=[value, value], mode="lines", name=label,
+            line={"dash": "dash", "width": 3 if best else 2, "color": colour}, hoverinfo="name"))
+
+
+def _curve_traces(fig: go.Figure, advice: Advice) -> None:
+    """The fitted curve dotted within the measured rows, fainter where it is extrapolated."""
+    curve = advice.get("curve") or {}
+    fitted = [pt for pt in curve.get("fitted") or [] if not (len(pt) > 2 and pt[2])]
+    extension = list(curve.get("extension") or []) + \
+        [pt for pt in curve.get("fitted") or [] if len(pt) > 2 and pt[2]]
+    colour = FAMILIES["tuned"][1]
+    for points, name, opacity in ((fitted, "fitted curve", 1.0),
+                                  (extension, "fitted curve, extrapolated past the data", 0.45)):
+        if points:
+            fig.add_trace(go.Scatter(
+                x=[pt[0] for pt in points], y=[pt[1] for pt in points], mode="lines",
+                name=name, opacity=opacity, line={"dash": "dot", "width": 3, "color": colour},
+                hovertemplate="fitted: %{y:.2f} at %{x:.0f} rows<extra></extra>"))
+
+
+def _needed_traces(fig: go.Figure, advice: Advice, ends: tuple[float, float]) -> None:
+    """The rows-needed estimate as a vertical line, its 95% interval as a shaded band
+    (open to the right edge when the interval's top is past what can be said)."""
+    needed = (advice.get("curve") or {}).get("n_needed") or {}
+    estimate = needed.get("estimate")
+    if not finite(estimate):
+        return
+    low, high = needed.get("low"), needed.get("high")
+    if finite(low):
+        top = high if finite(high) else ends[1]
+        span = f"{low:,.0f} to {high:,.0f}" if finite(high) else f"{low:,.0f} or more"
+        fig.add_trace(go.Scatter(
+            x=[low, top, top, low, low], y=[0, 0, Y_TOP, Y_TOP, 0], mode="lines",
+            fill="toself", fillcolor=BAND_COLOUR, line={"width": 0},
+            name=f"95% interval of the rows needed: {span}", hoverinfo="skip"))
+    how = ", extrapolated" if needed.get("extrapolated") else ""
+    fig.add_trace(go.Scatter(
+        x=[estimate, estimate], y=[0, Y_TOP], mode="lines",
+        name=f"rows needed to match the best prompt: about {estimate:,.0f}{how}",
+        line={"dash": "dashdot", "width": 3, "color": "#222222"}, hoverinfo="skip"))
+
+
+def _subtitle(advice: Advice) -> str:
+    model = (advice.get("curve") or {}).get("model") or "no curve fitted"
+    said = (f"Curve: {model}. {_n_test(advice)} test examples, the same for every point; "
+            "bars are 95% intervals.")
+    return "<br>".join(textwrap.wrap(said, 95))
+
+
+def _ticks(advice: Advice, ends: tuple[float, float]) -> list[int]:
+    """The shots and training rows used, less any tick so close to the one before that the
+    two labels would overlap (200 and 240 rows); a hybrid's count sits beside its tuned one."""
+    counts = sorted({p["labelled"] for p in _scored(advice)
+                     if (p.get("labelled") or 0) > 0 and p.get("family") != "hybrid"})
+    gap = TICK_GAP * math.log10(ends[1] / ends[0])
+    kept: list[int] = []
+    for count in counts:
+        if not kept or math.log10(count / kept[-1]) >= gap:
+            kept.append(count)
+    return kept
+
+
+def _axes(fig: go.Figure, advice: Advice, ends: tuple[float, float]) -> None:
+    counts = _ticks(advice, ends)
+    # only the counts used are labelled: plotly's own log ticks read "5 1 2 5 10 2"
+    fig.update_xaxes(title="labelled examples (shots in the prompt, or training rows; log scale)",
+                     type="log", range=[math.log10(ends[0]), math.log10(ends[1])],
+                     tickmode="array", tickvals=counts, ticktext=[str(c) for c in counts],
+                     minor={"ticks": "", "showgrid": False, "tickmode": "array", "tickvals": []})
+    fig.update_yaxes(title=metric_label(_metric(advice)), range=[0, Y_TOP])
+
+
+def curve_figure(advice: Advice) -> go.Figure:
+    """"Quality against labelled examples": prompted and tuned points with their 95%
+    intervals (each seed or draw a marker, a line through the means), hybrids, zero-shot and
+    the best prompt as level lines, the fitted curve and the rows-needed estimate with its band."""
+    ends = _x_range(advice)
+    fig = go.Figure()
+    _needed_traces(fig, advice, ends)  # first: the band lies under everything else
+    _level_traces(fig, advice, ends)
+    _curve_traces(fig, advice)
+    for family in FAMILIES:
+        _family_traces(fig, advice, family)
+    if not fig.data:
+        fig.add_annotation(text="No point produced a result.", showarrow=False,
+                           xref="paper", yref="paper", x=0.5, y=0.5)
+    _axes(fig, advice, ends)
+    subtitle = _subtitle(advice)
+    _title(fig, "Quality against labelled examples", advice.get("results") or {}, subtitle)
+    lines = subtitle.count("<br>") + 1 + bool(engines_note(advice.get("results") or {}))
+    fig.update_layout(font={"size": FONT}, title_font_size=FONT + 6, height=720,
+                      margin={"t": 90 + 26 * lines, "l": 80, "r": 30},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0,
+                              "font": {"size": FONT - 2}})
+    return fig
+
+
+# --- the tables -------------------------------------------------------------------------------
+
+FAMILY_NAMES = {"prompted": "prompted", "tuned": "fine-tuned", "hybrid": "hybrid",
+                "retrieval": "retrieval"}
+
+
+def _seconds(value: Any) -> float | None:
+    return round(float(value), 1) if finite(value) else None
+
+
+def points_table(advice: Advice) -> pd.DataFrame:
+    """One row per point that ran: its family, labelled examples, quality with its 95%
+    interval, prompt tokens per query, training and total seconds, and whether it was reused."""
+    quality = f"{metric_label(_metric(advice))} [95% interval]"
+    rows = [{"Point": p.get("name"), "Family": FAMILY_NAMES.get(p.get("family"), p.get("family")),
+             "Labelled examples": p.get("labelled"),
+             quality: fmt_interval(_interval(p)) if finite(p.get("value")) else "—",
+             "Prompt tokens per query": _seconds(p.get("prompt_tokens_mean")),
+             "Training (s)": _seconds(p.get("train_seconds")),
+             "Time (s)": _seconds(p.get("seconds")),
+             "Reused from an earlier sweep": "yes" if p.get("reused") else "no"}
+            for p in advice.get("points", [])]
+    columns = ["Point", "Family", "Labelled examples", quality, "Prompt tokens per query",
+               "Training (s)", "Time (s)", "Reused from an earlier sweep"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _pair_words(pair: dict[str, Any]) -> str:
+    if pair.get("tie"):
+        return "a tie"
+    if pair.get("real"):
+        return f"real: {pair['leader']} is better"
+    return "within noise: this test cannot tell the two apart"
+
+
+def pairs_table(advice: Advice) -> pd.DataFrame:
+    """The paired differences between the best setups: leader, other, difference with its
+    paired 95% interval, McNemar's p and what it means (real lead, within noise, tie)."""
+    rows = [{"Leader": p["leader"], "Other": p["other"],
+             "Difference [paired 95% interval]":
+                 f"{p['difference']:.2f} [{p['low']:.2f}, {p['high']:.2f}]",
+             "p (McNemar)": "—" if p.get("p") is None else fmt_p(p["p"]).removeprefix("p = "),
+             "What it means": _pair_words(p)} for p in advice.get("pairs") or []]
+    return pd.DataFrame(rows, columns=["Leader", "Other", "Difference [paired 95% interval]",
+                                       "p (McNemar)", "What it means"])
+
+
+def factors_table(advice: Advice) -> pd.DataFrame:
+    """The tutorial's "when to use which" table with this task's numbers: Factor, Prompting,
+    Fine-tuning and Retrieval (left out when no factor says anything about retrieval)."""
+    rows = [{"Factor": f.get("factor"), "Prompting": f.get("prompting") or "",
+             "Fine-tuning": f.get("fine-tuning") or "", "Retrieval": f.get("retrieval") or ""}
+            for f in advice.get("factors") or []]
+    table = pd.DataFrame(rows, columns=["Factor", "Prompting", "Fine-tuning", "Retrieval"])
+    if not any(str(cell).strip() for cell in table["Retrieval"]):
+        table = table.drop(columns="Retrieval")
+    return table
+
+
+# --- the command that reproduces it -----------------------------------------------------------
+
+def _counts(values: list[int], zero: str | None = None) -> str:
+    return ",".join(zero if (v == 0 and zero) else str(v) for v in values)
+
+
+def reproduce_command(advice: Advice) -> str:
+    """`python -m core advise TASK --budget B --report advice.html`, with a flag for each
+    setting that differs from the default (examples, shots, rows, seeds, model, hybrids)."""
+    config = advice.get("config") or {}
+    words = ["python", "-m", "core", "advise", str(config.get("task", "TASK")),
+             "--budget", str(config.get("budget", "quick"))]
+    if config.get("n_examples") is not None:
+        words += ["--n-examples", str(config["n_examples"])]
+    if config.get("shots") is not None and list(config["shots"]) != DEFAULTS["shots"]:
+        words += ["--shots", _counts(list(config["shots"]))]
+    if config.get("rows") is not None and list(config["rows"]) != DEFAULTS["rows"]:
+        words += ["--rows", _counts(list(config["rows"]), zero="all")]
+    if config.get("seeds") is not None:
+        words += ["--seeds", str(config["seeds"])]
+    if config.get("model", DEFAULT_MODEL) != DEFAULT_MODEL:
+        words += ["--model", str(config["model"])]
+    if config.get("hybrids") is False:
+        words.append("--no-hybrids")
+    return shlex.join(words + ["--report", "advice.html"])
+
+
+# --- the self-contained HTML page -------------------------------------------------------------
+
+def _table_html(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "<p>Nothing to show.</p>"
+    # to_html escapes every cell: point names and task words may hold anything
+    return table.to_html(index=False, na_rep="—", float_format=fmt_number, border=0)
+
+
+def _paragraphs(lines: list[str], css: str = "") -> str:
+    attr = f' class="{css}"' if css else ""
+    return "".join(f"<p{attr}>{html.escape(str(line))}</p>" for line in lines if line)
+
+
+def fmt_duration(seconds: Any) -> str:
+    """Seconds as a person says them: "45 s", "8 min 12 s", "1 h 5 min"; "—" when missing."""
+    if not finite(seconds):
+        return "—"
+    total = round(seconds)
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        return f"{total // 60} min {total % 60} s"
+    return f"{total // 3600} h {total % 3600 // 60} min"
+
+
+def _when(advice: Advice) -> str:
+    stamp = str(advice.get("created_at") or "")
+    try:
+        return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return stamp or "date not recorded"
+
+
+def _recommendation_html(advice: Advice) -> str:
+    found = advice.get("recommendation") or {}
+    choice = CHOICES.get(found.get("choice"), str(found.get("choice") or "not given"))
+    return (f'<div class="verdict"><p><strong>Recommendation: {html.escape(choice)}.</strong>'
+            f"</p>{_paragraphs(found.get('sentences') or [])}</div>")
+
+
+def _best_html(advice: Advice) -> str:
+    """The best setup of each family with its quality, then the paired differences."""
+    rows = []
+    for family, words in BEST_WORDS.items():
+        point = _point(advice, (advice.get("best") or {}).get(family))
+        if point and finite(point.get("value")):
+            rows.append({"": words, "Setup": point["name"],
+                         f"{metric_label(_metric(advice))} [95% interval]":
+                             fmt_interval(_interval(point))})
+    pairs = advice.get("pairs") or []
+    said = [pair_sentence(p, _metric(advice)) for p in pairs]
+    return (_table_html(pd.DataFrame(rows)) + "<h3>Paired differences</h3>"
+            + _paragraphs(["Every point answered the same test examples, so each difference is "
+                           "taken example by example. A lead is real only when its paired 95% "
+                           "interval excludes 0 (and McNemar's p is below 0.05)."])
+            + (_table_html(pairs_table(advice)) + _paragraphs(said) if pairs else
+               "<p>No paired differences: fewer than two best setups ran.</p>"))
+
+
+def _rows_needed_html(advice: Advice) -> str:
+    curve = advice.get("curve") or {}
+    needed = curve.get("n_needed") or {}
+    return _paragraphs([needed.get("words") or "The rows needed were not estimated.",
+                        f"Curve model: {curve.get('model') or 'none'}."])
+
+
+def _skipped_html(advice: Advice) -> str:
+    skipped = advice.get("skipped") or []
+    if not skipped:
+        return "<p>Every planned point ran.</p>"
+    items = "".join(f"<li>{html.escape(str(s.get('name')))}: {html.escape(str(s.get('reason')))}"
+                    "</li>" for s in skipped)
+    return f"<ul>{items}</ul>"
+
+
+def machine_note(advice: Advice) -> list[str]:
+    """How long the sweep took, how many points ran or were reused, and on what engines and
+    devices (the times and any speed figure hold for this machine only)."""
+    points = advice.get("points") or []
+    reused = sum(1 for p in points if p.get("reused"))
+    variants = (advice.get("results") or {}).get("variants") or []
+    engines = sorted({str(v.get("engine")) for v in variants if v.get("engine")})
+    devices = sorted({device_name(v.get("train_device")) for v in variants
+                      if v.get("train_device")})
+    said = [f"The sweep took {fmt_duration(advice.get('duration_s'))} on this machine: "
+            f"{len(points)} points ({reused} reused from earlier sweeps), "
+            f"{len(advice.get('skipped') or [])} left out."]
+    if engines:
+        said.append(f"Scored with {', '.join(engines)}"
+                    + (f"; trained on {', '.join(devices)}." if devices else "."))
+    return said + [n for n in [engines_note(advice.get("results") or {})] if n]
+
+
+def _config_html(advice: Advice) -> str:
+    config = json.dumps(advice.get("config") or {}, indent=2, ensure_ascii=False, default=str)
+    return (f"<p>Run <code>{html.escape(reproduce_command(advice))}</code> to repeat this "
+            "advice; points already measured with the same settings are reused.</p>"
+            f"<pre>{html.escape(config)}</pre>")
+
+
+def _chart_html(advice: Advice) -> str:
+    # plotly.js (about 4.8 MB) goes in once, inline, so the file opens offline
+    return curve_figure(advice).to_html(full_html=False, include_plotlyjs=True,
+                                        config={"displaylogo": False})
+
+
+def _sections(advice: Advice) -> list[tuple[str, str]]:
+    return [("Recommendation", _recommendation_html(advice)),
+            ("Quality against labelled examples", _chart_html(advice)),
+            ("Best setups", _best_html(advice)),
+            ("When to use which, on this task", _table_html(factors_table(advice))),
+            ("How many labelled rows would fine-tuning need?", _rows_needed_html(advice)),
+            ("Every point", _table_html(points_table(advice))),
+            ("Points left out", _skipped_html(advice)),
+            ("Time and machine", _paragraphs(machine_note(advice), "note")),
+            ("Configuration", _config_html(advice))]
+
+
+def advice_html(advice: Advice) -> str:
+    """One self-contained HTML page (the chart and plotly.js inline, no external link): the
+    recommendation first, then the chart, the best setups, the factors, every point, the
+    points left out, the time it took and the command that reproduces it."""
+    task = advice.get("task") or {}
+    name = task.get("title") or task.get("name") or (advice.get("config") or {}).get("task", "")
+    title = f"Prompt, fine-tune or retrieve? {name}"
+    meta = (f"Advice of {_when(advice)} · {_n_test(advice)} test examples, the same for every "
+            "point · made with PromptTune Lab")
+    body = "\n".join(f"<h2>{html.escape(head)}</h2>\n{content}"
+                     for head, content in _sections(advice))
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(meta)}</p>\n{body}\n</body></html>")
