@@ -32,7 +32,8 @@ Advice = dict[str, Any]
 FONT = 18  # a classroom projector: everything on the chart reads from the back row
 FAMILIES = {"prompted": ("prompted: shots in the prompt", KIND_COLOURS["few-shot"]),
             "tuned": ("fine-tuned (LoRA): training rows", KIND_COLOURS["fine-tuned"]),
-            "hybrid": ("hybrid: tuned model with shots or retrieval", "#ab63fa")}
+            "hybrid": ("hybrid: tuned model with shots or retrieval", "#ab63fa"),
+            "retrieval": ("retrieval with shots", KIND_COLOURS["rag"])}
 LEVEL_COLOURS = ("#555555", "#2a9d8f", "#ffa15a", "#8c564b")
 BAND_COLOUR = "rgba(239, 85, 59, 0.13)"
 Y_TOP = 1.05
@@ -92,55 +93,59 @@ def _hover(points: list[dict[str, Any]]) -> list[list[str]]:
     return [[p["name"], fmt_interval(_interval(p))] for p in points]
 
 
-def _family_traces(fig: go.Figure, advice: Advice, family: str) -> None:
-    """Each point of a family as a marker with its interval, and a line through the mean
-    at each count (repeats with other seeds or draws sit on the same x)."""
-    points = sorted((p for p in _scored(advice) if p.get("family") == family
-                     and (p.get("labelled") or 0) > 0), key=lambda p: p["labelled"])
-    if not points:
+def _mean_line(fig: go.Figure, points: list[dict[str, Any]], family: str) -> None:
+    """A line through the mean at each count (repeats with other seeds or draws share an x),
+    under the markers; hybrids and retrieval are separate combinations: no line joins them."""
+    if family not in ("prompted", "tuned"):
         return
-    label, colour = FAMILIES[family]
-    fig.add_trace(go.Scatter(
-        x=[p["labelled"] for p in points], y=[p["value"] for p in points], mode="markers",
-        name=label, legendgroup=family, error_y=_error_arrays([_interval(p) for p in points]),
-        marker={"size": 14, "color": colour, "symbol": "diamond" if family == "hybrid" else
-                "circle", "line": {"width": 1, "color": "white"}},
-        customdata=_hover(points),
-        hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{x} labelled examples"
-                      "<extra></extra>"))
-    if family == "hybrid":
-        return  # a few separate combinations: no line joins them
     counts = sorted({p["labelled"] for p in points})
     means = [sum(p["value"] for p in points if p["labelled"] == n)
              / sum(1 for p in points if p["labelled"] == n) for n in counts]
+    label, colour = FAMILIES[family]
     fig.add_trace(go.Scatter(x=counts, y=means, mode="lines", name=f"{label} (mean)",
                              legendgroup=family, showlegend=False, hoverinfo="skip",
                              line={"color": colour, "width": 3}))
 
 
-def _levels(advice: Advice) -> list[tuple[str, float]]:
-    """The level lines: every point with no labelled example, then the best prompt."""
+def _family_traces(fig: go.Figure, advice: Advice, family: str) -> None:
+    """Each point of a family as a marker with its 95% interval, over its mean line."""
+    points = sorted((p for p in _scored(advice) if p.get("family") == family
+                     and (p.get("labelled") or 0) > 0), key=lambda p: p["labelled"])
+    if not points:
+        return
+    _mean_line(fig, points, family)
+    label, colour = FAMILIES[family]
+    fig.add_trace(go.Scatter(
+        x=[p["labelled"] for p in points], y=[p["value"] for p in points], mode="markers",
+        name=label, legendgroup=family, legendrank=list(FAMILIES).index(family),
+        error_y=_error_arrays([_interval(p) for p in points]),
+        marker={"size": 14, "color": colour, "line": {"width": 1, "color": "white"},
+                "symbol": "circle" if family in ("prompted", "tuned") else "diamond"},
+        customdata=_hover(points),
+        hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{x} labelled examples"
+                      "<extra></extra>"))
+
+
+def _levels(advice: Advice) -> list[tuple[str, float, bool]]:
+    """The level lines (label, value, is the best prompt): every prompted point with no
+    labelled example, then the best prompt where it is not one of them."""
     target = (advice.get("curve") or {}).get("target") or {}
     best = target.get("name") or (advice.get("best") or {}).get("prompted")
-    best_point = _point(advice, best)
     value = target.get("value") if finite(target.get("value")) else \
-        (best_point or {}).get("value")
-    lines = []
-    for p in _scored(advice):
-        if (p.get("labelled") or 0) == 0 and p.get("family") in ("prompted", "retrieval"):
-            extra = ", the best prompt" if p["name"] == best else ""
-            lines.append((f"{p['name']} (0 examples){extra}: {p['value']:.2f}", p["value"]))
-    if best and finite(value) and not (best_point and (best_point.get("labelled") or 0) == 0):
-        lines.append((f"best prompt, {best}: {value:.2f}", value))
+        (_point(advice, best) or {}).get("value")
+    lines = [(f"{p['name']} (0 examples){', the best prompt' if p['name'] == best else ''}: "
+              f"{p['value']:.2f}", p["value"], p["name"] == best) for p in _scored(advice)
+             if (p.get("labelled") or 0) == 0 and p.get("family") in ("prompted", "retrieval")]
+    if best and finite(value) and not any(is_best for *_, is_best in lines):
+        lines.append((f"best prompt, {best}: {value:.2f}", value, True))
     return lines
 
 
 def _level_traces(fig: go.Figure, advice: Advice, ends: tuple[float, float]) -> None:
-    for i, (label, value) in enumerate(_levels(advice)):
-        best = label.startswith("best prompt") or label.endswith(f"the best prompt: {value:.2f}")
+    for i, (label, value, best) in enumerate(_levels(advice)):
         colour = FAMILIES["prompted"][1] if best else LEVEL_COLOURS[i % len(LEVEL_COLOURS)]
         fig.add_trace(go.Scatter(
-            x=list(ends), y=[value, value], mode="lines", name=label,
+            x=list(ends), y=[value, value], mode="lines", name=label, legendrank=10 + i,
             line={"dash": "dash", "width": 3 if best else 2, "color": colour}, hoverinfo="name"))
 
 
@@ -156,7 +161,8 @@ def _curve_traces(fig: go.Figure, advice: Advice) -> None:
         if points:
             fig.add_trace(go.Scatter(
                 x=[pt[0] for pt in points], y=[pt[1] for pt in points], mode="lines",
-                name=name, opacity=opacity, line={"dash": "dot", "width": 3, "color": colour},
+                name=name, opacity=opacity, legendrank=21 - opacity,
+                line={"dash": "dot", "width": 3, "color": colour},
                 hovertemplate="fitted: %{y:.2f} at %{x:.0f} rows<extra></extra>"))
 
 
@@ -173,12 +179,12 @@ def _needed_traces(fig: go.Figure, advice: Advice, ends: tuple[float, float]) ->
         span = f"{low:,.0f} to {high:,.0f}" if finite(high) else f"{low:,.0f} or more"
         fig.add_trace(go.Scatter(
             x=[low, top, top, low, low], y=[0, 0, Y_TOP, Y_TOP, 0], mode="lines",
-            fill="toself", fillcolor=BAND_COLOUR, line={"width": 0},
+            fill="toself", fillcolor=BAND_COLOUR, line={"width": 0}, legendrank=31,
             name=f"95% interval of the rows needed: {span}", hoverinfo="skip"))
     how = ", extrapolated" if needed.get("extrapolated") else ""
     fig.add_trace(go.Scatter(
         x=[estimate, estimate], y=[0, Y_TOP], mode="lines",
-        name=f"rows needed to match the best prompt: about {estimate:,.0f}{how}",
+        name=f"rows needed to match the best prompt: about {estimate:,.0f}{how}", legendrank=30,
         line={"dash": "dashdot", "width": 3, "color": "#222222"}, hoverinfo="skip"))
 
 
@@ -218,7 +224,8 @@ def curve_figure(advice: Advice) -> go.Figure:
     the best prompt as level lines, the fitted curve and the rows-needed estimate with its band."""
     ends = _x_range(advice)
     fig = go.Figure()
-    _needed_traces(fig, advice, ends)  # first: the band lies under everything else
+    # drawn from the band up to the points; the legend reads the other way (legendrank)
+    _needed_traces(fig, advice, ends)
     _level_traces(fig, advice, ends)
     _curve_traces(fig, advice)
     for family in FAMILIES:

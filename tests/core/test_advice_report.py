@@ -89,7 +89,7 @@ def advice() -> dict:
 
 
 def _trace(fig, start):
-    found = [t for t in fig.data if (t.name or "").startswith(start)]
+    found = [t for t in fig.data if (t.name or "").startswith(start) and t.showlegend is not False]
     assert found, f"no trace named {start!r}: {[t.name for t in fig.data]}"
     return found[0]
 
@@ -154,6 +154,12 @@ def test_chart_is_readable_labels_in_the_legend_ticks_only_at_used_counts(advice
     assert list(fig.layout.xaxis.tickvals) == [1, 4, 25, 50, 100]
     assert list(fig.layout.xaxis.ticktext) == ["1", "4", "25", "50", "100"]
     assert all("text" not in (t.mode or "") for t in fig.data)  # no text beside points
+    legend = sorted((t for t in fig.data if t.showlegend is not False),
+                    key=lambda t: t.legendrank)  # the legend reads points, levels, curve, rows
+    assert [t.name.split(":")[0].split(",")[0] for t in legend] == [
+        "prompted", "fine-tuned (LoRA)", "hybrid", "zero-shot (0 examples)", "best prompt",
+        "fitted curve", "fitted curve", "rows needed to match the best prompt",
+        "95% interval of the rows needed"]
     assert not fig.layout.annotations and fig.layout.font.size >= 16
     subtitle = fig.layout.title.subtitle.text
     assert "inverse power law" in subtitle and "40 test examples" in subtitle
