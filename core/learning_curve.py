@@ -279,8 +279,8 @@ def learning_curve(points: Sequence[CurvePoint], target: CurvePoint | None, metr
                           "Use 200 to 500.")
     value = float(np.mean(target.scores)) if target else None
     if not points:
-        return _no_estimate("no curve: no tuned point ran", "No tuned point ran, so the rows "
-                            "needed to match the best prompt are not estimated.", target, value, None)
+        words = "No tuned point ran, so the rows needed to match the best prompt are not estimated."
+        return _no_estimate("no curve: no tuned point ran", words, target, value, None)
     _check_same_examples(points, target)
     if min(p.rows for p in points) < 1:
         raise ConfigError("A tuned point has 0 training rows.", "Give each its rows (1 or more).")

@@ -10,6 +10,7 @@ test examples, from ``shift`` on, so two points share most of their right answer
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import asdict, dataclass, field
 
 import pytest
@@ -276,3 +277,28 @@ def test_the_points_list_every_record_with_its_figures():
     assert points["4-shot"]["shots"] == 4 and points["4-shot"]["family"] == "prompted"
     assert advice["version"] == 1 and advice["config"]["task"] == TASK
     assert advice["duration_s"] == 600.0
+
+
+def test_a_tuned_model_really_worse_than_the_prompt_is_said_as_a_real_gap():
+    advice = _advice(_prompts(four=0.90) + _tuned({50: 0.60, 100: 0.70}))
+    choice = advice["recommendation"]
+    assert choice["choice"] == "prompting"
+    assert "LoRA 100 rows, scores 0.20 lower than 4-shot" in choice["sentences"][1]
+    assert "a real gap" in choice["sentences"][1]
+
+
+def test_a_point_that_could_not_run_is_listed_but_never_ranked():
+    broken = _record("LoRA 400 rows", "tuned", 0.99, rows=400, train_seconds=200.0)
+    broken["row"].update(error="The run stopped.", metrics={}, prompt_tokens_mean=None)
+    broken["outputs"], broken["examples"] = [], []
+    advice = _advice(_prompts() + _tuned(RISING) + [broken])
+    assert advice["best"]["tuned"] == "LoRA 200 rows"
+    point = next(p for p in advice["points"] if p["name"] == "LoRA 400 rows")
+    assert point["value"] is None and point["error"] == "The run stopped."
+    assert "LoRA 400 rows" not in advice["results"]["examples"][0]["outputs"]
+    assert "LoRA 400 rows could not run" in " ".join(report.notes(advice["results"]))
+
+
+def test_the_advice_is_plain_json():
+    advice = _advice(_prompts() + _tuned(RISING), prices=PRICES)
+    assert json.loads(json.dumps(advice, allow_nan=False)) == advice
