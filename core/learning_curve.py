@@ -76,13 +76,16 @@ def _power_fit(ns: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     sxy = Y @ x.T                                            # (R, C)
     centred = np.maximum(sxx - sx * sx / m, 1e-300)
     slope = (sxy - sy * sx / m) / centred
-    interior = (sy / m - slope * sx / m, -slope)             # y = a + slope x, b = -slope
-    a_fixed = [np.clip(sy / m, 0, 1) + 0 * sxy, np.zeros_like(sxy), np.ones_like(sxy)]
-    b_fixed = [np.zeros_like(sxy), np.maximum((0 * sx - sxy) / sxx, 0),
-               np.maximum((sx - sxy) / sxx, 0)]
+    # a bounded convex quadratic has its optimum at the free one when that is within the
+    # bounds, else at the best of the optima along the edges b = 0, a = 0 and a = 1
+    zeros = np.zeros_like(sxy)
+    candidates = [(sy / m - slope * sx / m, -slope),            # free: y = a + slope x
+                  (np.clip(sy / m, 0, 1) + zeros, zeros),       # b = 0: a flat line
+                  (zeros, np.maximum(-sxy / sxx, 0)),           # a = 0
+                  (zeros + 1, np.maximum((sx - sxy) / sxx, 0))]  # a = 1
     best_sse = np.full(sxy.shape, np.inf)
-    best_a, best_b = np.zeros_like(sxy), np.zeros_like(sxy)
-    for a, b in [interior, *zip(a_fixed, b_fixed)]:
+    best_a, best_b = zeros, zeros
+    for a, b in candidates:
         sse = syy + m * a * a + b * b * sxx - 2 * a * sy + 2 * b * sxy - 2 * a * b * sx
         sse = np.where((b >= 0) & (a >= 0) & (a <= 1), sse, np.inf)
         better = sse < best_sse
