@@ -23,6 +23,7 @@ n and solves the fitted curve for the rows at which it reaches the best prompt's
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ RESAMPLES = 300           # bootstrap draws; fits are vectorised, so this takes 
 C_GRID = np.linspace(0.02, 2.0, 100)  # exponents tried; 0 itself would make n**-c constant
 EXTRAPOLATE_LIMIT = 4.0   # past this many times the largest measured n: "not reached"
 FAR = 2.0                 # past this many times, the words say how far it reaches
+SEED_SUFFIX = re.compile(r" \(seed \d+\)$")  # "LoRA 50 rows (seed 1)": a repeat's name
 DRAWN = 40                # points of the fitted curve handed to the chart
 POWER_LAW = ("inverse power law q(n) = a - b·n^-c, fitted by bounded least squares "
              "(0 ≤ a ≤ 1, b ≥ 0, c from 0.02 to 2)")
@@ -163,7 +165,8 @@ def _pooled(points: Sequence[CurvePoint]) -> list[CurvePoint]:
     for n in sizes:
         same = [p for p in points if p.rows == n]
         scores = np.mean([p.scores for p in same], axis=0)
-        name = same[0].name if len(same) == 1 else f"{same[0].name} ({len(same)} seeds averaged)"
+        name = same[0].name if len(same) == 1 else \
+            f"{SEED_SUFFIX.sub('', same[0].name)} ({len(same)} seeds averaged)"
         pooled.append(CurvePoint(name, n, tuple(scores)))
     return pooled
 

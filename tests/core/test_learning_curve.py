@@ -145,7 +145,7 @@ def test_seeds_at_one_size_are_averaged_for_the_measured_answer():
               CurvePoint("LoRA 100 rows", 100, _right(0.8))]
     needed = learning_curve(points, target, "accuracy")["n_needed"]
     assert needed["measured"] == 50
-    assert "2 seeds averaged" in needed["measured_pair"]["leader"]
+    assert needed["measured_pair"]["leader"] == "LoRA 50 rows (2 seeds averaged)"
     assert needed["measured_pair"]["difference"] == pytest.approx(0.15)
 
 
