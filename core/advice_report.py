@@ -35,6 +35,7 @@ FAMILIES = {"prompted": ("prompted: shots in the prompt", KIND_COLOURS["few-shot
             "hybrid": ("hybrid: tuned model with shots or retrieval", "#ab63fa"),
             "retrieval": ("retrieval with shots", KIND_COLOURS["rag"])}
 LEVEL_COLOURS = ("#555555", "#2a9d8f", "#ffa15a", "#8c564b")
+CURVE_COLOUR = "#9c2a17"  # darker than the tuned points, so the fit reads apart from their line
 BAND_COLOUR = "rgba(239, 85, 59, 0.13)"
 Y_TOP = 1.05
 TICK_GAP = 0.05  # of the log axis' width: closer tick labels would overlap
@@ -104,7 +105,7 @@ def _mean_line(fig: go.Figure, points: list[dict[str, Any]], family: str) -> Non
     label, colour = FAMILIES[family]
     fig.add_trace(go.Scatter(x=counts, y=means, mode="lines", name=f"{label} (mean)",
                              legendgroup=family, showlegend=False, hoverinfo="skip",
-                             line={"color": colour, "width": 3}))
+                             opacity=0.6, line={"color": colour, "width": 2}))
 
 
 def _family_traces(fig: go.Figure, advice: Advice, family: str) -> None:
@@ -155,7 +156,7 @@ def _curve_traces(fig: go.Figure, advice: Advice) -> None:
     fitted = [pt for pt in curve.get("fitted") or [] if not (len(pt) > 2 and pt[2])]
     extension = list(curve.get("extension") or []) + \
         [pt for pt in curve.get("fitted") or [] if len(pt) > 2 and pt[2]]
-    colour = FAMILIES["tuned"][1]
+    colour = CURVE_COLOUR
     for points, name, opacity in ((fitted, "fitted curve", 1.0),
                                   (extension, "fitted curve, extrapolated past the data", 0.45)):
         if points:
@@ -237,7 +238,7 @@ def curve_figure(advice: Advice) -> go.Figure:
     subtitle = _subtitle(advice)
     _title(fig, "Quality against labelled examples", advice.get("results") or {}, subtitle)
     lines = subtitle.count("<br>") + 1 + bool(engines_note(advice.get("results") or {}))
-    fig.update_layout(font={"size": FONT}, title_font_size=FONT + 6, height=720,
+    fig.update_layout(font={"size": FONT}, title_font_size=FONT + 6, height=760,
                       margin={"t": 90 + 26 * lines, "l": 80, "r": 30},
                       legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0,
                               "font": {"size": FONT - 2}})
@@ -246,6 +247,7 @@ def curve_figure(advice: Advice) -> go.Figure:
 
 # --- the tables -------------------------------------------------------------------------------
 
+NOT_MEASURED = "not measured here"  # core.advice_result's cell for an approach that did not run
 FAMILY_NAMES = {"prompted": "prompted", "tuned": "fine-tuned", "hybrid": "hybrid",
                 "retrieval": "retrieval"}
 
@@ -293,12 +295,14 @@ def pairs_table(advice: Advice) -> pd.DataFrame:
 
 def factors_table(advice: Advice) -> pd.DataFrame:
     """The tutorial's "when to use which" table with this task's numbers: Factor, Prompting,
-    Fine-tuning and Retrieval (left out when no factor says anything about retrieval)."""
+    Fine-tuning and Retrieval (left out when retrieval was not measured: a task without
+    documents)."""
     rows = [{"Factor": f.get("factor"), "Prompting": f.get("prompting") or "",
              "Fine-tuning": f.get("fine-tuning") or "", "Retrieval": f.get("retrieval") or ""}
             for f in advice.get("factors") or []]
     table = pd.DataFrame(rows, columns=["Factor", "Prompting", "Fine-tuning", "Retrieval"])
-    if not any(str(cell).strip() for cell in table["Retrieval"]):
+    if not any(str(cell).strip() and not str(cell).startswith(NOT_MEASURED)
+               for cell in table["Retrieval"]):
         table = table.drop(columns="Retrieval")
     return table
 
@@ -398,11 +402,14 @@ def _rows_needed_html(advice: Advice) -> str:
 
 
 def _skipped_html(advice: Advice) -> str:
-    skipped = advice.get("skipped") or []
-    if not skipped:
+    """The planned points that did not run (and why), then those that ran and failed."""
+    left = [(s.get("name"), s.get("reason")) for s in advice.get("skipped") or []]
+    left += [(p.get("name"), f"could not run: {p['error']}") for p in advice.get("points", [])
+             if p.get("error")]
+    if not left:
         return "<p>Every planned point ran.</p>"
-    items = "".join(f"<li>{html.escape(str(s.get('name')))}: {html.escape(str(s.get('reason')))}"
-                    "</li>" for s in skipped)
+    items = "".join(f"<li>{html.escape(str(name))}: {html.escape(str(why))}</li>"
+                    for name, why in left)
     return f"<ul>{items}</ul>"
 
 

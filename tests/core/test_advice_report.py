@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import asdict, dataclass, field
 
 import pytest
 
 from core import advice_report
+from core.compare import Prices
+from core.config import DEFAULT_MODEL
 from core.advice_report import (advice_html, curve_figure, factors_table, pairs_table,
                                 points_table, reproduce_command)
 
@@ -218,6 +221,9 @@ def test_factors_table_drops_an_empty_retrieval_column(advice):
     table = factors_table(advice)
     assert list(table.columns) == ["Factor", "Prompting", "Fine-tuning"]
     assert table["Factor"].tolist() == ["Setup time", "Data needed"]
+    for row in advice["factors"]:
+        row["retrieval"] = "not measured here"  # no retrieval point ran
+    assert "Retrieval" not in factors_table(advice)
     advice["factors"][0]["retrieval"] = "an index of 12 documents"
     assert list(factors_table(advice).columns) == ["Factor", "Prompting", "Fine-tuning",
                                                    "Retrieval"]
@@ -285,6 +291,13 @@ def test_html_page_shows_user_text_as_text(advice):
     _assert_self_contained(page)
 
 
+def test_html_page_names_a_point_that_failed_and_why(advice):
+    advice["points"].append(_point("LoRA 200 rows", "tuned", 200, None, None, None,
+                                   error="out of memory"))
+    assert "LoRA 200 rows: could not run: out of memory" in advice_html(advice)
+    assert points_table(advice).iloc[-1]["Accuracy [95% interval]"] == "—"
+
+
 def test_html_page_of_an_advice_without_pairs_or_skips(advice):
     advice.update(pairs=[], skipped=[], factors=[])
     page = advice_html(advice)
@@ -294,3 +307,80 @@ def test_html_page_of_an_advice_without_pairs_or_skips(advice):
 def test_durations_read_as_people_say_them():
     assert [advice_report.fmt_duration(s) for s in (42.4, 492, 3900, None)] == \
         ["42 s", "8 min 12 s", "1 h 5 min", "—"]
+
+
+# --- on the advice core.advice_result really builds ----------------------------------------------
+
+N = 60
+EXAMPLES = [{"id": f"t-{i:03d}", "input": f"review {i}", "reference": "POSITIVE"}
+            for i in range(N)]
+
+
+@dataclass(frozen=True)
+class Config:
+    """What core.advice_result.build_advice reads of an AdviceConfig."""
+
+    task: str = "review-sentiment"
+    budget: str = "10m"
+    model: str = DEFAULT_MODEL
+    engine: str = "auto"
+    seed: int = 0
+    seeds: int = 2
+    prices: Prices = field(default_factory=Prices)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "prices": asdict(self.prices)}
+
+
+def _record(name, family, accuracy, shots=0, rows=0, seed=0, reused=False):
+    """A finished point as the sweep records it: right on the first round(accuracy * N)."""
+    right = [i < round(accuracy * N) for i in range(N)]
+    setup = {"name": name, "prompt": {"technique": "few-shot" if shots else "zero-shot",
+                                      "shots": shots}}
+    setup.update({"model": {"run_id": f"run-{rows}-{seed}"}} if rows else {})
+    row = {"name": name, "kind": "fine-tuned" if rows else "few-shot" if shots else "zero-shot",
+           "engine": "transformers", "model": DEFAULT_MODEL, "n_shots": shots,
+           "n_train_examples": rows or None, "train_seconds": 20.0 + rows / 5 if rows else None,
+           "train_device": "cpu" if rows else None, "prompt_tokens_mean": 50.0 + 40 * shots,
+           "latency_mean_s": 0.1, "metrics": {"accuracy": {
+               "value": sum(right) / N, "low": sum(right) / N - 0.1,
+               "high": sum(right) / N + 0.1}}, "error": None, "setup": setup}
+    outputs = [{"prediction": "POSITIVE" if r else "NEGATIVE", "correct": r,
+                "score": float(r)} for r in right]
+    kind = "hybrid" if family == "hybrid" else "tuned" if rows else "prompt"
+    return {"key": name, "name": name, "family": family, "labelled": rows + shots,
+            "point": {"kind": kind, "shots": shots, "rows": rows, "seed": seed},
+            "row": row, "outputs": outputs, "examples": EXAMPLES,
+            "task": {"name": "review-sentiment", "title": "Review sentiment",
+                     "kind": "classification"},
+            "run_id": f"run-{rows}-{seed}" if rows else None,
+            "train_seconds": row["train_seconds"], "eval_seconds": 5.0,
+            "seconds": 5.0 + (row["train_seconds"] or 0), "reused": reused}
+
+
+def test_report_of_the_advice_core_builds(lab_home):
+    from core.advice_result import build_advice
+
+    records = [_record("zero-shot", "prompted", 0.40), _record("4-shot", "prompted", 0.60, 4),
+               _record("LoRA 25 rows", "tuned", 0.45, rows=25),
+               _record("LoRA 50 rows", "tuned", 0.55, rows=50, reused=True),
+               _record("LoRA 50 rows (seed 1)", "tuned", 0.52, rows=50, seed=1),
+               _record("LoRA 100 rows", "tuned", 0.80, rows=100),
+               _record("LoRA 100 rows + 4-shot", "hybrid", 0.82, shots=4, rows=100)]
+    advice = build_advice(Config(), {"points": []}, records,
+                          [{"name": "LoRA 200 rows", "reason": "the budget ran out"}], 300.0)
+    fig = curve_figure(advice)
+    assert list(_trace(fig, "fine-tuned").x) == [25, 50, 50, 100]
+    assert list(_trace(fig, "prompted").x) == [4]
+    _trace(fig, "zero-shot (0 examples): 0.40")
+    _trace(fig, "best prompt, 4-shot: 0.60")
+    _trace(fig, "fitted curve")
+    assert len(points_table(advice)) == len(records)
+    assert {"LoRA 100 rows", "4-shot"} <= set(pairs_table(advice)["Leader"]) | \
+        set(pairs_table(advice)["Other"])
+    assert factors_table(advice)["Factor"].tolist()[:2] == ["Setup time", "Data needed"]
+    page = advice_html(advice)
+    assert advice["recommendation"]["sentences"][0] in page.replace("&#x27;", "'")
+    assert "python -m core advise review-sentiment --budget 10m --seeds 2 --report advice.html" \
+        in page
+    _assert_self_contained(page)
