@@ -38,6 +38,7 @@ LEVEL_COLOURS = ("#555555", "#2a9d8f", "#ffa15a", "#8c564b")
 CURVE_COLOUR = "#9c2a17"  # darker than the tuned points, so the fit reads apart from their line
 BAND_COLOUR = "rgba(239, 85, 59, 0.13)"
 Y_TOP = 1.05
+DODGE = 1.05  # repeats at one count sit 5% apart on the log axis
 TICK_GAP = 0.05  # of the log axis' width: closer tick labels would overlap
 CHOICES = {"prompting": "Prompting", "fine-tuning": "Fine-tuning",
            "hybrid": "A hybrid: a fine-tuned model with shots or retrieval",
@@ -90,8 +91,18 @@ def _x_range(advice: Advice) -> tuple[float, float]:
     return (min(xs) / 1.5, max(xs) * 1.5) if xs else (1.0, 10.0)
 
 
-def _hover(points: list[dict[str, Any]]) -> list[list[str]]:
-    return [[p["name"], fmt_interval(_interval(p))] for p in points]
+def _hover(points: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[p["name"], fmt_interval(_interval(p)), p["labelled"]] for p in points]
+
+
+def _dodged(counts: list[int]) -> list[float]:
+    """Repeats at one count (seeds, draws) set a little apart, so their intervals read one by
+    one: on a log axis a factor is the same distance at every count."""
+    placed = []
+    for i, n in enumerate(counts):
+        same = counts.count(n)
+        placed.append(n * DODGE ** (counts[:i].count(n) - (same - 1) / 2))
+    return placed
 
 
 def _mean_line(fig: go.Figure, points: list[dict[str, Any]], family: str) -> None:
@@ -117,14 +128,15 @@ def _family_traces(fig: go.Figure, advice: Advice, family: str) -> None:
     _mean_line(fig, points, family)
     label, colour = FAMILIES[family]
     fig.add_trace(go.Scatter(
-        x=[p["labelled"] for p in points], y=[p["value"] for p in points], mode="markers",
+        x=_dodged([p["labelled"] for p in points]), y=[p["value"] for p in points],
+        mode="markers",
         name=label, legendgroup=family, legendrank=list(FAMILIES).index(family),
         error_y=_error_arrays([_interval(p) for p in points]),
         marker={"size": 14, "color": colour, "line": {"width": 1, "color": "white"},
                 "symbol": "circle" if family in ("prompted", "tuned") else "diamond"},
         customdata=_hover(points),
-        hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{x} labelled examples"
-                      "<extra></extra>"))
+        hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{customdata[2]} labelled "
+                      "examples<extra></extra>"))
 
 
 def _levels(advice: Advice) -> list[tuple[str, float, bool]]:
@@ -169,10 +181,13 @@ def _curve_traces(fig: go.Figure, advice: Advice) -> None:
 
 def _needed_traces(fig: go.Figure, advice: Advice, ends: tuple[float, float]) -> None:
     """The rows-needed estimate as a vertical line, its 95% interval as a shaded band
-    (open to the right edge when the interval's top is past what can be said)."""
-    needed = (advice.get("curve") or {}).get("n_needed") or {}
+    (open to the right edge when the interval's top is past what can be said); without an
+    estimate, the measured crossing or a legend entry saying it was not reached."""
+    curve = advice.get("curve") or {}
+    needed = curve.get("n_needed") or {}
     estimate = needed.get("estimate")
     if not finite(estimate):
+        _not_estimated(fig, curve, needed)
         return
     low, high = needed.get("low"), needed.get("high")
     if finite(low):
@@ -183,10 +198,27 @@ def _needed_traces(fig: go.Figure, advice: Advice, ends: tuple[float, float]) ->
             fill="toself", fillcolor=BAND_COLOUR, line={"width": 0}, legendrank=31,
             name=f"95% interval of the rows needed: {span}", hoverinfo="skip"))
     how = ", extrapolated" if needed.get("extrapolated") else ""
-    fig.add_trace(go.Scatter(
-        x=[estimate, estimate], y=[0, Y_TOP], mode="lines",
-        name=f"rows needed to match the best prompt: about {estimate:,.0f}{how}", legendrank=30,
-        line={"dash": "dashdot", "width": 3, "color": "#222222"}, hoverinfo="skip"))
+    _vertical(fig, estimate, f"rows needed to match the best prompt: about {estimate:,.0f}{how}")
+
+
+def _vertical(fig: go.Figure, x: float, name: str) -> None:
+    fig.add_trace(go.Scatter(x=[x, x], y=[0, Y_TOP], mode="lines", name=name, legendrank=30,
+                             line={"dash": "dashdot", "width": 3, "color": "#222222"},
+                             hoverinfo="skip"))
+
+
+def _not_estimated(fig: go.Figure, curve: dict[str, Any], needed: dict[str, Any]) -> None:
+    """No estimate from the curve: the smallest measured rows that beat the best prompt on
+    the paired test as a line, or, where tuned points were fitted, a legend entry that says
+    the best prompt was not reached."""
+    if finite(needed.get("measured")):
+        _vertical(fig, needed["measured"], f"rows that beat the best prompt (measured, paired "
+                                           f"test): {needed['measured']:,}")
+    elif curve.get("fitted") and curve.get("target"):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", legendrank=30,
+                                 name="rows needed to match the best prompt: not reached "
+                                      "within the rows you have",
+                                 line={"dash": "dashdot", "width": 3, "color": "#222222"}))
 
 
 def _subtitle(advice: Advice) -> str:

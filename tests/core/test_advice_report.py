@@ -103,9 +103,13 @@ def test_chart_shows_prompted_and_tuned_points_with_every_seed_and_intervals(adv
     fig = curve_figure(advice)
     assert fig.layout.title.text == "Quality against labelled examples"
     prompted = _trace(fig, "prompted")
-    assert list(prompted.x) == [1, 4, 4]  # zero-shot is a level line, not a point at 0
+    # zero-shot is a level line, not a point at 0
+    assert list(prompted.x) == pytest.approx([1, 4 / 1.05 ** 0.5, 4 * 1.05 ** 0.5])
     tuned = _trace(fig, "fine-tuned")
-    assert list(tuned.x) == [25, 50, 50, 100] and list(tuned.y) == [0.50, 0.62, 0.58, 0.70]
+    # the two seeds at 50 rows sit a little apart, so their intervals read one by one
+    assert list(tuned.x) == pytest.approx([25, 50 / 1.05 ** 0.5, 50 * 1.05 ** 0.5, 100])
+    assert list(tuned.y) == [0.50, 0.62, 0.58, 0.70]
+    assert [c[2] for c in tuned.customdata] == [25, 50, 50, 100]
     assert list(tuned.error_y.array) == pytest.approx([0.12, 0.11, 0.12, 0.10])
     assert list(tuned.error_y.arrayminus) == pytest.approx([0.13, 0.13, 0.13, 0.13])
     mean = [t for t in fig.data if t.name == f"{tuned.name} (mean)"][0]
@@ -144,10 +148,25 @@ def test_chart_band_reaches_the_edge_when_the_interval_has_no_top(advice):
     assert max(band.x) == pytest.approx(10 ** fig.layout.xaxis.range[1])
 
 
-def test_chart_without_an_estimate_has_no_band_and_no_line(advice):
+def test_chart_without_an_estimate_says_not_reached_and_draws_no_band(advice):
     advice["curve"]["n_needed"].update(estimate=None, low=None, high=None)
-    names = [t.name for t in curve_figure(advice).data]
-    assert not [n for n in names if "rows needed" in n]
+    fig = curve_figure(advice)
+    assert not [t for t in fig.data if "interval of the rows" in t.name]
+    said = _trace(fig, "rows needed to match the best prompt: not reached")
+    assert list(said.x) == [None]  # a legend entry, nothing drawn
+
+
+def test_chart_without_an_estimate_draws_the_measured_crossing(advice):
+    advice["curve"]["n_needed"].update(estimate=None, low=None, high=None, measured=100)
+    line = _trace(curve_figure(advice), "rows that beat the best prompt (measured")
+    assert set(line.x) == {100}
+
+
+def test_chart_without_tuned_points_says_nothing_of_rows(advice):
+    advice["curve"].update(fitted=[], extension=[])
+    advice["curve"]["n_needed"].update(estimate=None, low=None, high=None)
+    assert not [t for t in curve_figure(advice).data if "rows" in t.name and "LoRA" not in t.name
+                and not t.name.startswith("fine-tuned")]
 
 
 def test_chart_is_readable_labels_in_the_legend_ticks_only_at_used_counts(advice):
@@ -370,7 +389,7 @@ def test_report_of_the_advice_core_builds(lab_home):
     advice = build_advice(Config(), {"points": []}, records,
                           [{"name": "LoRA 200 rows", "reason": "the budget ran out"}], 300.0)
     fig = curve_figure(advice)
-    assert list(_trace(fig, "fine-tuned").x) == [25, 50, 50, 100]
+    assert [c[2] for c in _trace(fig, "fine-tuned").customdata] == [25, 50, 50, 100]
     assert list(_trace(fig, "prompted").x) == [4]
     _trace(fig, "zero-shot (0 examples): 0.40")
     _trace(fig, "best prompt, 4-shot: 0.60")
