@@ -15,6 +15,7 @@ import json
 import math
 import shlex
 import textwrap
+import urllib.parse
 from datetime import datetime
 from typing import Any
 
@@ -46,8 +47,9 @@ CHOICES = {"prompting": "Prompting", "fine-tuning": "Fine-tuning",
 BEST_WORDS = {"prompted": "Best prompted", "tuned": "Best fine-tuned", "hybrid": "Best hybrid",
               "retrieval": "Best with retrieval"}
 # AdviceConfig's defaults (core.advice_plan): a flag is written only where the config differs
-DEFAULTS = {"model": DEFAULT_MODEL, "n_examples": None, "shots": [0, 1, 2, 4, 8],
-            "rows": [25, 50, 100, 200, 0], "seeds": None, "hybrids": True}
+DEFAULTS = {"model": DEFAULT_MODEL, "engine": "auto", "shots": [0, 1, 2, 4, 8],
+            "rows": [25, 50, 100, 200, 0]}
+CONFIG_FILE = "advice-config.json"  # what the page's download link saves the config as
 
 
 # --- reading the advice -----------------------------------------------------------------------
@@ -341,28 +343,38 @@ def factors_table(advice: Advice) -> pd.DataFrame:
 
 # --- the command that reproduces it -----------------------------------------------------------
 
-def _counts(values: list[int], zero: str | None = None) -> str:
-    return ",".join(zero if (v == 0 and zero) else str(v) for v in values)
+def beyond_flags(advice: Advice) -> list[str]:
+    """The settings of the advice that no command-line flag carries (the seed, prices,
+    training overrides): the command then reads them from the saved config file."""
+    config = advice.get("config") or {}
+    found = ["seed"] if config.get("seed") not in (None, 0) else []
+    found += ["prices"] if any(v is not None for v in (config.get("prices") or {}).values()) \
+        else []
+    return found + (["training overrides"] if config.get("train") else [])
 
 
 def reproduce_command(advice: Advice) -> str:
     """`python -m core advise TASK --budget B --report advice.html`, with a flag for each
-    setting that differs from the default (examples, shots, rows, seeds, model, hybrids)."""
+    setting that differs from the default (examples, shots, rows, seeds, model, engine,
+    hybrids), and `--config advice-config.json` where a setting has no flag."""
     config = advice.get("config") or {}
     words = ["python", "-m", "core", "advise", str(config.get("task", "TASK")),
              "--budget", str(config.get("budget", "quick"))]
     if config.get("n_examples") is not None:
         words += ["--n-examples", str(config["n_examples"])]
-    if config.get("shots") is not None and list(config["shots"]) != DEFAULTS["shots"]:
-        words += ["--shots", _counts(list(config["shots"]))]
-    if config.get("rows") is not None and list(config["rows"]) != DEFAULTS["rows"]:
-        words += ["--rows", _counts(list(config["rows"]), zero="all")]
+    for key in ("shots", "rows"):
+        if config.get(key) is not None and list(config[key]) != DEFAULTS[key]:
+            words += [f"--{key}", ",".join("all" if key == "rows" and v == 0 else str(v)
+                                           for v in config[key])]
     if config.get("seeds") is not None:
         words += ["--seeds", str(config["seeds"])]
-    if config.get("model", DEFAULT_MODEL) != DEFAULT_MODEL:
-        words += ["--model", str(config["model"])]
+    for key in ("model", "engine"):
+        if config.get(key, DEFAULTS[key]) != DEFAULTS[key]:
+            words += [f"--{key}", str(config[key])]
     if config.get("hybrids") is False:
         words.append("--no-hybrids")
+    if beyond_flags(advice):
+        words += ["--config", CONFIG_FILE]
     return shlex.join(words + ["--report", "advice.html"])
 
 
@@ -464,10 +476,18 @@ def machine_note(advice: Advice) -> list[str]:
 
 
 def _config_html(advice: Advice) -> str:
+    """The command, a link that saves the config (a data: link: no server, no network) and
+    the config itself; the command names the file where a setting has no flag."""
     config = json.dumps(advice.get("config") or {}, indent=2, ensure_ascii=False, default=str)
+    link = f"data:application/json;charset=utf-8,{urllib.parse.quote(config)}"
+    missing = beyond_flags(advice)
+    needs = (f" (save the config first: its {', '.join(missing)} have no command-line flag)"
+             if missing else "")
     return (f"<p>Run <code>{html.escape(reproduce_command(advice))}</code> to repeat this "
-            "advice; points already measured with the same settings are reused.</p>"
-            f"<pre>{html.escape(config)}</pre>")
+            f"advice{html.escape(needs)}; points already measured with the same settings are "
+            f'reused. <a download="{CONFIG_FILE}" href="{link}">Save the config as '
+            f"{CONFIG_FILE}</a>: <code>python -m core advise --config {CONFIG_FILE}</code> "
+            f"reads every setting from it.</p><pre>{html.escape(config)}</pre>")
 
 
 def _chart_html(advice: Advice) -> str:

@@ -8,7 +8,9 @@ hybrid, a fitted curve with an extrapolated part and a rows-needed estimate.
 from __future__ import annotations
 
 import copy
+import json
 import re
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 
 import pytest
@@ -257,10 +259,25 @@ def test_command_of_a_default_config_names_task_and_budget_only(advice):
 
 def test_command_carries_every_setting_that_is_not_the_default(advice):
     advice["config"].update(task="my task's", budget="10m", n_examples=80, shots=[0, 2, 4],
-                            rows=[25, 50, 0], seeds=3, model="embedded:other", hybrids=False)
+                            rows=[25, 50, 0], seeds=3, model="embedded:other",
+                            engine="llama.cpp", hybrids=False)
     assert reproduce_command(advice) == (
         "python -m core advise 'my task'\"'\"'s' --budget 10m --n-examples 80 --shots 0,2,4 "
-        "--rows 25,50,all --seeds 3 --model embedded:other --no-hybrids --report advice.html")
+        "--rows 25,50,all --seeds 3 --model embedded:other --engine llama.cpp --no-hybrids "
+        "--report advice.html")
+
+
+def test_command_reads_the_saved_config_where_a_setting_has_no_flag(advice):
+    advice["config"].update(seed=7, prices={"input_per_million": 0.5, "cpu_hour": None},
+                            train={"learning_rate": 0.001})
+    assert reproduce_command(advice) == ("python -m core advise review-sentiment --budget quick "
+                                         "--config advice-config.json --report advice.html")
+    assert advice_report.beyond_flags(advice) == ["seed", "prices", "training overrides"]
+    page = advice_html(advice)
+    assert "its seed, prices, training overrides have no command-line flag" in page
+    link = re.search(r'download="advice-config.json" href="data:application/json;'
+                     r'charset=utf-8,([^"]+)"', page)  # saved from the page itself, offline
+    assert json.loads(urllib.parse.unquote(link.group(1))) == advice["config"]
 
 
 # --- the HTML page ------------------------------------------------------------------------------
