@@ -71,6 +71,11 @@ class TrainConfig:
     this processor, see ``core.precision``), ``float32``, or ``bfloat16``/``float16`` autocast
     over float32 weights. ``threads`` 0 means auto: every core while nothing else keeps
     the machine busy, one while something does, checked at every step.
+    ``lora_layers`` N puts LoRA/QLoRA on the top N transformer layers only: the backward
+    pass then stops at the lowest adapted layer (None: every layer). ``group_by_length``
+    draws batches of examples of similar length (the seeded shuffle, then sorted by length
+    within groups of batches, as transformers' ``group_by_length`` sampler does), so dynamic
+    padding pads less.
     """
 
     name: str = ""
@@ -89,6 +94,7 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] | None = None  # None: q,k,v,o projections, detected
+    lora_layers: int | None = None  # adapt only the top N transformer layers; None: all of them
     num_virtual_tokens: int = 20  # prompt tuning
     epochs: float = 1.0
     max_steps: int | None = None
@@ -98,6 +104,7 @@ class TrainConfig:
     scheduler: str = "linear"
     warmup_ratio: float = 0.0
     max_length: int = 256
+    group_by_length: bool = False  # batches of similar lengths: dynamic padding pads less
     seed: int = 0
     eval_steps: int = 0
     save_steps: int = 0
@@ -138,7 +145,10 @@ class TrainConfig:
                 raise ConfigError("target_modules must be a non-empty list of module names.",
                                   "Use e.g. [\"q_proj\", \"v_proj\"], or null to detect them.")
             object.__setattr__(self, "target_modules", modules)
-        for name in ("merge_after",):
+        if self.lora_layers is not None and self.method not in ("lora", "qlora"):
+            raise ConfigError(f"lora_layers works for LoRA and QLoRA, not {self.method}.",
+                              "Leave lora_layers empty (null) for this method.")
+        for name in ("merge_after", "group_by_length"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false.")
 
@@ -154,7 +164,7 @@ class TrainConfig:
                 "threads": (0, 256)}
         for name, (low, high) in ints.items():
             _check_range(name, getattr(self, name), low, high, int)
-        for name in ("max_steps", "max_train_examples", "max_eval_examples"):
+        for name in ("max_steps", "max_train_examples", "max_eval_examples", "lora_layers"):
             if getattr(self, name) is not None:
                 _check_range(name, getattr(self, name), 1, 10**7, int)
         _check_range("validation_fraction", self.validation_fraction, 0.0, 0.5, float)

@@ -38,7 +38,8 @@ from core.training_data import PromptFormat, prepare_data
 
 
 class Collator:
-    """Left-pads a batch (dynamic padding), with position ids; counts the tokens it saw.
+    """Left-pads a batch (dynamic padding), with position ids; counts the tokens it saw and
+    the padding it added (work spent on no example: ``group_by_length`` cuts it).
 
     Left padding puts every completion at the end of its row, so the LM head only
     needs the last few positions (``logits_to_keep``).
@@ -47,6 +48,7 @@ class Collator:
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
         self.tokens_seen = 0
+        self.padding_seen = 0
 
     def __call__(self, batch: list[dict]) -> dict:
         import torch
@@ -59,6 +61,7 @@ class Collator:
             labels.append([-100] * pad + e["labels"])
             mask.append([0] * pad + [1] * len(e["input_ids"]))
             self.tokens_seen += len(e["input_ids"])
+            self.padding_seen += pad
         mask_t = torch.tensor(mask)
         return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
                 "attention_mask": mask_t,
@@ -303,7 +306,8 @@ def _training_args(config: TrainConfig, run_dir: Path, device: str, precision: s
         save_total_limit=2, bf16=precision == "bfloat16", fp16=precision == "float16",
         use_cpu=device == "cpu", report_to="none",
         disable_tqdm=True, remove_unused_columns=False, prediction_loss_only=True,
-        label_names=["labels"], dataloader_num_workers=0, optim="adamw_torch")
+        label_names=["labels"], dataloader_num_workers=0, optim="adamw_torch",
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random")
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
@@ -363,7 +367,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
     train_seconds = time.perf_counter() - train_started
     metrics = {"cancelled": progress.cancelled, "steps": trainer.state.global_step,
                "train_loss": result.training_loss, "train_seconds": round(train_seconds, 2),
-               "tokens_seen": collator.tokens_seen, "examples_cut": data.cut,
+               "tokens_seen": collator.tokens_seen, "padding_seen": collator.padding_seen,
+               "examples_cut": data.cut,
                "peak_rss_bytes": peak_rss_bytes(), "method": config.method,
                "precision": precision, "precision_reason": precision_why}
     if not progress.cancelled and data.validation:

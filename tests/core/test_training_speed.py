@@ -1,0 +1,138 @@
+"""Training speed settings (issue 18) on the tiny model: batches grouped by length pad less
+and still follow the run's seed; LoRA on the top layers only adapts those layers, starts from
+the base model's loss like the full adapter, and the estimate counts the work it saves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.train_config import TrainConfig
+from core.training import train
+
+TEMPLATE = "Review: {text}\nSentiment:"
+
+
+def tiny_config(model_dir: Path, **overrides) -> TrainConfig:
+    settings = dict(model=str(model_dir), template=TEMPLATE, max_steps=None, epochs=1.0,
+                    batch_size=4, max_train_examples=48, max_eval_examples=2, threads=1,
+                    lora_dropout=0.0, learning_rate=1e-2)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def steps(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e["type"] == "step"]
+
+
+@pytest.fixture
+def batches(monkeypatch) -> list[list[tuple[int, ...]]]:
+    """The batches the runs train on, as tuples of token ids (the collator sees each once)."""
+    import core.training as training
+
+    seen: list[list[tuple[int, ...]]] = []
+    collate = training.Collator.__call__
+
+    def recording(self, batch):
+        if any(e["labels"] is not e["input_ids"] for e in batch):  # training, not scoring
+            seen.append([tuple(e["input_ids"]) for e in batch])
+        return collate(self, batch)
+
+    monkeypatch.setattr(training.Collator, "__call__", recording)
+    return seen
+
+
+# -- batches grouped by length ---------------------------------------------------------------
+
+
+def test_grouped_batches_pad_less_and_see_every_example_once(tiny_model_dir, tmp_path,
+                                                             batches):
+    plain = train(tiny_config(tiny_model_dir), tmp_path / "plain", echo=False)
+    plain_batches = list(batches)
+    batches.clear()
+    grouped = train(tiny_config(tiny_model_dir, group_by_length=True), tmp_path / "grouped",
+                    echo=False)
+    # one epoch each: the same examples, the same real tokens, less padding
+    assert sorted(x for b in batches for x in b) == sorted(x for b in plain_batches for x in b)
+    assert grouped["tokens_seen"] == plain["tokens_seen"]
+    assert grouped["padding_seen"] < 0.75 * plain["padding_seen"]
+    assert grouped["steps"] == plain["steps"] == 12
+
+
+def test_grouped_batches_follow_the_runs_seed(tiny_model_dir, tmp_path, batches):
+    def order(seed: int, name: str) -> list:
+        batches.clear()
+        train(tiny_config(tiny_model_dir, group_by_length=True, seed=seed), tmp_path / name,
+              echo=False)
+        return list(batches)
+
+    first, again, other = order(0, "a"), order(0, "b"), order(1, "c")
+    assert first == again  # a run can be repeated
+    assert first != other  # and a seed still draws another order
+    assert [e["loss"] for e in steps(tmp_path / "a")] == [e["loss"] for e in
+                                                          steps(tmp_path / "b")]
+
+
+def test_grouping_is_off_unless_asked_for():
+    assert TrainConfig().group_by_length is False
+    with pytest.raises(ConfigError, match="group_by_length"):
+        TrainConfig(group_by_length="yes")
+
+
+# -- LoRA on the top layers only -------------------------------------------------------------
+
+
+def _adapted_layers(run_dir: Path) -> set[int]:
+    from safetensors import safe_open
+
+    with safe_open(str(run_dir / "adapter/adapter_model.safetensors"), "np") as fh:
+        return {int(key.split(".layers.")[1].split(".")[0]) for key in fh.keys()}
+
+
+def _trained(run_dir: Path) -> bool:
+    """Whether any LoRA B matrix (zero at the start) moved."""
+    from safetensors import safe_open
+
+    with safe_open(str(run_dir / "adapter/adapter_model.safetensors"), "pt") as fh:
+        return any(fh.get_tensor(k).abs().sum() > 0 for k in fh.keys() if "lora_B" in k)
+
+
+def test_top_layers_only_adapts_those_and_starts_from_the_same_loss(tiny_model_dir, tmp_path):
+    every = train(tiny_config(tiny_model_dir, max_steps=3), tmp_path / "every", echo=False)
+    top = train(tiny_config(tiny_model_dir, max_steps=3, lora_layers=1), tmp_path / "top",
+                echo=False)
+    assert _adapted_layers(tmp_path / "every") == {0, 1}
+    assert _adapted_layers(tmp_path / "top") == {1}  # the tiny model has 2 layers
+    # LoRA starts as a zero update: the first step's loss is the base model's, the same batch
+    first = [steps(tmp_path / name)[0]["loss"] for name in ("every", "top")]
+    assert first[0] == pytest.approx(first[1], rel=1e-5)
+    assert top["tokens_seen"] == every["tokens_seen"]
+    assert _trained(tmp_path / "top")  # and the adapted layers learned something
+
+
+def test_top_layers_that_the_model_does_not_have_are_refused(tiny_model_dir, tmp_path):
+    with pytest.raises(ConfigError, match="lora_layers is 5, but the model has 2 layers"):
+        train(tiny_config(tiny_model_dir, lora_layers=5), tmp_path / "run", echo=False)
+    for method in ("full", "ia3", "prompt-tuning"):  # PEFT picks layers for LoRA alone
+        with pytest.raises(ConfigError, match="lora_layers works for LoRA and QLoRA"):
+            tiny_config(tiny_model_dir, method=method, lora_layers=1)
+    with pytest.raises(ConfigError, match="lora_layers"):
+        tiny_config(tiny_model_dir, lora_layers=0)
+
+
+def test_the_estimate_counts_the_work_grouping_and_top_layers_save(tiny_model_dir,
+                                                                    monkeypatch):
+    from core import precision
+    from core.train_model import STARTUP_SECONDS, estimate
+    from tests.core.test_precision import AVX2, _measurement
+
+    monkeypatch.setattr(precision, "cpu_measurement", lambda: _measurement(AVX2, native=False))
+    config = tiny_config(tiny_model_dir, max_steps=4000)
+    plain = estimate(config)[0] - STARTUP_SECONDS
+    assert estimate(replace(config, group_by_length=True))[0] - STARTUP_SECONDS < plain
+    assert estimate(replace(config, lora_layers=1))[0] - STARTUP_SECONDS < plain
+    assert estimate(replace(config, lora_layers=2))[0] - STARTUP_SECONDS == plain  # all of them
