@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.compare import CompareConfig, Prices, _costs
 from core.compare_scores import PRIMARY
@@ -24,6 +24,9 @@ from core.learning_curve import CurvePoint, learning_curve
 from core.paired import example_scores, pair_between
 from core.report import break_even_missing, break_even_rows, device_name, fmt_money, fmt_number
 from core.setups import Setup
+
+if TYPE_CHECKING:
+    from core.advice_plan import AdviceConfig
 
 VERSION = 1
 FAMILIES = ("prompted", "tuned", "hybrid", "retrieval")
@@ -70,7 +73,7 @@ def _row(record: dict[str, Any], prices: Prices) -> dict[str, Any]:
     return row
 
 
-def _config(config: Any, records: list[dict[str, Any]], n_examples: int) -> dict[str, Any]:
+def _config(config: AdviceConfig, records: list[dict[str, Any]], n_examples: int) -> dict[str, Any]:
     """The comparison config that reproduces the points as one comparison."""
     setups = [Setup.from_dict({**(r.get("row") or {}).get("setup", {}), "name": r["name"]})
               for r in records if (r.get("row") or {}).get("setup")]
@@ -83,7 +86,7 @@ def _config(config: Any, records: list[dict[str, Any]], n_examples: int) -> dict
                          prices=config.prices).to_dict()
 
 
-def assemble_results(config: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
+def assemble_results(config: AdviceConfig, records: list[dict[str, Any]]) -> dict[str, Any]:
     """One comparison results dict (``core.compare.evaluate``'s shape) of every point: one
     variant row each, the shared examples with every point's answers. Points scored on
     different examples, or two points of one name, are refused (LabError)."""
@@ -352,7 +355,7 @@ def recommendation(results: dict[str, Any], points: list[dict[str, Any]],
 
 # --- the advice -----------------------------------------------------------------------------
 
-def build_advice(config: Any, plan: dict[str, Any], records: list[dict[str, Any]],
+def build_advice(config: AdviceConfig, plan: dict[str, Any], records: list[dict[str, Any]],
                  skipped: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
     """advice.json: the assembled comparison, the points, the curve, the best points and the
     paired differences between them, the factors table and the recommendation."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass, field
 
 import pytest
 
 from core import report
+from core.advice_plan import AdviceConfig, Point
 from core.advice_result import assemble_results, build_advice
 from core.compare import CompareConfig, Prices
 from core.config import DEFAULT_MODEL
@@ -32,19 +32,8 @@ TASK_INFO = {"name": TASK, "title": "Review sentiment (3 labels)", "kind": "clas
 PRICES = Prices(input_per_million=1.0, output_per_million=2.0, cpu_hour=0.5)
 
 
-@dataclass(frozen=True)
-class Config:
-    """What build_advice reads of an AdviceConfig."""
-
-    task: str = TASK
-    budget: str = "quick"
-    model: str = DEFAULT_MODEL
-    engine: str = "auto"
-    seed: int = 0
-    prices: Prices = field(default_factory=Prices)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "prices": asdict(self.prices)}
+def _config(prices: Prices = Prices()) -> AdviceConfig:
+    return AdviceConfig(TASK, prices=prices)
 
 
 def _right(accuracy: float, shift: int = 0) -> list[bool]:
@@ -87,9 +76,10 @@ def _record(name, family, accuracy, *, shots=0, rows=0, seed=0, tokens=40.0, shi
                 else "POSITIVE", "correct": r, "raw": "x", "score": 1.0 if r else 0.0}
                for e, r in zip(examples, right)]
     point_kind = "hybrid" if family == "hybrid" else "tuned" if rows else "prompt"
-    return {"key": f"key-{name}", "name": name, "family": family, "labelled": rows + shots,
-            "point": {"kind": point_kind, "shots": shots, "rows": rows, "seed": seed,
-                      "calibrate": False, "retrieval": retrieval},
+    point = Point(point_kind, shots=shots, rows=rows, seed=seed, retrieval=retrieval)
+    assert (point.name, point.family) == (name, family)  # named as the planner names it
+    return {"key": f"key-{name}", "name": name, "family": family, "labelled": point.labelled,
+            "point": point.to_dict(),
             "row": row, "outputs": outputs, "examples": copy.deepcopy(examples),
             "task": TASK_INFO, "run_id": run_id,
             "train_seconds": train_seconds if point_kind == "tuned" else None,
@@ -112,14 +102,14 @@ RISING = {25: 0.50, 50: 0.62, 100: 0.70, 200: 0.76}
 
 
 def _advice(records, skipped=(), prices=Prices()):
-    return build_advice(Config(prices=prices), {"points": []}, records, list(skipped), 600.0)
+    return build_advice(_config(prices=prices), {"points": []}, records, list(skipped), 600.0)
 
 
 # --- the assembled comparison -------------------------------------------------------------------
 
 def test_the_points_become_one_comparison_that_the_compare_report_reads():
     records = _prompts() + _tuned(RISING)
-    results = assemble_results(Config(prices=PRICES), records)
+    results = assemble_results(_config(prices=PRICES), records)
     assert [v["name"] for v in results["variants"]] == [r["name"] for r in records]
     assert [e["id"] for e in results["examples"]] == [e["id"] for e in EXAMPLES]
     assert set(results["examples"][0]["outputs"]) == {r["name"] for r in records}
@@ -135,17 +125,17 @@ def test_points_scored_on_different_examples_are_refused():
     other = [{**e, "id": f"other-{i}"} for i, e in enumerate(EXAMPLES)]
     records = _prompts() + [_record("LoRA 50 rows", "tuned", 0.7, rows=50, examples=other)]
     with pytest.raises(LabError, match="different test examples"):
-        assemble_results(Config(), records)
+        assemble_results(_config(), records)
     with pytest.raises(LabError, match="same name"):
-        assemble_results(Config(), _prompts() + _prompts())
+        assemble_results(_config(), _prompts() + _prompts())
 
 
 def test_reused_points_are_priced_at_this_advice_s_prices():
-    results = assemble_results(Config(prices=PRICES), _prompts() + _tuned({50: 0.6}))
+    results = assemble_results(_config(prices=PRICES), _prompts() + _tuned({50: 0.6}))
     four, tuned = results["variants"][1], results["variants"][2]
     assert four["cost_per_1000"] == pytest.approx(1000 * (300 * 1.0 + 1.0 * 2.0) / 1e6)
     assert tuned["training_cost"] == pytest.approx(55.0 / 3600 * 0.5, abs=1e-6)
-    unpriced = assemble_results(Config(), _prompts() + _tuned({50: 0.6}))
+    unpriced = assemble_results(_config(), _prompts() + _tuned({50: 0.6}))
     assert unpriced["variants"][1]["cost_per_1000"] is None
     assert unpriced["variants"][2]["training_cost"] is None
 
