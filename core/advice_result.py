@@ -229,9 +229,10 @@ def factors(results: dict[str, Any], points: list[dict[str, Any]],
                                                                    "retrieval"))
     none = "not measured here"
     count = sum(p["family"] == "prompted" for p in points)
+    count = f"{count} prompt point{'s' if count != 1 else ''}"
     cells = {
-        "Setup time": (f"{_minutes(_spent(points, 'prompted'))} of scoring for {count} prompt "
-                       "point(s), no training" if prompt else none,
+        "Setup time": (f"{_minutes(_spent(points, 'prompted'))} of scoring for {count}, "
+                       "no training" if prompt else none,
                        f"{fmt_number(tuned['train_seconds'])} s of training for {tuned['name']} "
                        "(measured here)" if tuned else none,
                        f"{_minutes(_spent(points, 'retrieval'))} of scoring, no training"

@@ -242,7 +242,7 @@ def test_the_factors_table_fills_the_tutorial_s_rows_with_this_task_s_numbers():
     factors = {f["factor"]: f for f in advice["factors"]}
     assert list(factors) == ["Setup time", "Data needed", "Compute", "Cost per 1,000 queries",
                              "Break-even", "Maintenance"]
-    assert factors["Setup time"]["prompting"] == "12 s of scoring for 2 prompt point(s), " \
+    assert factors["Setup time"]["prompting"] == "12 s of scoring for 2 prompt points, " \
                                                  "no training"
     assert factors["Setup time"]["fine-tuning"].startswith("130 s of training for LoRA 200 rows")
     assert factors["Data needed"]["prompting"] == "4 labelled examples in the prompt (4-shot)"
