@@ -12,6 +12,7 @@
     python -m core train CONFIG.json --run-dir DIR [--resume]   # what a background run executes
     python -m core runs --json                 # the training runs and their status
     python -m core compare CONFIG.json --report report.html   # a comparison, headless
+    python -m core advise TASK --budget 10m --report advice.html   # prompt, tune or retrieve?
     python -m core tasks create NAME --from FILE --kind ... # your own task (see core.cli_tasks)
 
 Errors meant for people (a bad parameter, a missing model) print the problem
@@ -31,6 +32,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.cli_advise import add_advise_parser, run_advise
 from core.cli_tasks import add_tasks_parser, read_schema_file, run_tasks
 from core.config import DEFAULT_MODEL, DEVICES, DTYPES, ENGINES, GenerationParams, ModelSpec
 from core.errors import ConfigError, LabError
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"how many, newest first (1 to {HISTORY_LIMIT_MAX:,})")
     hist.add_argument("--export", choices=("json", "csv"), default=None)
     add_tasks_parser(sub)
+    add_advise_parser(sub)
     return parser
 
 
@@ -392,4 +395,4 @@ def _runs(args: argparse.Namespace) -> int:
 
 COMMANDS = {"prepare": _prepare, "models": _models, "generate": _generate, "score": _score,
             "history": _history, "train": _train, "runs": _runs, "compare": _compare,
-            "tasks": run_tasks}
+            "tasks": run_tasks, "advise": run_advise}

@@ -1,0 +1,616 @@
+"""The advisor's sweep as a job (``core.jobs``): it survives a closed tab and an app restart,
+and a killed one resumes from the points it finished.
+
+An advice lives in ``$PROMPTTUNE_HOME/advice/<YYYYmmdd-HHMMSS>-<task>-<rand>/``: config.json
+(``AdviceConfig``), status.json, plan.json, progress.jsonl, log.txt and, last, advice.json.
+``start_advice`` spawns ``python -m core advise --job FOLDER``; that process (``execute``)
+plans the sweep (``core.advice_plan``), then runs its points one by one: prompt and retrieval
+points are one-setup comparisons (``core.compare.evaluate``, one engines dict for the whole
+sweep), tuned points train a real run of the lab first (``core.runs.create_run`` then
+``core.run_worker.execute`` in this process: they queue on train.lock and show on the Runs
+page), a hybrid uses its tuned point's run. Each finished point is written to the point cache
+(``advice/points/<key>.json``) before its progress line, so a kill loses at most the point in
+flight, and any later sweep with the same settings reuses it instead of training again.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core import jobs
+from core.errors import LabError, StorageError
+from core.paths import data_dir, storage_error, write_json
+
+CRASH_FIX = "Resume it: the points it finished are kept and reused."
+OWN_FILES = ("config.json", "status.json", "plan.json", "progress.jsonl", "advice.json")
+STEP_POLL_S = 0.5     # how often a training point's steps are forwarded
+FINISHED = ("done", "reused", "failed", "skipped")
+Say = Callable[[str], None]
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+@dataclass(frozen=True)
+class AdviceJob:
+    """What the Advisor page shows about one advice (the latest attempt, after a resume)."""
+
+    id: str
+    folder: Path
+    status: str          # queued | running | succeeded | cancelled | failed | crashed | damaged
+    task: str
+    budget: str
+    created_at: str
+    points_done: int = 0           # finished points (done, reused, failed or skipped)
+    points_total: int = 0
+    reused: int = 0                # of them, taken from the point cache
+    current: str = ""              # "LoRA 50 rows: training step 12/38", while live
+    eta_s: float | None = None     # seconds still to go, while live
+    elapsed_s: float | None = None
+    problem: str | None = None
+    fix: str | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether it is still queued or running."""
+        return self.status in jobs.LIVE
+
+
+def advice_dir() -> Path:
+    """The folder of the lab's advice, created if missing."""
+    try:
+        path = data_dir() / "advice"
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, "create the advice folder") from exc
+    return path
+
+
+def points_dir() -> Path:
+    """The point cache: one record a finished point, shared by every advice."""
+    path = advice_dir() / "points"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+# -- the point cache ----------------------------------------------------------------------------
+
+
+def read_record(key: str) -> dict[str, Any] | None:
+    """The cached record of the point with ``key``; None when there is none or it cannot be
+    read (a damaged record is measured again and overwritten)."""
+    if not re.fullmatch(r"[0-9a-f]{8,128}", str(key)):
+        return None
+    try:
+        record = jobs.read_json(points_dir() / f"{key}.json")
+    except jobs.Damaged:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("outputs"), list) \
+            or not isinstance(record.get("row"), dict) or record.get("key") != key:
+        return None
+    return record
+
+
+def cached_records(config, plan=None) -> list[dict[str, Any]]:
+    """The finished records of ``config``'s planned points (``plan``: the plan already made,
+    e.g. plan.json read back), in plan order; each marked ``reused``."""
+    from core.advice_plan import Plan, plan as make_plan
+
+    plan = make_plan(config) if plan is None else plan
+    plan = Plan.from_dict(plan) if isinstance(plan, dict) else plan
+    records = (read_record(p.key) for p in plan.points)
+    return [{**record, "reused": True} for record in records if record is not None]
+
+
+# -- creating, starting, cancelling, resuming ---------------------------------------------------
+
+
+def _new_id(task: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")[:40] or "task"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{jobs.random_part()}"
+
+
+def create_advice(config, out: Path | None = None) -> tuple[str, Path]:
+    """A new advice: its folder (``out`` when given: new or empty), config.json and a queued
+    status. An unknown task is refused before anything is written."""
+    from core.tasks import task_folder
+
+    task_folder(config.task)  # a ConfigError naming the tasks there are
+    if out is not None:
+        if any((out / name).exists() for name in OWN_FILES):
+            raise LabError(f"{out} already holds another advice.", "Give a new or empty folder.")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, f"create the folder {out}") from exc
+        folder = out
+    else:
+        folder = jobs.make_folder(advice_dir(), lambda: _new_id(config.task), "advice")
+    try:
+        write_json(folder / "config.json", config.to_dict())
+        jobs.write_status(folder, status="queued", id=folder.name, created_at=jobs.now(),
+                          queued_at=time.time(), task=config.task, budget=config.budget)
+    except StorageError:
+        for name in ("config.json", "status.json", "status.lock"):
+            (folder / name).unlink(missing_ok=True)
+        if out is None:
+            folder.rmdir()
+        raise
+    return folder.name, folder
+
+
+def _spawn(folder: Path) -> None:
+    try:
+        jobs.spawn(folder, ["advise", "--job", str(folder)])
+    except OSError as exc:
+        raise storage_error(exc, "start the advice's process") from exc
+
+
+def start_advice(config) -> str:
+    """Save the config and start the sweep in a process of its own; return its id."""
+    advice_id, folder = create_advice(config)
+    _spawn(folder)
+    return advice_id
+
+
+def cancel_advice(advice_id: str) -> None:
+    """Ask the sweep to stop: between points, in an evaluation after its current example, in
+    a training run after its current step (the run keeps its adapter)."""
+    job = get_advice(advice_id)
+    if not job.live:
+        raise LabError(f"Advice {advice_id} is {job.status}; only a queued or running advice "
+                       "can be cancelled.")
+    jobs.request_cancel(job.folder, f"cancel advice {advice_id}")
+    if job.status == "queued":  # its process, when it comes, finds it cancelled and stops
+        jobs.write_status(job.folder, unless=jobs.FINAL, status="cancelled",
+                          finished_at=jobs.now(), ended_s=time.time())
+
+
+def resume_advice(advice_id: str) -> AdviceJob:
+    """Start a crashed, cancelled or failed advice again: its finished points come from the
+    point cache, so it continues where it stopped."""
+    job = get_advice(advice_id)
+    if job.status not in ("crashed", "cancelled", "failed"):
+        raise LabError(f"Advice {advice_id} is {job.status}; only a crashed, cancelled or failed "
+                       "advice resumes.", "Start a new advice instead: finished points are "
+                       "reused all the same.")
+    try:
+        (job.folder / "cancel").unlink(missing_ok=True)
+        jobs.write_status(job.folder, status="queued", queued_at=time.time(), pid=None,
+                          pid_started=None, problem=None, fix=None, finished_at=None)
+    except OSError as exc:
+        raise storage_error(exc, f"resume advice {advice_id}") from exc
+    _spawn(job.folder)
+    return get_advice(advice_id)
+
+
+# -- the sweep's process ------------------------------------------------------------------------
+
+
+def run_headless(config, out: Path | None = None, say: Say = _print) -> tuple[dict, Path]:
+    """``python -m core advise TASK``: the whole sweep in the foreground; (advice, folder)."""
+    advice_id, folder = create_advice(config, out)
+    return execute(config, folder, advice_id, say), folder
+
+
+def execute(config, folder: Path, advice_id: str | None = None, say: Say = _print) -> dict:
+    """What the sweep's process does: plan, run each point (or reuse it), write advice.json,
+    then the final status. A LabError before any point (a task without a test split) fails
+    the advice with its problem and fix; one point's failure is recorded and the sweep goes on."""
+    advice_id = advice_id or folder.name
+    status = jobs.started(folder, "running", id=advice_id, started_s=time.time(),
+                          problem=None, fix=None)
+    if status["status"] == "cancelled":
+        raise LabError(f"Advice {advice_id} was cancelled before it started.",
+                       "Resume it or start it again.")
+    restore = _cancel_on_sigterm(folder)
+    try:
+        advice = _advise(config, folder, say)
+    except LabError as exc:
+        _ended(folder, "cancelled" if jobs.cancel_requested(folder) else "failed",
+               exc.problem, exc.fix)
+        raise
+    except Exception as exc:  # recorded for the page, then re-raised for the log's traceback
+        _ended(folder, "failed", f"{type(exc).__name__}: {exc}",
+               "See log.txt in the advice's folder.")
+        raise
+    finally:
+        restore()
+    jobs.write_status(folder, status="succeeded", finished_at=jobs.now(), ended_s=time.time(),
+                      what=f"record the status of advice {advice_id}")
+    return advice
+
+
+def _cancel_on_sigterm(folder: Path) -> Callable[[], None]:
+    """A SIGTERM asks the sweep to stop, as Cancel does; returns what puts the old handler
+    back. (Only the main thread may set handlers: elsewhere nothing changes.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: (folder / "cancel").touch())
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _ended(folder: Path, state: str, problem: str, fix: str | None) -> None:
+    try:
+        jobs.write_status(folder, status=state, finished_at=jobs.now(), ended_s=time.time(),
+                          problem=problem, fix=fix)
+    except StorageError:  # the status stays running; the advice later reads crashed
+        pass
+
+
+def _advise(config, folder: Path, say: Say) -> dict:
+    from core.advice_plan import plan as make_plan
+    from core.advice_result import build_advice
+
+    started = time.monotonic()
+    engines: dict = {}  # one per model for the whole sweep: the plan's timing loads the base
+    plan = make_plan(config, engines, 1 if training_busy() else None)
+    write_json(folder / "plan.json", plan.to_dict())
+    jobs.append_line(folder / "progress.jsonl", {"event": "plan", "total": len(plan.points),
+                                                 "eta_s": plan.eta_s, "at": time.time()})
+    for line in plan_lines(plan):
+        say(line)
+    sweep = _Sweep(config, folder, plan, say, engines)
+    sweep.run()
+    advice = build_advice(config, plan.to_dict(), sweep.records, sweep.skipped,
+                          round(time.monotonic() - started, 1))
+    write_json(folder / "advice.json", advice)
+    return advice
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds in words: '45 s', '12 min', '1.5 h'."""
+    if seconds is None:
+        return "no limit"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def plan_lines(plan) -> list[str]:
+    """The plan as the CLI and the log print it: the ETA first, then the points and what was
+    left out, and why."""
+    return [f"plan: {len(plan.points)} points, about {duration(plan.eta_s)} "
+            f"(budget {duration(plan.budget_s)})", *plan.lines()]
+
+
+def training_busy() -> bool:
+    """Whether another training run is live (the sweep's evaluations then use one thread, so
+    they share the cores instead of fighting over them)."""
+    from core.runs import list_runs
+
+    try:
+        return any(run.status in jobs.LIVE for run in list_runs())
+    except (LabError, sqlite3.Error, OSError):  # an unreadable index: assume none
+        return False
+
+
+# -- one point after another ---------------------------------------------------------------------
+
+
+class _Sweep:
+    """The points of one plan, in order: each reused from the cache, skipped (the budget ran
+    out, its tuned model did not finish), or run and cached; ``records`` and ``skipped`` are
+    what ``build_advice`` takes."""
+
+    def __init__(self, config, folder: Path, plan, say: Say, engines: dict) -> None:
+        from core.tasks import load_task
+
+        self.config, self.folder, self.plan, self.say = config, folder, plan, say
+        self.task = load_task(config.task)
+        self.engines = engines  # one per model for the whole sweep: each model loads once
+        self.started = time.monotonic()
+        self.measured = self.estimated = 0.0  # over the points run (not reused) so far
+        self.records: list[dict] = []
+        self.skipped: list[dict] = []
+
+    def cancelled(self) -> bool:
+        return jobs.cancel_requested(self.folder)
+
+    def line(self, **fields: Any) -> None:
+        jobs.append_line(self.folder / "progress.jsonl", {"event": "point", **fields,
+                                                          "at": time.time()})
+
+    def scale(self) -> float:
+        """Measured over estimated seconds of the points run so far (1 before the first)."""
+        return self.measured / self.estimated if self.measured and self.estimated else 1.0
+
+    def left_s(self, index: int) -> float:
+        """Seconds the points from ``index`` on should still take (cached ones take none)."""
+        return round(self.scale() * sum(p.estimate_s for p in self.plan.points[index:]
+                                        if read_record(p.key) is None), 1)
+
+    def run(self) -> None:
+        """Every planned point; a LabError when a cancel stops it."""
+        for index, planned in enumerate(self.plan.points):
+            if self.cancelled():
+                raise LabError(f"Cancelled after {index} of {len(self.plan.points)} points.",
+                               CRASH_FIX)
+            self.point(index, planned)
+
+    def point(self, index: int, planned) -> None:
+        name = planned.point.name
+        head = dict(name=name, index=index + 1, total=len(self.plan.points),
+                    estimate_s=planned.estimate_s)
+        tag = f"[{index + 1}/{len(self.plan.points)}] {name}"
+        record = read_record(planned.key)
+        if record is not None:
+            self.records.append({**record, "reused": True})
+            self.line(**head, state="reused", seconds=record.get("seconds"),
+                      value=_value(record["row"], self.task), eta_s=self.left_s(index + 1))
+            self.say(f"{tag}: {_shown(record['row'], self.task)} reused")
+            return
+        reason = self.why_skip(index, planned)
+        if reason:
+            self.skipped.append({"name": name, "reason": reason})
+            self.line(**head, state="skipped", problem=reason, eta_s=self.left_s(index + 1))
+            self.say(f"{tag}: skipped ({reason})")
+            return
+        self.line(**head, state="started", eta_s=self.left_s(index))
+        try:
+            record = self.measure(planned)
+        except LabError as exc:
+            if self.cancelled():
+                raise
+            self.skipped.append({"name": name, "reason": f"it failed: {exc.problem}"})
+            self.line(**head, state="failed", problem=exc.problem, eta_s=self.left_s(index + 1))
+            self.say(f"{tag}: failed: {exc.problem}")
+            return
+        # cached before its line: a kill after this loses nothing
+        write_json(points_dir() / f"{planned.key}.json", record)
+        self.records.append(record)
+        self.measured += record["seconds"]
+        self.estimated += planned.estimate_s
+        self.line(**head, state="done", seconds=record["seconds"],
+                  value=_value(record["row"], self.task), eta_s=self.left_s(index + 1))
+        self.say(f"{tag}: {_shown(record['row'], self.task)} in {record['seconds']:.0f} s")
+
+    def why_skip(self, index: int, planned) -> str | None:
+        """Why the point is not run: over the budget (never the first two points), or a
+        hybrid whose tuned model did not finish; None to run it."""
+        budget = self.plan.budget_s
+        spent = time.monotonic() - self.started
+        if budget is not None and index >= 2 and spent + planned.estimate_s * self.scale() > budget:
+            return "the budget ran out"
+        if planned.point.kind == "hybrid" and self.tuned_run(planned.point) is None:
+            return "its tuned model did not finish"
+        return None
+
+    def tuned_run(self, point) -> str | None:
+        """The run of the tuned point a hybrid builds on (same rows and seed)."""
+        tuned = point.tuned_point.to_dict()
+        return next((r["run_id"] for r in self.records
+                     if r.get("point") == tuned and r.get("run_id")), None)
+
+    def measure(self, planned) -> dict[str, Any]:
+        """Run one point (training first where it is tuned); its record."""
+        point, started = planned.point, time.monotonic()
+        run_id, train_s = None, None
+        if point.kind == "tuned":
+            run_id, train_s = self.train(point)
+        elif point.kind == "hybrid":
+            run_id = self.tuned_run(point)
+        evaluated = time.monotonic()
+        results = self.evaluate(point, run_id)
+        end = time.monotonic()
+        return {"key": planned.key, "point": point.to_dict(), "name": point.name,
+                "family": point.family, "labelled": point.labelled,
+                "row": results["variants"][0],
+                "outputs": [e["outputs"][point.name] for e in results["examples"]],
+                "examples": [{k: e[k] for k in ("id", "input", "reference")}
+                             for e in results["examples"]],
+                "task": results["task"], "run_id": run_id, "train_seconds": train_s,
+                "eval_seconds": round(end - evaluated, 1), "seconds": round(end - started, 1),
+                "finished_at": jobs.now(), "reused": False}
+
+    def evaluate(self, point, run_id: str | None) -> dict:
+        """The point's one-setup comparison on the sweep's test rows; a LabError when it could
+        not run."""
+        from core.advice_plan import compare_config
+        from core.compare import evaluate
+
+        config = compare_config(self.config, self.task, point, run_id)
+
+        def progress(at, count, name, done=None, total=None):
+            if total and (done == total or done % max(1, total // 20) == 0):
+                jobs.append_line(self.folder / "progress.jsonl", {"event": "examples",
+                                 "name": name, "done": done, "total": total})
+
+        threads = 1 if training_busy() else None
+        try:
+            results = evaluate(config, progress, self.cancelled, threads, engines=self.engines)
+        finally:  # a tuned model serves one point (a hybrid loads it again): free its memory
+            for spec in [s for s in self.engines if getattr(s, "adapter", None)]:
+                self.engines.pop(spec)
+        row = results["variants"][0]
+        if row.get("error"):
+            raise LabError(f"{point.name} could not be evaluated: {row['error']}")
+        return results
+
+    def train(self, point) -> tuple[str, float | None]:
+        """Train the tuned point as a real run of the lab, in this process, forwarding its
+        steps as progress lines; (run id, training seconds)."""
+        from core import run_worker, runs
+        from core.advice_plan import train_config
+
+        config = train_config(self.config, self.task, point)
+        run_dir = runs.create_run(config)
+        self.say(f"  training {point.name} as run {run_dir.name}")
+        stop = threading.Event()
+        watcher = threading.Thread(target=self.watch, args=(run_dir, point.name, stop),
+                                   daemon=True)
+        watcher.start()
+        try:
+            run_worker.execute(config, run_dir, echo=False)
+        finally:
+            stop.set()
+            watcher.join()
+            _cancel_on_sigterm(self.folder)  # the run set its own handler
+        run = runs.get_run(run_dir.name)
+        if run.status != "succeeded":
+            raise LabError(run.problem or f"Its training run {run.id} ended {run.status}.",
+                           run.fix)
+        return run.id, run.measured.train_seconds
+
+    def watch(self, run_dir: Path, name: str, stop: threading.Event) -> None:
+        """Forward the run's latest step while it trains; pass a cancel on to it."""
+        from core.runs import read_events
+
+        offset = 0
+        while True:
+            last = stop.is_set()  # one more look after the run ended: its last steps
+            events, offset = read_events(run_dir, offset)
+            steps = [e for e in events if e.get("type") == "step"]
+            if steps:
+                jobs.append_line(self.folder / "progress.jsonl", {
+                    "event": "step", "name": name, "step": steps[-1].get("step"),
+                    "steps": steps[-1].get("total_steps")})
+            if last:
+                return
+            if self.cancelled():
+                (run_dir / "cancel").touch()
+            stop.wait(STEP_POLL_S)
+
+
+def _metric(row: dict, task) -> dict:
+    """The row's primary metric for the task's kind: {"value", "low", "high"} or {}."""
+    from core.compare_scores import PRIMARY
+
+    return (row.get("metrics") or {}).get(PRIMARY.get(task.kind, "accuracy")) or {}
+
+
+def _value(row: dict, task) -> float | None:
+    return _metric(row, task).get("value")
+
+
+def _shown(row: dict, task) -> str:
+    """'0.88 [0.80, 0.94]': the primary metric and its 95% interval."""
+    metric = _metric(row, task)
+    if metric.get("value") is None:
+        return "no score"
+    return f"{metric['value']:.2f} [{metric.get('low', 0):.2f}, {metric.get('high', 0):.2f}]"
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _folder(advice_id: str) -> Path:
+    if isinstance(advice_id, str) and advice_id and "/" not in advice_id and "\x00" not in \
+            advice_id and advice_id not in (".", "..", "points"):
+        folder = advice_dir() / advice_id
+        if (folder / "config.json").is_file():
+            return folder
+    raise LabError(f"There is no advice {advice_id!r}.",
+                   "Pick one from the Advisor page's list, or start one: "
+                   "python -m core advise TASK --budget 10m.")
+
+
+def read_progress(advice_id: str, offset: int = 0) -> tuple[list[dict], int]:
+    """Progress lines written after byte ``offset``, and the offset to read from next."""
+    return jobs.read_lines(_folder(advice_id) / "progress.jsonl", offset)
+
+
+def _attempt(folder: Path) -> list[dict]:
+    """The progress lines of the latest attempt (a resume starts a new one at its plan)."""
+    lines, _ = jobs.read_lines(folder / "progress.jsonl")
+    starts = [i for i, line in enumerate(lines) if line.get("event") == "plan"]
+    return lines[starts[-1]:] if starts else []
+
+
+def point_lines(advice_id: str) -> list[dict]:
+    """The last line of each point the latest attempt has reached, in the order reached."""
+    last: dict[str, dict] = {}
+    for line in _attempt(_folder(advice_id)):
+        if line.get("event") == "point" and isinstance(line.get("name"), str):
+            last.pop(line["name"], None)
+            last[line["name"]] = line
+    return list(last.values())
+
+
+def _current(lines: list[dict]) -> str:
+    """The point in flight and how far it is: training step or examples scored."""
+    points = [line for line in lines if line.get("event") == "point"]
+    if not points or points[-1].get("state") != "started":
+        return ""
+    name, detail = points[-1]["name"], ""
+    for line in lines:
+        if line.get("name") != name:
+            continue
+        if line.get("event") == "step":
+            detail = f": training step {line.get('step')}/{line.get('steps')}"
+        elif line.get("event") == "examples":
+            detail = f": {line.get('done')}/{line.get('total')} examples scored"
+    return name + detail
+
+
+def _eta(lines: list[dict]) -> float | None:
+    points = [line for line in lines if line.get("event") in ("point", "plan")]
+    if not points or not isinstance(points[-1].get("eta_s"), (int, float)):
+        return None
+    since = time.time() - points[-1].get("at", time.time())
+    return round(max(0.0, points[-1]["eta_s"] - since), 1)
+
+
+def get_advice(advice_id: str) -> AdviceJob:
+    """One advice as its folder says (a dead process reads "crashed"; unreadable files
+    "damaged", with the reason)."""
+    folder = _folder(advice_id)
+    try:
+        config = jobs.read_json(folder / "config.json")
+        if not isinstance(config, dict) or not isinstance(config.get("task"), str):
+            raise jobs.Damaged("config.json names no task")
+        status = jobs.settle(folder, CRASH_FIX)
+    except jobs.Damaged as exc:
+        return AdviceJob(advice_id, folder, "damaged", "?", "?", "",
+                         problem=f"Advice {advice_id} is damaged: {exc} (in {folder}).",
+                         fix=f"Delete the folder {folder} and start the advice again.")
+    lines = _attempt(folder)
+    finished = {line["name"]: line["state"] for line in lines
+                if line.get("event") == "point" and line.get("state") in FINISHED}
+    total = next((line.get("total", 0) for line in lines if line.get("event") == "plan"), 0)
+    live = status["status"] in jobs.LIVE
+    start, end = status.get("started_s"), status.get("ended_s")
+    elapsed = None if start is None else max(0.0, (time.time() if live or end is None
+                                                   else end) - start)
+    return AdviceJob(advice_id, folder, status["status"], config["task"],
+                     str(config.get("budget", "")), str(status.get("created_at", "")),
+                     len(finished), total, sum(s == "reused" for s in finished.values()),
+                     _current(lines) if live else "", _eta(lines) if live else None,
+                     elapsed, status.get("problem"), status.get("fix"))
+
+
+def list_advice() -> list[AdviceJob]:
+    """Every advice, newest first; a damaged one listed as such."""
+    found = [p.name for p in advice_dir().iterdir() if (p / "config.json").is_file()]
+    return [get_advice(name) for name in sorted(found, reverse=True)]
+
+
+def load_advice(advice_id: str) -> dict[str, Any]:
+    """A finished advice's advice.json; a LabError saying why there is none, and what to do."""
+    job = get_advice(advice_id)
+    if job.status == "damaged":
+        raise LabError(job.problem, job.fix)
+    path = job.folder / "advice.json"
+    if not path.is_file():
+        fix = "Wait for it to finish." if job.live else "Resume it: its finished points are reused."
+        raise LabError(f"Advice {advice_id} has no result yet ({job.status}).", fix)
+    try:
+        advice = jobs.read_json(path)
+    except jobs.Damaged as exc:
+        raise LabError(f"Advice {advice_id} is damaged: {exc} (in {job.folder}).",
+                       "Start the same advice again: its points are reused, so it takes "
+                       "seconds.") from None
+    if not isinstance(advice, dict):
+        raise LabError(f"Advice {advice_id} is damaged: advice.json holds no advice.",
+                       "Start the same advice again: its points are reused.")
+    return advice
