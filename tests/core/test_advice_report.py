@@ -11,7 +11,6 @@ import copy
 import json
 import re
 import urllib.parse
-from dataclasses import asdict, dataclass, field
 
 import pytest
 
@@ -352,22 +351,6 @@ EXAMPLES = [{"id": f"t-{i:03d}", "input": f"review {i}", "reference": "POSITIVE"
             for i in range(N)]
 
 
-@dataclass(frozen=True)
-class Config:
-    """What core.advice_result.build_advice reads of an AdviceConfig."""
-
-    task: str = "review-sentiment"
-    budget: str = "10m"
-    model: str = DEFAULT_MODEL
-    engine: str = "auto"
-    seed: int = 0
-    seeds: int = 2
-    prices: Prices = field(default_factory=Prices)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "prices": asdict(self.prices)}
-
-
 def _record(name, family, accuracy, shots=0, rows=0, seed=0, reused=False):
     """A finished point as the sweep records it: right on the first round(accuracy * N)."""
     right = [i < round(accuracy * N) for i in range(N)]
@@ -395,6 +378,7 @@ def _record(name, family, accuracy, shots=0, rows=0, seed=0, reused=False):
 
 
 def test_report_of_the_advice_core_builds(lab_home):
+    from core.advice_plan import AdviceConfig
     from core.advice_result import build_advice
 
     records = [_record("zero-shot", "prompted", 0.40), _record("4-shot", "prompted", 0.60, 4),
@@ -403,7 +387,8 @@ def test_report_of_the_advice_core_builds(lab_home):
                _record("LoRA 50 rows (seed 1)", "tuned", 0.52, rows=50, seed=1),
                _record("LoRA 100 rows", "tuned", 0.80, rows=100),
                _record("LoRA 100 rows + 4-shot", "hybrid", 0.82, shots=4, rows=100)]
-    advice = build_advice(Config(), {"points": []}, records,
+    config = AdviceConfig(task="review-sentiment", budget="10m", seeds=2)
+    advice = build_advice(config, {"points": []}, records,
                           [{"name": "LoRA 200 rows", "reason": "the budget ran out"}], 300.0)
     fig = curve_figure(advice)
     assert [c[2] for c in _trace(fig, "fine-tuned").customdata] == [25, 50, 50, 100]
@@ -420,3 +405,25 @@ def test_report_of_the_advice_core_builds(lab_home):
     assert "python -m core advise review-sentiment --budget 10m --seeds 2 --report advice.html" \
         in page
     _assert_self_contained(page)
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    {"budget": "10m", "n_examples": 80, "shots": (0, 2, 4), "rows": (25, 50, 0), "seeds": 3,
+     "engine": "llama.cpp", "hybrids": False},
+    {"seed": 7, "prices": Prices(input_per_million=0.5), "train": {"learning_rate": 0.001}}])
+def test_the_command_reads_back_as_the_same_config(settings, tmp_path, monkeypatch):
+    """Through the advise CLI's own parser: the command asks for the advice it reports."""
+    import shlex
+
+    from core.advice_plan import AdviceConfig
+    from core.cli import build_parser
+    from core.cli_advise import config_from_args
+
+    config = AdviceConfig(task="review-sentiment", **settings)
+    monkeypatch.chdir(tmp_path)  # where the saved advice-config.json lies
+    (tmp_path / "advice-config.json").write_text(json.dumps(config.to_dict()))
+    words = shlex.split(reproduce_command({"config": config.to_dict()}))
+    assert words[:3] == ["python", "-m", "core"]
+    back = config_from_args(build_parser().parse_args(words[3:]))
+    assert back.to_dict() == config.to_dict()
