@@ -136,3 +136,55 @@ def test_the_estimate_counts_the_work_grouping_and_top_layers_save(tiny_model_di
     assert estimate(replace(config, group_by_length=True))[0] - STARTUP_SECONDS < plain
     assert estimate(replace(config, lora_layers=1))[0] - STARTUP_SECONDS < plain
     assert estimate(replace(config, lora_layers=2))[0] - STARTUP_SECONDS == plain  # all of them
+
+
+# -- the end-of-run scoring: each prompt once, the validation loss from the same pass ---------
+
+
+def _one_at_a_time(model, tokenizer, rows, labels) -> tuple[list[list[float]], float]:
+    """Each label scored by a forward of its own whole sequence, one at a time (no padding):
+    the plain way, to check the shared-cache scoring against."""
+    import torch
+
+    eos, scores, nll, tokens = tokenizer.eos_token_id, [], 0.0, 0
+    for prompt, answer in rows:
+        row = []
+        for label in labels:
+            p = tokenizer(prompt)["input_ids"]
+            c = tokenizer(" " + label, add_special_tokens=False)["input_ids"] + [eos]
+            with torch.no_grad():
+                logp = torch.log_softmax(model(torch.tensor([p + c])).logits[0].float(), -1)
+            each = [logp[len(p) - 1 + i, tok].item() for i, tok in enumerate(c)]
+            row.append(sum(each[:-1]))
+            if label == answer:
+                nll, tokens = nll - sum(each), tokens + len(c)
+        scores.append(row)
+    return scores, nll / tokens
+
+
+def test_scoring_each_prompt_once_gives_the_same_answers_and_loss(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core.tasks import load_split
+    from core.training import label_scores
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    labels = ("POSITIVE", "NEGATIVE", "MIXED")
+    rows = [(TEMPLATE.format(text=r["text"]), r["label"])
+            for r in load_split("review-sentiment", "validation")[:11]]
+    accuracy, loss = label_scores(model, tokenizer, rows, labels, batch_size=4)
+    scores, expected_loss = _one_at_a_time(model, tokenizer, rows, labels)
+    picked = [labels[s.index(max(s))] for s in scores]
+    assert accuracy == round(sum(p == a for p, (_, a) in zip(picked, rows)) / len(rows), 4)
+    assert loss == pytest.approx(expected_loss, rel=1e-4)
+
+
+def test_a_run_reports_validation_loss_and_accuracy_from_one_scoring_pass(tiny_model_dir,
+                                                                          tmp_path):
+    metrics = train(tiny_config(tiny_model_dir, max_steps=2, max_eval_examples=5),
+                    tmp_path / "run", echo=False)
+    assert metrics["eval_loss"] > 0 and 0.0 <= metrics["accuracy"] <= 1.0
+    lines = (tmp_path / "run/events.jsonl").read_text().splitlines()
+    evals = [e for e in map(json.loads, lines) if e["type"] == "eval"]
+    assert [e["eval_loss"] for e in evals] == [metrics["eval_loss"]]  # the chart's last point
