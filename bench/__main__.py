@@ -19,7 +19,11 @@
    whole 8-shot evaluation set against one example at a time, each engine (goal 3x).
 9. Training throughput (``bench/training.py``): the lab's training tokens/s against a
    bare transformers + peft loop on the same batches (goal >= 0.95), and the live-demo
-   preset's wall time and validation accuracy gain over zero-shot.
+   preset now against its values before issue 18, interleaved over seeds: training
+   seconds, their ratio, test accuracy (goal <= 60 s of training with native bfloat16,
+   <= 120 s without).
+13. The advisor (``bench/advise.py``): the "quick" advice on review-sentiment, headless,
+   nothing reused (goal <= 600 s of wall time), with the live-demo LoRA's training in it.
 7. Training (``bench/training.py``): s/step and peak memory of LoRA, full
    fine-tuning and QLoRA on the embedded model, as ratios to LoRA.
 10. Number formats (``bench/precision.py``): training s/step and decoding and prompt
@@ -52,6 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.advise import bench_advise  # noqa: E402
 from bench.prompting import (bench_batched_evaluation, bench_label_scoring,  # noqa: E402
                              bench_structured)
 from bench.jobs import bench_job_overhead  # noqa: E402
@@ -238,10 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batched-examples", type=int, default=60,
                         help="examples for batched evaluation vs one at a time")
     parser.add_argument("--train-steps", type=int, default=6, help="steps per training method")
+    parser.add_argument("--live-demo-seeds", type=int, default=3,
+                        help="seeds of the live-demo preset, before issue 18 and now")
     parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
                                            "scoring", "structured", "retrieval", "training",
                                            "batched", "training_ratio", "live_demo",
-                                           "precision", "tasks", "jobs"),
+                                           "precision", "tasks", "jobs", "advise"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -256,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
              "jobs": lambda: bench_job_overhead(),
              "batched": lambda: bench_batched_evaluation(args.batched_examples),
              "training_ratio": lambda: bench_training_ratio(steps=8),
-             "live_demo": lambda: bench_live_demo(),
+             "live_demo": lambda: bench_live_demo(tuple(range(args.live_demo_seeds))),
+             "advise": lambda: bench_advise(),
              "precision": lambda: bench_precision(),
              "training": lambda: {f"{r['method']}_s_per_step": round(r["s_per_step"], 2)
                                   for r in bench_training(steps=args.train_steps)}}

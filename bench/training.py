@@ -8,8 +8,8 @@ Measured in the same run, in turn: only the ratios to LoRA carry across machines
     python -c "from bench.training import bench_training; bench_training()"
 
 ``bench_training_ratio`` times the lab's ``train()`` against a bare transformers +
-peft loop on the same batches; ``bench_live_demo`` trains the live-demo preset and
-scores the validation split before and after.
+peft loop on the same batches; ``bench_live_demo`` trains the live-demo preset as it is
+and as it was before issue 18, interleaved, and scores the 150 test reviews after each.
 """
 
 from __future__ import annotations
@@ -181,47 +181,106 @@ def bench_training_ratio(steps: int = 8, model: str = "embedded:gemma-3-270m",
     return result
 
 
-def _live_demo(model: str) -> dict:
-    """Zero-shot accuracy of the base, then the live-demo run, on the validation split."""
-    import torch
+# -- issue 18: the live-demo preset before and after, interleaved ---------------------------
 
-    from core.train_config import preset
-    from core.train_model import load_base, load_tokenizer
-    from core.training import label_accuracy, scoring_autocast, set_threads, train
-    from core.training_data import prepare_data
+# The live-demo preset's values before issue 18 (core/train_config.py, 1 Dec 2026): the baseline
+# every "after" is measured against, in the same run.
+BEFORE_ISSUE_18 = {"method": "lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0,
+                   "learning_rate": 1e-3, "batch_size": 8, "max_steps": 60,
+                   "warmup_ratio": 0.1, "max_length": 128, "threads": 0}
 
-    config = preset("live-demo", model=model)
-    set_threads(config.threads)
-    tokenizer = load_tokenizer(config)
-    data = prepare_data(config, tokenizer)
-    base = load_base(config, "cpu")
-    started = time.perf_counter()
-    zero_shot = label_accuracy(base, tokenizer, data.eval_rows, data.prompt_format.labels,
-                               autocast=scoring_autocast(config, "cpu"))
-    zero_shot_s = time.perf_counter() - started
-    del base
-    torch.manual_seed(config.seed)
+
+def _live_demo_run(settings: dict, seed: int, model: str) -> dict:
+    """One live-demo run of ``settings`` (a full TrainConfig dict, or the before-issue-18
+    values) with ``seed``: training seconds and accuracy on the task's test split (the run
+    scores its "validation" split at the end: here the 150 test reviews)."""
+    from core.train_config import TrainConfig
+    from core.training import train
+
+    config = TrainConfig.from_dict({**settings, "seed": seed, "model": model,
+                                    "task": "review-sentiment", "validation_split": "test"})
     with tempfile.TemporaryDirectory() as run_dir:
         started = time.perf_counter()
         metrics = train(config, run_dir, echo=False)
         wall = time.perf_counter() - started
-    return {"model": model, "steps": metrics["steps"], "validation_examples": len(data.eval_rows),
-            "wall_s": round(wall, 1), "train_s": metrics["train_seconds"],
-            "zero_shot_accuracy": zero_shot, "tuned_accuracy": metrics["accuracy"],
-            "gain": round(metrics["accuracy"] - zero_shot, 4),
-            "zero_shot_scoring_s": round(zero_shot_s, 1)}
+    return {"seed": seed, "train_s": metrics["train_seconds"], "wall_s": round(wall, 1),
+            "test_accuracy": metrics["accuracy"], "test_loss": round(metrics["eval_loss"], 4),
+            "tokens_seen": metrics["tokens_seen"], "precision": metrics["precision"]}
 
 
-def bench_live_demo(model: str = "embedded:gemma-3-270m") -> dict:
-    """The live-demo preset in a fresh process: wall time of the run (load, 60 steps, final
-    scoring) and validation accuracy against the base model's zero-shot accuracy, both by
-    label log-likelihood with the task's template."""
-    result = _in_fresh_process(f"_live_demo({model!r})")
-    print(f"Live-demo preset, {model}: {result['wall_s']:.0f} s wall ({result['train_s']:.0f} s "
-          f"training), validation accuracy {result['zero_shot_accuracy']:.3f} zero-shot -> "
-          f"{result['tuned_accuracy']:.3f} tuned (gain {result['gain']:+.3f}, "
-          f"{result['validation_examples']} examples)")
-    return result
+def machine_load() -> str:
+    """The 1-minute load average against the core count, in words."""
+    import os
+
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def processor_kind() -> tuple[bool, str]:
+    """(whether this processor computes bfloat16 natively, torch's name for its instruction
+    set), as core.precision measured and saved them."""
+    from core.precision import cpu_measurement
+
+    measured = cpu_measurement()
+    return bool(measured.native_bf16), str(measured.processor.get("capability", "unknown"))
+
+
+def compare_live_demo(variants: dict[str, dict], seeds: tuple[int, ...] = (0, 1, 2),
+                      model: str = "embedded:gemma-3-270m") -> dict[str, list[dict]]:
+    """Each variant's live-demo run for each seed, each in a fresh process, interleaved (the
+    order turns with each seed so no variant always runs first); returns the runs by name."""
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    names = list(variants)
+    for turn, seed in enumerate(seeds):
+        for name in names[turn % len(names):] + names[:turn % len(names)]:
+            settings = json.dumps(variants[name])
+            result = _in_fresh_process(f"_live_demo_run(json.loads({settings!r}), {seed}, "
+                                       f"{model!r})")
+            result["load"] = machine_load()
+            runs[name].append(result)
+            print(f"  {name}, seed {seed}: {result['train_s']:.0f} s training, test accuracy "
+                  f"{result['test_accuracy']:.3f} ({result['load']})", flush=True)
+    return runs
+
+
+def _summary(runs: list[dict]) -> str:
+    seconds = " / ".join(f"{r['train_s']:.0f}" for r in runs)
+    accuracy = " / ".join(f"{r['test_accuracy']:.2f}" for r in runs)
+    return (f"training {seconds} s (median {statistics.median(r['train_s'] for r in runs):.0f}), "
+            f"test accuracy {accuracy} (mean "
+            f"{statistics.mean(r['test_accuracy'] for r in runs):.3f})")
+
+
+def bench_live_demo(seeds: tuple[int, ...] = (0, 1, 2),
+                    model: str = "embedded:gemma-3-270m") -> dict:
+    """The live-demo preset as it is against its values before issue 18, on review-sentiment,
+    each seed in a fresh process, interleaved: training seconds, their ratio, and accuracy on
+    the 150 test reviews, beside the goal (<= 60 s of training where bfloat16 is native,
+    <= 120 s where it is not)."""
+    from core.train_config import PRESETS, TrainConfig
+
+    native, capability = processor_kind()
+    goal = 60 if native else 120
+    print(f"Live-demo LoRA on review-sentiment, before issue 18 against now, interleaved, seeds "
+          f"{', '.join(map(str, seeds))}; this processor ({capability}) "
+          f"{'has' if native else 'has no'} native bfloat16 (goal <= {goal} s of training)")
+    variants = {"before issue 18": TrainConfig(**BEFORE_ISSUE_18).to_dict(),
+                "now": PRESETS["live-demo"].to_dict()}
+    runs = compare_live_demo(variants, seeds, model)
+    before, now = runs["before issue 18"], runs["now"]
+    ratio = statistics.median(n["train_s"] / b["train_s"] for b, n in zip(before, now))
+    median_now = statistics.median(r["train_s"] for r in now)
+    print(f"  before issue 18: {_summary(before)}")
+    print(f"  now:             {_summary(now)}")
+    print(f"  training time now / before: {ratio:.2f} (median of the seeds' ratios); now "
+          f"{median_now:.0f} s against the goal of {goal} s: "
+          f"{'met' if median_now <= goal else 'not met'} ({machine_load()}; a busy machine "
+          "slows both, the ratio carries)")
+    return {"native_bf16": native, "capability": capability, "goal_s": goal, "seeds": list(seeds),
+            "before_train_s": [r["train_s"] for r in before],
+            "now_train_s": [r["train_s"] for r in now], "ratio": round(ratio, 3),
+            "before_test_accuracy": [r["test_accuracy"] for r in before],
+            "now_test_accuracy": [r["test_accuracy"] for r in now],
+            "goal_met": median_now <= goal}
 
 
 if __name__ == "__main__":
