@@ -16,13 +16,14 @@ import math
 import shlex
 import textwrap
 import urllib.parse
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.config import DEFAULT_MODEL
+from core.advice_plan import AdviceConfig
 from core.report import CSS
 from core.report_charts import (KIND_COLOURS, _error_arrays, _title, device_name, engines_note,
                                 finite, fmt_interval, fmt_number, metric_label)
@@ -46,9 +47,9 @@ CHOICES = {"prompting": "Prompting", "fine-tuning": "Fine-tuning",
            "retrieval": "Retrieval", "undecided": "Undecided: the measurements cannot tell yet"}
 BEST_WORDS = {"prompted": "Best prompted", "tuned": "Best fine-tuned", "hybrid": "Best hybrid",
               "retrieval": "Best with retrieval"}
-# AdviceConfig's defaults (core.advice_plan): a flag is written only where the config differs
-DEFAULTS = {"model": DEFAULT_MODEL, "engine": "auto", "shots": [0, 1, 2, 4, 8],
-            "rows": [25, 50, 100, 200, 0]}
+# a flag is written only where the config differs from AdviceConfig's default
+DEFAULTS = {f.name: f.default for f in fields(AdviceConfig)
+            if f.name in ("model", "engine", "shots", "rows")}
 CONFIG_FILE = "advice-config.json"  # what the page's download link saves the config as
 
 
@@ -363,7 +364,7 @@ def reproduce_command(advice: Advice) -> str:
     if config.get("n_examples") is not None:
         words += ["--n-examples", str(config["n_examples"])]
     for key in ("shots", "rows"):
-        if config.get(key) is not None and list(config[key]) != DEFAULTS[key]:
+        if config.get(key) is not None and list(config[key]) != list(DEFAULTS[key]):
             words += [f"--{key}", ",".join("all" if key == "rows" and v == 0 else str(v)
                                            for v in config[key])]
     if config.get("seeds") is not None:
