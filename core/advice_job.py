@@ -466,7 +466,7 @@ class _Sweep:
         """Forward the run's latest step while it trains; pass a cancel on to it."""
         from core.runs import read_events
 
-        offset = 0
+        offset, polls, said_queued = 0, 0, False
         while True:
             last = stop.is_set()  # one more look after the run ended: its last steps
             events, offset = read_events(run_dir, offset)
@@ -477,6 +477,11 @@ class _Sweep:
                     "steps": steps[-1].get("total_steps")})
             if last:
                 return
+            polls += 1
+            if polls > 1 and not said_queued and not offset \
+                    and jobs.peek_status(run_dir).get("status") == "queued":
+                said_queued = True  # another run holds train.lock: say why nothing moves
+                jobs.append_line(self.folder / "progress.jsonl", {"event": "queued", "name": name})
             if self.cancelled():
                 (run_dir / "cancel").touch()
             stop.wait(STEP_POLL_S)
@@ -546,7 +551,9 @@ def _current(lines: list[dict]) -> str:
     for line in lines:
         if line.get("name") != name:
             continue
-        if line.get("event") == "step":
+        if line.get("event") == "queued":
+            detail = ": waiting for another training run to finish"
+        elif line.get("event") == "step":
             detail = f": training step {line.get('step')}/{line.get('steps')}"
         elif line.get("event") == "examples":
             detail = f": {line.get('done')}/{line.get('total')} examples scored"
@@ -575,6 +582,9 @@ def get_advice(advice_id: str) -> AdviceJob:
                          problem=f"Advice {advice_id} is damaged: {exc} (in {folder}).",
                          fix=f"Delete the folder {folder} and start the advice again.")
     lines = _attempt(folder)
+    # timing this machine before the first point (a resumed one: its old lines still show)
+    planning = status["status"] == "running" and \
+        (not lines or lines[0].get("at", 0) < status.get("started_s", 0))
     finished = {line["name"]: line["state"] for line in lines
                 if line.get("event") == "point" and line.get("state") in FINISHED}
     total = next((line.get("total", 0) for line in lines if line.get("event") == "plan"), 0)
@@ -585,6 +595,7 @@ def get_advice(advice_id: str) -> AdviceJob:
     return AdviceJob(advice_id, folder, status["status"], config["task"],
                      str(config.get("budget", "")), str(status.get("created_at", "")),
                      len(finished), total, sum(s == "reused" for s in finished.values()),
+                     "planning (timing the model on this machine)" if planning else
                      _current(lines) if live else "", _eta(lines) if live else None,
                      elapsed, status.get("problem"), status.get("fix"))
 

@@ -173,6 +173,33 @@ def test_cancel_between_points_stops_the_sweep_and_a_resume_continues(tiny_model
     assert [line["state"] for line in advice_job.point_lines(advice_id)][0] == "reused"
 
 
+def test_a_cancel_while_a_point_trains_stops_its_run_after_a_step(tiny_model_dir):
+    import threading
+
+    ticket_task()
+    wanted = config(tiny_model_dir, shots=(0,), rows=(0,), train={**TRAIN, "max_steps": 400,
+                                                                  "batch_size": 1})
+    advice_id, folder = advice_job.create_advice(wanted)
+
+    def press_cancel() -> None:
+        wait_for(lambda: "training step" in advice_job.get_advice(advice_id).current,
+                 "the tuned point to train")
+        advice_job.cancel_advice(advice_id)
+
+    user = threading.Thread(target=press_cancel)
+    user.start()
+    with pytest.raises(LabError):
+        advice_job.execute(wanted, folder, advice_id, say=lambda _: None)
+    user.join()
+    assert advice_job.get_advice(advice_id).status == "cancelled"
+    from core.runs import get_run
+
+    run = get_run(run_dirs()[0].name)
+    assert run.status == "cancelled" and run.metrics["steps"] < 126
+    assert (run.run_dir / "adapter").is_dir()  # what it learned is kept, as any run's
+    assert [line["state"] for line in advice_job.point_lines(advice_id)] == ["done", "started"]
+
+
 def test_a_killed_sweep_reads_crashed_and_its_resume_reuses_the_finished_points(tiny_model_dir):
     import fcntl
 
@@ -183,10 +210,10 @@ def test_a_killed_sweep_reads_crashed_and_its_resume_reuses_the_finished_points(
     advice_id = advice_job.start_advice(wanted)
     folder = advice_job.get_advice(advice_id).folder
     try:
-        wait_for(lambda: run_dirs() and jobs.peek_status(run_dirs()[0]).get("pid"),
-                 "the tuned point's run to queue")
-        job = advice_job.get_advice(advice_id)
-        assert job.status == "running" and job.current.startswith("LoRA 8 rows")
+        job = wait_for(lambda: "waiting" in (j := advice_job.get_advice(advice_id)).current and j,
+                       "the tuned point's run to queue")
+        assert job.status == "running" and job.points_done == 1
+        assert job.current == "LoRA 8 rows: waiting for another training run to finish"
         os.killpg(jobs.read_status(folder)["pid"], signal.SIGKILL)  # the machine went down
         job = wait_for(lambda: (j := advice_job.get_advice(advice_id)).status != "running" and j,
                        "the sweep to read crashed")
