@@ -515,6 +515,8 @@ def _cached_scores(model, batch: dict, cands: list[list[int]],
     first = torch.log_softmax(out.logits[:, -1].float(), -1)
     rows, n, width = first.shape[0], len(cands), max(map(len, cands))
     cache = out.past_key_values
+    if cache is None:  # a model that keeps no cache: one whole sequence per label
+        return _whole_sequence_scores(model, batch, cands, tokenizer)
     cache.batch_repeat_interleave(n)  # row b * n + j: prompt b, candidate j
     ids = torch.tensor([c + [eos] * (width - len(c)) for c in cands]).repeat(rows, 1)
     mask = batch["attention_mask"].repeat_interleave(n, 0)
@@ -536,8 +538,8 @@ def _cached_scores(model, batch: dict, cands: list[list[int]],
 def _whole_sequence_scores(model, batch: dict, cands: list[list[int]],
                            tokenizer) -> tuple[list[list[float]], list[None]]:
     """Each candidate's log-likelihood after each prompt of ``batch``, one whole sequence per
-    prompt and candidate (for prompt-tuned models: PEFT puts virtual tokens first and drops
-    position ids); no end-of-text figures."""
+    prompt and candidate (for prompt-tuned models, whose virtual tokens come first, and models
+    without a cache); no end-of-text figures."""
     import torch
 
     prompts = [ids[mask.bool()].tolist()
@@ -546,7 +548,9 @@ def _whole_sequence_scores(model, batch: dict, cands: list[list[int]],
     keep = max(map(len, cands)) + 1
     whole = Collator(tokenizer.pad_token_id)([{"input_ids": s, "labels": s} for s in seqs])
     device = batch["input_ids"].device
-    inputs = {k: whole[k].to(device) for k in ("input_ids", "attention_mask")}  # no positions
+    names = ("input_ids", "attention_mask") if _is_prompt_learning(model) else \
+        ("input_ids", "attention_mask", "position_ids")  # PEFT drops prompt tuning's positions
+    inputs = {k: whole[k].to(device) for k in names}
     logp = torch.log_softmax(model(**inputs, logits_to_keep=keep).logits.float(), -1)
     flat = [sum(logp[i, keep - len(c) - 1 + j, tok].item() for j, tok in enumerate(c))
             for i, c in enumerate(cands * len(prompts))]

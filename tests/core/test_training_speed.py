@@ -188,3 +188,20 @@ def test_a_run_reports_validation_loss_and_accuracy_from_one_scoring_pass(tiny_m
     lines = (tmp_path / "run/events.jsonl").read_text().splitlines()
     evals = [e for e in map(json.loads, lines) if e["type"] == "eval"]
     assert [e["eval_loss"] for e in evals] == [metrics["eval_loss"]]  # the chart's last point
+
+
+def test_prompt_tuned_models_score_one_whole_sequence_per_label(tiny_model_dir, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import core.training as training
+    from core.tasks import load_split
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    labels = ("POSITIVE", "NEGATIVE", "MIXED")
+    rows = [(TEMPLATE.format(text=r["text"]), r["label"])
+            for r in load_split("review-sentiment", "validation")[:6]]
+    cached = training.label_scores(model, tokenizer, rows, labels, batch_size=1)
+    monkeypatch.setattr(training, "_is_prompt_learning", lambda model: True)
+    whole = training.label_scores(model, tokenizer, rows, labels, batch_size=1)
+    assert whole == (cached[0], None)  # the same answers; no loss from this path
