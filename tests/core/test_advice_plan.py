@@ -317,6 +317,38 @@ def test_estimates_grow_with_shots_rows_and_test_rows(fixed):
     assert many == pytest.approx(12 + 60 * fixed["step_s"] + 5.0 + zero, rel=0.3)
 
 
+def test_llama_cpp_pays_the_shared_shots_once_and_transformers_for_every_row(fixed):
+    task, config = load_task("review-sentiment"), AdviceConfig("review-sentiment")
+    ratios = {}
+    for engine in ("llama.cpp", "transformers"):
+        fixed["measure"] = fake_measure(engine=engine)
+        cache: dict = {}
+        zero = ap.estimate_point(config, task, Point("prompt"), cache)
+        ratios[engine] = ap.estimate_point(config, task, Point("prompt", shots=8), cache) / zero
+    assert 1 < ratios["llama.cpp"] < 2 < ratios["transformers"]
+
+
+def test_labels_of_one_token_are_scored_in_one_forward():
+    task = load_task("review-sentiment")
+    words = ap.Measure("transformers", None, lambda text: 1 + len(text.split()), 1.0, 100, 1000, 1.0)
+    pieces = ap.Measure("transformers", None, lambda text: 1 + len(text), 1.0, 100, 1000, 1.0)
+    one = ap._work(words, task, [50, 50], 0, [0, 0])
+    assert one == 2 * 50 * 100 + 2 * 1000  # one padded forward a row, one head position
+    assert ap._work(pieces, task, [50, 50], 0, [0, 0]) > 9 * one  # a sequence per label form
+
+
+def test_a_hybrid_trains_nothing_and_a_tuned_point_trains_and_loads_its_model(fixed):
+    task, config = load_task("review-sentiment"), AdviceConfig("review-sentiment")
+    hybrid, tuned = Point("hybrid", shots=4, rows=300), Point("tuned", rows=300)
+    fast = [ap.estimate_point(config, task, p, {}) for p in (hybrid, tuned)]
+    fixed["step_s"] = 10.0
+    slow = [ap.estimate_point(config, task, p, {}) for p in (hybrid, tuned)]
+    steps = ap.steps_for(300, preset("live-demo"))
+    assert slow[0] == fast[0]
+    assert slow[1] - fast[1] == pytest.approx(steps * 8.0)
+    assert fast[1] > 12 + steps * 2.0 + 5.0  # start-up, steps, loading, then scoring
+
+
 def test_generation_tasks_are_estimated_too(fixed):
     task = load_task("event-extraction")
     config = AdviceConfig("event-extraction")
