@@ -140,6 +140,12 @@ def test_other_settings_measure_again(tiny_model_dir):
                                         say=lambda _: None)
     assert {line["state"] for line in advice_job.point_lines(second.name)} == {"done"}
     assert advice_job.get_advice(first.name).status == "succeeded"
+    # the page reads the lines from where it left off: each point's examples as they are scored
+    lines, offset = advice_job.read_progress(second.name)
+    assert offset == (second / "progress.jsonl").stat().st_size
+    assert advice_job.read_progress(second.name, offset) == ([], offset)
+    scored = [line for line in lines if line["event"] == "examples" and line["name"] == "2-shot"]
+    assert scored and scored[-1]["done"] == scored[-1]["total"] == 6
 
 
 def test_cancel_between_points_stops_the_sweep_and_a_resume_continues(tiny_model_dir,
