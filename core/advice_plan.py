@@ -430,7 +430,6 @@ def point_key(config: AdviceConfig, task: Task, point: Point) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-
 # -- measuring: the evaluation engine's window, its tokens and its speed here -------------------
 
 SAMPLE_TIMED = 4                  # test rows timed (after one to warm up)
@@ -581,7 +580,8 @@ def _built(config: AdviceConfig, task: Task, point: Point, rows: int = SAMPLE_RO
                          if tuned else None)
 
 
-def _prompts(config: AdviceConfig, task: Task, point: Point, cache: dict) -> tuple[list, int]:
+def _prompts(config: AdviceConfig, task: Task, point: Point,
+             cache: dict) -> tuple[list, list[int]]:
     """(the built prompts of the point's sample rows, the tokens of each)."""
     key = ("prompts", point.kind != "prompt", point.shots, point.seed)
     if key not in cache:
