@@ -1,8 +1,8 @@
 """The advisor's plan: its config, its points, their order, keys, train configs and the budget.
 
-No model loads here: the engine measurement (``measure``) and the training estimate
-(``core.train_model.estimate``) are replaced by fixed figures, so the planner's own logic is
-what is tested; the one integration test measures the real embedded model.
+No model loads here: the engine measurement (``core.advice_eta.measure``) and the training
+estimate (``core.train_model.estimate``) are replaced by fixed figures, so the planner's own logic
+is what is tested; the one integration test measures the real embedded model.
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ import json
 
 import pytest
 
+from core import advice_config
+from core import advice_eta as eta
 from core import advice_plan as ap
 from core.advice_plan import AdviceConfig, Plan, Point
 from core.errors import ConfigError, LabError
 from core.tasks import load_task
 from core.train_config import preset
+from tests.core.test_import_graph import core_graph
 
 
 def fake_measure(window: int | None = 32768, rate: float = 2e9, engine: str = "transformers"):
-    return ap.Measure(engine, window, lambda text: max(1, len(text) // 4), rate,
+    return eta.Measure(engine, window, lambda text: max(1, len(text) // 4), rate,
                       100_000_000, 170_000_000, 5.0)
 
 
@@ -32,7 +35,7 @@ def fixed(monkeypatch):
         state["calls"] += 1
         return 12.0 + config.max_steps * state["step_s"], 0
 
-    monkeypatch.setattr(ap, "measure", lambda *a, **k: state["measure"])
+    monkeypatch.setattr(eta, "measure", lambda *a, **k: state["measure"])
     monkeypatch.setattr("core.train_model.estimate", estimate)
     return state
 
@@ -139,6 +142,22 @@ def test_points_say_what_they_are(point, name, labelled, family):
 def test_impossible_points_are_refused(settings):
     with pytest.raises(ConfigError):
         Point(**settings)
+
+
+# -- the modules ----------------------------------------------------------------------------------
+
+
+def test_the_advisor_modules_are_layered_and_keep_their_old_names():
+    """config <- eta <- plan, no circle; what pages, the CLI and the sweep import from
+    core.advice_plan is still there, and is the object where it now lives."""
+    graph = core_graph()
+    assert {"core.advice_plan", "core.advice_eta"}.isdisjoint(graph["core.advice_config"])
+    assert "core.advice_plan" not in graph["core.advice_eta"]
+    for name in ("AdviceConfig", "Point", "parse_budget", "train_config", "steps_for"):
+        assert getattr(ap, name) is getattr(advice_config, name)
+    for name in ("Measure", "measure", "estimate_point"):
+        assert getattr(ap, name) is getattr(eta, name)
+    assert set(ap.__all__) <= set(dir(ap))
 
 
 # -- candidates -----------------------------------------------------------------------------------
@@ -307,12 +326,12 @@ def test_estimates_grow_with_shots_rows_and_test_rows(fixed):
     small, large = AdviceConfig("review-sentiment", n_examples=30), AdviceConfig(
         "review-sentiment", n_examples=120)
     cache: dict = {}
-    zero = ap.estimate_point(small, task, Point("prompt"), cache)
-    eight = ap.estimate_point(small, task, Point("prompt", shots=8), cache)
+    zero = eta.estimate_point(small, task, Point("prompt"), cache)
+    eight = eta.estimate_point(small, task, Point("prompt", shots=8), cache)
     assert 0 < zero < eight
-    assert ap.estimate_point(large, task, Point("prompt"), {}) == pytest.approx(4 * zero, rel=0.05)
-    few = ap.estimate_point(small, task, Point("tuned", rows=25), cache)
-    many = ap.estimate_point(small, task, Point("tuned", rows=300), cache)
+    assert eta.estimate_point(large, task, Point("prompt"), {}) == pytest.approx(4 * zero, rel=0.05)
+    few = eta.estimate_point(small, task, Point("tuned", rows=25), cache)
+    many = eta.estimate_point(small, task, Point("tuned", rows=300), cache)
     assert few < many
     assert many == pytest.approx(12 + 60 * fixed["step_s"] + 5.0 + zero, rel=0.3)
 
@@ -323,26 +342,27 @@ def test_llama_cpp_pays_the_shared_shots_once_and_transformers_for_every_row(fix
     for engine in ("llama.cpp", "transformers"):
         fixed["measure"] = fake_measure(engine=engine)
         cache: dict = {}
-        zero = ap.estimate_point(config, task, Point("prompt"), cache)
-        ratios[engine] = ap.estimate_point(config, task, Point("prompt", shots=8), cache) / zero
+        zero = eta.estimate_point(config, task, Point("prompt"), cache)
+        ratios[engine] = eta.estimate_point(config, task, Point("prompt", shots=8), cache) / zero
     assert 1 < ratios["llama.cpp"] < 2 < ratios["transformers"]
 
 
 def test_labels_of_one_token_are_scored_in_one_forward():
     task = load_task("review-sentiment")
-    words = ap.Measure("transformers", None, lambda text: 1 + len(text.split()), 1.0, 100, 1000, 1.0)
-    pieces = ap.Measure("transformers", None, lambda text: 1 + len(text), 1.0, 100, 1000, 1.0)
-    one = ap._work(words, task, [50, 50], 0, [0, 0])
+    words = eta.Measure("transformers", None, lambda text: 1 + len(text.split()), 1.0, 100, 1000,
+                        1.0)
+    pieces = eta.Measure("transformers", None, lambda text: 1 + len(text), 1.0, 100, 1000, 1.0)
+    one = eta._work(words, task, [50, 50], 0, [0, 0])
     assert one == 2 * 50 * 100 + 2 * 1000  # one padded forward a row, one head position
-    assert ap._work(pieces, task, [50, 50], 0, [0, 0]) > 9 * one  # a sequence per label form
+    assert eta._work(pieces, task, [50, 50], 0, [0, 0]) > 9 * one  # a sequence per label form
 
 
 def test_a_hybrid_trains_nothing_and_a_tuned_point_trains_and_loads_its_model(fixed):
     task, config = load_task("review-sentiment"), AdviceConfig("review-sentiment")
     hybrid, tuned = Point("hybrid", shots=4, rows=300), Point("tuned", rows=300)
-    fast = [ap.estimate_point(config, task, p, {}) for p in (hybrid, tuned)]
+    fast = [eta.estimate_point(config, task, p, {}) for p in (hybrid, tuned)]
     fixed["step_s"] = 10.0
-    slow = [ap.estimate_point(config, task, p, {}) for p in (hybrid, tuned)]
+    slow = [eta.estimate_point(config, task, p, {}) for p in (hybrid, tuned)]
     steps = ap.steps_for(300, preset("live-demo"))
     assert slow[0] == fast[0]
     assert slow[1] - fast[1] == pytest.approx(steps * 8.0)
@@ -354,7 +374,7 @@ def test_generation_tasks_are_estimated_too(fixed):
     config = AdviceConfig("event-extraction")
     names = [p.name for p in ap.candidate_points(config, task)]
     assert "calibrated zero-shot" not in names and names[:2] == ["zero-shot", "4-shot"]
-    assert ap.estimate_point(config, task, Point("prompt"), {}) > 0
+    assert eta.estimate_point(config, task, Point("prompt"), {}) > 0
 
 
 def test_a_plan_round_trips_and_reads_as_lines(fixed):
@@ -371,6 +391,6 @@ def test_a_plan_round_trips_and_reads_as_lines(fixed):
 @pytest.mark.integration
 def test_the_real_model_is_measured_on_this_machine():
     config, task = AdviceConfig("review-sentiment"), load_task("review-sentiment")
-    found = ap.measure(config, task)
+    found = eta.measure(config, task)
     assert found.rate > 0 and found.window >= 2048 and found.body > 0 and found.head > 0
-    assert ap._prefix(found, [b.text for b in ap._built(config, task, Point("prompt", shots=4))])
+    assert eta._prefix(found, [b.text for b in eta._built(config, task, Point("prompt", shots=4))])
