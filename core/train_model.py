@@ -340,7 +340,7 @@ def step_seconds(config: TrainConfig, data, precision: str, device: str,
         return None
     padded, completion, body, embed = _step_work(config, data)
     per_step = config.batch_size * config.grad_accum
-    work = per_step * (padded * body + (completion + 1) * embed)
+    work = per_step * (padded * body + completion * embed)  # the head: answer positions
     return float(f"{work / rate * STEP_OVERHEAD[fmt] * METHOD_COST[config.method]:.3g}")
 
 

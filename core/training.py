@@ -80,11 +80,16 @@ def completion_loss(model, inputs: dict, num_items: int | None = None,
     kwargs = {k: v for k, v in inputs.items() if k != "labels"}
     if prompt_tuning:  # PEFT prepends virtual tokens and ignores position ids
         kwargs.pop("position_ids", None)
-    logits = model(**kwargs, logits_to_keep=keep).logits
-    # the logit at position t predicts the token at t + 1
+    # the logit at position t predicts the token at t + 1, so the last position predicts
+    # nothing: the head skips it (positions as indices), except under prompt tuning, whose
+    # virtual tokens shift every index (it takes the last ``keep`` and drops one)
+    exact = keep > 1 and not prompt_tuning
+    positions = torch.arange(width - keep, width - 1, device=labels.device) if exact else keep
+    logits = model(**kwargs, logits_to_keep=positions).logits
+    logits = logits if exact else logits[:, :-1]
     targets = labels[:, width - keep + 1:]
     loss = torch.nn.functional.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+        logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
         ignore_index=-100, reduction="sum")
     count = num_items if num_items else (targets != -100).sum().clamp(min=1)
     return loss / count
@@ -362,11 +367,15 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
     trainer.prompt_tuning = config.method == "prompt-tuning"
     trainer.run_config = config
     trainer.remove_callback(PrinterCallback)  # our events print their own lines
-    train_started = time.perf_counter()
+    train_started, cpu_started = time.perf_counter(), time.process_time()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - train_started
+    # processor seconds this process spent training: on a shared machine the wall time
+    # carries the neighbours' load too, this figure much less of it
+    cpu_seconds = time.process_time() - cpu_started
     metrics = {"cancelled": progress.cancelled, "steps": trainer.state.global_step,
                "train_loss": result.training_loss, "train_seconds": round(train_seconds, 2),
+               "train_cpu_seconds": round(cpu_seconds, 2),
                "tokens_seen": collator.tokens_seen, "padding_seen": collator.padding_seen,
                "examples_cut": data.cut,
                "peak_rss_bytes": peak_rss_bytes(), "method": config.method,

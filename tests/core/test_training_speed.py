@@ -205,3 +205,25 @@ def test_prompt_tuned_models_score_one_whole_sequence_per_label(tiny_model_dir, 
     monkeypatch.setattr(training, "_is_prompt_learning", lambda model: True)
     whole = training.label_scores(model, tokenizer, rows, labels, batch_size=1)
     assert whole == (cached[0], None)  # the same answers; no loss from this path
+
+
+# -- the output layer on the positions that predict an answer token only ----------------------
+
+
+def test_the_loss_is_the_models_own_on_the_answer_tokens(tiny_model_dir):
+    """The loss with the output layer on the answer positions alone equals the model's own
+    cross-entropy over the whole batch with the prompt masked (the plain way)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core.training import Collator, completion_loss
+    from core.training_data import prepare_data
+
+    config = tiny_config(tiny_model_dir, max_train_examples=8)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    batch = Collator(tokenizer.pad_token_id)(prepare_data(config, tokenizer).train[:8])
+    with torch.no_grad():
+        ours = completion_loss(model, batch)
+        plain = model(**batch).loss  # the model's mean over the unmasked labels
+    assert ours.item() == pytest.approx(plain.item(), rel=1e-5)
