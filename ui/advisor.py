@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any
 
 import pandas as pd
@@ -91,11 +92,27 @@ def config_from_state(engine: str) -> AdviceConfig:
         hybrids=bool(s["adv_hybrids"]))
 
 
-@st.cache_resource(show_spinner=False, max_entries=1)
-def _planner_engines(model: str, engine: str) -> dict:
-    """The base model the planner timed, kept for the next plan of the same model (one model
-    kept): another task or budget plans again without loading it again."""
-    return {}
+class _Planner:
+    """The base model the planner timed, kept for the next plan of the same model, and a lock:
+    one plan at a time in this process. A widget change starts a new script run while the
+    old one is still planning (Streamlit's fast reruns): two plans at once would load and
+    import in parallel and share one model between two threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.model: tuple[str, str] | None = None
+        self.engines: dict = {}
+
+    def plan(self, config: AdviceConfig) -> Plan:
+        with self.lock:
+            if self.model != (config.model, config.engine):  # one model kept, not one a choice
+                self.model, self.engines = (config.model, config.engine), {}
+            return plan(config, self.engines)
+
+
+@st.cache_resource(show_spinner=False)
+def _planner() -> _Planner:
+    return _Planner()
 
 
 def planned(config: AdviceConfig) -> Plan:
@@ -106,7 +123,7 @@ def planned(config: AdviceConfig) -> Plan:
     if not held or held[0] != key:
         try:
             with st.spinner("Planning: timing the model on a few of this task's prompts…"):
-                result: Any = plan(config, _planner_engines(config.model, config.engine))
+                result: Any = _planner().plan(config)
         except LabError as exc:
             result = exc
         held = (key, result)
@@ -124,11 +141,10 @@ def show_plan(chosen: Plan) -> None:
     st.caption("Estimates come from the speed measured on this machine (training steps and "
                "prompt reading); the sweep rescales the time left as points finish. Points "
                "already finished with the same settings are reused, not run again.")
-    st.dataframe(pd.DataFrame([{"#": i, "point": p.point.name, "kind": p.point.family,
-                                "labelled examples": p.point.labelled,
-                                "estimate": clock(p.estimate_s)}
-                               for i, p in enumerate(chosen.points, 1)]),
-                 hide_index=True, width="stretch")
+    rows = pd.DataFrame([{"point": p.point.name, "kind": p.point.family,
+                          "labelled examples": p.point.labelled, "estimate": clock(p.estimate_s)}
+                         for p in chosen.points], index=range(1, len(chosen.points) + 1))
+    st.table(rows.map(lambda cell: plain(str(cell))))  # a short list, all of it readable
     if chosen.left_out:
         with st.expander(f"Left out ({len(chosen.left_out)})"):
             for point, why in chosen.left_out:

@@ -61,7 +61,7 @@ def test_the_plan_shows_before_start_with_each_estimate_and_the_total(planner):
     text = _text(at)
     assert "The plan: 2 points, about 1:55 in all" in text and "a budget of 10:00" in text
     assert "speed measured on this machine" in text
-    plan_rows = at.dataframe[0].value
+    plan_rows = at.table[0].value
     assert list(plan_rows["point"]) == ["zero-shot", "LoRA 50 rows"]
     assert list(plan_rows["estimate"]) == ["0:20", "1:35"]
     assert "8-shot: 8 shots do not fit the 2048-token context" in text  # left out, and why
@@ -231,7 +231,7 @@ def test_a_finished_advice_shows_the_recommendation_first_then_chart_tables_and_
     assert "Rows needed to beat the best prompt:** About 140 training rows" in text
     assert "inverse power law" in text  # the curve's model is named
     assert "Not run: LoRA 200 rows: the budget ran out" in text
-    assert list(at.table[0].value.columns) == ["Factor", "Prompting", "Fine-tuning"]
+    assert list(at.table[-1].value.columns) == ["Factor", "Prompting", "Fine-tuning"]
     tables = [d.value for d in at.dataframe]
     assert any("What it means" in t.columns for t in tables)  # the paired differences
     assert any(list(t.get("Point", [])) == [p["name"] for p in made["points"]] for t in tables)
