@@ -239,7 +239,7 @@ def finished_points(job: AdviceJob, key: str) -> None:
         return
     st.markdown(f"**Finished points ({len(records)})**")
     if advice is not None:
-        st.plotly_chart(curve_figure(advice), key=f"adv_curve_{key}")
+        st.plotly_chart(curve_figure(advice), key=f"adv_curve_{key}", theme=None)
         st.dataframe(points_table(advice), hide_index=True, width="stretch")
     else:
         st.dataframe(records_frame(records), hide_index=True, width="stretch")
@@ -250,8 +250,8 @@ def live_view(advice_id: str) -> None:
     """A running sweep, redrawn every 2 s: progress, its finished points, Cancel."""
     try:
         job = get_advice(advice_id)
-        if job.status not in LIVE:  # draw how it ended once, outside this two-second loop
-            st.rerun(scope="app")
+        if (advice_id, job.status, job.points_done) != st.session_state.get("adv_drawn"):
+            st.rerun(scope="app")  # a point finished, or it ended: the list's line says so too
         progress_bar(job)
         st.caption("It runs in its own process: closing this tab or restarting the app loses "
                    "nothing; this page finds it again.")
@@ -345,7 +345,7 @@ def show_advice(advice: dict, advice_id: str) -> None:
     """The finished advice: recommendation, curve, best three and their paired differences,
     the factors, rows needed, every point, the downloads and the way to the best run."""
     recommendation(advice)
-    st.plotly_chart(curve_figure(advice), key="adv_curve_final")
+    st.plotly_chart(curve_figure(advice), key="adv_curve_final", theme=None)  # as the report draws it
     best_three(advice)
     pairs = pairs_table(advice)
     if not pairs.empty:
@@ -374,6 +374,7 @@ def show_advice(advice: dict, advice_id: str) -> None:
 def job_view(advice_id: str) -> None:
     """One advice job as its status allows: live progress, its advice, or why it stopped."""
     job = get_advice(advice_id)
+    st.session_state["adv_drawn"] = (advice_id, job.status, job.points_done)
     if job.status in LIVE:
         live_view(advice_id)
     elif job.status == "succeeded":
