@@ -108,7 +108,8 @@ def test_a_quick_advice_survives_a_closed_tab_and_a_restart_and_its_report_opens
     main = page.locator("[data-testid=stMain]")
     main.get_by_role("tab", name="Advice", exact=True).click()
     found = main.get_by_text(re.compile(r"^(Finished points \(\d+\)|Recommendation: )")).first
-    found.wait_for(timeout=LOAD)  # what finished before the restart is there
+    found.wait_for(timeout=LOAD)  # what finished before the restart is there, on the curve
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     settled(page)
     screenshot(page, "advisor-3-reopened")
     main.get_by_text(re.compile(r"^Recommendation: ")).wait_for(timeout=SWEEP)
@@ -116,6 +117,7 @@ def test_a_quick_advice_survives_a_closed_tab_and_a_restart_and_its_report_opens
     settled(page)
     status = json.loads((folder / "status.json").read_text())
     assert status["status"] == "succeeded", status
+    assert [p for p in (home / "advice").iterdir() if (p / "config.json").is_file()] == [folder]
     advice = json.loads((folder / "advice.json").read_text())
     text = main.inner_text()
     for sentence in advice["recommendation"]["sentences"]:  # said on the page as in the file
