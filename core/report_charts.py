@@ -74,11 +74,15 @@ def metric_of(variant: Variant, metric: str) -> dict[str, float] | None:
 
 
 def best_variant(results: Results, kinds: tuple[str, ...] | None = None) -> Variant | None:
-    """The working variant with the highest primary metric (among ``kinds`` if given)."""
+    """The working variant with the highest primary metric (among ``kinds`` if given); of
+    equally good ones, the one with the fewest prompt tokens a query (the advisor's rule too,
+    so its best prompt and its break-even name the same setup)."""
     metric = primary_metric(results)
     pool = [v for v in working_variants(results) if metric_of(v, metric)
             and (kinds is None or v.get("kind") in kinds)]
-    return max(pool, key=lambda v: metric_of(v, metric)["value"], default=None)
+    tokens = lambda v: v.get("prompt_tokens_mean") if finite(v.get("prompt_tokens_mean")) \
+        else float("inf")  # noqa: E731
+    return max(pool, key=lambda v: (metric_of(v, metric)["value"], -tokens(v)), default=None)
 
 
 def finite(value: Any) -> bool:
