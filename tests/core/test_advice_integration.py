@@ -58,6 +58,7 @@ def progress_states(folder: Path) -> list[str]:
 # -- the three-label task: fine-tune -----------------------------------------------------------
 
 
+@pytest.mark.slow  # trains the live-demo LoRA on all 300 rows: 4-9 minutes on 2 cores
 def test_on_the_three_label_task_the_advice_is_to_fine_tune_by_the_manual_margin():
     config = AdviceConfig(task="review-sentiment", shots=(0, 4), rows=(0,), **COMMON)
     advice, folder, said = sweep(config)
