@@ -15,7 +15,8 @@ import streamlit as st
 PAGES = {"home": "app.py", "tour": "pages/0_Tour.py", "playground": "pages/1_Playground.py",
          "history": "pages/2_History.py", "fewshot": "pages/3_Few-shot_builder.py",
          "knowledge": "pages/4_Knowledge.py", "train": "pages/5_Train.py",
-         "runs": "pages/6_Runs.py", "compare": "pages/7_Compare.py", "tasks": "pages/8_Tasks.py"}
+         "runs": "pages/6_Runs.py", "compare": "pages/7_Compare.py", "tasks": "pages/8_Tasks.py",
+         "advisor": "pages/9_Advisor.py"}
 REQUESTS = "lab_page_requests"  # {page: what it was asked to show}, until that page reads it
 
 

@@ -26,6 +26,7 @@ PAGES = [("app.py", "Home", ":material/science:"),
          ("pages/5_Train.py", "Train", ":material/model_training:"),
          ("pages/6_Runs.py", "Runs", ":material/list_alt:"),
          ("pages/7_Compare.py", "Compare", ":material/compare:"),
+         ("pages/9_Advisor.py", "Advisor", ":material/explore:"),
          ("pages/2_History.py", "History", ":material/history:")]
 ROOT = Path(__file__).resolve().parent.parent
 

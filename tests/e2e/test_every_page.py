@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 PAGES = [("", "PromptTune Lab"), ("Tour", "10-minute lesson"), ("Tasks", "Tasks"),
          ("Playground", "Playground"),
          ("Few-shot_builder", "Few-shot builder"), ("Knowledge", "Knowledge"), ("Train", "Train"),
-         ("Runs", "Runs"), ("Compare", "Compare"), ("History", "History")]
+         ("Runs", "Runs"), ("Compare", "Compare"), ("Advisor", "Advisor"),
+         ("History", "History")]
 
 
 @pytest.mark.parametrize("path, heading", PAGES)

@@ -188,6 +188,7 @@ OWNERS = {"play": ("pages/1_Playground.py", "ui/playground.py", "ui/play_editor.
           "runs": ("pages/6_Runs.py", "ui/training.py"),
           "cmp": ("pages/7_Compare.py", "ui/compare.py", "ui/setup_builder.py"),
           "tasks": ("pages/8_Tasks.py", "ui/tasks.py"),
+          "adv": ("pages/9_Advisor.py", "ui/advisor.py"),
           "tour": ("pages/0_Tour.py", "ui/tour.py", "ui/tour_task.py"),
           "sidebar": ("ui/sidebar.py", "ui/model_picker.py")}
 
