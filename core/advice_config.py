@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from core.compare import MAX_SEED, Prices
+from core.compare import EXAMPLE_PRICES, MAX_SEED, Prices
 from core.config import DEFAULT_MODEL, ModelSpec, check_field_types, check_known_settings
 from core.errors import ConfigError
 from core.setups import MAX_SHOTS
@@ -69,7 +69,7 @@ class AdviceConfig:
     seeds: int | None = None
     hybrids: bool = True
     seed: int = 0
-    prices: Prices = field(default_factory=Prices)
+    prices: Prices = EXAMPLE_PRICES  # Compare's example prices: break-even and cost need some
     train: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ import html
 import json
 import shlex
 import urllib.parse
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +18,10 @@ import pandas as pd
 
 from core.advice_chart import Advice, _interval, _metric, _n_test, _point, curve_figure
 from core.advice_plan import AdviceConfig
+from core.compare import EXAMPLE_PRICES
 from core.report import CSS
-from core.report_charts import (device_name, engines_note, finite, fmt_interval, fmt_number,
+from core.report_charts import (device_name, engines_note, finite, fmt_interval, fmt_money,
+                                fmt_number,
                                 metric_label)
 from core.report_stats import fmt_p, pair_sentence
 
@@ -103,8 +105,7 @@ def beyond_flags(advice: Advice) -> list[str]:
     training overrides): the command then reads them from the saved config file."""
     config = advice.get("config") or {}
     found = ["seed"] if config.get("seed") not in (None, 0) else []
-    found += ["prices"] if any(v is not None for v in (config.get("prices") or {}).values()) \
-        else []
+    found += ["prices"] if config.get("prices") not in (None, asdict(EXAMPLE_PRICES)) else []
     return found + (["training overrides"] if config.get("train") else [])
 
 
@@ -227,7 +228,23 @@ def machine_note(advice: Advice) -> list[str]:
     if engines:
         said.append(f"Scored with {', '.join(engines)}"
                     + (f"; trained on {', '.join(devices)}." if devices else "."))
-    return said + [n for n in [engines_note(advice.get("results") or {})] if n]
+    return said + [n for n in [engines_note(advice.get("results") or {}),
+                               prices_words(advice)] if n]
+
+
+def prices_words(advice: Advice) -> str | None:
+    """The prices that cost and break-even are figured at, and whether they are the lab's
+    example prices or the user's; None where none is set."""
+    prices = (advice.get("config") or {}).get("prices") or {}
+    named = [f"{fmt_money(prices[key])} {what}" for key, what in (
+        ("input_per_million", "per million prompt tokens"),
+        ("output_per_million", "per million answer tokens"), ("cpu_hour", "a CPU-hour"),
+        ("gpu_hour", "a GPU-hour")) if prices.get(key) is not None]
+    if not named:
+        return None
+    whose = ("the lab's example prices: set yours in the config" if prices == asdict(EXAMPLE_PRICES)
+             else "your prices")
+    return f"Costs and break-even are figured at {', '.join(named)} ({whose})."
 
 
 def _config_html(advice: Advice) -> str:

@@ -217,7 +217,7 @@ def _break_even_cell(results: dict[str, Any], tuned: dict[str, Any] | None) -> s
 def _train_words(tuned: dict[str, Any]) -> str:
     seconds, cost = tuned["train_seconds"], tuned["training_cost"]
     said = f"{fmt_number(seconds)} s of training on a {device_name(tuned['train_device'])}"
-    return said + (f", {fmt_money(cost)} at your price" if cost is not None
+    return said + (f", {fmt_money(cost)} at the prices set" if cost is not None
                    else " (no price per CPU- or GPU-hour set)")
 
 

@@ -114,6 +114,12 @@ class Prices:
                                   "Leave it empty when you do not know it.")
 
 
+# What the pages start from where the user has set no prices (Compare's fields, the lesson, the
+# advisor): example cloud prices, always shown beside the figures they price and editable.
+EXAMPLE_PRICES = Prices(input_per_million=0.10, output_per_million=0.40, gpu_hour=1.20,
+                        cpu_hour=0.05)
+
+
 @dataclass(frozen=True, init=False)
 class CompareConfig:
     """A whole comparison: saved with its results, so any past one can be rerun.

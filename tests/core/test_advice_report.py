@@ -54,7 +54,8 @@ def advice() -> dict:
         "config": {"task": "review-sentiment", "budget": "quick", "model": "embedded:gemma-3-270m",
                    "engine": "auto", "n_examples": None, "shots": [0, 1, 2, 4, 8],
                    "rows": [25, 50, 100, 200, 0], "seeds": None, "hybrids": True, "seed": 0,
-                   "prices": {}, "train": {}},
+                   "prices": {"input_per_million": 0.1, "output_per_million": 0.4,
+                              "gpu_hour": 1.2, "cpu_hour": 0.05}, "train": {}},
         "task": {"name": "review-sentiment", "title": "Review sentiment",
                  "kind": "classification"},
         "metric": "accuracy",
@@ -361,6 +362,7 @@ def _record(name, family, accuracy, shots=0, rows=0, seed=0, reused=False):
            "engine": "transformers", "model": DEFAULT_MODEL, "n_shots": shots,
            "n_train_examples": rows or None, "train_seconds": 20.0 + rows / 5 if rows else None,
            "train_device": "cpu" if rows else None, "prompt_tokens_mean": 50.0 + 40 * shots,
+           "completion_tokens_mean": 1.0,
            "latency_mean_s": 0.1, "metrics": {"accuracy": {
                "value": sum(right) / N, "low": sum(right) / N - 0.1,
                "high": sum(right) / N + 0.1}}, "error": None, "setup": setup}
@@ -427,3 +429,9 @@ def test_the_command_reads_back_as_the_same_config(settings, tmp_path, monkeypat
     assert words[:3] == ["python", "-m", "core"]
     back = config_from_args(build_parser().parse_args(words[3:]))
     assert back.to_dict() == config.to_dict()
+
+
+def test_the_report_says_which_prices_cost_and_break_even_are_figured_at(advice):
+    page = advice_html(advice)
+    assert "Costs and break-even are figured at $0.10 per million prompt tokens" in page
+    assert "the lab&#x27;s example prices" in page or "the lab's example prices" in page
