@@ -190,18 +190,42 @@ BEFORE_ISSUE_18 = {"method": "lora", "lora_r": 16, "lora_alpha": 32, "lora_dropo
                    "warmup_ratio": 0.1, "max_length": 128, "threads": 0}
 
 
-def _live_demo_run(settings: dict, seed: int, model: str) -> dict:
-    """One live-demo run of ``settings`` (a full TrainConfig dict, or the before-issue-18
-    values) with ``seed``: training seconds and accuracy on the task's test split (the run
-    scores its "validation" split at the end: here the 150 test reviews)."""
-    from core.train_config import TrainConfig
-    from core.training import train
+def _loss_before_issue_18(model, inputs: dict, num_items=None, prompt_tuning: bool = False):
+    """core.training.completion_loss as it was before issue 18: the output layer on the last
+    ``keep`` positions, the last of which predicts nothing (the baseline's code)."""
+    import torch
 
+    labels = inputs["labels"]
+    width = labels.shape[1]
+    has_label = (labels != -100).any(0).nonzero()
+    keep = width - int(has_label[0]) + 1 if len(has_label) else 1
+    kwargs = {k: v for k, v in inputs.items() if k != "labels"}
+    if prompt_tuning:
+        kwargs.pop("position_ids", None)
+    logits = model(**kwargs, logits_to_keep=keep).logits
+    targets = labels[:, width - keep + 1:]
+    loss = torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+        ignore_index=-100, reduction="sum")
+    count = num_items if num_items else (targets != -100).sum().clamp(min=1)
+    return loss / count
+
+
+def _live_demo_run(settings: dict, seed: int, model: str, old_code: bool = False) -> dict:
+    """One live-demo run of ``settings`` (a full TrainConfig dict) with ``seed``, with the
+    training loss computed as before issue 18 where ``old_code``: training seconds and
+    accuracy on the task's test split (the run scores its "validation" split at the end:
+    here the 150 test reviews)."""
+    import core.training as training
+    from core.train_config import TrainConfig
+
+    if old_code:
+        training.completion_loss = _loss_before_issue_18
     config = TrainConfig.from_dict({**settings, "seed": seed, "model": model,
                                     "task": "review-sentiment", "validation_split": "test"})
     with tempfile.TemporaryDirectory() as run_dir:
         started = time.perf_counter()
-        metrics = train(config, run_dir, echo=False)
+        metrics = training.train(config, run_dir, echo=False)
         wall = time.perf_counter() - started
     return {"seed": seed, "train_s": metrics["train_seconds"],
             "train_cpu_s": metrics.get("train_cpu_seconds"), "wall_s": round(wall, 1),
@@ -225,17 +249,22 @@ def processor_kind() -> tuple[bool, str]:
     return bool(measured.native_bf16), str(measured.processor.get("capability", "unknown"))
 
 
+BEFORE = "before issue 18"
+
+
 def compare_live_demo(variants: dict[str, dict], seeds: tuple[int, ...] = (0, 1, 2),
                       model: str = "embedded:gemma-3-270m") -> dict[str, list[dict]]:
     """Each variant's live-demo run for each seed, each in a fresh process, interleaved (the
-    order turns with each seed so no variant always runs first); returns the runs by name."""
+    order turns with each seed so no variant always runs first); returns the runs by name.
+    The variant named ``BEFORE`` trains with the loss code of before issue 18 too."""
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     names = list(variants)
     for turn, seed in enumerate(seeds):
         for name in names[turn % len(names):] + names[:turn % len(names)]:
             settings = json.dumps(variants[name])
+            old_code = name == BEFORE
             result = _in_fresh_process(f"_live_demo_run(json.loads({settings!r}), {seed}, "
-                                       f"{model!r})")
+                                       f"{model!r}, {old_code})")
             result["load"] = machine_load()
             runs[name].append(result)
             print(f"  {name}, seed {seed}: {result['train_s']:.0f} s training, test accuracy "
@@ -245,10 +274,18 @@ def compare_live_demo(variants: dict[str, dict], seeds: tuple[int, ...] = (0, 1,
 
 def _summary(runs: list[dict]) -> str:
     seconds = " / ".join(f"{r['train_s']:.0f}" for r in runs)
+    cpu = " / ".join(f"{r['train_cpu_s']:.0f}" for r in runs if r.get("train_cpu_s"))
     accuracy = " / ".join(f"{r['test_accuracy']:.2f}" for r in runs)
-    return (f"training {seconds} s (median {statistics.median(r['train_s'] for r in runs):.0f}), "
-            f"test accuracy {accuracy} (mean "
+    return (f"training {seconds} s (median {statistics.median(r['train_s'] for r in runs):.0f}; "
+            f"processor seconds {cpu or '-'}), test accuracy {accuracy} (mean "
             f"{statistics.mean(r['test_accuracy'] for r in runs):.3f})")
+
+
+def _ratio(before: list[dict], now: list[dict], key: str) -> float | None:
+    """The median over seeds of now / before for ``key`` (None where a run lacks it)."""
+    pairs = [(b.get(key), n.get(key)) for b, n in zip(before, now)]
+    ratios = [n / b for b, n in pairs if b and n]
+    return round(statistics.median(ratios), 3) if ratios else None
 
 
 def bench_live_demo(seeds: tuple[int, ...] = (0, 1, 2),
@@ -264,21 +301,22 @@ def bench_live_demo(seeds: tuple[int, ...] = (0, 1, 2),
     print(f"Live-demo LoRA on review-sentiment, before issue 18 against now, interleaved, seeds "
           f"{', '.join(map(str, seeds))}; this processor ({capability}) "
           f"{'has' if native else 'has no'} native bfloat16 (goal <= {goal} s of training)")
-    variants = {"before issue 18": TrainConfig(**BEFORE_ISSUE_18).to_dict(),
+    variants = {BEFORE: TrainConfig(**BEFORE_ISSUE_18).to_dict(),
                 "now": PRESETS["live-demo"].to_dict()}
     runs = compare_live_demo(variants, seeds, model)
-    before, now = runs["before issue 18"], runs["now"]
-    ratio = statistics.median(n["train_s"] / b["train_s"] for b, n in zip(before, now))
+    before, now = runs[BEFORE], runs["now"]
+    ratio, cpu_ratio = _ratio(before, now, "train_s"), _ratio(before, now, "train_cpu_s")
     median_now = statistics.median(r["train_s"] for r in now)
     print(f"  before issue 18: {_summary(before)}")
     print(f"  now:             {_summary(now)}")
-    print(f"  training time now / before: {ratio:.2f} (median of the seeds' ratios); now "
+    print(f"  training time now / before: {ratio:.2f} wall, {cpu_ratio or 0:.2f} processor "
+          "seconds (medians of the seeds' ratios); now "
           f"{median_now:.0f} s against the goal of {goal} s: "
           f"{'met' if median_now <= goal else 'not met'} ({machine_load()}; a busy machine "
           "slows both, the ratio carries)")
     return {"native_bf16": native, "capability": capability, "goal_s": goal, "seeds": list(seeds),
             "before_train_s": [r["train_s"] for r in before],
-            "now_train_s": [r["train_s"] for r in now], "ratio": round(ratio, 3),
+            "now_train_s": [r["train_s"] for r in now], "ratio": ratio, "cpu_ratio": cpu_ratio,
             "before_test_accuracy": [r["test_accuracy"] for r in before],
             "now_test_accuracy": [r["test_accuracy"] for r in now],
             "goal_met": median_now <= goal}
