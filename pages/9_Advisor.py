@@ -9,6 +9,7 @@ from core.tasks import list_tasks, task_title
 from ui.advisor import BUDGETS, LIVE, config_from_state, job_label, job_view, planned, show_plan
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
+from ui.navigate import arrival
 from ui.sidebar import render_sidebar
 
 # an emoji page icon: a ':material/' one is fetched from the network, which the lab never asks
@@ -87,13 +88,21 @@ def past_advice() -> None:
         show_error(exc)
 
 
-def opening() -> None:
-    """Which advice to show on arrival: a started one, the one in the address, the latest
-    live one; the Advice tab opens on it."""
+def opening(asked: dict) -> None:
+    """What to show on arrival: a started advice; what another page asked for (``task`` on the
+    New advice tab, ``advice`` opened: ui.navigate); else, once a session, the advice in the
+    address or the latest live one."""
     state = st.session_state
     started = state.pop("adv_go", None)
     if started:
         state["adv_selected"], state["adv_tab"] = started, "Advice"
+        return
+    if asked.get("task") or asked.get("advice"):  # a request wins over the address and live
+        state["adv_opened"] = True
+        if asked.get("task"):
+            state["adv_task"], state["adv_tab"] = asked["task"], "New advice"
+        if asked.get("advice"):
+            state["adv_selected"], state["adv_tab"] = asked["advice"], "Advice"
         return
     if "adv_opened" in state:
         return
@@ -108,7 +117,7 @@ init_state({"adv_task": "review-sentiment", "adv_budget": next(iter(BUDGETS)), "
             "adv_n": None, "adv_shots": "0, 1, 2, 4, 8", "adv_rows": "25, 50, 100, 200, all",
             "adv_seeds": None, "adv_hybrids": True, "adv_model": current_spec().source,
             "adv_selected": None})
-opening()
+opening(arrival("advisor"))  # what another page sent the user here to see
 new_tab, advice_tab = st.tabs(["New advice", "Advice"], key="adv_tab", on_change="rerun")
 with new_tab:
     new_advice()
