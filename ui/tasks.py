@@ -358,7 +358,7 @@ def _confirm_delete(name: str) -> None:
 # -- after Create: the task on the other pages ---------------------------------------------------
 
 PAGES = {"Playground": "playground", "Few-shot builder": "fewshot", "Train": "train",
-         "Compare": "compare"}
+         "Compare": "compare", "Advisor": "advisor"}  # the Advisor: prompt or fine-tune, answered
 
 
 def use_buttons(name: str) -> None:
