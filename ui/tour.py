@@ -464,6 +464,22 @@ def report_step() -> None:
                        type="primary", on_click=_downloaded, args=(comparison.id,))
     st.markdown("**What to tell a stakeholder**")
     st.markdown(stakeholder_text(tour.takeaways(results), results["config"].get("task", tour.TASK)))
+    advisor_pointer()
+
+
+def advisor_pointer() -> None:
+    """The lesson's last word: the Advisor, opened on the lesson's task, answers the same
+    question by measuring more points (shots, LoRA on more and more rows) on one task."""
+    st.markdown("**And here is the answer for your own data**: the Advisor measures prompts and "
+                "LoRA on more and more of your rows and says which to use.")
+    name = task()
+    where = "It opens on this lesson's task; pick your own there." if lesson().shipped \
+        else "It opens on your task, the one this lesson ran on."
+    st.caption("Its figures are measured on this machine too, like this lesson's, every setup "
+               f"on the same test rows. {where}")
+    if st.button(f"Open the Advisor on {name}", key="tour_advisor",
+                 icon=":material/explore:"):
+        open_page("advisor", task=name)
 
 
 def stakeholder_text(facts: tour.Takeaways, task_name: str = tour.TASK) -> str:
