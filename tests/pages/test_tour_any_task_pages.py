@@ -46,7 +46,7 @@ def test_the_picker_defaults_to_the_shipped_lesson_and_offers_the_users_task(tin
     at = _page(TOUR, tiny)
     picker = at.selectbox(key="tour_task")
     assert picker.value == "review-sentiment"
-    assert len(picker.options) == 2 and picker.options[-1] == f"{TITLE} (yours)"
+    assert len(picker.options) == 3 and picker.options[-1] == f"{TITLE} (yours)"  # and review-polarity
     at = _on_tickets(tiny, tickets)
     intro = " ".join(c.value for c in at.caption if "Five steps on your task" in c.value)
     assert "Tickets \\*bold\\* \\[link\\]\\(http" in intro  # shown as typed: no link, no image
