@@ -4,6 +4,7 @@ more training rows, measured on the same test examples, and the answer for this 
 import streamlit as st
 
 from core.advice_job import list_advice, start_advice
+from core.compare import EXAMPLE_PRICES
 from core.errors import LabError
 from core.tasks import list_tasks, task_title
 from ui.advisor import BUDGETS, LIVE, config_from_state, job_label, job_view, planned, show_plan
@@ -23,7 +24,8 @@ st.caption("Prompt it, fine-tune it, or feed it documents? For one task, the adv
 
 
 def advanced() -> None:
-    """Test examples, shots, rows, repeats, hybrids and model: empty ones follow the budget."""
+    """Test examples, shots, rows, repeats, hybrids, model and prices: empty counts follow the
+    budget."""
     with st.expander("Advanced"):
         a, b, c = st.columns(3)
         a.number_input("Test examples", 5, 500, None, key="adv_n", placeholder="by budget",
@@ -40,6 +42,25 @@ def advanced() -> None:
                             "again, so the spread shows. Empty: 1 for quick, 3 otherwise.")
         e.text_input("Model", key="adv_model", help="The model the sweep prompts and tunes.")
         f.toggle("Hybrids (tuned model + shots or retrieval)", key="adv_hybrids")
+        price_inputs()
+
+
+def price_inputs() -> None:
+    """The prices cost and break-even are figured at, as on Compare: the lab's example prices
+    to start from; each may be left empty (unknown, never a price of 0)."""
+    st.markdown("**Prices** for the cost per 1,000 queries and the break-even (leave empty "
+                "when unknown: the advice then says so). Changing them runs nothing again: "
+                "finished points are reused and priced anew.")
+    p1, p2, p3, p4 = st.columns(4)
+    # value=None makes each field clearable: empty reads None, "unknown", never a price of 0
+    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, None, key="adv_price_in",
+                    format="%.4f", placeholder="unknown")
+    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, None, key="adv_price_out",
+                    format="%.4f", placeholder="unknown")
+    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, None, key="adv_gpu_hour",
+                    placeholder="unknown")
+    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, None, key="adv_cpu_hour",
+                    placeholder="unknown")
 
 
 def new_advice() -> None:
@@ -116,7 +137,9 @@ def opening(asked: dict) -> None:
 init_state({"adv_task": "review-sentiment", "adv_budget": next(iter(BUDGETS)), "adv_custom": "",
             "adv_n": None, "adv_shots": "0, 1, 2, 4, 8", "adv_rows": "25, 50, 100, 200, all",
             "adv_seeds": None, "adv_hybrids": True, "adv_model": current_spec().source,
-            "adv_selected": None})
+            "adv_selected": None, "adv_price_in": EXAMPLE_PRICES.input_per_million,
+            "adv_price_out": EXAMPLE_PRICES.output_per_million,
+            "adv_gpu_hour": EXAMPLE_PRICES.gpu_hour, "adv_cpu_hour": EXAMPLE_PRICES.cpu_hour})
 opening(arrival("advisor"))  # what another page sent the user here to see
 new_tab, advice_tab = st.tabs(["New advice", "Advice"], key="adv_tab", on_change="rerun")
 with new_tab:

@@ -19,8 +19,9 @@ from core.advice_job import (AdviceJob, cached_records, cancel_advice, get_advic
                              resume_advice)
 from core.advice_plan import AdviceConfig, Plan, parse_budget, plan
 from core.advice_report import (BEST_WORDS, CHOICES, advice_html, curve_figure, factors_table,
-                                pairs_table, points_table, reproduce_command)
+                                pairs_table, points_table, prices_words, reproduce_command)
 from core.advice_result import build_advice
+from core.compare import Prices
 from core.errors import ConfigError, LabError
 from ui.controls import plain
 from ui.engine import show_error
@@ -89,7 +90,9 @@ def config_from_state(engine: str) -> AdviceConfig:
         shots=number_list(s["adv_shots"], "Shots", "0, 1, 2, 4, 8"),
         rows=number_list(s["adv_rows"], "Training rows", "25, 50, 100, 200, all", True),
         seeds=int(s["adv_seeds"]) if s["adv_seeds"] is not None else None,
-        hybrids=bool(s["adv_hybrids"]))
+        hybrids=bool(s["adv_hybrids"]),
+        prices=Prices(input_per_million=s["adv_price_in"], output_per_million=s["adv_price_out"],
+                      gpu_hour=s["adv_gpu_hour"], cpu_hour=s["adv_cpu_hour"]))  # empty: None
 
 
 class _Planner:
@@ -117,8 +120,10 @@ def _planner() -> _Planner:
 
 def planned(config: AdviceConfig) -> Plan:
     """The plan for these choices, made once per change of them (its error raised again from
-    the kept result, so the page shows it on every rerun without planning again)."""
-    key = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    the kept result, so the page shows it on every rerun without planning again). Prices
+    change no point nor estimate: a changed price plans nothing again."""
+    choices = {k: v for k, v in config.to_dict().items() if k != "prices"}
+    key = json.dumps(choices, sort_keys=True, default=str)
     held = st.session_state.get("adv_plan_held")
     if not held or held[0] != key:
         try:
@@ -354,6 +359,9 @@ def show_advice(advice: dict, advice_id: str) -> None:
     rows_needed(advice)
     st.subheader("When to use which: this task's numbers")
     st.table(factors_table(advice).map(lambda cell: plain(str(cell))))
+    priced = prices_words(advice)
+    if priced:
+        st.caption(plain(priced))
     st.subheader("Every point")
     st.dataframe(points_table(advice), hide_index=True, width="stretch")
     for skipped in advice.get("skipped", []):

@@ -11,6 +11,7 @@ import pytest
 import ui.advisor
 from core import advice_job, jobs
 from core.advice_plan import AdviceConfig, Plan, PlannedPoint, Point
+from core.compare import EXAMPLE_PRICES, Prices
 from core.errors import LabError
 from streamlit.testing.v1 import AppTest
 
@@ -119,6 +120,36 @@ def test_start_starts_the_advice_and_shows_it_queued(planner, spawned):
     assert at.session_state["adv_selected"] == job.id
     assert at.query_params["advice"] == job.id  # a reload reopens it
     assert any(p.proto.text.startswith("Queued") for p in at.get("progress")), _text(at)
+
+
+PRICE_KEYS = ("adv_price_in", "adv_price_out", "adv_gpu_hour", "adv_cpu_hour")
+
+
+def test_the_price_fields_start_at_the_example_prices_under_the_compare_pages_labels(planner):
+    at = _page(ADVISOR)
+    assert not at.exception, at.exception
+    fields = [at.number_input(key=key) for key in PRICE_KEYS]
+    assert [f.value for f in fields] == [0.10, 0.40, 1.20, 0.05]  # core.compare.EXAMPLE_PRICES
+    assert [f.label for f in fields] == ["$ per 1M prompt tokens", "$ per 1M answer tokens",
+                                         "$ per GPU-hour (training)", "$ per CPU-hour (training)"]
+    assert planner[-1].prices == EXAMPLE_PRICES
+
+
+def test_a_changed_price_reaches_the_advice_started_and_an_emptied_one_is_unknown(planner,
+                                                                                   spawned):
+    at = _page(ADVISOR)
+    planned_before = len(planner)
+    at.number_input(key="adv_price_in").set_value(2.5)
+    at.number_input(key="adv_gpu_hour").set_value(None).run()  # emptied: unknown, not $0
+    assert not at.exception and not at.error, (at.exception, _errors(at))
+    assert len(planner) == planned_before  # prices change no point: nothing planned again
+    at.button(key="adv_start").click().run()
+    assert not at.exception, at.exception
+    [config] = spawned
+    assert config.prices == Prices(input_per_million=2.5, output_per_million=0.40,
+                                   gpu_hour=None, cpu_hour=0.05)
+    assert AdviceConfig.from_dict(json.loads(json.dumps(config.to_dict()))).prices == \
+        config.prices  # as the advice's folder keeps it for the sweep's process
 
 
 def _record(name: str, family: str, labelled: int, value: float) -> dict:
@@ -232,6 +263,8 @@ def test_a_finished_advice_shows_the_recommendation_first_then_chart_tables_and_
     assert "inverse power law" in text  # the curve's model is named
     assert "Not run: LoRA 200 rows: the budget ran out" in text
     assert list(at.table[-1].value.columns) == ["Factor", "Prompting", "Fine-tuning"]
+    assert "Costs and break-even are figured at $0.10 per million prompt tokens" in \
+        text.replace("\\", "")  # beside the factors table: which prices, and whose
     tables = [d.value for d in at.dataframe]
     assert any("What it means" in t.columns for t in tables)  # the paired differences
     assert any(list(t.get("Point", [])) == [p["name"] for p in made["points"]] for t in tables)
