@@ -242,7 +242,8 @@ def prices_words(advice: Advice) -> str | None:
         ("gpu_hour", "a GPU-hour")) if prices.get(key) is not None]
     if not named:
         return None
-    whose = ("the lab's example prices: set yours in the config" if prices == asdict(EXAMPLE_PRICES)
+    whose = ("the lab's example prices: set yours under Advanced on the Advisor page, or in "
+             "the config" if prices == asdict(EXAMPLE_PRICES)
              else "your prices")
     return f"Costs and break-even are figured at {', '.join(named)} ({whose})."
 
