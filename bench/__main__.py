@@ -21,7 +21,8 @@
    bare transformers + peft loop on the same batches (goal >= 0.95), and the live-demo
    preset now against its values before issue 18, interleaved over seeds: training
    seconds, their ratio, test accuracy (goal <= 60 s of training with native bfloat16,
-   <= 120 s without).
+   <= 120 s without). ``live_demo_parts``: a step's processor time with the output layer
+   on the answer positions against before, and the end-of-run scoring's two ways.
 13. The advisor (``bench/advise.py``): the "quick" advice on review-sentiment, headless,
    nothing reused (goal <= 600 s of wall time), with the live-demo LoRA's training in it.
 7. Training (``bench/training.py``): s/step and peak memory of LoRA, full
@@ -63,7 +64,8 @@ from bench.jobs import bench_job_overhead  # noqa: E402
 from bench.precision import bench_precision  # noqa: E402
 from bench.retrieval import bench_retrieval  # noqa: E402
 from bench.tasks import bench_tasks  # noqa: E402
-from bench.training import bench_live_demo, bench_training, bench_training_ratio  # noqa: E402
+from bench.training import (bench_live_demo, bench_live_demo_parts, bench_training,  # noqa: E402
+                            bench_training_ratio)
 PROMPT = "Write a short story about a robot who learns to paint. Once upon a time,"
 
 
@@ -248,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("generation", "second_start", "engines", "evaluation",
                                            "scoring", "structured", "retrieval", "training",
                                            "batched", "training_ratio", "live_demo",
-                                           "precision", "tasks", "jobs", "advise"),
+                                           "precision", "tasks", "jobs", "advise",
+                                           "live_demo_parts"),
                         action="append", help="run only these parts (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -265,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
              "training_ratio": lambda: bench_training_ratio(steps=8),
              "live_demo": lambda: bench_live_demo(tuple(range(args.live_demo_seeds))),
              "advise": lambda: bench_advise(),
+             "live_demo_parts": lambda: bench_live_demo_parts(),
              "precision": lambda: bench_precision(),
              "training": lambda: {f"{r['method']}_s_per_step": round(r["s_per_step"], 2)
                                   for r in bench_training(steps=args.train_steps)}}

@@ -322,5 +322,64 @@ def bench_live_demo(seeds: tuple[int, ...] = (0, 1, 2),
             "goal_met": median_now <= goal}
 
 
+def _step_parts(batches: int, rows: int, model: str) -> dict:
+    """Processor seconds of the live-demo's loss (forward and backward, 1 thread) with the
+    output layer as before issue 18 and now, batch by batch in turns on the same batches; and
+    of scoring ``rows`` validation prompts one whole sequence per label against each prompt
+    once with the labels on its cache."""
+    import torch
+
+    import core.training as training
+    from core.train_config import preset
+    from core.train_model import build_model, load_tokenizer
+    from core.training_data import prepare_data
+
+    torch.set_num_threads(1)
+    config = preset("live-demo", model=model)
+    tokenizer = load_tokenizer(config)
+    data = prepare_data(config, tokenizer)
+    lm = build_model(config, "cpu")
+    seconds = {"before": 0.0, "now": 0.0, "whole": 0.0, "cached": 0.0}
+    same = True
+    for i in range(batches):
+        batch = training.Collator(tokenizer.pad_token_id)(data.train[8 * i:8 * i + 8])
+        losses = {}
+        for name in (("before", "now") if i % 2 else ("now", "before")):
+            loss_fn = _loss_before_issue_18 if name == "before" else training.completion_loss
+            started = time.process_time()
+            loss = loss_fn(lm, batch)
+            loss.backward()
+            lm.zero_grad()
+            seconds[name] += time.process_time() - started if i else 0.0  # first: warm-up
+            losses[name] = loss.item()
+        same = same and abs(losses["before"] - losses["now"]) < 1e-4
+    answers = {}
+    for name in ("whole", "cached", "cached", "whole"):
+        whole = name == "whole"
+        training._is_prompt_learning, kept = (lambda m: whole), training._is_prompt_learning
+        started = time.process_time()
+        answers[name] = training.label_scores(lm, tokenizer, data.eval_rows[:rows],
+                                              data.prompt_format.labels, batch_size=8)[0]
+        seconds[name] += time.process_time() - started
+        training._is_prompt_learning = kept
+    return {"step_ratio": round(seconds["now"] / seconds["before"], 3), "same_losses": same,
+            "scoring_ratio": round(seconds["cached"] / seconds["whole"], 3),
+            "same_accuracy": answers["whole"] == answers["cached"],
+            **{f"{k}_cpu_s": round(v, 1) for k, v in seconds.items()}}
+
+
+def bench_live_demo_parts(batches: int = 9, rows: int = 24,
+                          model: str = "embedded:gemma-3-270m") -> dict:
+    """Where issue 18's speed came from, in a fresh process: a live-demo step's processor time
+    with the output layer on the answer positions only against before, and the end-of-run
+    scoring with each prompt once against a whole sequence per label."""
+    result = _in_fresh_process(f"_step_parts({batches}, {rows}, {model!r})")
+    print(f"Live-demo step, output layer on the answer positions only / as before issue 18: "
+          f"{result['step_ratio']:.2f}x the processor time (same losses: "
+          f"{result['same_losses']}); scoring each prompt once / a sequence per label: "
+          f"{result['scoring_ratio']:.2f}x (same accuracy: {result['same_accuracy']})")
+    return result
+
+
 if __name__ == "__main__":
     bench_training(int(sys.argv[1]) if len(sys.argv) > 1 else 6)
