@@ -331,9 +331,58 @@ def backward_share(config: TrainConfig) -> float:
     return (1.0 + min(config.lora_layers, total) / total) / 2.0
 
 
+CALIBRATION_RUNS = 5  # the newest finished runs of a kind that calibrate the estimate
+CALIBRATION_MIN_STEPS = 10  # fewer steps are mostly warm-up
+
+
+def _run_ratio(folder: Path, config: TrainConfig, precision: str) -> float | None:
+    """A finished run's real seconds a step over the uncalibrated estimate it started with;
+    None unless it trained ``config``'s model and method in ``precision`` on the CPU, whole."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        settings = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        with (folder / "events.jsonl").open(encoding="utf-8") as fh:
+            start = next((e for e in map(json.loads, fh) if e.get("type") == "start"), {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    same = (settings.get("model") == config.model and settings.get("method") == config.method
+            and metrics.get("precision") == precision and start.get("device") == "cpu")
+    raw = start.get("raw_step_s", start.get("estimated_step_s"))
+    steps, seconds = metrics.get("steps") or 0, metrics.get("train_seconds")
+    if not same or metrics.get("cancelled") or start.get("resumed_from") or not raw \
+            or steps < CALIBRATION_MIN_STEPS or not seconds:
+        return None
+    return seconds / steps / raw
+
+
+def measured_ratio(config: TrainConfig, precision: str) -> float | None:
+    """How this machine really trains against the estimate: real seconds a step over the
+    estimated ones, for the lab's newest finished CPU runs of the same model, method and number
+    format, the lowest of the newest five (the machine while nothing else kept it busy: a small
+    benchmark timed on a busy machine, saved once, would misjudge every later estimate). None
+    when no such run is there."""
+    from core.paths import data_dir
+
+    try:
+        folders = sorted((data_dir() / "runs").iterdir(), key=lambda f: f.stat().st_mtime,
+                         reverse=True)
+    except OSError:
+        return None
+    ratios = []
+    for folder in folders:
+        ratio = _run_ratio(folder, config, precision)
+        if ratio is not None:
+            ratios.append(ratio)
+        if len(ratios) == CALIBRATION_RUNS:
+            break
+    return min(ratios) if ratios else None
+
+
 def step_seconds(config: TrainConfig, data, precision: str, device: str,
-                 threads: int) -> float | None:
-    """Seconds one optimizer step should take here, from the measured speed (None on a GPU)."""
+                 threads: int, calibrated: bool = True) -> float | None:
+    """Seconds one optimizer step should take here, from the measured speed (None on a GPU),
+    scaled by how the lab's recent runs of the same kind really trained (``measured_ratio``)
+    unless ``calibrated`` is False."""
     fmt = "float32" if config.method == "qlora" and device == "cpu" else precision
     rate = token_params_per_s(fmt, device, max(1, threads))
     if rate is None:
@@ -341,7 +390,9 @@ def step_seconds(config: TrainConfig, data, precision: str, device: str,
     padded, completion, body, embed = _step_work(config, data)
     per_step = config.batch_size * config.grad_accum
     work = per_step * (padded * body + completion * embed)  # the head: answer positions
-    return float(f"{work / rate * STEP_OVERHEAD[fmt] * METHOD_COST[config.method]:.3g}")
+    seconds = work / rate * STEP_OVERHEAD[fmt] * METHOD_COST[config.method]
+    ratio = measured_ratio(config, fmt) if calibrated else None
+    return float(f"{seconds * (ratio or 1.0):.3g}")
 
 
 def estimate(config: TrainConfig) -> tuple[float | None, int]:

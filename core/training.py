@@ -354,6 +354,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
               precision=precision, precision_reason=precision_why,
               threads="auto" if cores is not None else config.threads,
               estimated_step_s=step_seconds(config, data, precision, device, threads),
+              raw_step_s=step_seconds(config, data, precision, device, threads, calibrated=False),
               trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
               resumed_from=checkpoint.name if checkpoint else None,
               load_s=round(time.perf_counter() - started, 2))

@@ -227,3 +227,61 @@ def test_the_loss_is_the_models_own_on_the_answer_tokens(tiny_model_dir):
         ours = completion_loss(model, batch)
         plain = model(**batch).loss  # the model's mean over the unmasked labels
     assert ours.item() == pytest.approx(plain.item(), rel=1e-5)
+
+
+# -- the estimate calibrated by the lab's own finished runs --------------------------------------
+
+
+def _finished_run(home, name: str, seconds: float, raw: float, steps: int = 60, **changes):
+    import json
+    import os
+    import time
+
+    folder = home / "runs" / name
+    folder.mkdir(parents=True)
+    config = {"model": "embedded:gemma-3-270m", "method": "lora", **changes.pop("config", {})}
+    metrics = {"steps": steps, "train_seconds": seconds, "precision": "float32",
+               "cancelled": False, **changes}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "events.jsonl").write_text(json.dumps(
+        {"type": "start", "device": "cpu", "raw_step_s": raw, "estimated_step_s": raw * 9}) + "\n")
+    stamp = time.time() - 1000 + len(list((home / "runs").iterdir()))
+    os.utime(folder, (stamp, stamp))
+    return folder
+
+
+def test_the_training_estimate_follows_how_this_machines_runs_really_trained(lab_home,
+                                                                              monkeypatch):
+    from core import train_model
+    from core.train_config import preset
+
+    config = preset("live-demo")
+    monkeypatch.setattr(train_model, "token_params_per_s", lambda *a: 1e9)
+    monkeypatch.setattr(train_model, "_step_work", lambda c, d: (40.0, 3.0, 1e8, 1e8))
+    uncalibrated = train_model.step_seconds(config, None, "float32", "cpu", 2)
+    assert train_model.measured_ratio(config, "float32") is None  # no run yet: the benchmark
+    # a run timed on a busy machine (3x the estimate) and one on a quiet one (half of it):
+    # the quiet one speaks for the machine, the estimate halves
+    _finished_run(lab_home, "busy", seconds=60 * 3.0, raw=1.0)
+    _finished_run(lab_home, "quiet", seconds=60 * 0.5, raw=1.0)
+    assert train_model.measured_ratio(config, "float32") == 0.5
+    assert train_model.step_seconds(config, None, "float32", "cpu", 2) == \
+        pytest.approx(uncalibrated * 0.5, rel=0.01)
+    assert train_model.step_seconds(config, None, "float32", "cpu", 2, calibrated=False) == \
+        uncalibrated
+
+
+def test_runs_of_another_kind_or_cut_short_do_not_calibrate_the_estimate(lab_home):
+    from core import train_model
+    from core.train_config import preset
+
+    config = preset("live-demo")
+    _finished_run(lab_home, "other-model", 30, 1.0, config={"model": "other"})
+    _finished_run(lab_home, "full", 30, 1.0, config={"method": "full"})
+    _finished_run(lab_home, "cancelled", 30, 1.0, cancelled=True)
+    _finished_run(lab_home, "three-steps", 1.5, 1.0, steps=3)
+    _finished_run(lab_home, "bfloat16", 30, 1.0, precision="bfloat16")
+    (lab_home / "runs" / "damaged").mkdir()
+    assert train_model.measured_ratio(config, "float32") is None
+    assert train_model.measured_ratio(config, "bfloat16") == 0.5
