@@ -65,15 +65,17 @@ class AdviceJob:
 # -- the point cache ----------------------------------------------------------------------------
 
 
-def cached_records(config, plan=None) -> list[dict[str, Any]]:
+def cached_records(config, plan=None, since: str | None = None) -> list[dict[str, Any]]:
     """The finished records of ``config``'s planned points (``plan``: the plan already made,
-    e.g. plan.json read back), in plan order; each marked ``reused``."""
+    e.g. plan.json read back), in plan order; marked ``reused`` when finished before ``since``
+    (a job's ``created_at``: the points it did itself are not reused), all of them without."""
     from core.advice_plan import Plan, plan as make_plan
 
     plan = make_plan(config) if plan is None else plan
     plan = Plan.from_dict(plan) if isinstance(plan, dict) else plan
     records = (read_record(p.key) for p in plan.points)
-    return [{**record, "reused": True} for record in records if record is not None]
+    return [{**record, "reused": since is None or str(record.get("finished_at", "")) < since}
+            for record in records if record is not None]
 
 
 # -- creating, starting, cancelling, resuming ---------------------------------------------------

@@ -209,6 +209,13 @@ class Plan:
         return lines + [f"left out: {point.name} ({why})" for point, why in self.left_out]
 
 
+def _finished(key: str) -> bool:
+    """Whether the point cache (``core.advice_sweep.points_dir``) holds this point finished."""
+    from core.paths import data_dir
+
+    return (data_dir() / "advice" / "points" / f"{key}.json").is_file()
+
+
 def plan(config: AdviceConfig, engines: dict | None = None,
          threads: int | None = None) -> Plan:
     """The points that fit the budget (less a 15% margin) in priority order, each with its
@@ -227,6 +234,10 @@ def plan(config: AdviceConfig, engines: dict | None = None,
         if point.kind == "hybrid" and tuned not in [p.point for p in planned]:
             left.append((point, f"its tuned point {tuned.name} is left out"))
             continue
+        key = point_key(config, task, point)
+        if _finished(key):  # measured by an earlier sweep with the same settings: reused
+            planned.append(PlannedPoint(point, 0.0, key))
+            continue
         seconds = estimate_point(config, task, point, cache)
         if point.kind == "prompt" and not loaded:  # the base model loads once, for the first
             seconds, loaded = seconds + cache["measure"].load_s, True
@@ -234,6 +245,6 @@ def plan(config: AdviceConfig, engines: dict | None = None,
             left.append((point, f"over the budget: ~{_duration(seconds)}, with "
                                 f"~{_duration(max(0.0, room - spent))} left"))
             continue
-        planned.append(PlannedPoint(point, round(seconds, 1), point_key(config, task, point)))
+        planned.append(PlannedPoint(point, round(seconds, 1), key))
         spent += seconds
     return Plan(tuple(planned), tuple(left), budget)

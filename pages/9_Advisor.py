@@ -142,7 +142,7 @@ init_state({"adv_task": "review-sentiment", "adv_budget": next(iter(BUDGETS)), "
             "adv_gpu_hour": EXAMPLE_PRICES.gpu_hour, "adv_cpu_hour": EXAMPLE_PRICES.cpu_hour})
 opening(arrival("advisor"))  # what another page sent the user here to see
 new_tab, advice_tab = st.tabs(["New advice", "Advice"], key="adv_tab", on_change="rerun")
+with advice_tab:  # drawn first: a reopened tab shows its advice while the other tab still
+    past_advice()  # plans (timing the model takes seconds to minutes on a busy machine)
 with new_tab:
     new_advice()
-with advice_tab:
-    past_advice()

@@ -207,7 +207,7 @@ def partial_advice(job: AdviceJob) -> tuple[dict | None, list[dict]]:
     when too few to build one); built again only when another point has finished."""
     plan_data = _plan_data(job)
     config = job_config(job)
-    records = cached_records(config, plan_data) if plan_data else []
+    records = cached_records(config, plan_data, job.created_at) if plan_data else []
     keys = tuple(sorted(r["key"] for r in records))
     held = st.session_state.get("adv_partial")
     if held and held[0] == (job.id, keys):

@@ -394,3 +394,25 @@ def test_the_real_model_is_measured_on_this_machine():
     found = eta.measure(config, task)
     assert found.rate > 0 and found.window >= 2048 and found.body > 0 and found.head > 0
     assert eta._prefix(found, [b.text for b in eta._built(config, task, Point("prompt", shots=4))])
+
+
+def test_a_point_an_earlier_sweep_finished_is_planned_at_no_cost_and_never_left_out(
+        lab_home, monkeypatch):
+    from core import advice_plan
+    from core.tasks import load_task
+
+    config = AdviceConfig(task="review-sentiment", budget="quick", shots=(0, 4), rows=())
+    monkeypatch.setattr(advice_plan, "estimate_point", lambda *a, **k: 400.0)
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(advice_plan, "_candidates", lambda c, t, cache: (
+        cache.update(measure=SimpleNamespace(load_s=0.0)),
+        [Point("prompt"), Point("prompt", shots=4), Point("prompt", shots=8)], [])[1:])
+    monkeypatch.setattr(advice_plan, "point_key", lambda c, t, p: f"key-{p.shots}")
+    cache = lab_home / "advice" / "points"
+    cache.mkdir(parents=True)
+    (cache / "key-8.json").write_text("{}")
+    plan = advice_plan.plan(config)
+    assert [(p.point.shots, p.estimate_s) for p in plan.points] == [(0, 400.0), (4, 400.0),
+                                                                     (8, 0.0)]
+    assert not plan.left_out

@@ -163,7 +163,7 @@ def test_a_live_advice_shows_its_finished_points_as_they_come(monkeypatch, spawn
     config = AdviceConfig(task="review-sentiment")
     advice_id, folder = advice_job.create_advice(config)
     (folder / "plan.json").write_text(json.dumps(_plan(config).to_dict()))  # as the sweep does
-    monkeypatch.setattr(ui.advisor, "cached_records", lambda config, plan: [
+    monkeypatch.setattr(ui.advisor, "cached_records", lambda config, plan, since=None: [
         _record("zero-shot", "prompted", 0, 0.61), _record("LoRA 50 rows", "tuned", 50, 0.8)])
 
     def too_few(*args, **kwargs):
@@ -187,7 +187,7 @@ def test_a_live_advice_draws_its_finished_points_on_the_curve(monkeypatch, plann
     (folder / "plan.json").write_text(json.dumps(_plan(config).to_dict()))
     records = [finished("zero-shot", "prompted", 0.5),
                finished("LoRA 50 rows", "tuned", 0.7, rows=50, train_seconds=40.0)]
-    monkeypatch.setattr(ui.advisor, "cached_records", lambda config, plan: records)
+    monkeypatch.setattr(ui.advisor, "cached_records", lambda config, plan, since=None: records)
     at = _page(ADVISOR)
     assert not at.exception, at.exception
     assert "Finished points (2)" in _text(at)
@@ -206,7 +206,7 @@ def test_a_crashed_advice_offers_resume_which_reuses_its_finished_points(monkeyp
     advice_id = _ended("crashed")
     resumed: list[str] = []
     monkeypatch.setattr(ui.advisor, "resume_advice", lambda i: resumed.append(i))
-    monkeypatch.setattr(ui.advisor, "cached_records", lambda config, plan: [])
+    monkeypatch.setattr(ui.advisor, "cached_records", lambda config, plan, since=None: [])
     at = _page(ADVISOR)
     assert not at.exception, at.exception
     assert "crashed" in _errors(at) and "Press Resume." in _errors(at)
