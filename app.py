@@ -66,8 +66,7 @@ st.page_link("pages/4_Knowledge.py", label="**Knowledge**: your documents, chunk
 st.page_link("pages/7_Compare.py", label="**Compare**: the same test examples through prompting, "
              "few-shot, RAG and fine-tuned variants; quality, cost, and a stakeholder report",
              icon=":material/compare:")
-st.page_link("pages/9_Advisor.py", label="**Advisor**: prompt, fine-tune or retrieve? One click "
-             "measures few-shot prompts and LoRA on more and more of your rows and answers for "
+st.page_link("pages/9_Advisor.py", label="**Advisor**: prompt, fine-tune or retrieve? Measured on "
              "your task, with the curve that shows why", icon=":material/explore:")
 st.page_link("pages/2_History.py", label="**History**: every answer the lab has given, with its "
              "prompt and settings; reload, delete, export", icon=":material/history:")
