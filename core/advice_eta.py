@@ -32,7 +32,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from core.advice_config import (PRESET, AdviceConfig, Point, point_seed, steps_for,
                                 train_config)
@@ -63,16 +62,11 @@ class Measure:
 
 
 def _model_params(location: str) -> tuple[int, int]:
-    """(non-embedding, embedding) parameters from the safetensors headers, no loading."""
-    from safetensors import safe_open
+    """(non-embedding, embedding) parameters from the safetensors headers, no loading (the
+    count the training estimate reads)."""
+    from core.train_model import _param_counts
 
-    total = embed = 0
-    for file in Path(location).glob("*.safetensors"):
-        with safe_open(str(file), framework="np") as fh:
-            for key in fh.keys():
-                numel = math.prod(fh.get_slice(key).get_shape())
-                total += numel
-                embed += numel if "embed_tokens" in key or "wte" in key else 0
+    total, embed = _param_counts(location)
     return total - embed, embed
 
 
