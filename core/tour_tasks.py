@@ -89,9 +89,10 @@ class LessonTask:
 
 
 def lesson_tasks() -> list[str]:
-    """The tasks the lesson runs on: the classification ones, shipped first, then the user's
-    (a damaged task of the user's is left out here; the task pages say what is wrong)."""
-    return tasks_of(("classification",))
+    """The tasks the lesson runs on: the classification ones, the shipped lesson's first, the
+    other shipped ones, then the user's (a damaged task of the user's is left out here; the
+    task pages say what is wrong)."""
+    return sorted(tasks_of(("classification",)), key=lambda name: name != DEFAULT_TASK)
 
 
 def lesson_task(name: str = DEFAULT_TASK) -> LessonTask:

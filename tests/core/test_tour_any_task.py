@@ -35,9 +35,10 @@ def make_tickets(tmp_path, name: str = "tickets", n: int = 60, **choices) -> str
 
 
 def test_the_lesson_offers_classification_tasks_the_users_included(tmp_path):
-    assert lesson_tasks() == ["review-sentiment"]  # json, qa and numeric samples are not offered
+    # json, qa and numeric samples are not offered; the shipped lesson's task comes first
+    assert lesson_tasks() == ["review-sentiment", "review-polarity"]
     make_tickets(tmp_path)
-    assert lesson_tasks() == ["review-sentiment", "tickets"]
+    assert lesson_tasks() == ["review-sentiment", "review-polarity", "tickets"]
     assert tour.current_task() == "review-sentiment"  # the default stays the shipped lesson
     tour.set_current_task("tickets")
     assert tour.current_task() == "tickets"
