@@ -8,7 +8,7 @@ from core.compare import EXAMPLE_PRICES
 from core.errors import LabError
 from core.tasks import list_tasks, task_title
 from ui.advisor import BUDGETS, LIVE, config_from_state, job_label, job_view, planned, show_plan
-from ui.controls import init_state
+from ui.controls import init_state, price_fields
 from ui.engine import current_spec, show_error
 from ui.navigate import arrival
 from ui.sidebar import render_sidebar
@@ -51,16 +51,7 @@ def price_inputs() -> None:
     st.markdown("**Prices** for the cost per 1,000 queries and the break-even (leave empty "
                 "when unknown: the advice then says so). Changing them runs nothing again: "
                 "finished points are reused and priced anew.")
-    p1, p2, p3, p4 = st.columns(4)
-    # value=None makes each field clearable: empty reads None, "unknown", never a price of 0
-    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, None, key="adv_price_in",
-                    format="%.4f", placeholder="unknown")
-    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, None, key="adv_price_out",
-                    format="%.4f", placeholder="unknown")
-    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, None, key="adv_gpu_hour",
-                    placeholder="unknown")
-    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, None, key="adv_cpu_hour",
-                    placeholder="unknown")
+    price_fields("adv")
 
 
 def new_advice() -> None:

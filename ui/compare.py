@@ -18,7 +18,7 @@ from core.compare import CompareConfig
 from core.task_versions import (check_warnings, comparison_checks, result_warnings, short,
                                 task_line)
 from core.tasks import Task, load_split, load_task, task_title
-from ui.controls import plain
+from ui.controls import plain, price_fields
 from ui.engine import (check_spec, load_engine, loaded_engine, model_title, show_error,
                        unexpected_load_error)
 
@@ -185,16 +185,7 @@ def show_results(results: dict) -> None:
 def price_inputs() -> None:
     """The four price fields; each may be left empty (unknown, never a price of 0)."""
     st.markdown("**Prices** (leave empty when unknown: the cost columns then say so)")
-    p1, p2, p3, p4 = st.columns(4)
-    # value=None makes each field clearable: empty reads None, "unknown", never a price of 0
-    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, None, key="cmp_price_in",
-                    format="%.4f", placeholder="unknown")
-    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, None, key="cmp_price_out",
-                    format="%.4f", placeholder="unknown")
-    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, None, key="cmp_gpu_hour",
-                    placeholder="unknown")
-    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, None, key="cmp_cpu_hour",
-                    placeholder="unknown")
+    price_fields("cmp")
 
 
 def show_paired(results: dict) -> None:

@@ -148,3 +148,18 @@ def figures_row(completion: Completion, compact: bool = False) -> None:
     st.caption(f"engine: {completion.engine} · model: {completion.model} · overall "
                f"{completion.tokens_per_s:.1f} tok/s (answer tokens over the whole latency, "
                "prompt reading included)")
+
+
+def price_fields(prefix: str) -> None:
+    """The four price fields (keys ``PREFIX_price_in``, ``_price_out``, ``_gpu_hour``,
+    ``_cpu_hour``), as Compare and the Advisor show them; value None makes each clearable:
+    empty reads None, "unknown", never a price of 0."""
+    p1, p2, p3, p4 = st.columns(4)
+    p1.number_input("$ per 1M prompt tokens", 0.0, 1000.0, None, key=f"{prefix}_price_in",
+                    format="%.4f", placeholder="unknown")
+    p2.number_input("$ per 1M answer tokens", 0.0, 1000.0, None, key=f"{prefix}_price_out",
+                    format="%.4f", placeholder="unknown")
+    p3.number_input("$ per GPU-hour (training)", 0.0, 1000.0, None, key=f"{prefix}_gpu_hour",
+                    placeholder="unknown")
+    p4.number_input("$ per CPU-hour (training)", 0.0, 1000.0, None, key=f"{prefix}_cpu_hour",
+                    placeholder="unknown")
