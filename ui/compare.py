@@ -33,6 +33,9 @@ def variant_choices(task: Task) -> dict[str, dict]:
     elif task.kind == "json":
         names = {"structured, free": {"kind": "structured", "constrained": False, "shots": 2},
                  "structured, constrained": {"kind": "structured", "constrained": True, "shots": 2}}
+    elif task.kind == "text":  # free text: a reasoning chain would end up in the reply itself
+        names = {"zero-shot": {"kind": "zero-shot"}, "few-shot 2": {"kind": "few-shot", "shots": 2},
+                 "few-shot 4": {"kind": "few-shot", "shots": 4}}
     elif task.kind == "qa":
         names = {"zero-shot": {"kind": "zero-shot"},
                  "RAG top-3": {"kind": "rag", "top_k": 3}, "RAG top-1": {"kind": "rag", "top_k": 1}}
@@ -240,7 +243,7 @@ def break_even_calculator(results: dict) -> None:
 FREE_COLUMNS = 4  # setups side by side in the Free-form tab; more wrap into further rows
 
 
-def _setup_engine(spec: ModelSpec):
+def setup_engine(spec: ModelSpec):
     """The setup's model from the lab's engine shelf, loaded here under a spinner the first
     time (a ModelError says why it cannot load)."""
     check_spec(spec)
@@ -263,7 +266,7 @@ def _answer_column(task: Task, text: str, setup: Setup, seed: int) -> None:
     calibrated = " · calibrated label scores" if setup.prompt.calibrate else ""
     st.caption(plain(setup.describe()) + calibrated)
     try:
-        engine = _setup_engine(setup.model.model_spec())
+        engine = setup_engine(setup.model.model_spec())
         prompt, _ = setup_prompt(setup, task, text, engine, seed)
         head.markdown(f"**{plain(setup.name)}** · {engine.count_tokens(prompt)} prompt tokens")
         with st.expander("The exact prompt"):
