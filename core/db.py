@@ -81,7 +81,32 @@ def _migration_1(conn: sqlite3.Connection) -> None:
     _add_missing_columns(conn)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+RATINGS = """
+CREATE TABLE IF NOT EXISTS ratings (
+    comparison TEXT NOT NULL, pair TEXT NOT NULL, reviewer TEXT NOT NULL,
+    setup_a TEXT NOT NULL, setup_b TEXT NOT NULL, vote TEXT NOT NULL,
+    source TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (comparison, pair, reviewer)
+);
+"""
+RATING_IMPORTS = """
+CREATE TABLE IF NOT EXISTS rating_imports (
+    comparison TEXT NOT NULL, sha TEXT NOT NULL, reviewer TEXT NOT NULL,
+    votes INTEGER NOT NULL, imported_at TEXT NOT NULL,
+    PRIMARY KEY (comparison, sha)
+);
+"""
+
+
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Blind review (issue 19): people's and judges' votes on pairs of answers, one per
+    reviewer and pair (a new vote replaces the old), and the ratings files imported, by their
+    sha256, so the same file imported twice is counted once."""
+    conn.execute(RATINGS)
+    conn.execute(RATING_IMPORTS)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
