@@ -31,6 +31,7 @@ from core.report_stats import (collapse_notes, has_parts, paired_caption,  # noq
                                paired_sentences, paired_table, parts_cells, ranking_pair,
                                same_to_two_places, spread_cell, stats_notes, unpaired_clause)
 from core.paired import pair_between
+from core.report_review import REVIEW_CSS, fold_results, people_html, review_html
 
 REPRODUCE_COMMAND = "python -m core compare CONFIG.json"
 DISAGREEMENT_SAMPLE = 20
@@ -362,14 +363,16 @@ def _task_html(results: Results) -> str:
                       for w in result_warnings(results)))
 
 
-def _sections(results: Results) -> list[tuple[str, str]]:
+def _sections(results: Results, summary: dict | None = None) -> list[tuple[str, str]]:
     sample = disagreements(results, only_disagree=True).head(DISAGREEMENT_SAMPLE)
     config = _config_text(results)
+    people = [("Reviews by people", people_html(summary))] if summary else []
     return [
         ("Verdict", _task_html(results)
                     + f'<p class="verdict">{html.escape(verdict(results))}</p>'
                     + "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes(results))),
         ("Metrics", _table_html(metrics_table(results))),
+        *people,
         ("Paired differences", _paired_html(results)),
         ("Charts", _figures_html(results)),
         ("When to use which", _table_html(when_to_use(results), index=True)),
@@ -381,14 +384,23 @@ def _sections(results: Results) -> list[tuple[str, str]]:
     ]
 
 
-def html_report(results: Results) -> str:
-    """One self-contained HTML page (charts and plotly.js inline, no external links) to send on."""
+def html_report(results: Results, review: dict | None = None) -> str:
+    """One self-contained HTML page (charts and plotly.js inline, no external links) to send on.
+
+    ``review`` ({"pack", "summary"}, either None): with a summary, a "Reviews by people"
+    section; with a pack, a blind review first and every section below folded, as they name
+    the setups a reviewer must not know."""
+    review = review or {}
     title = f"Prompt, few-shot, RAG or fine-tune? {results.get('task', {}).get('title', '')}"
     meta = (f"Comparison {results.get('id')} · {results.get('created_at')} · "
             f"{fmt_number(results.get('duration_s'))} s · {len(results.get('examples', []))} "
             "test examples · made with PromptTune Lab")
+    blind = review_html(review["pack"]) if review.get("pack") else ""  # refused before drawing
     body = "\n".join(f"<h2>{html.escape(name)}</h2>\n{content}"
-                     for name, content in _sections(results))
+                     for name, content in _sections(results, review.get("summary")))
+    if blind:
+        body = blind + "\n" + fold_results(body)
+    css = CSS + (REVIEW_CSS if review.get("pack") else "")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+            f"<title>{html.escape(title)}</title><style>{css}</style></head><body>"
             f"<h1>{html.escape(title)}</h1><p>{html.escape(meta)}</p>\n{body}\n</body></html>")
