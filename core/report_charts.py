@@ -21,12 +21,13 @@ Results = dict[str, Any]
 Variant = dict[str, Any]
 
 PRIMARY_BY_KIND = {"classification": "accuracy", "json": "schema_pass_rate",
-                   "numeric": "token_f1", "qa": "token_f1"}
+                   "numeric": "token_f1", "qa": "token_f1", "text": "chrf"}
 METRIC_ORDER = ("accuracy", "macro_f1", "schema_pass_rate", "parse_rate", "exact_match",
-                "token_f1", "rouge_l", "contains")
+                "chrf", "token_f1", "rouge_l", "similarity", "contains")
 METRIC_LABELS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "parse_rate": "Parse rate",
                  "schema_pass_rate": "Schema pass rate", "exact_match": "Exact match",
-                 "token_f1": "Token F1", "rouge_l": "ROUGE-L", "contains": "Contains answer"}
+                 "token_f1": "Token F1", "rouge_l": "ROUGE-L", "contains": "Contains answer",
+                 "chrf": "chrF", "similarity": "Similarity (MiniLM)"}
 KIND_COLOURS = {"prompt": "#636efa", "zero-shot": "#636efa", "few-shot": "#00a0c0",
                 "cot": "#ab63fa", "structured": "#7f7f7f", "rag": "#ffa15a",
                 "fine-tuned": "#ef553b"}
@@ -41,6 +42,18 @@ NO_TRAINING_KINDS = ("prompt", "zero-shot", "few-shot", "cot", "structured", "ra
 def metric_label(metric: str) -> str:
     """The metric's name as a person reads it ("macro_f1" -> "Macro-F1")."""
     return METRIC_LABELS.get(metric, metric.replace("_", " ").capitalize())
+
+
+def metric_words(metric: str) -> str:
+    """The metric's name inside a sentence: lower case, but names keep their letters
+    ("Token F1" -> "token f1", "chrF" stays "chrF", "Similarity (MiniLM)" -> "similarity
+    (MiniLM)")."""
+    label = metric_label(metric)
+    if label in ("chrF", "ROUGE-L"):
+        return label
+    if label.endswith(" (MiniLM)"):
+        return label.removesuffix(" (MiniLM)").lower() + " (MiniLM)"
+    return label.lower()
 
 
 def working_variants(results: Results) -> list[Variant]:

@@ -342,6 +342,9 @@ def _ready(collection: str) -> None:
         ensure_sample_collection()
 
 
+TEXT_REPLY_TOKENS = 128  # new tokens for a free-text (kind "text") answer, base or tuned
+
+
 def answer_params(task: Task, setup: Setup,
                   built: BuiltPrompt) -> tuple[GenerationParams, Callable]:
     """Generation settings (the lab's defaults by technique, or the setup's own) and how the
@@ -355,7 +358,9 @@ def answer_params(task: Task, setup: Setup,
                                    json_schema=built.json_schema)
         read = (lambda t: t)
     else:
-        tokens = 96 if setup.model.run_id else 32
+        # a free-text reply runs to 1-3 sentences (40-80 tokens): 32 would cut it mid-sentence,
+        # and both base and tuned get the same room so neither is cut where the other is not
+        tokens = TEXT_REPLY_TOKENS if task.kind == "text" else 96 if setup.model.run_id else 32
         default = GenerationParams(max_new_tokens=tokens, stop=built.stops)
         read = (lambda t: extract_answer(t, numeric=True) if task.kind == "numeric" else t.strip())
     own = setup.generation
