@@ -243,44 +243,28 @@ CAPTIONS = {
                  "the rate.",
     "Ranking": "Every setup on one scale (Bradley-Terry, from people's votes), with its 95% "
                "interval and the chance that it is truly the best.",
-    "Agreement": "How often two people gave the same vote to the same pair (Cohen's kappa: "
-                 "0 is chance, 1 is full agreement).",
+    "Agreement": "How often two reviewers gave the same vote to the same pair (Cohen's kappa: "
+                 "0 is chance, 1 is full agreement); a judge is set beside the people, never "
+                 "counted among them.",
 }
 
 
-def is_judge(name: str) -> bool:
-    """Judges are reviewers named "judge: MODEL"; they never count among people."""
-    return name.startswith("judge: ")
-
-
 def who_rated(summary: dict[str, Any]) -> str:
-    """"40 votes on 20 pairs by 2 people: Dana (20), Lee (20)." and the judges apart."""
-    reviewers = summary.get("reviewers") or {}
-    people = {k: v for k, v in reviewers.items() if not is_judge(k)}
-    judges = {k: v for k, v in reviewers.items() if is_judge(k)}
+    """"40 votes on 20 pairs by 2 people: Dana (20), Lee (20)." then any judge, apart."""
+    people = summary.get("reviewers") or {}
     named = ", ".join(f"{k} ({v})" for k, v in sorted(people.items()))
-    said = (f"{sum(people.values())} votes on {summary.get('pairs', 0)} pairs by "
+    said = (f"{summary.get('votes', 0)} votes on {summary.get('pairs', 0)} pairs by "
             f"{len(people)} {'person' if len(people) == 1 else 'people'}: {named}.")
+    judges = summary.get("judges") or []
     if judges:
-        said += (" Judges (models, never counted in the win rates or the ranking): "
-                 + ", ".join(f"{k[len('judge: '):]} ({v})" for k, v in sorted(judges.items()))
-                 + ".")
+        said += (" Judges (models; never counted in the win rates or the ranking): "
+                 + ", ".join(j["judge"].removeprefix("judge: ") for j in judges) + ".")
     return said
-
-
-def judges_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """Each judge beside the people: on how many pairs both voted, kappa, share agreed."""
-    rows = [{"Judge": j["judge"], "Pairs people rated too": j.get("n"),
-             "Kappa vs people": j.get("kappa_vs_people"),
-             "Agreed with people": (f"{j['agree_vs_people']:.0%}"
-                                    if j.get("agree_vs_people") is not None else None),
-             "What it means": j.get("words")} for j in summary.get("judges") or []]
-    return pd.DataFrame(rows)
 
 
 def people_html(summary: dict[str, Any] | None) -> str:
     """The "Reviews by people" section: who rated, win rates, ranking, agreement in words and
-    as a table, and any judge against the people (the report's own table style)."""
+    as a table, each judge against the people in words (the report's own table style)."""
     from core.report import _table_html
     from core.review_stats import summary_tables
 
@@ -289,13 +273,14 @@ def people_html(summary: dict[str, Any] | None) -> str:
     tables = summary_tables(summary)
     parts = [f"<p>{html.escape(who_rated(summary))}</p>"]
     for key, caption in CAPTIONS.items():
+        parts.append(f"<h3>{html.escape(key)}</h3><p>{html.escape(caption)}</p>")
+        if key == "Agreement":
+            words = [(summary.get("agreement") or {}).get("words")]
+            words += [j.get("words") for j in summary.get("judges") or []]
+            parts += [f"<p>{html.escape(w)}</p>" for w in words if w]
         table = tables.get(key)
-        if key == "Agreement" and (summary.get("agreement") or {}).get("words"):
-            parts.append(f"<p>{html.escape(summary['agreement']['words'])}</p>")
         if table is not None and not table.empty:
-            parts.append(f"<h3>{html.escape(key)}</h3><p>{html.escape(caption)}</p>"
-                         + _table_html(table))
-    judges = judges_table(summary)
-    if not judges.empty:
-        parts.append("<h3>A judge against the people</h3>" + _table_html(judges))
+            parts.append(_table_html(table))
+        elif key != "Agreement":  # the agreement's words already say what is missing
+            parts.append("<p>Not enough votes yet: this needs votes on two setups.</p>")
     return "\n".join(parts)

@@ -4,13 +4,13 @@ tests/e2e/test_offline_review.py; here, what the HTML carries and hides."""
 
 from __future__ import annotations
 
-import hashlib
+import html
 import json
 import re
 
 import pytest
 
-from core import report
+from core import report, review
 from core.errors import ConfigError
 from core.report_review import RESULTS_FOLD, pack_json, review_html
 
@@ -52,23 +52,9 @@ def text_results() -> dict:
             "examples": examples}
 
 
-def hand_pack(results: dict) -> dict:
-    """The pack as the spec draws it (core.review.pack makes the real one): pairs of differing
-    answers in a shown order set by the pair's id, and no setup names."""
-    pairs = []
-    for example in results["examples"]:
-        a, b = (example["outputs"][s]["prediction"] for s in SETUPS)
-        if a.strip() == b.strip():
-            continue
-        key = f"{results['id']}\0{example['id']}\0{SETUPS[0]}\0{SETUPS[1]}"
-        pair = hashlib.sha256(key.encode()).hexdigest()[:12]
-        a, b = (b, a) if int(pair, 16) % 2 else (a, b)
-        pairs.append({"pair": pair, "input": example["input"],
-                      "reference": example["reference"], "a": a, "b": b})
-    ids = "\n".join(sorted(p["pair"] for p in pairs))
-    return {"format": "prompttune-lab-review", "version": 1, "comparison": results["id"],
-            "task": results["task"]["title"], "pack": hashlib.sha256(ids.encode()).hexdigest()[:12],
-            "pairs": pairs}
+def review_pack(results: dict) -> dict:
+    """The pack the lab puts in a report: every pair whose answers differ."""
+    return review.pack(results, review.build_pairs(results, n=None))
 
 
 @pytest.fixture
@@ -80,7 +66,7 @@ def results() -> dict:
 def page() -> str:
     """Made once: a report inlines plotly.js, seconds per rendering."""
     results = text_results()
-    return report.html_report(results, {"pack": hand_pack(results), "summary": None})
+    return report.html_report(results, {"pack": review_pack(results), "summary": None})
 
 
 def _review_part(page: str) -> str:
@@ -112,7 +98,7 @@ def test_the_page_has_the_four_votes_back_progress_and_save(page):
 
 
 def test_an_answer_with_markup_cannot_close_the_script_or_inject_any(results, page):
-    pack = hand_pack(results)
+    pack = review_pack(results)
     carried = re.search(r'<script type="application/json" id="pt-review-pack">(.*?)</script>',
                         page, re.S).group(1)
     assert "<" not in carried  # so neither "</script>" nor "<!--" can end the data early
@@ -144,8 +130,66 @@ def test_without_a_review_the_report_is_unchanged(results):
 def test_a_pack_that_is_not_one_or_has_no_pairs_is_refused_with_a_fix(results):
     with pytest.raises(ConfigError, match="not a review pack"):
         review_html({"pairs": []})
-    empty = hand_pack(results)
+    empty = review_pack(results)
     empty["pairs"] = []
     with pytest.raises(ConfigError, match="no pairs") as caught:
         report.html_report(results, {"pack": empty, "summary": None})
     assert caught.value.fix
+
+
+# --- "Reviews by people" ----------------------------------------------------------------------
+
+def _votes(results: dict) -> list:
+    """Dana and Lee rate every pair (the tuned setup wins each for Dana, Lee ties one), and a
+    judge always says A."""
+    from core.review_store import Rating
+
+    ratings = []
+    for i, pair in enumerate(review.build_pairs(results, n=None)):
+        tuned = "A" if pair.setup_a == SETUPS[0] else "B"
+        for who, vote in (("Dana", tuned), ("Lee", "tie" if i == 0 else tuned),
+                          ("judge: gemma-3-270m", "A")):
+            ratings.append(Rating(pair.id, who, pair.setup_a, pair.setup_b, vote,
+                                  "judge" if who.startswith("judge") else "lab",
+                                  "2026-12-01T12:00:00+00:00"))
+    return ratings
+
+
+@pytest.fixture(scope="module")
+def people_page() -> tuple[dict, str]:
+    from core.review_stats import summary
+
+    results = text_results()
+    said = summary(results, _votes(results))
+    return said, report.html_report(results, {"pack": None, "summary": said})
+
+
+def test_reviews_by_people_show_who_rated_win_rates_ranking_agreement_and_the_judge(people_page):
+    said, page = people_page
+    section = page.split("<h2>Reviews by people</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "6 votes on 3 pairs by 2 people: Dana (3), Lee (3)." in section
+    assert "Judges (models; never counted in the win rates or the ranking): gemma-3-270m" in section
+    for heading in ("Win rates", "Ranking", "Agreement"):
+        assert f"<h3>{heading}</h3>" in section
+    tuned = next(w for w in said["win_rates"] if w["setup"] == SETUPS[0])
+    assert tuned["wins"] == 5 and tuned["ties"] == 1  # the figures the table draws
+    assert f"<td>{SETUPS[0]}</td>" in section and "<table" in section
+    assert html.escape(said["agreement"]["words"]) in section
+    assert html.escape(said["judges"][0]["words"]) in section
+
+
+def test_reviews_by_people_sit_after_the_metrics_and_fold_with_them_beside_a_review(people_page):
+    said, page = people_page
+    assert page.index("<h2>Metrics</h2>") < page.index("<h2>Reviews by people</h2>") < \
+        page.index("<h2>Paired differences</h2>")
+    results = text_results()
+    folded = report.html_report(results, {"pack": review_pack(results), "summary": said})
+    before, after = folded.split(f"<summary>{RESULTS_FOLD}</summary>", 1)
+    assert "Reviews by people" not in before and "<h2>Reviews by people</h2>" in after
+
+
+def test_a_comparison_nobody_rated_says_so():
+    from core.report_review import people_html
+
+    assert "No one has rated" in people_html({"votes": 0})
+    assert "No one has rated" in people_html(None)
