@@ -24,7 +24,7 @@ RESULTS_FOLD = "Results (open after your review: they name the setups)"
 REVIEW_CSS = """.pt-review{border:2px solid #636efa;border-radius:8px;padding:.5em 1.2em 1em;
 margin:1.5em 0}.pt-review .pt-text{white-space:pre-wrap;background:#f6f6f6;padding:.6em .8em;
 border-radius:4px;min-height:2em}.pt-answers{display:grid;grid-template-columns:1fr 1fr;gap:1em}
-.pt-buttons button{font-size:1em;padding:.45em .9em;margin:.3em .3em .3em 0;cursor:pointer}
+.pt-review button{font-size:1em;padding:.45em .9em;margin:.3em .3em .3em 0;cursor:pointer}
 .pt-buttons button.pt-chosen{background:#636efa;color:#fff}.pt-review progress{width:60%}
 .pt-msg{color:#8a5300;min-height:1.2em}.pt-keys{color:#555;font-size:.9em}
 .pt-results>summary{font-size:1.3em;font-weight:bold;cursor:pointer;margin:1em 0}"""
