@@ -639,7 +639,7 @@ def _(lab):
 
 # the outside tester's cases (issue 15), one module per area, registered by importing them
 from tests import (bad_inputs_cli, bad_inputs_collections, bad_inputs_compare,  # noqa: E402,F401
-                   bad_inputs_tasks, bad_inputs_training, bad_inputs_uploads)
+                   bad_inputs_review, bad_inputs_tasks, bad_inputs_training, bad_inputs_uploads)
 
 # -- the one test ----------------------------------------------------------------------------------
 
