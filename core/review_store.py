@@ -110,12 +110,22 @@ def _transaction(what: str) -> Iterator[sqlite3.Connection]:
 
 
 def _read(sql: str, args: tuple) -> list[tuple]:
+    """Rows of a query; none where lab.db is an older lab's opened read-only (a folder that
+    cannot be written is not migrated, so it has no review tables: it has no votes either)."""
     try:
         return db.read_index(sql, args)
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise _unread(exc) from exc
     except (sqlite3.Error, OSError) as exc:
-        raise LabError(f"Could not read the reviews from the lab database ({exc}).",
-                       "Make the lab's data folder readable; if lab.db is damaged, move it aside "
-                       "(its reviews are lost unless 'sqlite3 lab.db .recover' saves them).") from exc
+        raise _unread(exc) from exc
+
+
+def _unread(exc: BaseException) -> LabError:
+    return LabError(f"Could not read the reviews from the lab database ({exc}).",
+                    "Make the lab's data folder readable; if lab.db is damaged, move it aside "
+                    "(its reviews are lost unless 'sqlite3 lab.db .recover' saves them).")
 
 
 INSERT = ("INSERT OR REPLACE INTO ratings (comparison, pair, reviewer, setup_a, setup_b, vote, "

@@ -183,3 +183,18 @@ def test_migration_2_adds_the_review_tables_to_a_database_of_version_1(lab_home)
         assert db.schema_version(conn) == 2
         assert conn.execute("SELECT id FROM runs").fetchall() == [("r1",)]
     assert [r.vote for r in review_store.ratings(CMP)] == ["A"]
+
+
+def test_an_older_labs_database_in_a_read_only_folder_reads_as_no_votes(lab_home, monkeypatch):
+    lab_home.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(lab_home / "lab.db")) as conn:
+        db.MIGRATIONS[0](conn)  # version 1: made before reviews, and never migrated here
+        conn.execute("PRAGMA user_version = 1")
+
+    def unwritable(path=None):
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(db, "connect", unwritable)  # what a read-only folder does to it
+    assert review_store.ratings(CMP) == [] and review_store.reviewers(CMP) == {}
+    with pytest.raises(StorageError, match="Could not save the vote"):
+        review_store.add_vote(CMP, build_pairs(make_results(), n=1)[0], "Dana", "A")
