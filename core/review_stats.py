@@ -109,7 +109,10 @@ def _comparisons(ratings: list[Rating], index: dict[str, int]) -> list[tuple[int
 def _strengths(n_items: int, data: list[tuple[int, int]]) -> np.ndarray:
     """Bradley-Terry strengths that sum to 1: setup i is preferred to j with chance
     s_i / (s_i + s_j)."""
-    theta = choix.ilsr_pairwise(n_items, data, alpha=ALPHA)
+    try:
+        theta = choix.ilsr_pairwise(n_items, data, alpha=ALPHA)
+    except RuntimeError:  # ILSR did not converge: the direct optimiser is slower but sure
+        theta = choix.opt_pairwise(n_items, data, alpha=ALPHA)
     s = np.exp(theta - theta.max())
     return s / s.sum()
 
