@@ -119,7 +119,10 @@ REVIEW_JS = r"""(function () {
     state.reviewer = name();
     keep();
     var ratings = PACK.pairs.filter(function (p) { return state.votes[p.pair]; })
-      .map(function (p) { var v = state.votes[p.pair]; return {pair: p.pair, vote: v.vote, at: v.at}; });
+      .map(function (p) {
+        var v = state.votes[p.pair];
+        return {pair: p.pair, vote: v.vote, at: v.at};
+      });
     var file = {format: "prompttune-lab-ratings", version: 1, comparison: PACK.comparison,
                 pack: PACK.pack, reviewer: state.reviewer, ratings: ratings};
     var blob = new Blob([JSON.stringify(file, null, 1)], {type: "application/json"});
@@ -141,7 +144,9 @@ REVIEW_JS = r"""(function () {
   $("pt-next").addEventListener("click", function () { move(1); });
   $("pt-save").addEventListener("click", save);
   $("pt-name").addEventListener("input", function () { state.reviewer = name(); keep(); });
-  $("pt-name").addEventListener("keydown", function (e) { if (e.key === "Enter") e.target.blur(); });
+  $("pt-name").addEventListener("keydown", function (e) {
+    if (e.key === "Enter") e.target.blur();  // done typing: the keys vote again
+  });
   document.addEventListener("keydown", function (e) {
     var t = e.target, tag = t && t.tagName;
     if (e.ctrlKey || e.metaKey || e.altKey || tag === "INPUT" || tag === "TEXTAREA" ||
