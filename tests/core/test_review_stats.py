@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
@@ -65,6 +67,7 @@ def test_the_ranking_puts_the_setup_people_prefer_first_with_a_finite_strength()
     assert np.isfinite(top["strength"]) and top["strength"] < 1  # never lost, still finite
     assert top["low"] <= top["strength"] <= top["high"] and top["p_best"] > 0.9
     assert summary(RESULTS, votes) == summary(RESULTS, votes)  # seeded: the same figures
+    assert json.loads(json.dumps(summary(RESULTS, votes))) == summary(RESULTS, votes)  # for --json
 
 
 def test_all_ties_give_equal_strengths_and_one_setup_gives_no_ranking():
