@@ -14,6 +14,7 @@
     python -m core compare CONFIG.json --report report.html   # a comparison, headless
     python -m core advise TASK --budget 10m --report advice.html   # prompt, tune or retrieve?
     python -m core tasks create NAME --from FILE --kind ... # your own task (see core.cli_tasks)
+    python -m core review ID --pairs 20 --pack review.html   # blind review (see core.cli_review)
 
 Errors meant for people (a bad parameter, a missing model) print the problem
 and its fix and exit with status 2; nothing prints a traceback for them. Two
@@ -33,6 +34,7 @@ import sys
 from pathlib import Path
 
 from core.cli_advise import add_advise_parser, run_advise
+from core.cli_review import add_review_parser, run_review
 from core.cli_tasks import add_tasks_parser, read_schema_file, run_tasks
 from core.config import DEFAULT_MODEL, DEVICES, DTYPES, ENGINES, GenerationParams, ModelSpec
 from core.errors import ConfigError, LabError
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--export", choices=("json", "csv"), default=None)
     add_tasks_parser(sub)
     add_advise_parser(sub)
+    add_review_parser(sub)
     return parser
 
 
@@ -395,4 +398,4 @@ def _runs(args: argparse.Namespace) -> int:
 
 COMMANDS = {"prepare": _prepare, "models": _models, "generate": _generate, "score": _score,
             "history": _history, "train": _train, "runs": _runs, "compare": _compare,
-            "tasks": run_tasks, "advise": run_advise}
+            "tasks": run_tasks, "advise": run_advise, "review": run_review}
