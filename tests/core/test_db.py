@@ -38,10 +38,11 @@ def _tables(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
     return {name: conn.execute(f"SELECT * FROM {name}").fetchall() for name in names}
 
 
-def test_a_new_database_gets_the_three_tables_and_the_current_version():
+def test_a_new_database_gets_every_table_and_the_current_version():
     with closing(db.connect()) as conn:
         assert db.schema_version(conn) == db.SCHEMA_VERSION == len(db.MIGRATIONS)
-        assert set(_tables(conn)) == {"generations", "runs", "comparisons"}
+        assert set(_tables(conn)) == {"generations", "runs", "comparisons", "ratings",
+                                      "rating_imports"}
 
 
 def test_an_older_labs_database_is_migrated_with_every_row_kept():
@@ -76,7 +77,7 @@ def test_a_later_migration_runs_once_on_a_database_of_the_version_before(monkeyp
     monkeypatch.setattr(db, "SCHEMA_VERSION", len(db.MIGRATIONS))
     for _ in range(2):  # a second connection finds it done
         with closing(db.connect()) as conn:
-            assert db.schema_version(conn) == 2
+            assert db.schema_version(conn) == len(db.MIGRATIONS)
             assert conn.execute("SELECT id, notes FROM runs").fetchall() == [("r1", None)]
     assert ran == [True]
 
@@ -94,7 +95,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(monkeypatch):
     with pytest.raises(sqlite3.OperationalError):
         db.connect()
     with closing(sqlite3.connect(history_db_path())) as conn:
-        assert db.schema_version(conn) == 1
+        assert db.schema_version(conn) == len(db.MIGRATIONS) - 1
         assert "half" not in [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
 
 
