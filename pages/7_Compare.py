@@ -1,5 +1,6 @@
 """Compare: the same examples through several setups (a model + a prompt technique +
-retrieval, quick presets or built from their parts); which is best, by how much, at what cost."""
+retrieval, quick presets or built from their parts); which is best, by how much, at what cost;
+and a blind review of their answers by people (and a judge model checked against them)."""
 
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from ui.compare import (ended_why, follow_comparison, free_form, price_inputs, s
 from ui.controls import init_state
 from ui.engine import current_spec, show_error
 from ui.navigate import arrival
+from ui.review import review_defaults, review_tab
 from ui.setup_builder import (arrive, builder_defaults, chosen_config, draws_input,
                               listed_setups, quick_setups, setup_builder, show_rows)
 from ui.sidebar import render_sidebar
@@ -142,13 +144,15 @@ def free_form_columns() -> None:
 init_state({"cmp_task": "review-sentiment", "cmp_n": 60, "cmp_seed": 0, "cmp_basic": ["zero-shot", "few-shot 4"],
             "cmp_sets": [], "cmp_runs": [], "cmp_price_in": 0.10, "cmp_price_out": 0.40,
             "cmp_gpu_hour": 1.20, "cmp_cpu_hour": 0.05, "cmp_selected": None, "cmp_free": "",
-            "cmp_started": None, **builder_defaults(current_spec())})
+            "cmp_started": None, **review_defaults(), **builder_defaults(current_spec())})
 arrive(arrival("compare"))  # what another page sent the user here to see
-new_tab, results_tab, free_tab = st.tabs(["New comparison", "Results", "Free-form"], key="cmp_tab",
-                                         on_change="rerun")
+new_tab, results_tab, free_tab, review_tab_ = st.tabs(
+    ["New comparison", "Results", "Free-form", "Review"], key="cmp_tab", on_change="rerun")
 with new_tab:
     new_comparison()
 with results_tab:
     past_comparisons()
 with free_tab:
     free_form_columns()
+with review_tab_:
+    review_tab()

@@ -21,6 +21,7 @@ from core.tasks import Task, load_split, load_task, task_title
 from ui.controls import plain, price_fields
 from ui.engine import (check_spec, load_engine, loaded_engine, model_title, show_error,
                        unexpected_load_error)
+from ui.review import reviews_by_people
 
 
 def variant_choices(task: Task) -> dict[str, dict]:
@@ -146,6 +147,7 @@ def show_results(results: dict) -> None:
         st.caption(plain(note))
     st.dataframe(metrics_table(results), hide_index=True, width="stretch")
     show_paired(results)
+    review = reviews_by_people(results)  # people's blind ratings, when there are some
     metrics = metric_names(results)
     if metrics:
         chosen = st.selectbox("Metric", metrics, index=metrics.index(primary_metric(results)),
@@ -177,7 +179,10 @@ def show_results(results: dict) -> None:
         st.dataframe(break_even_rows(results), hide_index=True, width="stretch")
     break_even_calculator(results)
     d1, d2 = st.columns(2)
-    d1.download_button("Download the report (HTML, works offline)", html_report(results),
+    carried = {"pack": None, "summary": review} if review else None
+    # made when clicked (about 2 s with its charts), not on every redraw of the page
+    d1.download_button("Download the report (HTML, works offline)",
+                       lambda: html_report(results, review=carried),
                        f"prompttune-report-{results.get('id', 'comparison')}.html", "text/html",
                        key="cmp_report", type="primary")
     d2.download_button("Per-example results (CSV)", results_csv(results),
