@@ -131,7 +131,7 @@ def _rate(results: dict, pairs: list[Pair], name: str) -> None:
         show_error(exc)
         return
     count = sum(p.id in done for p in pairs)
-    st.progress(count / len(pairs), f"{count} of {len(pairs)} rated by {name}")
+    st.progress(count / len(pairs), f"{count} of {len(pairs)} rated by {plain(name)}")
     problem = st.session_state.pop(PROBLEM, None)
     if problem:
         show_error(LabError(*problem))

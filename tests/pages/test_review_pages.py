@@ -20,8 +20,8 @@ SETUPS = ("zero-shot", "few-shot-4", "lora-live-demo")  # the fixture's three th
 
 
 @pytest.fixture
-def tiny(tiny_model_dir):
-    return ModelSpec(source=str(tiny_model_dir), dtype="float32", engine="transformers")
+def tiny(tiny_long_model_dir):
+    return ModelSpec(source=str(tiny_long_model_dir), dtype="float32", engine="transformers")
 
 
 @pytest.fixture
@@ -177,3 +177,31 @@ def test_a_free_text_task_offers_no_chain_of_thought():
 
     assert list(variant_choices(load_task("support-reply"))) == ["zero-shot", "few-shot 2",
                                                                  "few-shot 4"]
+
+
+def test_the_judge_runs_on_the_picked_model_and_says_no_person_has_rated_yet(tiny, finished):
+    at = _page(CMP, tiny)
+    at.number_input(key="cmp_rv_n").set_value(3).run()
+    at.button(key="cmp_judge_run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    judged = [r for r in ratings(finished["id"]) if r.reviewer.startswith("judge: ")]
+    assert len(judged) == 3 and {r.source for r in judged} == {"judge"}
+    table = next(d.value for d in at.dataframe if "People" in d.value.columns)
+    assert len(table) == 3 and set(table["People"]) == {""}
+    assert any("No person has rated these pairs yet" in w.value for w in at.warning)
+    assert any("changed when the answers changed places" in c.value for c in at.caption)
+
+
+def test_the_review_tab_and_results_show_the_same_comparison(tiny, finished):
+    other = copy.deepcopy(finished)
+    other["id"] = "20261126-090000-other"
+    save_finished(other)
+    at = _page(CMP, tiny)
+    first = at.selectbox(key="cmp_selected").value
+    assert at.selectbox(key="cmp_rv_pick").value == first
+    second = next(i for i in (finished["id"], other["id"]) if i != first)
+    at.selectbox(key="cmp_rv_pick").set_value(second).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="cmp_selected").value == second
+    assert at.selectbox(key="cmp_rv_pick").value == second
