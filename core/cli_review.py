@@ -164,11 +164,13 @@ def _judge(args: argparse.Namespace, results: dict) -> int:
     name = judge_name(config.model)
     mine = next((j for j in _summary_of(results)["judges"] if j["judge"] == name), None)
     if args.json:
-        print(json.dumps({"judge": name, "verdicts": [v.__dict__ for v in verdicts],
+        print(json.dumps({"judge": name, "verdicts": [{**v.__dict__, "lean": v.lean}
+                                                      for v in verdicts],
                           "position_bias": bias, "agreement": mine}, indent=2))
         return 0
     for pair, verdict in zip(pairs, verdicts):
-        asked = f"  (asked swapped: {verdict.second})" if verdict.second is not None else ""
+        asked = (f"  (asked swapped: {verdict.second}; leans {verdict.lean} with the order "
+                 "averaged out)" if verdict.second is not None else "")
         print(f"{pair.id}  {verdict.vote:4s}  first ask: {verdict.first}{asked}")
     print(f"\n{name} rated {len(verdicts)} pairs; its votes are stored as {name!r}.")
     print(bias_words(bias))

@@ -141,18 +141,30 @@ def swapped(pair: Any) -> Any:
 class Verdict:
     """The judge's vote on one pair, in the pair's shown order, and how it was reached:
     ``first`` the verdict asked in the shown order, ``second`` asked swapped (mapped back to
-    the shown order; None when asked once), ``probabilities`` of A/B/tie in the first ask."""
+    the shown order; None when asked once), ``probabilities`` of A/B/tie in the first ask and
+    ``second_probabilities`` in the swapped ask, mapped back to the shown order."""
 
     pair: str
     vote: str
     first: str
     second: str | None
     probabilities: tuple[float, float, float]
+    second_probabilities: tuple[float, float, float] | None = None
 
     @property
     def order_dependent(self) -> bool:
         """The verdict changed when the answers changed places: position bias, not judgement."""
         return self.second is not None and self.second != self.first
+
+    @property
+    def lean(self) -> str | None:
+        """Where the judge leans with its position preference averaged out: the label with the
+        highest mean probability over both asks (None when asked once). Shown as a hint only:
+        the stored vote follows the rule that an order-dependent verdict is a tie."""
+        if self.second_probabilities is None:
+            return None
+        mean = [a + b for a, b in zip(self.probabilities, self.second_probabilities)]
+        return LABELS[mean.index(max(mean))]
 
 
 def _read(row: list) -> tuple[str, tuple[float, float, float]]:
@@ -191,13 +203,19 @@ def judge_pairs(pairs: list[Any], config: JudgeConfig, engine: Any,
         rows += score_labels(engine, prompts[start:start + SCORE_CHUNK], LABELS)
         if progress is not None:
             progress(len(rows), len(prompts))
-    verdicts = []
-    for i, pair in enumerate(pairs):
-        first, probabilities = _read(rows[i])
-        second = BACK[_read(rows[len(pairs) + i])[0]] if config.both_orders else None
-        vote = first if second in (None, first) else "tie"
-        verdicts.append(Verdict(pair.id, vote, first, second, probabilities))
-    return verdicts
+    return [_verdict(pair, rows[i], rows[len(pairs) + i] if config.both_orders else None)
+            for i, pair in enumerate(pairs)]
+
+
+def _verdict(pair: Any, shown: list, swapped_row: list | None) -> Verdict:
+    """One pair's verdict from its asks' label scores (the swapped ask mapped back)."""
+    first, probabilities = _read(shown)
+    if swapped_row is None:
+        return Verdict(pair.id, first, first, None, probabilities)
+    label, (p_a, p_b, p_tie) = _read(swapped_row)
+    second = BACK[label]
+    return Verdict(pair.id, first if second == first else "tie", first, second, probabilities,
+                   (p_b, p_a, p_tie))
 
 
 def run_judge(comparison: str, pairs: list[Any], config: JudgeConfig, engine: Any,

@@ -57,8 +57,9 @@ class FakeEngine:
         rows = []
         for prompt in prompts:
             liked = self.likes(prompt)
-            logprobs = [0.0 if c.strip().lower() == liked.strip().lower() else -3.0
-                        for c in candidates]
+            if isinstance(liked, str):
+                liked = {liked.lower(): 0.0}
+            logprobs = [liked.get(c.strip().lower(), -3.0) for c in candidates]
             total = sum(math.exp(lp) for lp in logprobs)
             rows.append([CandidateScore(c, lp, 1, math.exp(lp) / total)
                          for c, lp in zip(candidates, logprobs)])
@@ -144,10 +145,24 @@ def test_a_judge_that_sees_quality_is_consistent_in_both_orders():
     assert position_bias(verdicts)["rate"] == 0.0
 
 
+def test_a_judge_biased_to_the_first_place_still_shows_where_it_leans():
+    """First place gets most of the probability, the house-style answer a little more: every
+    verdict is a tie by the rule, and the lean (position averaged out) finds the better one."""
+    def biased(prompt):
+        first_good = "good news" in _answer_a(prompt)
+        return {"a": 0.0 if first_good else -0.5, "b": -2.0 if first_good else -2.5}
+
+    pairs = build_pairs(made_up_results(), n=None)
+    verdicts = judge_pairs(pairs, JudgeConfig(SPEC), FakeEngine(biased))
+    assert {v.vote for v in verdicts} == {"tie"}
+    assert [v.lean for v in verdicts] == ["A" if p.setup_a == "house style" else "B" for p in pairs]
+
+
 def test_asked_once_the_first_verdict_stands_and_bias_is_not_measured():
     pairs = build_pairs(made_up_results(), n=3)
     verdicts = judge_pairs(pairs, JudgeConfig(SPEC, both_orders=False), FakeEngine(lambda p: "A"))
     assert [v.vote for v in verdicts] == ["A"] * 3 and all(v.second is None for v in verdicts)
+    assert all(v.lean is None for v in verdicts)
     assert "not measured" in bias_words(position_bias(verdicts))
 
 
