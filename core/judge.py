@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ def prompt_problem(prompt: str) -> ConfigError | None:
         ", ".join("{" + p + "}" for p in PLACEHOLDERS) + "."
     if not isinstance(prompt, str) or not prompt.strip():
         return ConfigError("The judge prompt is empty.",
-                           "Start from the default prompt (Reset) and edit it.")
+                           "Start again from the lab's default judge prompt and edit it.")
     try:
         fields = [(name, conv, spec) for _, name, spec, conv in string.Formatter().parse(prompt)
                   if name is not None]
@@ -98,8 +98,6 @@ class JudgeConfig:
             raise problem
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
 
 
@@ -116,19 +114,15 @@ def judge_name(model: ModelSpec | str) -> str:
     return ("judge: " + short)[:60]
 
 
-def _prompt_for(config: JudgeConfig, pair: Any) -> str:
+def judge_prompt(config: JudgeConfig, pair: Any) -> str:
+    """The exact text the judge model reads for ``pair`` in its shown order (the UI shows it).
+    A task without reference replies gets the default prompt without its reference part."""
     reference = (getattr(pair, "reference", None) or "").strip()
     template = config.prompt
     if not reference and template == DEFAULT_PROMPT:
         template = DEFAULT_PROMPT_NO_REFERENCE
     return template.format(input=str(pair.input).strip(), reference=reference or "(none)",
                            answer_a=str(pair.answer_a).strip(), answer_b=str(pair.answer_b).strip())
-
-
-def judge_prompt(config: JudgeConfig, pair: Any) -> str:
-    """The exact text the judge model reads for ``pair`` in its shown order (the UI shows it).
-    A task without reference replies gets the default prompt without its reference part."""
-    return _prompt_for(config, pair)
 
 
 def swapped(pair: Any) -> Any:
