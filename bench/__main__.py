@@ -23,6 +23,10 @@
    seconds, their ratio, test accuracy (goal <= 60 s of training with native bfloat16,
    <= 120 s without). ``live_demo_parts``: a step's processor time with the output layer
    on the answer positions against before, and the end-of-run scoring's two ways.
+14. The free-text sample task (``bench/free_text.py``): the live-demo LoRA trained on
+   support-reply against zero-, 2- and 4-shot prompting on its test messages, by chrF (or
+   ROUGE-L) and the share of replies in the house format, with intervals; the tuned model's
+   chrF over 4-shot's, and their paired difference.
 13. The advisor (``bench/advise.py``): the "quick" advice on review-sentiment, headless,
    nothing reused (goal <= 600 s of wall time), with the live-demo LoRA's training in it.
 7. Training (``bench/training.py``): s/step and peak memory of LoRA, full
@@ -58,6 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.advise import bench_advise  # noqa: E402
+from bench.free_text import bench_free_text  # noqa: E402
 from bench.prompting import (bench_batched_evaluation, bench_label_scoring,  # noqa: E402
                              bench_structured)
 from bench.jobs import bench_job_overhead  # noqa: E402
@@ -251,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
                                            "scoring", "structured", "retrieval", "training",
                                            "batched", "training_ratio", "live_demo",
                                            "precision", "tasks", "jobs", "advise",
-                                           "live_demo_parts"),
+                                           "live_demo_parts", "free_text"),
                         action="append", help="run only these parts (repeatable)")
+    parser.add_argument("--free-text-examples", type=int, default=40,
+                        help="support-reply test messages for prompting against the LoRA")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     parts = {"generation": lambda: bench_generation(args.rounds, args.new_tokens),
@@ -269,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
              "live_demo": lambda: bench_live_demo(tuple(range(args.live_demo_seeds))),
              "advise": lambda: bench_advise(),
              "live_demo_parts": lambda: bench_live_demo_parts(),
+             "free_text": lambda: bench_free_text(args.free_text_examples),
              "precision": lambda: bench_precision(),
              "training": lambda: {f"{r['method']}_s_per_step": round(r["s_per_step"], 2)
                                   for r in bench_training(steps=args.train_steps)}}
