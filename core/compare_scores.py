@@ -110,9 +110,11 @@ def free_text_metrics(references: list[str], predictions: list[str], seed: int) 
     return metrics
 
 
-def metric_notes(task: Task) -> list[str]:
-    """What the results must say about the task's metrics: a missing similarity."""
-    note = similarity_note() if task.kind == "text" else None
+def metric_notes(kind: str) -> list[str]:
+    """What the results of a task of ``kind`` must say about its metrics: for free text, why
+    similarity is missing (core.compare and the advisor add these to the results' warnings,
+    which the Compare page and the report show)."""
+    note = similarity_note() if kind == "text" else None
     return [note] if note else []
 
 

@@ -83,9 +83,9 @@ def test_without_minilm_similarity_is_absent_and_the_results_say_why(monkeypatch
     monkeypatch.setattr(compare_scores, "embeddings_available", lambda: False)
     metrics = free_text_metrics([REF] * 5, [REF, "no", "", REF, "a colleague"], seed=0)
     assert "similarity" not in metrics and "chrf" in metrics
-    [note] = compare_scores.metric_notes(load_task("replies"))
+    [note] = compare_scores.metric_notes(load_task("replies").kind)
     assert "Similarity (MiniLM) is not measured" in note and "./lab.sh setup" in note
-    assert compare_scores.metric_notes(load_task("handbook-qa")) == []
+    assert compare_scores.metric_notes("qa") == []
 
 
 def test_a_text_task_ranks_by_chrf_and_qa_keeps_its_metrics(replies):
