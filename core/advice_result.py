@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from core.compare import CompareConfig, Prices, _costs
-from core.compare_scores import PRIMARY
+from core.compare_scores import PRIMARY, metric_notes
 from core.errors import LabError
 from core.learning_curve import CurvePoint, learning_curve
 from core.paired import example_scores, pair_between
@@ -102,7 +102,8 @@ def assemble_results(config: AdviceConfig, records: list[dict[str, Any]]) -> dic
     return {"id": None, "created_at": _now(),
             "duration_s": round(sum(r.get("seconds") or 0 for r in records), 1),
             "config": _config(config, records, len(examples)), "task": task,
-            "warnings": [], "tuned_runs": [], "prices": asdict(prices), "variants": rows,
+            "warnings": metric_notes(task.get("kind", "")), "tuned_runs": [],
+            "prices": asdict(prices), "variants": rows,
             "examples": [{**e, "outputs": {name: out[i] for name, out in outputs.items()}}
                          for i, e in enumerate(examples)]}
 

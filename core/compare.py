@@ -23,7 +23,7 @@ import numpy as np
 
 from core.compare_scores import (BOOTSTRAP, PRIMARY, bootstrap,  # noqa: F401 - as before
                                  classification_metrics, example_scores, label_counts, macro_f1,
-                                 score_outputs, text_metrics)
+                                 metric_notes, score_outputs, text_metrics)
 from core.config import DEFAULT_MODEL, ModelSpec, check_field_types, check_known_settings
 from core.errors import ConfigError, LabError
 from core.setup_eval import (SCORE_CHUNK, Outputs, _generated, _scored,  # noqa: F401 - names
@@ -446,7 +446,7 @@ def evaluate(config: CompareConfig, progress: Callable[..., None] | None = None,
             "duration_s": round(time.perf_counter() - started, 1), "config": config.to_dict(),
             "task": {"name": task.name, "title": task.title, "kind": task.kind,
                      "labels": list(task.labels), **task_record(task, len(examples))},
-            "warnings": check_warnings(checks), "tuned_runs": checks,
+            "warnings": check_warnings(checks) + metric_notes(task.kind), "tuned_runs": checks,
             "prices": asdict(config.prices), "variants": rows,
             "examples": [{**e, "outputs": {name: rows[i] for name, rows in per_example.items()}}
                          for i, e in enumerate(examples)]}

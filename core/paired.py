@@ -37,10 +37,10 @@ ALL_PAIRS_UP_TO = 4   # this many working setups or fewer: every pair; more: eac
 TIE = 0.005           # a difference that rounds to 0.00 is a tie
 # the metric a per-example "score" is on, by task kind (core.compare writes the primary one)
 SCORE_METRIC = {"classification": "accuracy", "numeric": "exact_match", "json": "exact_match",
-                "qa": "token_f1"}
+                "qa": "token_f1", "text": "chrf"}
 # the metric a per-example "correct" (0/1) is the mean of, by task kind
 CORRECT_METRIC = {"classification": "accuracy", "numeric": "exact_match", "json": "exact_match",
-                  "qa": "contains"}
+                  "qa": "contains", "text": "contains"}
 
 
 def _paired_arrays(a_scores: Sequence[float], b_scores: Sequence[float]) -> tuple[np.ndarray,

@@ -22,7 +22,8 @@ from core.report_charts import (NO_TRAINING_KINDS, Results, Variant, all_figures
                                 best_variant, confusion_figures, engines_note, examples_used,
                                 device_name, failed_variants, finite, fmt_interval, fmt_money,
                                 fmt_number, metric_bars,
-                                metric_label, metric_names, metric_of, primary_metric,
+                                metric_label, metric_names, metric_of, metric_words,
+                                primary_metric,
                                 quality_vs_cost, quality_vs_examples, working_variants)
 from core.report_break_even import (COMPARABLE_GAP, break_even, break_even_missing,  # noqa: F401
                                     break_even_rows, comparable, overlap, training_cost)
@@ -101,10 +102,15 @@ def metrics_table(results: Results) -> pd.DataFrame:
     return table
 
 
-def _prediction_cell(output: dict[str, Any] | None) -> str:
+def _prediction_cell(output: dict[str, Any] | None, kind: str | None = None) -> str:
+    """An answer with its mark: ✓/✗, or for free text (which almost never contains the
+    whole reference) its chrF against the reference."""
     if not output:
         return "—"
-    mark = {True: "✓ ", False: "✗ "}.get(output.get("correct"), "")
+    if kind == "text" and isinstance(output.get("score"), (int, float)):
+        mark = f"[chrF {output['score']:.2f}] "
+    else:
+        mark = {True: "✓ ", False: "✗ "}.get(output.get("correct"), "")
     answer = output.get("prediction")
     return f"{mark}{'(no answer)' if answer is None else answer}"
 
@@ -132,7 +138,8 @@ def disagreements(results: Results, only_disagree: bool = False,
             continue
         row = {"Example": example.get("id"), "Input": example.get("input"),
                "Reference": example.get("reference")}
-        row.update({n: _prediction_cell(outputs.get(n)) for n in names})
+        kind = (results.get("task") or {}).get("kind")
+        row.update({n: _prediction_cell(outputs.get(n), kind) for n in names})
         rows.append(row)
     return pd.DataFrame(rows, columns=["Example", "Input", "Reference", *names])
 
@@ -201,7 +208,7 @@ def _ranking_sentences(results: Results, metric: str) -> list[str]:
     best, m = ranked[0], metric_of(ranked[0], metric)
     n = len(results.get("examples", [])) or results.get("config", {}).get("n_examples")
     title = results.get("task", {}).get("title", "this task")
-    figure = (f"{metric_label(metric).lower()} {m['value']:.2f} "
+    figure = (f"{metric_words(metric)} {m['value']:.2f} "
               f"(95% range {m['low']:.2f} to {m['high']:.2f})")
     tied = [v for v in ranked[1:] if same_to_two_places(metric_of(v, metric), m)]
     if tied:  # never "0.00 lower": a tie is said as a tie

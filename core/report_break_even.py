@@ -13,6 +13,7 @@ import pandas as pd
 
 from core.paired import pair_between
 from core.report_charts import (NO_TRAINING_KINDS, Results, Variant, best_variant, metric_label,
+                                metric_words,
                                 metric_of, primary_metric, working_variants)
 
 COMPARABLE_GAP = 0.02  # results this close count as level even where the intervals part
@@ -75,7 +76,7 @@ def _worse_meaning(gap: float, base: Variant, metric: str, pair: dict | None = N
     why = ("their 95% ranges do not overlap" if pair is None else
            f"a real difference on the paired test: 95% interval {pair['low']:.2f} to "
            f"{pair['high']:.2f}")
-    return (f"scores {abs(gap):.2f} lower on {metric_label(metric).lower()} than {base['name']} "
+    return (f"scores {abs(gap):.2f} lower on {metric_words(metric)} than {base['name']} "
             f"({why}), so no break-even applies: its cheaper queries would buy worse answers")
 
 

@@ -16,6 +16,7 @@ from core.label_bias import collapse_sentences
 from core.paired import ALL_PAIRS_UP_TO, pair_between, paired_differences
 from core.report_break_even import overlap
 from core.report_charts import (PART_NAMES, Results, Variant, best_variant, metric_label,
+                                metric_words,
                                 primary_metric, working_variants)
 
 
@@ -35,7 +36,7 @@ def pair_sentence(pair: dict[str, Any], primary: str | None = None) -> str:
     """One paired difference in words: a real lead, a lead within noise, or a tie.
 
     The metric is named when it is not ``primary`` (the one the verdict ranks by)."""
-    on = "" if pair["metric"] == primary else f" on {metric_label(pair['metric']).lower()}"
+    on = "" if pair["metric"] == primary else f" on {metric_words(pair['metric'])}"
     if pair["tie"]:
         return (f"{pair['leader']} and {pair['other']} are tied{on} (difference "
                 f"{pair['difference']:.2f}; {_evidence(pair)}): no lead either way.")
@@ -119,7 +120,7 @@ def spread_sentence(variant: Variant) -> str | None:
         return None
     shots = variant.get("n_shots")
     same = f"the same {shots} examples" if shots else "the same number of examples"
-    what = metric_label(spread.get("metric", "accuracy")).lower()
+    what = metric_words(spread.get("metric", "accuracy"))
     return (f"{variant['name']}: another draw or order of {same} moved {what} from "
             f"{spread['min']:.2f} to {spread['max']:.2f} over {spread.get('draws', '?')} draws, "
             "so a few-shot result depends on which examples it was shown.")
@@ -146,8 +147,8 @@ def stats_notes(results: Results) -> list[str]:
     pairs = paired_differences(results)
     primary = primary_metric(results)
     if pairs and pairs[0]["metric"] != primary:
-        said.append(f"Paired differences are on {metric_label(pairs[0]['metric']).lower()}, "
-                    f"the per-example score: {metric_label(primary).lower()} is not a "
+        said.append(f"Paired differences are on {metric_words(pairs[0]['metric'])}, "
+                    f"the per-example score: {metric_words(primary)} is not a "
                     "per-example figure.")
     said += [s for s in map(spread_sentence, working_variants(results)) if s]
     calibrated = [v["name"] for v in working_variants(results) if v.get("calibrated")]

@@ -282,7 +282,8 @@ def _settings(request: TaskRequest, labels: tuple[str, ...], schema: str | None)
     instruction = request.instruction or {
         "classification": f"Classify the input as one of: {', '.join(labels)}.",
         "json": "Extract the information from the input as JSON.",
-        "numeric": "Answer with a single number."}.get(kind, "Answer briefly.")
+        "numeric": "Answer with a single number.",
+        "text": "Write the output for this input."}.get(kind, "Answer briefly.")
     settings = {"name": request.name, "title": request.title or request.name, "kind": kind,
                 "input_field": request.input_column, "label_field": request.label_column,
                 "instruction": instruction, "template": request.template,
