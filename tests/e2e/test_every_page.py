@@ -1,4 +1,9 @@
-"""A browser smoke test of every page: it renders with the embedded model and shows no error."""
+"""A browser smoke test of every page: it renders with the embedded model and shows no error.
+
+In the slow suite: the default suite opens every page by its URL in
+tests/e2e/test_first_user_offline.py with the same checks (its heading, no error once the
+sidebar's model status is drawn, a screenshot), so a second server and eleven more page loads
+cost CI time and checked nothing more."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import pytest
 
 from tests.e2e.conftest import screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 PAGES = [("", "PromptTune Lab"), ("Tour", "10-minute lesson"), ("Tasks", "Tasks"),
          ("Playground", "Playground"),
          ("Few-shot_builder", "Few-shot builder"), ("Knowledge", "Knowledge"), ("Train", "Train"),

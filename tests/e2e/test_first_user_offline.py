@@ -1,5 +1,6 @@
 """Every page as a first-time user opens it, with the console open: the page draws without
-waiting for the model, and the browser asks nothing of the network beyond the lab itself."""
+waiting for the model, draws whole (its own heading, no error shown), and the browser asks
+nothing of the network beyond the lab itself."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, ROOT
+from tests.e2e.conftest import ARTIFACTS, ROOT, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 LOAD = 180_000
 # every page, by the URL Streamlit gives it (the file name without its number)
 PAGES = [""] + [re.sub(r"^\d+_", "", p.stem) for p in sorted((ROOT / "pages").glob("*.py"))]
+# each page's own heading (a page not named here: its first h1, whatever it says)
+HEADINGS = {"": "PromptTune Lab", "Tour": "10-minute lesson", "Tasks": "Tasks",
+            "Playground": "Playground", "Few-shot_builder": "Few-shot builder",
+            "Knowledge": "Knowledge", "Train": "Train", "Runs": "Runs", "Compare": "Compare",
+            "Advisor": "Advisor", "History": "History"}
 # Opened by its URL (a reload, a bookmark), a page's frontend first looks for the server one
 # level down, at /<Page>/_stcore/health and /host-config, and falls back to / on their 404:
 # Streamlit's own base-path probe (static/js, getPossibleBaseUris), same-origin, nothing sent
@@ -79,8 +85,15 @@ def test_pages_draw_at_once_and_only_a_page_that_uses_the_model_loads_it(lab_ser
 
 @pytest.mark.parametrize("name", PAGES)
 def test_every_page_opened_by_its_url_asks_nothing_of_the_network(lab_server, page, name):
+    """Also the smoke test of every page (test_every_page.py's, now in the slow suite): the
+    page's own heading, and no error once the sidebar says the model is loaded (or not used)."""
     watch = Watch(page)
     _open(page, f"{lab_server}/{name}")
+    page.get_by_text(re.compile("llama.cpp engine|not loaded yet")).first.wait_for(timeout=LOAD)
+    if name in HEADINGS:
+        page.get_by_role("heading", name=HEADINGS[name]).first.wait_for(timeout=60_000)
+    assert page.locator("[data-testid=stException]").count() == 0
+    screenshot(page, f"page-{name or 'home'}")
     assert not watch.outside, f"/{name} asked outside the machine (a ':material/' page_icon is " \
                               "fetched from fonts.gstatic.com: use an emoji): " + " ".join(watch.outside)
     assert not watch.failed, watch.failed
