@@ -1,7 +1,10 @@
 """A hybrid setup in a real browser (issue 17): a tiny LoRA run of the embedded model is made
 through core, then on the Compare page a setup is built from its parts (that run + 2 shots from
 the train split), listed by its description, compared with zero-shot on 6 sentiment reviews,
-and its row and its paired difference are read in the results and in the downloaded report.
+and its row and its paired difference are read in the results and in the downloaded report,
+which then opens from a file:// address with every network request refused and draws its
+charts (the default suite's check of a comparison's report offline; the two-variant
+comparison in test_knowledge_and_compare.py that checked it too is in the slow suite).
 The console shows no error beyond the server's own health and host-config 404s."""
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ def test_a_tuned_run_with_shots_is_built_compared_and_reported(lab_and_home, pag
     page.get_by_role("button", name="Show the results").click()
     main.get_by_text("Paired differences", exact=True).wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    main.get_by_text("Per example", exact=True).wait_for(timeout=60_000)
     settled(page)
 
     from core.compare_runs import list_comparisons, load_results
@@ -119,4 +123,17 @@ def test_a_tuned_run_with_shots_is_built_compared_and_reported(lab_and_home, pag
     assert html.escape(described) in metrics and f"run {run_id}" in metrics
     saved = json.loads((home / "comparisons" / comparison.id / "config.json").read_text())
     assert [s["name"] for s in saved["setups"]] == ["zero-shot", described]
-    assert not errors, errors
+
+    offline = page.context.new_page()  # the report as a stakeholder opens it: offline
+    offline_errors = _console(offline)
+    requested: list[str] = []
+    offline.route(re.compile(r"^https?://"), lambda route: (requested.append(route.request.url),
+                                                             route.abort()))
+    offline.goto(report.as_uri())
+    offline.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3",
+                              timeout=60_000)  # plotly drew them: its script is in the file
+    body = offline.inner_text("body")
+    assert described in body and "zero-shot" in body
+    screenshot(offline, "compare-report-offline")
+    assert not requested, requested
+    assert not errors and not offline_errors, errors + offline_errors

@@ -37,6 +37,11 @@ def test_upload_a_document_and_ask_with_and_without_it(lab_server, page, tmp_pat
     screenshot(page, "knowledge-ask")
 
 
+# Slow suite: the default suite runs a comparison in the browser to its finish and results in
+# test_first_user_compare.py, and one with a downloaded report opened offline (its charts
+# drawn, nothing fetched) in test_hybrid_setup.py; this one's run of two variants on 12
+# examples checked nothing they do not.
+@pytest.mark.slow
 def test_two_variant_comparison_and_its_report(lab_server, page, tmp_path):
     page.goto(f"{lab_server}/Compare")
     examples = page.get_by_role("spinbutton", name="Test examples")
