@@ -1,4 +1,7 @@
-"""Knowledge and Compare in a real browser: upload a document and ask; run two variants, get the report."""
+"""Knowledge and Compare in a real browser: upload a document and ask; run two variants, get the report.
+
+Both in the slow suite (`./lab.sh test -m slow`): each test says which default test checks
+the same flow."""
 
 from __future__ import annotations
 
@@ -12,6 +15,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 LOAD = 180_000
 
 
+# Slow suite: the default suite uploads and indexes a document into a new collection
+# (test_first_user_knowledge.py's first test) and asks a question with and without the
+# documents, the answer citing its passages (its second test); with both tests here slow, this
+# module's server and model load are not started in the default suite either.
+@pytest.mark.slow
 def test_upload_a_document_and_ask_with_and_without_it(lab_server, page, tmp_path):
     doc = tmp_path / "kettle.md"
     doc.write_text("# The Ember kettle\n\nThe Ember kettle costs 57 euros and boils one litre in "
