@@ -44,6 +44,9 @@ def test_a_wrong_react_answer_on_the_sample_question_shows_its_reference_and_is_
     reference = main.locator("[data-testid=stAlert]", has_text="Reference answer: 420")
     reference.wait_for(timeout=LOAD)
     settled(page)
+    # the agent's trace (test_main_flows.py's ReAct test, now slow, checked only this)
+    main.get_by_text("Step 1:").first.wait_for(timeout=60_000)
+    main.get_by_text("The whole transcript the model read").wait_for(timeout=60_000)
     box = reference.locator("[data-testid^=stAlertContent]").first
     kind = box.get_attribute("data-testid")
     final = main.locator("[data-testid=stAlert]", has_text="Final answer")

@@ -121,6 +121,9 @@ def test_build_a_few_shot_set_then_use_it_in_the_playground(lab_server, page):
     screenshot(page, "playground-few-shot")
 
 
+# Slow suite: test_first_user_playground.py runs the ReAct agent in the browser on shop-math's
+# sample question (its steps, its transcript, the reference answer beside it).
+@pytest.mark.slow
 def test_react_agent_uses_the_calculator_in_the_browser(lab_server, page):
     page.goto(f"{lab_server}/Playground")
     page.locator("label").filter(has_text="ReAct").first.wait_for(timeout=LOAD)
