@@ -22,6 +22,7 @@ BUTTONS = (("A", "A is better", "A"), ("B", "B is better", "B"), ("tie", "Tie", 
            ("both_bad", "Both bad", "X"))
 REVIEW_SEED = 0  # one seed for everyone: a second reviewer gets the same pairs in the same order
 PROBLEM = "cmp_rv_problem"  # a vote's error from a button callback, shown on the next run
+FRACTIONS = ("Win rate", "Strength", "P(best)", "Same vote", "Kappa")  # shown to 2 decimals
 IMPORTS = "cmp_rv_imports"  # upload file id -> what its import said (each upload imported once)
 
 
@@ -283,7 +284,8 @@ def show_review_summary(review: dict) -> None:
         table = tables.get(title)
         if table is not None and not table.empty:
             st.markdown(f"**{title}**")
-            st.dataframe(table, hide_index=True, width="stretch")
+            st.dataframe(table, hide_index=True, width="stretch", column_config={
+                c: st.column_config.NumberColumn(format="%.2f") for c in FRACTIONS})
     words = (review.get("agreement") or {}).get("words")
     if words:
         st.info(plain(words))

@@ -104,6 +104,10 @@ def test_two_reviewers_rate_the_same_blind_pairs_and_see_win_rates_and_kappa(tin
 
 def test_the_offline_report_and_my_ratings_download_once_there_are_votes(tiny, finished):
     at = _page(CMP, tiny)
+    at.multiselect(key="cmp_rv_setups").set_value(["zero-shot"]).run()  # one setup: no pairs
+    assert any("Fix:" in e.value for e in at.error), _text(at)
+    assert "cmp_rv_report" not in [b.key for b in at.get("download_button")]
+    at.multiselect(key="cmp_rv_setups").set_value(["zero-shot", "few-shot-4"]).run()
     assert at.download_button(key="cmp_rv_mine").disabled
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Report with a blind review (HTML, works offline)" in labels
