@@ -11,6 +11,12 @@ sweep of ``python -m core advise``):
 Kept affordable: 60 test rows a point, one seed, no hybrids (the question here is prompt or
 fine-tune; hybrids are covered on the tiny model in test_advice_job), one live-demo training
 on all rows of the three-label task and one short one on 50 rows of the easy task.
+
+All in the slow suite (`./lab.sh test -m slow`): these are the advice's figures on the real
+model (README's advisor table). The default suite keeps the flow: tests/e2e/test_advisor.py
+runs a quick advice of the embedded model from the page to its recommendation and report, and
+tests/core/test_advice_job.py sweeps the tiny model (points recorded, a second sweep reusing
+every point with no new run, cancel, a killed sweep resumed).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from core.advice_result import assemble_results
 from core.report import break_even_rows
 from core.runs import list_runs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # the prices of configs/compare-sentiment.json: with them the break-even is a number of queries
 PRICES = {"input_per_million": 0.10, "output_per_million": 0.40, "gpu_hour": 1.20,
@@ -58,7 +64,7 @@ def progress_states(folder: Path) -> list[str]:
 # -- the three-label task: fine-tune -----------------------------------------------------------
 
 
-@pytest.mark.slow  # trains the live-demo LoRA on all 300 rows: 4-9 minutes on 2 cores
+# trains the live-demo LoRA on all 300 rows: 4-9 minutes on 2 cores
 def test_on_the_three_label_task_the_advice_is_to_fine_tune_by_the_manual_margin():
     config = AdviceConfig(task="review-sentiment", shots=(0, 4), rows=(0,), **COMMON)
     advice, folder, said = sweep(config)
