@@ -1,9 +1,16 @@
-"""The Advisor in a real browser (issue 18): a quick advice on a small choice of points (0 and 2
-shots, LoRA on 25 rows, 20 test examples) is started, the tab is closed once a point has
+"""The Advisor in a real browser (issue 18): a quick advice on the smallest choice that still
+compares a prompt with a tuned model (zero-shot, LoRA on 25 rows, and calibrated zero-shot
+where the budget fits it; 10 test examples) is started, the tab is closed once a point has
 finished, the lab server is stopped and started again on the same data folder, and the Advisor
 page, opened afresh, shows the finished points and the advice completes. Its report is then
 downloaded and opened from a file:// address with every network request refused: the chart
-draws, nothing is fetched, the console stays clean."""
+draws, nothing is fetched, the console stays clean.
+
+Kept small for the default suite's time (no 2-shot point, hence no hybrid, which needs shots;
+10 test rows): the sweep's figures are checked on the embedded model in the slow suite
+(tests/core/test_advice_integration.py), hybrids in the plan in test_advice_plan.py; here the
+question is the page, the job's own process and the report around them.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +47,8 @@ def _choose(page, main) -> None:
     settled(page)
     main.get_by_text("Quick (about 10 minutes)").click()
     main.get_by_text("Advanced").click()
-    for label, value in (("Shots (few-shot k)", "0, 2"), ("Training rows", "25"),
-                         ("Test examples", "20")):
+    for label, value in (("Shots (few-shot k)", "0"), ("Training rows", "25"),
+                         ("Test examples", "10")):
         field = main.get_by_label(label, exact=True)
         field.fill(value)
         field.press("Enter" if label != "Test examples" else "Tab")
@@ -82,12 +89,15 @@ def test_a_quick_advice_survives_a_closed_tab_and_a_restart_and_its_report_opens
     main.get_by_role("combobox", name="Task").wait_for(timeout=LOAD)
     _choose(page, main)
     # each choice plans again (a few seconds each, one at a time): the last plan has LoRA 25
+    # only (a plan before the rows' change always has LoRA on all rows: one of its first two
+    # points). Calibrated zero-shot comes third, where this machine's speed fits it in.
     main.get_by_role("cell", name="LoRA 25 rows", exact=True).wait_for(timeout=LOAD)
     settled(page)
     plan_text = main.inner_text()
     assert re.search(r"The plan: \d+ points, about \d+:\d\d in all", plan_text), plan_text
     assert "speed measured on this machine" in plan_text
-    assert "zero-shot" in plan_text and "2-shot" in plan_text and "4-shot" not in plan_text
+    assert "zero-shot" in plan_text and "2-shot" not in plan_text and "4-shot" not in plan_text
+    assert set(re.findall(r"LoRA \d+ rows", plan_text)) == {"LoRA 25 rows"}, plan_text
     screenshot(page, "advisor-1-plan")
 
     main.get_by_role("button", name="Start").click()
@@ -97,7 +107,7 @@ def test_a_quick_advice_survives_a_closed_tab_and_a_restart_and_its_report_opens
     screenshot(page, "advisor-2-running")
     [folder] = [p for p in (home / "advice").iterdir() if (p / "config.json").is_file()]
     config = json.loads((folder / "config.json").read_text())
-    assert config["shots"] == [0, 2] and config["rows"] == [25] and config["n_examples"] == 20
+    assert config["shots"] == [0] and config["rows"] == [25] and config["n_examples"] == 10
     page.close()  # the tab closed mid-sweep
 
     stop()  # the app restarted: the sweep's own process goes on
