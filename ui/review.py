@@ -16,6 +16,7 @@ from core.review_stats import summary, summary_tables
 from core.review_store import add_vote, rated_pairs, ratings, remove_vote
 from ui.controls import plain
 from ui.engine import show_error
+from ui.review_judge import judge_section
 
 # (vote, button, keyboard shortcut): the offline page's buttons and keys are the same
 BUTTONS = (("A", "A is better", "A"), ("B", "B is better", "B"), ("tie", "Tie", "T"),
@@ -47,8 +48,6 @@ def review_tab() -> None:
     if name:
         _rate(results, pairs, name)
     _files(results, pairs, name)
-    from ui.review_judge import judge_section  # the judge's model code loads only here
-
     judge_section(results, pairs)
 
 

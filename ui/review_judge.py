@@ -87,7 +87,7 @@ def _verdicts(results: dict, pairs: list[Pair]) -> None:
                    "judge against: rate some above (or import a ratings file), and how often it "
                    "agrees with people shows here.")
         return
-    from ui.review import review_summary
+    from ui.review import review_summary  # ui.review draws this section: imported here, not above
 
     for judge in (review_summary(results) or {}).get("judges") or []:
         name = judge["judge"].removeprefix("judge: ")
