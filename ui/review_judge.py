@@ -18,6 +18,7 @@ from ui.model_picker import model_picker
 
 WORDS = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both bad"}
 JUDGED = "cmp_judge_said"  # what the last run said (verdicts kept in the database anyway)
+LEANS = "cmp_judge_leans"  # the last run's leanings by pair id (this session's only)
 
 
 def judge_section(results: dict, pairs: list[Pair]) -> None:
@@ -71,17 +72,20 @@ def _run(comparison: str, pairs: list[Pair], config: JudgeConfig) -> None:
         return
     bar.progress(1.0, f"Judged {len(verdicts)} pairs")
     st.session_state[JUDGED] = bias_words(position_bias(verdicts))
+    # where it leans with the order averaged out: a hint of this run's, never a stored vote
+    st.session_state[LEANS] = {v.pair: WORDS[v.lean] for v in verdicts if v.lean}
 
 
 def _verdicts(results: dict, pairs: list[Pair]) -> None:
     """Every judge's verdicts beside the people's votes, pair by pair, and how far they agree."""
-    table = verdict_table(results["id"], pairs)
+    table = verdict_table(results["id"], pairs, st.session_state.get(LEANS) or {})
     if table is None:
         st.caption("No judge has rated these pairs yet.")
         return
     st.dataframe(table, hide_index=True, width="stretch")
     if st.session_state.get(JUDGED):  # the last run's position bias (this session's)
-        st.caption(plain(st.session_state[JUDGED]))
+        st.caption(plain(st.session_state[JUDGED]) + " *Last run leans*: the answer it finds "
+                   "likelier with the order averaged out, a hint only: where the order decided, the vote kept is a tie.")
     if (table["People"] == "").all():
         st.warning("No person has rated these pairs yet, so there is nothing to check the "
                    "judge against: rate some above (or import a ratings file), and how often it "
@@ -95,9 +99,11 @@ def _verdicts(results: dict, pairs: list[Pair]) -> None:
                                                                 judge["n"], name)))
 
 
-def verdict_table(comparison: str, pairs: list[Pair]) -> pd.DataFrame | None:
-    """Pair by pair (in the reviewers' order): each judge's verdict and the people's votes;
-    None when no judge has rated any of them."""
+def verdict_table(comparison: str, pairs: list[Pair],
+                  leans: dict[str, str] | None = None) -> pd.DataFrame | None:
+    """Pair by pair (in the reviewers' order): each judge's verdict (and, from the last run,
+    where it leans with the answers' order averaged out), then the people's votes; None when
+    no judge has rated any of them."""
     order = {p.id: i for i, p in enumerate(pairs)}
     votes: dict[str, dict[str, str]] = {}
     for rating in ratings(comparison):
@@ -112,6 +118,8 @@ def verdict_table(comparison: str, pairs: list[Pair]) -> pd.DataFrame | None:
             continue
         row = {"Pair": order[pair_id] + 1}
         row.update({name.removeprefix("judge: "): said.get(name, "") for name in judges})
+        if leans:
+            row["Last run leans (order averaged)"] = leans.get(pair_id, "")
         row["People"] = "; ".join(f"{name}: {vote}" for name, vote in said.items()
                                   if not name.startswith("judge: "))
         rows.append(row)

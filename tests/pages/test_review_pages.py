@@ -193,6 +193,7 @@ def test_the_judge_runs_on_the_picked_model_and_says_no_person_has_rated_yet(tin
     assert len(judged) == 3 and {r.source for r in judged} == {"judge"}
     table = next(d.value for d in at.dataframe if "People" in d.value.columns)
     assert len(table) == 3 and set(table["People"]) == {""}
+    assert set(table["Last run leans (order averaged)"]) <= {"A is better", "B is better", "Tie"}
     assert any("No person has rated these pairs yet" in w.value for w in at.warning)
     assert any("changed when the answers changed places" in c.value for c in at.caption)
 
