@@ -9,7 +9,11 @@ import pytest
 
 from tests.e2e.conftest import screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+# Slow suite: test_hybrid_setup.py runs a comparison in the browser with the same checks (its
+# progress and its finish on the New tab, Show the results, the verdict's test-example count,
+# the when-to-use table's columns all visible); "needs a fine-tuned variant" is checked on the
+# page in tests/pages/test_compare_page.py. This one started a second server and comparison.
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 LOAD = 180_000
 
 

@@ -1,10 +1,12 @@
 """A hybrid setup in a real browser (issue 17): a tiny LoRA run of the embedded model is made
 through core, then on the Compare page a setup is built from its parts (that run + 2 shots from
-the train split), listed by its description, compared with zero-shot on 6 sentiment reviews,
-and its row and its paired difference are read in the results and in the downloaded report,
-which then opens from a file:// address with every network request refused and draws its
-charts (the default suite's check of a comparison's report offline; the two-variant
-comparison in test_knowledge_and_compare.py that checked it too is in the slow suite).
+the train split), listed by its description, compared with zero-shot on 6 sentiment reviews
+(followed and finished on the New tab, the results then read whole: no column of the
+when-to-use table hidden to the right), and its row and its paired difference are read in the
+results and in the downloaded report, which then opens from a file:// address with every
+network request refused and draws its charts (the default suite's check of a comparison's
+report offline; the two-variant comparison in test_knowledge_and_compare.py that checked it
+too is in the slow suite).
 The console shows no error beyond the server's own health and host-config 404s."""
 
 from __future__ import annotations
@@ -87,14 +89,25 @@ def test_a_tuned_run_with_shots_is_built_compared_and_reported(lab_and_home, pag
     screenshot(page, "hybrid-setup-list")
 
     page.get_by_role("button", name="Run comparison").click()
+    # followed where Run was pressed (test_first_user_compare.py's checks, now in the slow suite)
+    page.get_by_text(re.compile(r"variant \d of 2 .* elapsed")).first.wait_for(timeout=120_000)
+    assert "follow it in the Results tab" not in main.inner_text()
     finished = page.get_by_text(re.compile(r"^Finished: comparison"))
     finished.wait_for(timeout=600_000)
     assert "2 variant(s)" in finished.inner_text()
+    assert page.get_by_role("tab", name="New comparison").get_attribute("aria-selected") == "true"
     page.get_by_role("button", name="Show the results").click()
     main.get_by_text("Paired differences", exact=True).wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     main.get_by_text("Per example", exact=True).wait_for(timeout=60_000)
     settled(page)
+    assert page.get_by_role("tab", name="Results").get_attribute("aria-selected") == "true"
+    assert f"On {EXAMPLES} test examples" in main.inner_text()
+    table = main.locator("[data-testid=stTable]").filter(has_text="Quality on this task").first
+    table.scroll_into_view_if_needed()
+    for column in ("Prompting", "Few-shot", "RAG", "Fine-tuning"):  # none hidden to the right
+        box = table.get_by_text(column, exact=True).first.bounding_box()
+        assert box and box["x"] + box["width"] <= 1400, (column, box)
 
     from core.compare_runs import list_comparisons, load_results
     from core.report import paired_sentences
