@@ -237,14 +237,14 @@ def _import_box(comparison: str) -> None:
     if upload is None:
         return
     said = st.session_state.setdefault(IMPORTS, {})
-    if upload.file_id not in said:  # a rerun must not import it again (and say "already")
+    key = (comparison, upload.file_id)  # the same upload, another comparison: its own answer
+    if key not in said:  # a rerun must not import it again (and say "already")
         try:
             result = import_ratings(comparison, upload.getvalue(), upload.name)
-            said[upload.file_id] = ("info" if result.already_imported else "success",
-                                    result.message, None)
+            said[key] = ("info" if result.already_imported else "success", result.message, None)
         except LabError as exc:  # refused: nothing imported, the ratings already there stay
-            said[upload.file_id] = ("error", exc.problem, exc.fix)
-    kind, problem, fix = said[upload.file_id]
+            said[key] = ("error", exc.problem, exc.fix)
+    kind, problem, fix = said[key]
     if kind == "error":
         show_error(LabError(problem, fix))
     else:

@@ -85,7 +85,8 @@ def _verdicts(results: dict, pairs: list[Pair]) -> None:
     st.dataframe(table, hide_index=True, width="stretch")
     if st.session_state.get(JUDGED):  # the last run's position bias (this session's)
         st.caption(plain(st.session_state[JUDGED]) + " *Last run leans*: the answer it finds "
-                   "likelier with the order averaged out, a hint only: where the order decided, the vote kept is a tie.")
+                   "likelier with the order averaged out, a hint only: where the order "
+                   "decided, the vote kept is a tie.")
     if (table["People"] == "").all():
         st.warning("No person has rated these pairs yet, so there is nothing to check the "
                    "judge against: rate some above (or import a ratings file), and how often it "
@@ -109,7 +110,8 @@ def verdict_table(comparison: str, pairs: list[Pair],
     for rating in ratings(comparison):
         if rating.pair in order:
             votes.setdefault(rating.pair, {})[rating.reviewer] = WORDS.get(rating.vote, rating.vote)
-    judges = sorted({name for said in votes.values() for name in said if name.startswith("judge: ")})
+    judges = sorted({name for said in votes.values() for name in said
+                     if name.startswith("judge: ")})
     if not judges:
         return None
     rows = []
