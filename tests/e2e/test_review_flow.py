@@ -290,7 +290,9 @@ def test_two_reviewers_then_one_offline_rate_a_free_text_comparison(lab_and_home
     from core.review import build_pairs
 
     results = load_results(comparison)
-    pairs = build_pairs(results, list(SETUPS), PAIRS, seed=0)  # what the tab shows, in order
+    shown = [v["name"] for v in results["variants"]]  # the tab's order: few-shot 2 came last
+    assert sorted(shown) == sorted(SETUPS)
+    pairs = build_pairs(results, shown, PAIRS, seed=0)  # what the tab shows, in order
     assert len(pairs) == PAIRS
     _tab(page, "Review")
     main.get_by_text(f"{PAIRS} pairs", exact=False).first.wait_for(timeout=60_000)
