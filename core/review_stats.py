@@ -66,6 +66,9 @@ def win_rates(ratings: list[Rating], setups: list[str]) -> list[dict[str, Any]]:
     interval (core.metrics.wilson) on that rate: it stays inside 0-1 and keeps a sensible width at
     the small n a review has and at rates of 0 or 1, where a bootstrap shrinks to a point; a tie
     counted as half a win makes the true spread a little narrower, so it errs on the wide side.
+    Several people rating the same pair are not independent draws of the setups' quality, so the
+    interval counts pairs, not votes (the rate over all votes, on as many trials as there are
+    distinct pairs): three reviewers of 6 pairs give 6 pairs' width, not 18 votes'.
     """
     rows = []
     for s, t in combinations(setups, 2):
@@ -83,7 +86,8 @@ def _rate_row(setup: str, other: str, votes: list[Rating]) -> dict[str, Any]:
     ties = sum(r.vote == "tie" for r in votes)
     n = wins + losses + ties
     rate = (wins + ties / 2) / n if n else None
-    low, high = wilson(wins + ties / 2, n) if n else (None, None)
+    pairs = len({r.pair for r in votes if r.vote != "both_bad"})
+    low, high = wilson(rate * pairs, pairs) if n else (None, None)
     return {"setup": setup, "other": other, "wins": wins, "losses": losses, "ties": ties,
             "both_bad": sum(r.vote == "both_bad" for r in votes), "n": n,
             "rate": _r(rate), "low": _r(low), "high": _r(high)}
@@ -261,8 +265,19 @@ def judge_agreement(people: list[Rating], judges: list[Rating]) -> list[dict[str
                  f" {kappa_words(kappa, n, 'vote')}" if n else
                  f"{judge} has rated no pair a person rated, so its agreement is unknown")
         rows.append({"judge": judge, "n": n, "kappa_vs_people": _r(kappa),
-                     "agree_vs_people": _r(agree), "words": words + "."})
+                     "agree_vs_people": _r(agree), "words": words + "." + _small_warning(judge)})
     return rows
+
+
+def _small_warning(judge: str) -> str:
+    """The judge module's plain warning for the embedded 270M/135M models, wherever a judge's
+    agreement is told (the Compare page, the report, the CLI)."""
+    from core.judge import SMALL_EMBEDDED  # the judge imports the store: not at module level
+
+    if not any(name in judge.lower() for name in SMALL_EMBEDDED):
+        return ""
+    return (" It is a very small model (270M/135M parameters): expect poor agreement with "
+            "people, and do not trust its verdicts without people's ratings.")
 
 
 # -- tables --------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ BUTTONS = (("A", "A is better", "A"), ("B", "B is better", "B"), ("tie", "Tie", 
 REVIEW_SEED = 0  # one seed for everyone: a second reviewer gets the same pairs in the same order
 PROBLEM = "cmp_rv_problem"  # a vote's error from a button callback, shown on the next run
 FRACTIONS = ("Win rate", "Strength", "P(best)", "Same vote", "Kappa")  # shown to 2 decimals
-IMPORTS = "cmp_rv_imports"  # upload file id -> what its import said (each upload imported once)
+IMPORTS = "cmp_rv_imports"  # (comparison, kind, problem, fix): what the last import said
+UPLOADS = "cmp_rv_uploads"  # how many files were imported this visit: the uploader's key
 
 
 def review_defaults() -> dict:
@@ -229,22 +230,29 @@ def _files(results: dict, pairs: list[Pair], name: str) -> None:
 
 
 def _import_box(comparison: str) -> None:
-    """A ratings file imported once per upload; what it counted or why it was refused."""
-    upload = st.file_uploader("Import a ratings file", key="cmp_rv_upload",
+    """A ratings file imported as soon as it is chosen; what it counted or why it was refused.
+
+    After each import the uploader starts empty (a new key), so the same file can be chosen
+    again in the same visit (and is then said to be counted once), and the page is drawn
+    again so that the summary above already counts the new votes."""
+    number = st.session_state.setdefault(UPLOADS, 0)
+    upload = st.file_uploader("Import a ratings file", key=f"cmp_rv_upload_{number}",
                               help="The file the offline report's Save ratings file button "
                                    "writes (ratings-COMPARISON-NAME.json), or My ratings from "
                                    "another lab.")
-    if upload is None:
-        return
-    said = st.session_state.setdefault(IMPORTS, {})
-    key = (comparison, upload.file_id)  # the same upload, another comparison: its own answer
-    if key not in said:  # a rerun must not import it again (and say "already")
+    if upload is not None:
         try:
             result = import_ratings(comparison, upload.getvalue(), upload.name)
-            said[key] = ("info" if result.already_imported else "success", result.message, None)
+            said = ("info" if result.already_imported else "success", result.message, None)
         except LabError as exc:  # refused: nothing imported, the ratings already there stay
-            said[key] = ("error", exc.problem, exc.fix)
-    kind, problem, fix = said[key]
+            said = ("error", exc.problem, exc.fix)
+        st.session_state[IMPORTS] = (comparison, *said)
+        st.session_state[UPLOADS] = number + 1
+        st.rerun()
+    shown = st.session_state.get(IMPORTS)
+    if not shown or shown[0] != comparison:  # what an import into another comparison said
+        return
+    _, kind, problem, fix = shown
     if kind == "error":
         show_error(LabError(problem, fix))
     else:

@@ -124,16 +124,22 @@ def _ratings_file(results: dict, reviewer: str, votes: dict[str, str], compariso
                                    for p, v in votes.items()]}).encode()
 
 
+def _uploader(at):
+    """The ratings uploader (its key changes after each import, so it starts empty again)."""
+    return next(u for u in at.file_uploader if u.label == "Import a ratings file")
+
+
 def test_a_ratings_file_counts_once_and_a_bad_one_is_refused_with_the_fix(tiny, finished):
     pairs = build_pairs(finished, list(SETUPS), 20, seed=0)
     good = _ratings_file(finished, "Sam", {p.id: "A" for p in pairs[:5]})
     at = _page(CMP, tiny)
-    at.file_uploader(key="cmp_rv_upload").set_value(("ratings-Sam.json", good, "application/json"))
+    _uploader(at).set_value(("ratings-Sam.json", good, "application/json"))
     at.run()
     assert any("Imported 5 votes by Sam" in s.value for s in at.success), _text(at)
-    at.run()  # a rerun with the same upload imports nothing again and says the same
+    assert _uploader(at).value in (None, [])  # empty again: the same file can be chosen again
+    at.run()  # a rerun imports nothing again and says the same
     assert any("Imported 5 votes by Sam" in s.value for s in at.success)
-    at.file_uploader(key="cmp_rv_upload").set_value(("again.json", good, "application/json"))
+    _uploader(at).set_value(("again.json", good, "application/json"))
     at.run()
     assert any("already imported" in i.value for i in at.info)
     assert len(ratings(finished["id"])) == 5
@@ -142,7 +148,7 @@ def test_a_ratings_file_counts_once_and_a_bad_one_is_refused_with_the_fix(tiny, 
                        (_ratings_file(finished, "Ann", {"ffffffffffff": "A"}), "Fix:"),
                        (_ratings_file(finished, "Ann", {pairs[0].id: "A"}, "20990101-other"),
                         "20990101-other")]:
-        at.file_uploader(key="cmp_rv_upload").set_value(("bad.json", data, "application/json"))
+        _uploader(at).set_value(("bad.json", data, "application/json"))
         at.run()
         assert not at.exception, at.exception
         assert any(said in e.value for e in at.error), _text(at)
