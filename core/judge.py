@@ -270,13 +270,14 @@ def agreement_words(kappa: float | None, n: int, model: ModelSpec | str) -> str:
     """How far to trust a judge, in plain words, from its kappa against the people's votes on
     ``n`` shared pairs; for the embedded 270M/135M models it says plainly not to trust it."""
     small = _is_small(model)
-    warning = (" This is a very small model (270M/135M parameters): its agreement with people "
+    size = "270M" if "270m" in str(getattr(model, "source", model)).lower() else "135M"
+    warning = (f" This is a very small model ({size} parameters): its agreement with people "
                "will be poor, so do not trust its verdicts without people's ratings."
                if small else "")
     if kappa is None or n == 0:
         return ("No pair has been rated by both the judge and people yet: rate some of the same "
                 "pairs yourself to see how far to trust it." + warning)
-    head = (f"On {n} pairs rated by both, the judge's agreement with people is "
+    head = (f"On {n} people's votes on pairs it judged, the judge's agreement with them is "
             f"{_band(kappa)} (kappa {kappa:.2f}).")
     if n < 10:
         advice = " That is too few pairs to tell: rate more before relying on it."

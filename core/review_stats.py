@@ -156,6 +156,8 @@ def kappa_words(kappa: float | None, n: int, unit: str = "pair") -> str:
                 "no chance level to compare with")
     if kappa < 0:
         text = f"agreement worse than chance (kappa {kappa:.2f} on {pairs})"
+    elif round(kappa, 2) == 0:  # Landis & Koch's "slight" starts at 0; 0.00 is chance itself
+        text = f"agreement no better than chance (kappa {kappa:.2f} on {pairs})"
     else:
         band = next(word for top, word in BANDS if kappa <= top)
         text = f"{band} agreement (kappa {kappa:.2f} on {pairs}, Landis & Koch's bands)"
@@ -276,7 +278,8 @@ def _small_warning(judge: str) -> str:
 
     if not any(name in judge.lower() for name in SMALL_EMBEDDED):
         return ""
-    return (" It is a very small model (270M/135M parameters): expect poor agreement with "
+    size = "270M" if "270m" in judge.lower() else "135M"
+    return (f" It is a very small model ({size} parameters): expect poor agreement with "
             "people, and do not trust its verdicts without people's ratings.")
 
 

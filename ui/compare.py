@@ -12,7 +12,8 @@ from core.compare_runs import Comparison, cancel_comparison, get_comparison
 from core.report import (break_even, break_even_missing, break_even_rows, disagreements,
                          html_report, metrics_table, notes, paired_caption, paired_sentences,
                          paired_table, results_csv, verdict, when_to_use)
-from core.report_charts import (confusion_figures, metric_bars, metric_names, primary_metric,
+from core.report_charts import (confusion_figures, metric_bars, metric_label, metric_names,
+                                primary_metric,
                                 quality_vs_cost, quality_vs_examples)
 from core.compare import CompareConfig
 from core.task_versions import (check_warnings, comparison_checks, result_warnings, short,
@@ -151,7 +152,7 @@ def show_results(results: dict) -> None:
     metrics = metric_names(results)
     if metrics:
         chosen = st.selectbox("Metric", metrics, index=metrics.index(primary_metric(results)),
-                              key="cmp_metric")
+                              key="cmp_metric", format_func=metric_label)
         st.plotly_chart(metric_bars(results, chosen), key="cmp_bars")
     left, right = st.columns(2)
     left.plotly_chart(quality_vs_cost(results), key="cmp_cost")
